@@ -1,0 +1,109 @@
+"""The Article: what every source parses into and every later stage reads."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from html import escape
+
+SUMMARY_CHARS = 280
+
+
+@dataclass(frozen=True)
+class Article:
+    """One article as parsed; the store adds its sequence number and times."""
+
+    id: str
+    slug: str
+    title: str
+    paragraphs: tuple[str, ...]
+    body_html: str
+    summary: str
+    source: str
+    captions: tuple[str, ...] = ()
+    credit: str | None = None
+    author: str | None = None
+    sections: tuple[str, ...] = ()
+    image: str | None = None
+    published: datetime | None = None
+    link: str | None = None  # the original page, for articles from upstream feeds
+    source_index: int = 0
+    content_hash: str = field(default="", compare=False)
+
+    @property
+    def caption(self) -> str | None:
+        return self.captions[0] if self.captions else None
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data["caption"] = self.caption
+        data["published"] = self.published.isoformat() if self.published else None
+        for key in ("paragraphs", "captions", "sections"):
+            data[key] = list(data[key])
+        return data
+
+
+def make_article(**fields) -> Article:
+    """Build an Article, deriving the summary, HTML, slug and hash where not given."""
+    paragraphs = tuple(fields.pop("paragraphs", ()))
+    fields.setdefault("summary", summarize(paragraphs))
+    fields.setdefault("body_html", "".join(f"<p>{escape(p, quote=False)}</p>\n"
+                                           for p in paragraphs))
+    fields.setdefault("slug", slugify(fields["title"], fields["id"]))
+    fields["content_hash"] = content_hash(paragraphs=paragraphs, **fields)
+    return Article(paragraphs=paragraphs, **fields)
+
+
+HASHED = ("title", "paragraphs", "body_html", "summary", "captions", "credit", "author",
+          "sections", "image", "link", "published")
+
+
+def content_hash(**fields) -> str:
+    """Hash of everything a reader sees; a changed hash means the article was edited."""
+    digest = hashlib.sha256()
+    for name in HASHED:
+        value = fields.get(name)
+        if isinstance(value, tuple | list):
+            value = "\x1e".join(value)  # record separator: cannot occur in a line of text
+        elif isinstance(value, datetime):
+            value = value.isoformat()
+        digest.update(f"{name}\x1f{'' if value is None else value}\x1f".encode())
+    return digest.hexdigest()
+
+
+def stable_id(*parts: str) -> str:
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
+def slugify(title: str, article_id: str, limit: int = 80) -> str:
+    """ASCII slug for file names and URLs; titles in other scripts fall back to the id."""
+    ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_title.lower()).strip("-")
+    if len(slug) > limit:
+        slug = slug[:limit].rsplit("-", 1)[0]
+    if len(re.sub(r"[^a-z]", "", slug)) < 3:
+        slug = f"article-{article_id[:8]}" + (f"-{slug}" if slug else "")
+    return slug
+
+
+def summarize(paragraphs: tuple[str, ...] | list[str], limit: int = SUMMARY_CHARS) -> str:
+    """The first paragraph, cut at a word boundary near `limit` characters."""
+    if not paragraphs:
+        return ""
+    first = paragraphs[0]
+    if len(first) <= limit:
+        return first
+    cut = first[:limit].rsplit(" ", 1)[0].rstrip(",;:—-")
+    return cut + "…"
+
+
+@dataclass(frozen=True)
+class StoredArticle(Article):
+    """An article as the store holds it: with its sequence number and its times."""
+
+    seq: int = 0
+    updated: datetime | None = None
+    stored_at: datetime | None = None

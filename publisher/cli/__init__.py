@@ -1,0 +1,80 @@
+"""Command line: `publisher [-C DIR] COMMAND`; each command lives in a module of this package.
+
+A user's mistake (any PublisherError) is printed on one line and exits non-zero, with no
+traceback; the exit code is 2 for bad settings, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from publisher import __version__
+from publisher.errors import PublisherError
+from publisher.instance import Instance
+
+
+class UserError(click.ClickException):
+    def __init__(self, error: PublisherError):
+        super().__init__(str(error))
+        self.exit_code = error.exit_code
+
+    def show(self, file=None) -> None:
+        click.echo(f"publisher: {self.message}", err=True)
+
+
+class PublisherGroup(click.Group):
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except PublisherError as error:
+            raise UserError(error) from error
+
+
+def instance_option(command):
+    """Adds -C DIR to a command (as git and make take it) and passes the Instance."""
+
+    @click.option("-C", "directory", type=click.Path(file_okay=False, path_type=Path),
+                  help="Run as if started in DIR (the instance folder).")
+    @click.pass_context
+    @functools.wraps(command)
+    def wrapper(ctx: click.Context, directory: Path | None, **kwargs):
+        root = ctx.find_root()
+        if directory is not None:
+            root.obj = Instance(directory)
+        elif root.obj is None:
+            root.obj = Instance(Path.cwd())
+        root.call_on_close(root.obj.close)
+        return ctx.invoke(command, root.obj, **kwargs)
+
+    return wrapper
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@click.group(cls=PublisherGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-C", "directory", type=click.Path(file_okay=False, path_type=Path),
+              help="Run as if started in DIR (the instance folder).")
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.version_option(__version__, prog_name="publisher")
+@click.pass_context
+def cli(ctx: click.Context, directory: Path | None, verbose: int) -> None:
+    """Publish articles as RSS, Atom and JSON feeds, archive pages and email digests."""
+    ctx.obj = Instance(directory) if directory else None
+    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
+    logging.basicConfig(level=level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def main() -> None:
+    cli(prog_name="publisher")
+
+
+from publisher.cli import core  # noqa: E402,F401  (registers the commands)

@@ -1,0 +1,338 @@
+"""Settings: typed, frozen, validated once at load from publisher.toml and the environment.
+
+Every key is declared once below with its default and its documentation; `publisher init`
+writes the commented file from these declarations, so the docs cannot drift from the code.
+`PUBLISHER_<SECTION>__<KEY>` environment variables override the file. Raw dicts never
+leave this module.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from publisher.errors import ConfigError
+
+CONFIG_NAME = "publisher.toml"
+ENV_PREFIX = "PUBLISHER_"
+
+
+def setting(default: Any, doc: str, check: str | None = None) -> Any:
+    """Declare a key: its default, one line of documentation, and an optional check name."""
+    return field(default=default, metadata={"doc": doc, "check": check})
+
+
+@dataclass(frozen=True)
+class SiteSettings:
+    title: str = setting("Publisher demo", "Site name, used in feeds, pages and mail.")
+    url: str = setting("http://127.0.0.1:8080/", "Public base URL of the site.", "http_url")
+    description: str = setting("News from the Publisher demo.", "One line about the site.")
+    language: str = setting("en", "Language tag of the content (BCP 47).", "language")
+    author: str = setting("Publisher", "Default author when an article names none.")
+    timezone: str = setting("UTC", "Time zone for dates shown to readers.", "timezone")
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    url: str = setting(
+        "",
+        "SQLAlchemy URL; empty means publisher.db in the instance. "
+        "PostgreSQL: postgresql+psycopg://user:pass@host/db",
+        "database_url",
+    )
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    inbox: str = setting("articles", "Folder scanned for new .txt and .md articles.")
+    max_bytes: int = setting(10_000_000, "Larger inbox files are quarantined.", "positive")
+
+
+@dataclass(frozen=True)
+class FeedsSettings:
+    folder: str = setting("feeds", "Publish folder for feeds and archive pages.")
+    items: int = setting(50, "Articles in each live feed; older ones go to archive pages.",
+                         "positive")
+    hub: str = setting("", "WebSub hub URL to ping after a feed changes; empty: none.",
+                       "http_url_or_empty")
+
+
+@dataclass(frozen=True)
+class MailSettings:
+    transport: str = setting("maildir", "How mail leaves: maildir (files) or smtp.", "transport")
+    from_: str = setting("Publisher demo <news@example.org>", "From header of every message.",
+                         "mailbox")
+    reply_to: str = setting("", "Reply-To header; empty: none.", "mailbox_or_empty")
+    bounce: str = setting("", "Envelope sender (Return-Path); empty: the From address.",
+                          "mailbox_or_empty")
+    smtp_url: str = setting("smtp://127.0.0.1:25", "smtp://user:pass@host:port "
+                            "(STARTTLS when offered) or smtps:// (implicit TLS).", "smtp_url")
+    maildir: str = setting("outbox", "Maildir folder the maildir transport writes to.")
+    connections: int = setting(10, "SMTP connections kept open and reused.", "positive")
+    rate: float = setting(0.0, "Messages per second at most; 0: no limit.", "non_negative")
+    timeout: float = setting(30.0, "Seconds to wait for the SMTP server.", "positive")
+    max_attempts: int = setting(10, "Attempts before a deferred message fails.", "positive")
+    bounce_after: int = setting(3, "Consecutive 5xx failures that mark a subscriber bounced.",
+                                "positive")
+    lease_seconds: int = setting(600, "A message left 'sending' this long is sent again.",
+                                 "positive")
+    feedback_id: str = setting("", "Feedback-ID header value; empty: none.")
+    dkim_key: str = setting("", "Path of a PEM private key to DKIM-sign with; empty: off.")
+    dkim_selector: str = setting("", "DKIM selector (the DNS name's first label).")
+    dkim_domain: str = setting("", "DKIM signing domain (d=); empty: the From domain.")
+
+
+@dataclass(frozen=True)
+class DigestSettings:
+    daily_at: str = setting("07:00", "Local time daily digests go out (HH:MM).", "clock")
+    weekly_on: str = setting("monday", "Day weekly digests go out.", "weekday")
+    timezone: str = setting("", "Default subscriber time zone; empty: [site] timezone.",
+                            "timezone_or_empty")
+    max_articles: int = setting(20, "Articles in one digest; the rest are linked.", "positive")
+    first_digest_recent: int = setting(0, "Recent articles a new subscriber's first digest "
+                                       "holds; 0: only what arrives after they join.",
+                                       "non_negative")
+    subject: str = setting("{site_title}: {n} new articles",
+                           "Subject; {site_title} and {n} are filled in.", "subject")
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    host: str = setting("127.0.0.1", "Address `publisher serve` listens on.")
+    port: int = setting(8080, "Port `publisher serve` listens on.", "port")
+    secret: str = setting("", "Key that signs every token a link carries; "
+                          "`publisher init` writes a random one.")
+    confirm_hours: int = setting(72, "Hours a confirmation link stays valid.", "positive")
+    subscribe_per_minute: int = setting(5, "Subscribe requests one client may make a minute.",
+                                        "positive")
+
+
+@dataclass(frozen=True)
+class DaemonSettings:
+    poll_seconds: float = setting(2.0, "Inbox polling interval when file events are "
+                                  "unavailable.", "positive")
+    metrics_port: int = setting(0, "Port for Prometheus /metrics; 0: off.", "port_or_zero")
+
+
+@dataclass(frozen=True)
+class SourceSettings:
+    url: str = setting("", "Feed URL to fetch.", "http_url")
+    name: str = setting("", "Name shown in logs and status.")
+    sections: tuple[str, ...] = setting((), "Sections given to its articles.")
+    interval: int = setting(900, "Seconds between fetches.", "positive")
+
+
+SECTIONS: dict[str, type] = {
+    "site": SiteSettings,
+    "store": StoreSettings,
+    "ingest": IngestSettings,
+    "feeds": FeedsSettings,
+    "mail": MailSettings,
+    "digest": DigestSettings,
+    "web": WebSettings,
+    "daemon": DaemonSettings,
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    instance: Path
+    site: SiteSettings = SiteSettings()
+    store: StoreSettings = StoreSettings()
+    ingest: IngestSettings = IngestSettings()
+    feeds: FeedsSettings = FeedsSettings()
+    mail: MailSettings = MailSettings()
+    digest: DigestSettings = DigestSettings()
+    web: WebSettings = WebSettings()
+    daemon: DaemonSettings = DaemonSettings()
+    sources: tuple[SourceSettings, ...] = ()
+
+    def path(self, relative: str) -> Path:
+        """A setting's folder, resolved against the instance unless absolute."""
+        return (self.instance / relative).resolve()
+
+    @property
+    def database_url(self) -> str:
+        return self.store.url or f"sqlite:///{self.instance.resolve() / 'publisher.db'}"
+
+    @property
+    def digest_timezone(self) -> str:
+        return self.digest.timezone or self.site.timezone
+
+
+def toml_key(f: dataclasses.Field) -> str:
+    # `from` is a Python keyword, so the field is `from_`; the file and env say `from`.
+    return f.name.rstrip("_")
+
+
+def load_settings(instance: Path, environ: dict[str, str] | None = None) -> Settings:
+    """Read `instance/publisher.toml` (if any), apply environment overrides, validate."""
+    environ = os.environ if environ is None else environ
+    raw = read_toml(instance / CONFIG_NAME)
+    unknown = set(raw) - set(SECTIONS) - {"sources"}
+    if unknown:
+        name = sorted(unknown)[0]
+        raise ConfigError(f"[{name}]", raw[name], f"one of the sections {', '.join(SECTIONS)}")
+    sections = {
+        name: build_section(name, cls, raw.get(name, {}), environ)
+        for name, cls in SECTIONS.items()
+    }
+    sources = tuple(build_source(i, entry) for i, entry in enumerate(raw.get("sources", [])))
+    return Settings(instance=instance, sources=sources, **sections)
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), "(file)", f"valid TOML ({exc})") from exc
+
+
+def build_section(name: str, cls: type, table: Any, environ: dict[str, str]) -> Any:
+    if not isinstance(table, dict):
+        raise ConfigError(f"[{name}]", table, "a table of settings")
+    fields = {toml_key(f): f for f in dataclasses.fields(cls)}
+    for key in table:
+        if key not in fields:
+            raise ConfigError(f"{name}.{key}", table[key], f"one of {', '.join(fields)}")
+    values = {}
+    for key, f in fields.items():
+        env_name = f"{ENV_PREFIX}{name.upper()}__{key.upper()}"
+        if env_name in environ:
+            value = from_env(env_name, environ[env_name], f)
+            where = f"{name}.{key} (from {env_name})"
+        elif key in table:
+            value, where = table[key], f"{name}.{key}"
+        else:
+            continue
+        values[f.name] = validate(where, value, f)
+    return cls(**values)
+
+
+def build_source(index: int, entry: Any) -> SourceSettings:
+    if not isinstance(entry, dict):
+        raise ConfigError(f"sources[{index}]", entry, "a table with url, name, sections")
+    fields = {toml_key(f): f for f in dataclasses.fields(SourceSettings)}
+    values = {}
+    for key, value in entry.items():
+        if key not in fields:
+            raise ConfigError(f"sources[{index}].{key}", value, f"one of {', '.join(fields)}")
+        values[fields[key].name] = validate(f"sources[{index}].{key}", value, fields[key])
+    if not values.get("url"):
+        raise ConfigError(f"sources[{index}].url", "", "the feed's http(s) URL")
+    values.setdefault("name", values["url"])
+    return SourceSettings(**values)
+
+
+def from_env(env_name: str, text: str, f: dataclasses.Field) -> Any:
+    """Environment values are strings; convert them to the key's type."""
+    kind = type(f.default)
+    try:
+        if kind is bool:
+            if text.lower() not in {"1", "0", "true", "false", "yes", "no"}:
+                raise ValueError(text)
+            return text.lower() in {"1", "true", "yes"}
+        if kind is tuple:
+            return tuple(part.strip() for part in text.split(",") if part.strip())
+        return kind(text)
+    except ValueError as exc:
+        raise ConfigError(env_name, text, f"a {kind.__name__}") from exc
+
+
+def validate(key: str, value: Any, f: dataclasses.Field) -> Any:
+    expected = type(f.default)
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if expected is tuple and isinstance(value, list | str):
+        value = tuple(value) if isinstance(value, list) else (value,)
+    if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+        raise ConfigError(key, value, f"a {expected.__name__}")
+    check = f.metadata.get("check")
+    if check:
+        problem = CHECKS[check](value)
+        if problem:
+            raise ConfigError(key, value, problem)
+    return value
+
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+HEADER_BREAK = re.compile(r"[\r\n]")
+
+
+def check_http_url(value: str) -> str | None:
+    parts = urlsplit(value)
+    if parts.scheme not in {"http", "https"} or not parts.netloc:
+        return "an absolute http:// or https:// URL"
+    return None
+
+
+def check_timezone(value: str) -> str | None:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        return "an IANA time zone name such as UTC or Europe/Berlin"
+    return None
+
+
+def check_clock(value: str) -> str | None:
+    match = re.fullmatch(r"(\d{1,2}):(\d{2})", value)
+    if not match or int(match[1]) > 23 or int(match[2]) > 59:
+        return "a 24-hour time HH:MM such as 07:00"
+    return None
+
+
+def check_mailbox(value: str) -> str | None:
+    from email.utils import parseaddr
+
+    _, address = parseaddr(value)
+    if HEADER_BREAK.search(value) or "@" not in address:
+        return 'an address such as "Name <news@example.org>", on one line'
+    return None
+
+
+def check_smtp_url(value: str) -> str | None:
+    parts = urlsplit(value)
+    if parts.scheme not in {"smtp", "smtps"} or not parts.hostname:
+        return "smtp://[user:pass@]host[:port] or smtps://..."
+    try:
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        return "a port number from 1 to 65535"
+    return None
+
+
+def check_database_url(value: str) -> str | None:
+    if value and not re.match(r"^(sqlite|postgresql)(\+\w+)?://", value):
+        return "empty, sqlite:///PATH or postgresql+psycopg://user:pass@host/db"
+    return None
+
+
+CHECKS = {
+    "http_url": check_http_url,
+    "http_url_or_empty": lambda v: check_http_url(v) if v else None,
+    "language": lambda v: None if re.fullmatch(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*", v)
+    else "a language tag such as en or pt-BR",
+    "timezone": check_timezone,
+    "timezone_or_empty": lambda v: check_timezone(v) if v else None,
+    "database_url": check_database_url,
+    "positive": lambda v: None if v > 0 else "a number above 0",
+    "non_negative": lambda v: None if v >= 0 else "a number of 0 or more",
+    "port": lambda v: None if 0 < v < 65536 else "a port from 1 to 65535",
+    "port_or_zero": lambda v: None if 0 <= v < 65536 else "0 or a port from 1 to 65535",
+    "transport": lambda v: None if v in {"maildir", "smtp"} else "maildir or smtp",
+    "mailbox": check_mailbox,
+    "mailbox_or_empty": lambda v: check_mailbox(v) if v else None,
+    "smtp_url": check_smtp_url,
+    "clock": check_clock,
+    "weekday": lambda v: None if v.lower() in WEEKDAYS else f"one of {', '.join(WEEKDAYS)}",
+    "subject": lambda v: None if not HEADER_BREAK.search(v) else "one line of text",
+}

@@ -1,0 +1,109 @@
+"""Store: the only code that talks to the database (SQLAlchemy Core, SQLite or PostgreSQL).
+
+`Store` opens the engine, upgrades the schema, and hands out one small repository per
+concern (articles, inbox files, runs, ...), each in its own module and each owning the
+statements it needs. Write transactions on SQLite begin IMMEDIATE so two processes
+queue behind the busy timeout instead of failing on a lock upgrade.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from publisher.errors import StoreError
+from publisher.store.articles import ArticleStore
+from publisher.store.migrate import upgrade
+from publisher.store.runs import RunStore
+
+log = logging.getLogger(__name__)
+
+SQLITE_BUSY_MS = 30_000
+# Any constant shared by every node; pg_advisory_xact_lock keys are 64-bit integers.
+MIGRATION_LOCK_KEY = 0x5075626C6973
+
+
+class Store:
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self.articles = ArticleStore(self)
+        self.runs = RunStore(self)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            yield conn
+
+    @contextmanager
+    def writing(self) -> Iterator[Connection]:
+        """One transaction: committed when the block ends, rolled back if it raises."""
+        with self.engine.connect().execution_options(write=True) as conn, conn.begin():
+            yield conn
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def open_store(url: str, announce: Callable[[str], None] | None = None) -> Store:
+    """Open (creating or upgrading as needed) the database at `url`."""
+    try:
+        engine = make_engine(url)
+        with engine.connect().execution_options(write=True) as conn, conn.begin():
+            if engine.dialect.name == "postgresql":
+                # Two nodes starting at once must not both create the tables.
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                             {"key": MIGRATION_LOCK_KEY})
+            upgrade(conn, announce=announce or log.warning)
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot open the database {safe_url(url)}: "
+                         f"{str(exc.orig or exc).splitlines()[0]}") from exc
+    return Store(engine)
+
+
+# Compact JSON, and text kept as UTF-8 rather than \u escapes: smaller rows, faster writes.
+compact_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_MS / 1000},
+                               json_serializer=compact_json)
+        event.listen(engine, "connect", sqlite_on_connect)
+        event.listen(engine, "begin", sqlite_on_begin)
+        return engine
+    return create_engine(url, pool_pre_ping=True, json_serializer=compact_json)
+
+
+def sqlite_on_connect(dbapi_connection, _record) -> None:
+    # Let SQLAlchemy's begin event issue BEGIN itself (pysqlite's own is deferred only).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
+    cursor.execute("PRAGMA synchronous=NORMAL")  # durable at each WAL checkpoint
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
+    cursor.close()
+
+
+def sqlite_on_begin(conn: Connection) -> None:
+    immediate = conn.get_execution_options().get("write", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def safe_url(url: str) -> str:
+    """The URL without its password, for messages."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "(unparsable URL)"

@@ -1,0 +1,187 @@
+"""Store: statements for articles, their sections and the inbox files they came from."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Connection, Row, delete, func, insert, select, update
+
+from publisher.article import Article, StoredArticle
+from publisher.store.schema import article_sections, articles, inbox_files
+
+if TYPE_CHECKING:
+    from publisher.store import Store
+
+
+@dataclass
+class FilePlan:
+    """What one inbox file changes: its new, edited and moved articles."""
+
+    path: str
+    sha256: str
+    count: int
+    new: list[Article] = field(default_factory=list)
+    edited: list[tuple[str, Article]] = field(default_factory=list)
+    moved: list[tuple[str, int]] = field(default_factory=list)  # (id, new position)
+
+
+@dataclass(frozen=True)
+class StoredRef:
+    """Enough of a stored article to decide whether a parsed one is new or edited."""
+
+    id: str
+    source_index: int
+    title: str
+    content_hash: str
+
+
+class ArticleStore:
+    def __init__(self, store: Store):
+        self.store = store
+
+    # --- ingest -------------------------------------------------------------------
+    def seen_files(self) -> dict[str, tuple[str, int]]:
+        """Every inbox file recorded so far: path -> (sha256, article count)."""
+        with self.store.reading() as conn:
+            return {row.path: (row.sha256, row.articles) for row in conn.execute(
+                select(inbox_files.c.path, inbox_files.c.sha256, inbox_files.c.articles))}
+
+    def refs_for(self, source: str, ids: Sequence[str]) -> list[StoredRef]:
+        """Stored articles from this source, or with one of these ids (a moved file)."""
+        columns = (articles.c.id, articles.c.source_index, articles.c.title,
+                   articles.c.content_hash)
+        with self.store.reading() as conn:
+            refs = {row.id: StoredRef(*row) for row in conn.execute(
+                select(*columns).where(articles.c.source == source))}
+            for part in chunks(list(ids)):
+                refs.update((row.id, StoredRef(*row)) for row in conn.execute(
+                    select(*columns).where(articles.c.id.in_(part))))
+        return list(refs.values())
+
+    def save_files(self, plans: Sequence[FilePlan], now: datetime) -> None:
+        """Apply the plans of several inbox files in one transaction: insert new articles,
+        update edited ones in place (id, slug and sequence stay), record the files."""
+        new = [article for plan in plans for article in plan.new]
+        with self.store.writing() as conn:
+            if new:
+                insert_articles(conn, new, now)
+            for plan in plans:
+                for stored_id, article in plan.edited:
+                    edit_article(conn, stored_id, article, now)
+                for stored_id, index in plan.moved:
+                    conn.execute(update(articles).where(articles.c.id == stored_id)
+                                 .values(source_index=index))
+            for part in chunks([plan.path for plan in plans]):
+                conn.execute(delete(inbox_files).where(inbox_files.c.path.in_(part)))
+            conn.execute(insert(inbox_files), [
+                {"path": plan.path, "sha256": plan.sha256, "articles": plan.count,
+                 "seen_at": now} for plan in plans])
+
+    # --- reads for the later stages -----------------------------------------------
+    def count(self) -> int:
+        with self.store.reading() as conn:
+            return conn.execute(select(func.count()).select_from(articles)).scalar_one()
+
+    def max_seq(self) -> int:
+        with self.store.reading() as conn:
+            return conn.execute(select(func.coalesce(func.max(articles.c.seq), 0))).scalar_one()
+
+    def latest(self, limit: int, section: str | None = None) -> list[StoredArticle]:
+        """The newest `limit` articles by sequence, newest first."""
+        query = select(articles).order_by(articles.c.seq.desc()).limit(limit)
+        if section:
+            query = query.where(articles.c.seq.in_(
+                select(article_sections.c.article_seq)
+                .where(article_sections.c.section == section)))
+        with self.store.reading() as conn:
+            return [to_article(row) for row in conn.execute(query)]
+
+    def by_id(self, article_id: str) -> StoredArticle | None:
+        with self.store.reading() as conn:
+            row = conn.execute(select(articles).where(articles.c.id == article_id)).first()
+        return to_article(row) if row else None
+
+
+def insert_articles(conn: Connection, new: list[Article], now: datetime) -> None:
+    slugs = unique_slugs(conn, [a.slug for a in new])
+    conn.execute(insert(articles), [new_row(article, slug, now)
+                                    for article, slug in zip(new, slugs, strict=True)])
+    seqs = {}
+    for part in chunks([a.id for a in new]):
+        seqs.update(conn.execute(select(articles.c.id, articles.c.seq)
+                                 .where(articles.c.id.in_(part))).all())
+    section_rows = [{"article_seq": seqs[a.id], "section": s} for a in new for s in a.sections]
+    if section_rows:
+        conn.execute(insert(article_sections), section_rows)
+
+
+def new_row(article: Article, slug: str, now: datetime) -> dict:
+    row = article_columns(article)
+    row.update(id=article.id, slug=slug, stored_at=now, updated=now,
+               published=article.published or now)
+    return row
+
+
+def article_columns(article: Article) -> dict:
+    """The columns an edit may change (not the id, slug, sequence or first publish)."""
+    return {
+        "title": article.title, "summary": article.summary,
+        "paragraphs": list(article.paragraphs), "body_html": article.body_html,
+        "captions": list(article.captions), "credit": article.credit,
+        "author": article.author, "sections": list(article.sections),
+        "image": article.image, "link": article.link, "source": article.source,
+        "source_index": article.source_index, "content_hash": article.content_hash,
+    }
+
+
+def edit_article(conn: Connection, stored_id: str, article: Article, now: datetime) -> None:
+    values = article_columns(article) | {"updated": now}
+    if article.published:
+        values["published"] = article.published
+    seq = conn.execute(update(articles).where(articles.c.id == stored_id).values(**values)
+                       .returning(articles.c.seq)).scalar_one()
+    conn.execute(delete(article_sections).where(article_sections.c.article_seq == seq))
+    if article.sections:
+        conn.execute(insert(article_sections),
+                     [{"article_seq": seq, "section": s} for s in article.sections])
+
+
+def unique_slugs(conn: Connection, wanted: list[str]) -> list[str]:
+    """Each wanted slug, with -2, -3, ... added where it is taken already."""
+    taken: set[str] = set()
+    for part in chunks(sorted(set(wanted))):
+        taken.update(conn.execute(select(articles.c.slug)
+                                  .where(articles.c.slug.in_(part))).scalars())
+    result = []
+    for slug in wanted:
+        candidate, n = slug, 1
+        while candidate in taken:
+            n += 1
+            candidate = f"{slug}-{n}"
+            if conn.execute(select(articles.c.seq).where(articles.c.slug == candidate)).first():
+                taken.add(candidate)
+        taken.add(candidate)
+        result.append(candidate)
+    return result
+
+
+def chunks(items: Sequence, size: int = 5000) -> Iterable[Sequence]:
+    """Keeps IN (...) lists under SQLite's bound-parameter limit."""
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def to_article(row: Row) -> StoredArticle:
+    data = row._mapping
+    return StoredArticle(
+        id=data["id"], slug=data["slug"], title=data["title"],
+        paragraphs=tuple(data["paragraphs"]), body_html=data["body_html"],
+        summary=data["summary"], source=data["source"], captions=tuple(data["captions"]),
+        credit=data["credit"], author=data["author"], sections=tuple(data["sections"]),
+        image=data["image"], published=data["published"], link=data["link"],
+        source_index=data["source_index"], content_hash=data["content_hash"],
+        seq=data["seq"], updated=data["updated"], stored_at=data["stored_at"],
+    )

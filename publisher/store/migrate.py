@@ -1,0 +1,51 @@
+"""Store: schema versions, applied in order on start so an older database is upgraded.
+
+Version 1 is the whole schema in schema.py. A later change appends a step here: a
+function that alters an existing database from the version before it, written with
+SQLAlchemy so it runs on SQLite and PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, func, insert, inspect, select
+
+from publisher.store.schema import metadata, schema_version
+
+log = logging.getLogger(__name__)
+
+Step = Callable[[Connection], None]
+
+
+def create_all(conn: Connection) -> None:
+    metadata.create_all(conn)
+
+
+# (version, what it does, the step). Never edit a step once released; add one.
+MIGRATIONS: list[tuple[int, str, Step]] = [
+    (1, "articles, subscribers, digests, outbox, runs, sources", create_all),
+]
+
+
+def current_version(conn: Connection) -> int:
+    if not inspect(conn).has_table("schema_version"):
+        return 0
+    return conn.execute(select(func.max(schema_version.c.version))).scalar() or 0
+
+
+def upgrade(conn: Connection, migrations: Sequence[tuple[int, str, Step]] = MIGRATIONS,
+            announce: Callable[[str], None] = log.warning) -> int:
+    """Apply every step newer than the database; returns the version reached."""
+    version = current_version(conn)
+    pending = [step for step in migrations if step[0] > version]
+    if version and pending:
+        announce(f"upgrading the database from schema version {version} "
+                 f"to {pending[-1][0]}")
+    for number, _what, step in pending:
+        step(conn)
+        conn.execute(insert(schema_version).values(version=number,
+                                                   applied_at=datetime.now(UTC)))
+    return pending[-1][0] if pending else version

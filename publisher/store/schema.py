@@ -1,0 +1,183 @@
+"""Store: the tables, declared once for SQLite and PostgreSQL alike.
+
+Times are stored as UTC and always come back aware (UTCDateTime), whatever the backend.
+Lists (paragraphs, sections) are JSON columns; sections are also rows in
+article_sections so feeds and digests can select by section with an index.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware UTC in, aware UTC out; a naive datetime is a bug and is refused."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: pass aware UTC")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# BigInteger ids on PostgreSQL, but INTEGER on SQLite so the column is the rowid alias.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+metadata = MetaData()
+
+schema_version = Table(
+    "schema_version", metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("applied_at", UTCDateTime, nullable=False),
+)
+
+articles = Table(
+    "articles", metadata,
+    # The sequence number: the order articles were stored in; digest cursors point at it.
+    Column("seq", Id, primary_key=True, autoincrement=True),
+    Column("id", String(64), nullable=False, unique=True),
+    Column("slug", String(200), nullable=False, unique=True),
+    Column("title", Text, nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("paragraphs", JSON, nullable=False),
+    Column("body_html", Text, nullable=False),
+    Column("captions", JSON, nullable=False),
+    Column("credit", Text),
+    Column("author", Text),
+    Column("sections", JSON, nullable=False),
+    Column("image", Text),
+    Column("link", Text),
+    Column("source", Text, nullable=False),
+    Column("source_index", Integer, nullable=False),
+    Column("published", UTCDateTime, nullable=False),
+    Column("updated", UTCDateTime, nullable=False),
+    Column("stored_at", UTCDateTime, nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    sqlite_autoincrement=True,  # never reuse a sequence number
+)
+Index("ix_articles_source", articles.c.source)
+Index("ix_articles_published", articles.c.published)
+
+article_sections = Table(
+    "article_sections", metadata,
+    Column("article_seq", Id, ForeignKey("articles.seq", ondelete="CASCADE"),
+           primary_key=True),
+    Column("section", String(100), primary_key=True),
+)
+Index("ix_article_sections_section", article_sections.c.section, article_sections.c.article_seq)
+
+inbox_files = Table(
+    "inbox_files", metadata,
+    Column("path", String(1000), primary_key=True),
+    Column("sha256", String(64), nullable=False),
+    Column("articles", Integer, nullable=False),
+    Column("seen_at", UTCDateTime, nullable=False),
+)
+
+subscribers = Table(
+    "subscribers", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("email", String(320), nullable=False, unique=True),  # normalized, lower-case
+    Column("name", Text, nullable=False, default=""),
+    Column("status", String(20), nullable=False),  # pending, active, unsubscribed, bounced
+    Column("frequency", String(10), nullable=False),  # instant, daily, weekly
+    Column("sections", JSON, nullable=False),  # empty: every section
+    Column("timezone", String(64), nullable=False, default=""),  # empty: the default zone
+    Column("cursor", BigInteger, nullable=False, default=0),  # last article seq queued
+    Column("last_digest_at", UTCDateTime),
+    Column("bounce_count", Integer, nullable=False, default=0),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("confirmed_at", UTCDateTime),
+    # Bumped on unsubscribe and erasure so every older link token stops working.
+    Column("token_version", Integer, nullable=False, default=0),
+)
+Index("ix_subscribers_status", subscribers.c.status, subscribers.c.frequency)
+
+digests = Table(
+    "digests", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("subscriber_id", Id, ForeignKey("subscribers.id", ondelete="CASCADE"),
+           nullable=False),
+    # "daily:2026-11-24", "weekly:2026-W48", "instant:<last seq>", "now:<last seq>"
+    Column("period", String(40), nullable=False),
+    Column("first_seq", BigInteger, nullable=False),
+    Column("last_seq", BigInteger, nullable=False),
+    Column("article_seqs", JSON, nullable=False),  # what this digest holds, newest first
+    Column("more", Integer, nullable=False, default=0),  # matching articles left out
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("subscriber_id", "period", name="uq_digest_period"),
+)
+
+outbox = Table(
+    "outbox", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("kind", String(20), nullable=False),  # digest, confirm
+    Column("digest_id", Id, ForeignKey("digests.id", ondelete="CASCADE"), unique=True),
+    Column("subscriber_id", Id, ForeignKey("subscribers.id", ondelete="CASCADE")),
+    Column("recipient", String(320), nullable=False),
+    Column("message_id", String(255), nullable=False, unique=True),
+    Column("payload", JSON, nullable=False),  # small render inputs for non-digest mail
+    # queued, sending, sent, deferred, failed
+    Column("state", String(12), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("lease_until", UTCDateTime),
+    Column("claimed_by", String(100)),
+    Column("last_code", Integer),
+    Column("last_error", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime),
+)
+Index("ix_outbox_due", outbox.c.state, outbox.c.next_attempt_at)
+
+runs = Table(
+    "runs", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("stage", String(40), nullable=False),
+    Column("node", String(100), nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime),
+    Column("ok", Boolean),
+    Column("summary", Text),
+)
+Index("ix_runs_stage", runs.c.stage, runs.c.started_at)
+
+sources = Table(
+    "sources", metadata,
+    Column("name", String(200), primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("etag", Text),
+    Column("last_modified", Text),
+    Column("failures", Integer, nullable=False, default=0),
+    Column("last_error", Text),
+    Column("last_ok_at", UTCDateTime),
+    Column("next_fetch_at", UTCDateTime),
+)

@@ -1,0 +1,78 @@
+"""Shared fixtures: a fresh instance folder, a store on every backend, the CLI runner."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import create_engine
+
+from publisher.cli import cli
+from publisher.config import load_settings
+from publisher.instance import init_instance
+from publisher.store import open_store
+from publisher.store.schema import metadata
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+SEED = SHARED / "seeds" / "000_40c4cd09925972a5.txt"
+PG_URL = os.environ.get("PUBLISHER_TEST_PG_URL", "")
+NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def seed_bytes() -> bytes:
+    if not SEED.exists():
+        pytest.skip(f"{SEED} is absent (the shared seed folder is not beside the repo)")
+    return SEED.read_bytes()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request, tmp_path) -> str:
+    """A fresh, empty database on each backend; PostgreSQL skips when no server runs."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'publisher.db'}"
+    if not PG_URL:
+        pytest.skip("PostgreSQL leg skipped: PUBLISHER_TEST_PG_URL is not set "
+                    "(.ci/services.sh starts a server and sets it)")
+    engine = create_engine(PG_URL)
+    with engine.begin() as conn:
+        metadata.drop_all(conn)
+        conn.exec_driver_sql("DROP TABLE IF EXISTS schema_version")
+    engine.dispose()
+    return PG_URL
+
+
+@pytest.fixture
+def instance(tmp_path, database_url, monkeypatch) -> Path:
+    """An instance made by `publisher init`, its store on the backend under test."""
+    folder = tmp_path / "site"
+    init_instance(folder)
+    monkeypatch.setenv("PUBLISHER_STORE__URL", database_url)
+    return folder
+
+
+@pytest.fixture
+def settings(instance):
+    return load_settings(instance)
+
+
+@pytest.fixture
+def store(settings):
+    store = open_store(settings.database_url)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def run_cli():
+    """Invoke the CLI in-process; returns click's Result (exit_code, stdout, stderr)."""
+    runner = CliRunner()
+
+    def invoke(*args: str, env: dict | None = None):
+        return runner.invoke(cli, [str(a) for a in args], env=env, catch_exceptions=False)
+
+    return invoke
