@@ -20,6 +20,7 @@ from publisher.errors import StoreError
 from publisher.store.articles import ArticleStore
 from publisher.store.migrate import upgrade
 from publisher.store.runs import RunStore
+from publisher.store.subscribers import SubscriberStore
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,7 @@ class Store:
         self.engine = engine
         self.articles = ArticleStore(self)
         self.runs = RunStore(self)
+        self.subscribers = SubscriberStore(self)
 
     @property
     def dialect(self) -> str:

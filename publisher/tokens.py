@@ -1,0 +1,70 @@
+"""Signed tokens and the links that carry them (unsubscribe, preferences, confirm, feed).
+
+Every token is signed with [web] secret and salted with its purpose, so a token made for
+one link never works in another. A token carries the subscriber id and their
+token_version; bumping the version (on erasure) revokes every older link.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urljoin
+
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+from publisher.config import Settings
+from publisher.errors import ConfigError, PublisherError
+
+# The URL path each purpose's link points at, under [site] url.
+ROUTES = {
+    "unsubscribe": "unsubscribe/{token}",
+    "preferences": "preferences/{token}",
+    "confirm": "confirm/{token}",
+    "feed": "s/{token}/feed.atom",
+}
+
+
+class TokenError(PublisherError):
+    """A link token that is forged, altered, expired or meant for another link."""
+
+
+@dataclass(frozen=True)
+class TokenData:
+    subscriber_id: int
+    version: int
+
+
+def serializer(settings: Settings, purpose: str) -> URLSafeTimedSerializer:
+    if purpose not in ROUTES:
+        raise ValueError(f"unknown token purpose {purpose!r}")
+    if len(settings.web.secret) < 16:
+        raise ConfigError("web.secret", settings.web.secret,
+                          "a random string of at least 16 characters "
+                          "(publisher init writes one)")
+    return URLSafeTimedSerializer(settings.web.secret, salt=f"publisher.{purpose}")
+
+
+def sign(settings: Settings, purpose: str, subscriber_id: int, version: int = 0) -> str:
+    return serializer(settings, purpose).dumps([subscriber_id, version])
+
+
+def verify(settings: Settings, purpose: str, token: str,
+           max_age_seconds: int | None = None) -> TokenData:
+    """The token's subscriber and version; TokenError says what is wrong with it."""
+    try:
+        data = serializer(settings, purpose).loads(token, max_age=max_age_seconds)
+    except SignatureExpired as exc:
+        raise TokenError("this link has expired; ask for a new one") from exc
+    except BadSignature as exc:
+        raise TokenError("this link is not valid: it was altered or is incomplete") from exc
+    if (not isinstance(data, list) or len(data) != 2
+            or not all(isinstance(x, int) and not isinstance(x, bool) for x in data)):
+        raise TokenError("this link is not valid")
+    return TokenData(subscriber_id=data[0], version=data[1])
+
+
+def link(settings: Settings, purpose: str, subscriber_id: int, version: int = 0) -> str:
+    """The absolute URL of a signed link, under [site] url."""
+    token = sign(settings, purpose, subscriber_id, version)
+    base = settings.site.url if settings.site.url.endswith("/") else settings.site.url + "/"
+    return urljoin(base, ROUTES[purpose].format(token=token))

@@ -1,0 +1,100 @@
+"""Signed link tokens, address normalization and header-text validation."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from publisher import tokens
+from publisher.addresses import check_header_text, normalize_address
+from publisher.config import load_settings
+from publisher.errors import AddressError, ConfigError
+from tests.conftest import NOW
+
+
+@pytest.fixture
+def site(tmp_path):
+    (tmp_path / "publisher.toml").write_text(
+        '[web]\nsecret = "0123456789abcdef0123456789abcdef"\n'
+        '[site]\nurl = "https://news.example.org/"\n')
+    return load_settings(tmp_path, environ={})
+
+
+def test_token_round_trip_and_link(site):
+    token = tokens.sign(site, "unsubscribe", 42, 3)
+    assert tokens.verify(site, "unsubscribe", token) == tokens.TokenData(42, 3)
+    url = tokens.link(site, "preferences", 42)
+    assert url.startswith("https://news.example.org/preferences/")
+
+
+@pytest.mark.parametrize("mangle", [
+    lambda t: t[:-2] + ("AA" if not t.endswith("AA") else "BB"),
+    lambda t: "x" + t,
+    lambda t: "",
+    lambda t: "not-a-token",
+])
+def test_altered_tokens_are_refused(site, mangle):
+    token = tokens.sign(site, "unsubscribe", 42)
+    with pytest.raises(tokens.TokenError):
+        tokens.verify(site, "unsubscribe", mangle(token))
+
+
+def test_token_for_one_purpose_fails_for_another(site):
+    token = tokens.sign(site, "unsubscribe", 42)
+    with pytest.raises(tokens.TokenError):
+        tokens.verify(site, "preferences", token)
+
+
+def test_token_from_another_secret_fails(site):
+    other = replace(site, web=replace(site.web, secret="another-secret-of-enough-length"))
+    with pytest.raises(tokens.TokenError):
+        tokens.verify(site, "confirm", tokens.sign(other, "confirm", 1))
+
+
+def test_expired_token(site):
+    token = tokens.sign(site, "confirm", 1)
+    with pytest.raises(tokens.TokenError, match="expired"):
+        tokens.verify(site, "confirm", token, max_age_seconds=-1)
+
+
+def test_empty_secret_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match=r"web\.secret"):
+        tokens.sign(load_settings(tmp_path, environ={}), "confirm", 1)
+
+
+def test_addresses_are_normalized_or_refused():
+    assert normalize_address("  Ada@Example.ORG ") == "ada@example.org"
+    for bad in ("no-at-sign", "a@b@c.org", "x@example.org\r\nBcc: y@z.org", "a b@example.org"):
+        with pytest.raises(AddressError):
+            normalize_address(bad)
+
+
+@pytest.mark.parametrize("text", [
+    "Eve\r\nBcc: victim@example.org",
+    "=?UTF-8?Q?=0A?=Bcc: x@y.org",  # CVE-2024-6923: an encoded newline
+    "=?utf-8?b?SGVsbG8KQmNjOiB4?=",
+    "line\u2028separator",
+])
+def test_header_text_with_hidden_line_breaks_is_refused(text):
+    with pytest.raises(AddressError):
+        check_header_text("name", text)
+
+
+def test_plain_and_encoded_names_pass():
+    assert check_header_text("name", "José Martí") == "José Martí"
+    assert check_header_text("name", "=?UTF-8?Q?Jos=C3=A9?=") == "=?UTF-8?Q?Jos=C3=A9?="
+
+
+def test_subscriber_store_add_change_and_duplicates(store):
+    added = store.subscribers.add("ada@example.org", NOW, name="Ada", sections=["world"])
+    assert added.status == "pending" and added.sections == ("world",)
+    assert added.created_at == NOW and added.confirmed_at is None
+    with pytest.raises(AddressError, match="already subscribed"):
+        store.subscribers.add("ada@example.org", NOW)
+    active = store.subscribers.change(added.id, NOW, status="active", frequency="weekly")
+    assert active.status == "active" and active.confirmed_at == NOW
+    assert store.subscribers.by_email("ada@example.org").frequency == "weekly"
+    assert store.subscribers.count_by_status() == {"active": 1}
+    with pytest.raises(AddressError, match="frequency 'hourly'"):
+        store.subscribers.change(added.id, NOW, frequency="hourly")
