@@ -76,3 +76,40 @@ def run_cli():
         return runner.invoke(cli, [str(a) for a in args], env=env, catch_exceptions=False)
 
     return invoke
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class RecordingHandler:
+    """aiosmtpd handler that keeps every message it accepts."""
+
+    def __init__(self):
+        self.messages: list[tuple[str, list[str], bytes]] = []  # (mail from, rcpt to, data)
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos),
+                              envelope.original_content or envelope.content))
+        return "250 Message accepted"
+
+
+@pytest.fixture
+def smtp_server():
+    """A real SMTP server (aiosmtpd) on 127.0.0.1; `.handler.messages` holds what arrived."""
+    from types import SimpleNamespace
+
+    from aiosmtpd.controller import Controller
+
+    handler = RecordingHandler()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield SimpleNamespace(host="127.0.0.1", port=port, handler=handler,
+                          url=f"smtp://127.0.0.1:{port}")
+    controller.stop()
