@@ -127,6 +127,9 @@ class SourceSettings:
     name: str = setting("", "Name shown in logs and status.")
     sections: tuple[str, ...] = setting((), "Sections given to its articles.")
     interval: int = setting(900, "Seconds between fetches.", "positive")
+    timeout: float = setting(30.0, "Seconds to wait for the server.", "positive")
+    unhealthy_after: int = setting(3, "Consecutive failures before status calls it unhealthy.",
+                                   "positive")
 
 
 SECTIONS: dict[str, type] = {

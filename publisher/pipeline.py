@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 from publisher.config import Settings
 from publisher.ingest import IngestReport, ingest
+from publisher.sources import SourcesReport, fetch_sources
 from publisher.store import Store
 
 log = logging.getLogger(__name__)
@@ -19,15 +20,17 @@ T = TypeVar("T")
 @dataclass
 class RunReport:
     ingest: IngestReport
+    sources: SourcesReport
 
     def lines(self) -> list[str]:
-        return [self.ingest.line()]
+        return [self.ingest.line(), self.sources.line()]
 
 
 def run_once(settings: Settings, store: Store, transport: Any, now: datetime) -> RunReport:
     """Ingest new articles; later stages read what this one stored."""
     return RunReport(
         ingest=stage(store, "ingest", now, lambda: ingest(settings, store, now)),
+        sources=stage(store, "sources", now, lambda: fetch_sources(settings, store, now)),
     )
 
 
