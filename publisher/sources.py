@@ -21,6 +21,7 @@ from publisher import __version__
 from publisher.config import Settings, SourceSettings
 from publisher.errors import InputError
 from publisher.feed_entries import parse_feed
+from publisher.metrics import SOURCE_ERRORS
 from publisher.store import Store
 from publisher.store.sources import SourceState
 
@@ -177,6 +178,7 @@ def record_failure(store: Store, source: SourceSettings, state: SourceState | No
     failures = (state.failures if state else 0) + 1
     retry_at = now + timedelta(seconds=retry_delay(failures, source.interval))
     failures = store.sources.save_failure(source.name, source.url, now, error, retry_at)
+    SOURCE_ERRORS.labels(source=source.name).inc()
     report.failed += 1
     log.warning("source %s: %s (failure %d in a row; next try %s)", source.name, error,
                 failures, retry_at.isoformat(timespec="seconds"))

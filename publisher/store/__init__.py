@@ -21,6 +21,7 @@ from publisher.store.articles import ArticleStore
 from publisher.store.migrate import upgrade
 from publisher.store.runs import RunStore
 from publisher.store.sources import SourceStore
+from publisher.store.status import StatusStore
 from publisher.store.subscribers import SubscriberStore
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ class Store:
         self.runs = RunStore(self)
         self.subscribers = SubscriberStore(self)
         self.sources = SourceStore(self)
+        self.status = StatusStore(self)
 
     @property
     def dialect(self) -> str:
