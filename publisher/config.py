@@ -120,6 +120,10 @@ class DaemonSettings:
                                   "unavailable.", "positive")
     metrics_port: int = setting(0, "Port for Prometheus /metrics; 0: off.", "port_or_zero")
     metrics_host: str = setting("127.0.0.1", "Address the metrics port listens on.")
+    watch: str = setting("events", "How the daemon notices inbox files: events (inotify; "
+                         "polls when unavailable) or poll (network file systems).", "watch")
+    drain_seconds: float = setting(30.0, "On SIGTERM, seconds to let in-flight sends finish.",
+                                   "positive")
 
 
 @dataclass(frozen=True)
@@ -333,6 +337,7 @@ CHECKS = {
     "port": lambda v: None if 0 < v < 65536 else "a port from 1 to 65535",
     "port_or_zero": lambda v: None if 0 <= v < 65536 else "0 or a port from 1 to 65535",
     "transport": lambda v: None if v in {"maildir", "smtp"} else "maildir or smtp",
+    "watch": lambda v: None if v in {"events", "poll"} else "events or poll",
     "mailbox": check_mailbox,
     "mailbox_or_empty": lambda v: check_mailbox(v) if v else None,
     "smtp_url": check_smtp_url,

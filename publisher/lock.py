@@ -43,6 +43,9 @@ class RunLock(Protocol):
 
     def release(self) -> None: ...
 
+    def still_held(self) -> bool:
+        """False when the lock was lost under us (a PostgreSQL connection that dropped)."""
+
 
 def holder_note(now: datetime | None = None) -> str:
     now = (now or datetime.now(UTC)).astimezone(UTC)
@@ -72,6 +75,9 @@ class FileLock:
             return self.path.read_text(encoding="utf-8", errors="replace").strip()
         except OSError:
             return ""
+
+    def still_held(self) -> bool:
+        return self.fd is not None  # flock lasts as long as the descriptor
 
     def release(self) -> None:
         if self.fd is None:
@@ -127,11 +133,26 @@ class AdvisoryLock:
         name = row[0] if row else ""
         return name.removeprefix(APPLICATION_PREFIX) if name else ""
 
+    def still_held(self) -> bool:
+        if self.conn is None:
+            return False
+        classid, objid = self.key >> 32, self.key & 0xFFFFFFFF
+        try:
+            return bool(self.conn.execute(text(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                "AND pid = pg_backend_pid() AND classid = :classid AND objid = :objid "
+                "AND objsubid = 1"), {"classid": classid, "objid": objid}).scalar())
+        except Exception:  # the connection is gone, and the lock with it
+            log.debug("run lock check failed", exc_info=True)
+            return False
+
     def release(self) -> None:
         if self.conn is None:
             return
         try:
             self.conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": self.key})
+        except Exception:  # the session is gone already, and the lock with it
+            log.debug("run lock release failed", exc_info=True)
         finally:
             # Never hand this session back to the pool: whatever happened above, ending
             # it ends the lock and the note with it.

@@ -71,21 +71,51 @@ def user_agent(settings: Settings) -> str:
 def fetch_sources(settings: Settings, store: Store, now: datetime,
                   only: set[str] | None = None) -> SourcesReport:
     """Fetch every configured source that is due at `now` (or only those named)."""
-    report = SourcesReport()
+    return store_fetched(store, now, fetch_due(settings, store, now, only))
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A source's fetch, done or failed, waiting to be stored."""
+
+    source: SourceSettings
+    state: SourceState | None
+    outcome: Fetched | Exception
+
+
+def fetch_due(settings: Settings, store: Store, now: datetime,
+              only: set[str] | None = None) -> list[Pending]:
+    """The network half: GET every due source, in parallel; stores nothing. The daemon
+    runs it apart from the other stages so a slow server never holds them up."""
     states = store.sources.states()
     due = [source for source in settings.sources
-           if (only is None or source.name in only) and is_due(states.get(source.name),
-                                                               source, now)]
+           if (only is None or source.name in only)
+           and is_due(states.get(source.name), source, now)]
     if not due:
-        return report
+        return []
+    agent = user_agent(settings)
     with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(due)),
                             thread_name_prefix="source") as pool:
-        futures = [(source, pool.submit(fetch, source, states.get(source.name),
-                                        user_agent(settings), settings.ingest.max_bytes))
-                   for source in due]
-        for source, future in futures:
-            store_result(store, source, states.get(source.name), future, now, report)
-    log.info("%s", report.line())
+        futures = [(source, pool.submit(fetch, source, states.get(source.name), agent,
+                                        settings.ingest.max_bytes)) for source in due]
+        return [Pending(source, states.get(source.name), outcome(future))
+                for source, future in futures]
+
+
+def outcome(future) -> Fetched | Exception:
+    try:
+        return future.result()
+    except Exception as exc:  # stored as the source's failure, never raised
+        return exc
+
+
+def store_fetched(store: Store, now: datetime, pending: list[Pending]) -> SourcesReport:
+    """The store half: each fetch's new and edited entries, or its failure."""
+    report = SourcesReport()
+    for item in pending:
+        store_result(store, item, now, report)
+    if pending:
+        log.info("%s", report.line())
     return report
 
 
@@ -133,12 +163,13 @@ def read_response(response: httpx.Response, state: SourceState | None,
                    response.headers.get("content-type", ""), etag, last_modified)
 
 
-def store_result(store: Store, source: SourceSettings, state: SourceState | None, future,
-                 now: datetime, report: SourcesReport) -> None:
+def store_result(store: Store, item: Pending, now: datetime, report: SourcesReport) -> None:
     """Store one source's fetch, or record its failure; never raises for the source's
     own faults, so one broken feed cannot stop the others."""
+    source, state, fetched = item.source, item.state, item.outcome
     try:
-        fetched: Fetched = future.result()
+        if isinstance(fetched, Exception):
+            raise fetched
         if fetched.not_modified:
             store.sources.save_fetch(source.name, source.url, now, new=(), edited=(),
                                      etag=fetched.etag, last_modified=fetched.last_modified,
@@ -152,7 +183,7 @@ def store_result(store: Store, source: SourceSettings, state: SourceState | None
         record_failure(store, source, state, now, reason, report)
         return
     except Exception as exc:  # a bug on one feed's odd input must not stop the others
-        log.exception("source %s: unexpected error", source.name)
+        log.error("source %s: unexpected error", source.name, exc_info=exc)
         record_failure(store, source, state, now, f"unexpected error: {exc}", report)
         return
     stored = store.sources.content_hashes([a.id for a in entries.articles])
