@@ -71,17 +71,18 @@ class Daemon:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self.stop, signal.Signals(signum).name)
-        lock = await self.take_run_lock()
+        self.lock = lock = await self.take_run_lock()
         if lock is None:
             return self.exit_code
         metrics = None
         try:
             if self.settings.daemon.metrics_port:
                 metrics = serve_metrics(self.settings, self.store)
-            await self.start_scheduler(lock)
+            await self.start_scheduler()
             tasks = [asyncio.create_task(self.worker(), name="worker"),
                      asyncio.create_task(self.watch(), name="watch")]
-            self.request("ingest")  # catch up: files that landed while we were down
+            # Catch up: files that landed while we were down, feeds a stop left stale.
+            self.request("ingest", "feeds")
             self.announce()
             await self.stopping.wait()
             self.scheduler.shutdown(wait=False)
@@ -148,11 +149,15 @@ class Daemon:
             await self.sleep(LOCK_RETRY_SECONDS)
         return None
 
-    async def check_run_lock(self, lock: RunLock) -> None:
-        if not await asyncio.to_thread(lock.still_held):
-            log.error("lost the run lock (database connection dropped?); stopping so "
-                      "another process can take over")
-            self.stop("lost run lock", exit_code=1)
+    async def check_run_lock(self) -> bool:
+        """Whether we still hold the run lock; if not, stop before doing anything more,
+        since another process may hold it now."""
+        if await asyncio.to_thread(self.lock.still_held):
+            return True
+        log.error("lost the run lock (database connection dropped?); stopping so "
+                  "another process can take over")
+        self.stop("lost run lock", exit_code=1)
+        return False
 
     async def sleep(self, seconds: float) -> bool:
         """Sleep, cut short by stop; True when stopping."""
@@ -163,14 +168,14 @@ class Daemon:
         return True
 
     # --- jobs -----------------------------------------------------------------------
-    async def start_scheduler(self, lock: RunLock) -> None:
+    async def start_scheduler(self) -> None:
         self.scheduler = scheduler = AsyncIOScheduler(timezone=UTC, job_defaults={
             "coalesce": True, "max_instances": 1, "misfire_grace_time": None})
         scheduler.add_job(self.request, CronTrigger(second=0, timezone=UTC),
                           args=["digests"], id="digests", name="digests due?",
                           next_run_time=self.clock())
         scheduler.add_job(self.check_run_lock, "interval", seconds=LOCK_CHECK_SECONDS,
-                          args=[lock], id="run-lock", name="run lock held?")
+                          id="run-lock", name="run lock held?")
         scheduler.start()
         states = await asyncio.to_thread(self.store.sources.states)
         for source in self.settings.sources:
@@ -238,6 +243,8 @@ class Daemon:
         """One stage in a worker thread, recorded like cron's; a failure is logged and
         the daemon goes on (the next trigger tries again)."""
         async with self.writing:
+            if self.stopping.is_set() or not await self.check_run_lock():
+                return None
             try:
                 return await asyncio.to_thread(stage, self.store, name, now, work)
             except Exception:

@@ -69,6 +69,15 @@ class DaemonProcess:
         self.reader.join(timeout=5)
         return code
 
+    def stop_by_itself(self) -> int:
+        """Wait for the daemon to exit on its own; its exit code."""
+        try:
+            code = self.process.wait(timeout=PATIENCE_SECONDS)
+        finally:
+            self.kill()
+        self.reader.join(timeout=5)
+        return code
+
     def kill(self) -> None:
         if self.process.poll() is None:
             self.process.kill()

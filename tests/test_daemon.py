@@ -8,6 +8,7 @@ import sys
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from publisher.lock import run_lock
 from tests.conftest import free_port
@@ -124,3 +125,18 @@ def test_a_standby_stopped_while_waiting_exits_0(instance, store, daemons):
         assert daemon.stop() == 0
     finally:
         lock.release()
+
+
+def test_a_daemon_that_loses_its_lock_stops_before_writing(instance, store, daemons,
+                                                           database_url):
+    if not database_url.startswith("postgresql"):
+        pytest.skip("a file lock cannot be lost while its process lives")
+    daemon = daemons(instance)
+    daemon.wait_started()
+    with store.writing() as conn:  # what a database restart or a network cut does
+        conn.execute(text("SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity "
+                          "WHERE application_name LIKE 'publisher pid %'"))
+    drop(instance, "unseen.txt", "Never stored by a daemon without the lock")
+    assert daemon.stop_by_itself() == 1
+    assert any("lost the run lock" in line["msg"] for line in daemon.lines)
+    assert "Never stored by a daemon without the lock" not in titles(store)
