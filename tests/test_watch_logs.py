@@ -9,7 +9,7 @@ import logging
 
 from watchfiles import Change
 
-from publisher.logs import configure_logging
+from publisher.logs import CHATTY, configure_logging
 from publisher.watch import wanted, watch_inbox
 
 PATIENCE = 30
@@ -72,7 +72,7 @@ def test_only_changes_worth_an_ingest_pass(tmp_path):
 
 def log_lines(fmt: str) -> list[str]:
     root = logging.getLogger()
-    saved = root.handlers[:], root.level, logging.getLogger("apscheduler").level
+    saved = root.handlers[:], root.level, {n: logging.getLogger(n).level for n in CHATTY}
     out = io.StringIO()
     configure_logging(fmt, logging.INFO, stream=out)
     try:
@@ -86,7 +86,8 @@ def log_lines(fmt: str) -> list[str]:
     finally:
         root.handlers[:], level, chatty = saved
         root.setLevel(level)
-        logging.getLogger("apscheduler").setLevel(chatty)
+        for name, level in chatty.items():
+            logging.getLogger(name).setLevel(level)
     return out.getvalue().splitlines()
 
 
