@@ -1,19 +1,22 @@
-"""Parse stage, upstream feeds: the entries of an RSS or Atom feed as Articles.
+"""Parse stage, upstream feeds: the entries of an RSS, Atom or JSON feed as Articles.
 
-feedparser reads the feed (any RSS or Atom flavour, broken ones too: it sets `bozo`
-rather than raising). Entry HTML is sanitized with nh3, and every link and image URL in
-it is made absolute against the entry's own link (or the feed's address), so the HTML
-reads the same in our pages and in mail. An entry's id comes from its source's name and
-its guid (link + title when it has none), so the same entry fetched again is the same
-article, and an edited entry updates it in place.
+feedparser reads RSS and Atom (any flavour, broken ones too: it sets `bozo` rather than
+raising); JSON Feed, which feedparser does not read, is mapped to the same shape. Entry
+HTML is sanitized with nh3, and every link and image URL in it is made absolute against
+the entry's base (its xml:base, else the feed's address), so the HTML reads the same in
+our pages and in mail. An entry's id comes from its source's name and its guid (link +
+title when it has none), so the same entry fetched again is the same article, and an
+edited entry updates it in place.
 """
 
 from __future__ import annotations
 
 import calendar
 import io
+import json
 import logging
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -55,6 +58,24 @@ def parse_feed(data: bytes, name: str, url: str, sections: tuple[str, ...] = (),
 
     InputError when the bytes are not a feed at all.
     """
+    if is_json(data, content_type):
+        feed_title, entries = read_json_feed(data, name)
+    else:
+        feed_title, entries = read_xml_feed(data, name, url, content_type)
+    sections = section_names(list(sections))
+    articles, seen, skipped = [], set(), 0
+    for entry in entries:
+        article = entry_article(entry, name, url, sections)
+        if article is None:
+            skipped += 1
+        elif article.id not in seen:  # a feed that repeats an entry stores it once
+            seen.add(article.id)
+            articles.append(article)
+    return FeedEntries(title=text_of(feed_title), articles=articles, skipped=skipped)
+
+
+def read_xml_feed(data: bytes, name: str, url: str, content_type: str) -> tuple[str, list]:
+    """RSS or Atom, through feedparser."""
     headers = {"content-location": url}
     if content_type:
         headers["content-type"] = content_type
@@ -64,17 +85,58 @@ def parse_feed(data: bytes, name: str, url: str, sections: tuple[str, ...] = (),
     if parsed.bozo and not parsed.entries and not parsed.feed.get("title"):
         reason = getattr(parsed, "bozo_exception", None) or "unreadable"
         raise InputError(name, f"not a feed ({str(reason).splitlines()[0][:200]})")
-    sections = section_names(list(sections))
-    articles, seen, skipped = [], set(), 0
-    for entry in parsed.entries:
-        article = entry_article(entry, name, url, sections)
-        if article is None:
-            skipped += 1
-        elif article.id not in seen:  # a feed that repeats an entry stores it once
-            seen.add(article.id)
-            articles.append(article)
-    return FeedEntries(title=text_of(parsed.feed.get("title", "")), articles=articles,
-                       skipped=skipped)
+    return parsed.feed.get("title", ""), parsed.entries
+
+
+def is_json(data: bytes, content_type: str) -> bool:
+    return "json" in content_type.lower() or data.lstrip()[:1] == b"{"
+
+
+def read_json_feed(data: bytes, name: str) -> tuple[str, list[dict]]:
+    """JSON Feed 1.0 and 1.1 (feedparser reads only XML), as entries shaped like
+    feedparser's so one function turns either into an Article."""
+    try:
+        feed = json.loads(data)
+    except ValueError as exc:
+        raise InputError(name, f"not a feed (JSON: {exc})") from exc
+    if not isinstance(feed, dict) or not isinstance(feed.get("items"), list) or \
+            "jsonfeed.org/version/" not in str(feed.get("version", "")):
+        raise InputError(name, "not a feed (JSON without a jsonfeed.org version and items)")
+    return str(feed.get("title") or ""), [json_entry(item) for item in feed["items"]
+                                          if isinstance(item, dict)]
+
+
+def json_entry(item: dict) -> dict:
+    authors = item.get("authors") or ([item["author"]] if item.get("author") else [])
+    content = [{"type": kind, "value": item[key]}
+               for key, kind in (("content_html", "text/html"), ("content_text", "text/plain"))
+               if isinstance(item.get(key), str) and item[key]]
+    summary = item.get("summary") if isinstance(item.get("summary"), str) else ""
+    image = item.get("image") or item.get("banner_image")
+    return {
+        "id": str(item.get("id") or ""),
+        "link": item.get("url") or item.get("external_url") or "",
+        "title": escape(str(item.get("title") or "")),  # JSON Feed titles are text
+        "content": content,
+        "summary": summary,
+        "summary_detail": {"type": "text/plain", "value": summary} if summary else None,
+        "author": escape(str(authors[0].get("name") or "")) if authors and
+        isinstance(authors[0], dict) else "",
+        "media_thumbnail": [{"url": image}] if isinstance(image, str) else [],
+        "published_parsed": json_time(item.get("date_published") or item.get("date_modified")),
+    }
+
+
+def json_time(value: object) -> time.struct_time | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).timetuple()
 
 
 def entry_article(entry, name: str, url: str,

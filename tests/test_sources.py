@@ -168,6 +168,8 @@ def test_retry_delay_grows_to_a_cap():
 @pytest.mark.parametrize("body, content_type, problem", [
     ("<html><body><p>Just a page</p></body></html>", "text/html", "not a feed"),
     ("x" * 5000, "application/rss+xml", "over 1,000 bytes"),
+    ('{"items": []}', "application/json", "not a feed (JSON without a jsonfeed.org"),
+    ("{nope", "application/json", "not a feed (JSON: "),
 ])
 def test_what_is_not_a_feed_is_a_failure(instance, store, feed_server, body, content_type,
                                          problem, monkeypatch):
@@ -236,3 +238,24 @@ def test_run_fetches_sources_after_ingest(instance, store, feed_server, run_cli)
     assert [a.title for a in store.articles.latest(5)] == ["From upstream"]
     (run,) = [r for r in store.runs.last_of_each_stage() if r["stage"] == "sources"]
     assert run["ok"] and json.loads(run["summary"])["new"] == 1
+
+
+def test_json_feed_sources(instance, store, feed_server):
+    feed = {"version": "https://jsonfeed.org/version/1.1", "title": "J",
+            "items": [{"id": "j1", "url": "/posts/1", "title": "Tides & moons <3",
+                       "content_html": '<p>High <img src="/t.png" onerror="x()"></p>',
+                       "summary": "About tides.", "image": "/big.png",
+                       "date_published": "2026-11-24T09:30:00+01:00",
+                       "authors": [{"name": "Ada"}]},
+                      {"id": "j2", "content_text": "Plain.\n\nTwo paragraphs."}]}
+    url = feed_server.serve("/feed.json", json.dumps(feed), content_type="application/feed+json")
+    settings = configure(instance, {"url": url, "name": "json"})
+    assert fetch_sources(settings, store, NOW).new == 2
+    tides = next(a for a in store.articles.latest(5) if a.author)
+    assert tides.title == "Tides & moons <3" and tides.author == "Ada"
+    assert tides.link == f"{feed_server.url}/posts/1" and tides.summary == "About tides."
+    assert tides.body_html == f'<p>High <img src="{feed_server.url}/t.png"></p>'
+    assert tides.image == f"{feed_server.url}/big.png"
+    assert tides.published.isoformat() == "2026-11-24T08:30:00+00:00"
+    plain = next(a for a in store.articles.latest(5) if not a.author)
+    assert plain.paragraphs == ("Plain.", "Two paragraphs.") and plain.title == "Plain."
