@@ -116,8 +116,8 @@ class WebSettings:
 
 @dataclass(frozen=True)
 class DaemonSettings:
-    poll_seconds: float = setting(2.0, "Inbox polling interval when file events are "
-                                  "unavailable.", "positive")
+    poll_seconds: float = setting(2.0, "Seconds between inbox polls (watch = poll, or when "
+                                  "file events are unavailable).", "positive")
     metrics_port: int = setting(0, "Port for Prometheus /metrics; 0: off.", "port_or_zero")
     metrics_host: str = setting("127.0.0.1", "Address the metrics port listens on.")
     watch: str = setting("events", "How the daemon notices inbox files: events (inotify; "
