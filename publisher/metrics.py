@@ -74,6 +74,8 @@ REPORT_COUNTERS: dict[tuple[str, str], Any] = {
     ("ingest", "updated"): ARTICLES_UPDATED.labels(origin="inbox"),
     ("sources", "new"): ARTICLES_INGESTED.labels(origin="feed"),
     ("sources", "updated"): ARTICLES_UPDATED.labels(origin="feed"),
+    ("feeds", "written"): FEEDS_WRITTEN,
+    ("digests", "queued"): DIGESTS_QUEUED,
 }
 
 
