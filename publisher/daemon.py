@@ -66,6 +66,7 @@ class Daemon:
     # --- life cycle ---------------------------------------------------------------
     async def run(self) -> int:
         self.stopping = asyncio.Event()
+        self.hurry = asyncio.Event()  # a second signal: stop waiting for in-flight work
         self.work_ready = asyncio.Event()
         self.writing = asyncio.Lock()  # one writing stage at a time
         loop = asyncio.get_running_loop()
@@ -97,6 +98,9 @@ class Daemon:
 
     def stop(self, reason: str, exit_code: int = 0) -> None:
         if self.stopping.is_set():
+            if not self.hurry.is_set():
+                log.warning("%s again: cancelling in-flight work", reason)
+                self.hurry.set()
             return
         log.info("stopping on %s: no new work; in-flight work may take up to %gs",
                  reason, self.settings.daemon.drain_seconds, extra={"event": "stopping"})
@@ -107,7 +111,12 @@ class Daemon:
     async def finish(self, tasks: list[asyncio.Task]) -> None:
         """Wait for in-flight work, at most drain_seconds; cancel what is left."""
         tasks = [*tasks, asyncio.create_task(self.idle(), name="writing stage")]
-        _done, late = await asyncio.wait(tasks, timeout=self.settings.daemon.drain_seconds)
+        everything = asyncio.ensure_future(
+            asyncio.wait(tasks, timeout=self.settings.daemon.drain_seconds))
+        hurry = asyncio.create_task(self.hurry.wait())
+        await asyncio.wait([everything, hurry], return_when=asyncio.FIRST_COMPLETED)
+        hurry.cancel()
+        late = [task for task in tasks if not task.done()]
         for task in late:
             log.warning("%s did not finish within %gs; cancelled", task.get_name(),
                         self.settings.daemon.drain_seconds)

@@ -30,6 +30,7 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
 
+from publisher.errors import ConfigError
 from publisher.store.status import WAITING
 
 if TYPE_CHECKING:
@@ -171,7 +172,11 @@ def metrics_app(settings: Settings, store: Store):
 def serve_metrics(settings: Settings, store: Store):
     """Serve /metrics on [daemon] metrics_host:metrics_port in a thread; the server is
     returned so the caller can shut it down."""
-    server, _thread = start_http_server(settings.daemon.metrics_port,
-                                        addr=settings.daemon.metrics_host,
-                                        registry=registry_for(settings, store))
+    port, host = settings.daemon.metrics_port, settings.daemon.metrics_host
+    try:
+        server, _thread = start_http_server(port, addr=host,
+                                            registry=registry_for(settings, store))
+    except OSError as exc:
+        raise ConfigError("daemon.metrics_port", port,
+                          f"a port free on {host} ({exc.strerror or exc})") from exc
     return server

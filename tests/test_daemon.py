@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -140,3 +141,24 @@ def test_a_daemon_that_loses_its_lock_stops_before_writing(instance, store, daem
     assert daemon.stop_by_itself() == 1
     assert any("lost the run lock" in line["msg"] for line in daemon.lines)
     assert "Never stored by a daemon without the lock" not in titles(store)
+
+
+def test_a_busy_metrics_port_is_one_line_and_exit_2(instance, store):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "publisher", "-C", str(instance), "daemon"],
+            capture_output=True, text=True, timeout=60,
+            env={**os.environ, "PUBLISHER_DAEMON__METRICS_PORT": str(port)})
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1] == (
+        f"publisher: setting daemon.metrics_port = {port} is not valid: expected a port "
+        "free on 127.0.0.1 (Address already in use)")
+    assert "Traceback" not in result.stderr
+    lock = run_lock(store.engine)
+    lock.acquire()  # the failed start let go of the run lock
+    lock.release()
