@@ -113,3 +113,7 @@ def smtp_server():
     yield SimpleNamespace(host="127.0.0.1", port=port, handler=handler,
                           url=f"smtp://127.0.0.1:{port}")
     controller.stop()
+
+
+# The web app's fixtures (site, client) live beside the LiveServer helper.
+from tests.webapp import client, site  # noqa: E402,F401

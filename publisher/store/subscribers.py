@@ -241,7 +241,7 @@ class SubscriberStore:
         seqs: list[int] = []
         seen: set[int] = set()
         query = (select(digests.c.article_seqs).where(digests.c.subscriber_id == subscriber_id)
-                 .order_by(digests.c.last_seq.desc(), digests.c.id.desc()))
+                 .order_by(digests.c.created_at.desc(), digests.c.id.desc()))
         with self.store.reading() as conn:
             for held in conn.execute(query).scalars():
                 for seq in held or ():

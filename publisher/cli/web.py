@@ -1,0 +1,29 @@
+"""Command line: `publisher serve`, the web app under uvicorn."""
+
+from __future__ import annotations
+
+import click
+
+from publisher.cli import cli, instance_option
+from publisher.instance import Instance
+
+
+@cli.command()
+@click.option("--host", help="Address to listen on (default: [web] host).")
+@click.option("--port", type=int, help="Port to listen on (default: [web] port).")
+@instance_option
+def serve(instance: Instance, host: str | None, port: int | None) -> None:
+    """Serve the publish folder and the subscribe, preferences and unsubscribe pages."""
+    import uvicorn
+
+    from publisher.web import create_app
+
+    settings = instance.settings
+    app = create_app(settings, instance.store)
+    host, port = host or settings.web.host, port or settings.web.port
+    click.echo(f"serving {settings.path(settings.feeds.folder)} on http://{host}:{port}/ "
+               f"(public address: {settings.site.url})", err=True)
+    # proxy_headers: behind a proxy on this host, X-Forwarded-For names the client, so
+    # the subscribe rate limit counts visitors, not the proxy.
+    uvicorn.run(app, host=host, port=port, proxy_headers=True, log_level="info",
+                server_header=False)
