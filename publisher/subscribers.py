@@ -1,4 +1,5 @@
-"""Subscribers stage: the rules for joining, confirming, changing preferences and leaving.
+"""Subscribers stage: the rules for joining, confirming, changing preferences and leaving
+(by link, or by mail to List-Unsubscribe's mailto address).
 
 Every value a person or a file gives is checked here, once, before it is stored: the
 address with email-validator (syntax only), the name as header text (it ends up in a
@@ -13,9 +14,12 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from email.parser import BytesParser
+from email.policy import default as email_policy
 from functools import cache
 from zoneinfo import available_timezones
 
+from publisher import tokens
 from publisher.addresses import check_header_text, normalize_address
 from publisher.config import Settings
 from publisher.errors import AddressError
@@ -180,3 +184,32 @@ def find(store: Store, address: str) -> Subscriber:
     if subscriber is None:
         raise AddressError(f"{email} is not on the list")
     return subscriber
+
+
+# --- leaving by mail --------------------------------------------------------------------
+
+TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+
+
+def unsubscribe_by_mail(settings: Settings, store: Store, message: bytes,
+                        now: datetime) -> str:
+    """Handle one message sent to List-Unsubscribe's mailto address, whose subject is
+    "unsubscribe <token>" (the signed unsubscribe token of the digest it answers).
+
+    Only the token counts: a From address is easily forged, so a message without a valid
+    token unsubscribes no one. Returns one line saying what happened."""
+    parsed = BytesParser(policy=email_policy).parsebytes(message)
+    subject = str(parsed.get("subject", ""))
+    body = parsed.get_body(preferencelist=("plain",))
+    text = subject + "\n" + (body.get_content() if body is not None else "")
+    for candidate in TOKEN_SHAPE.findall(text):
+        try:
+            data = tokens.verify(settings, "unsubscribe", candidate)
+        except tokens.TokenError:
+            continue
+        subscriber = store.subscribers.by_id(data.subscriber_id)
+        if subscriber is None or subscriber.token_version != data.version:
+            return "unsubscribe mail: the link it carries is no longer valid; nothing done"
+        store.subscribers.unsubscribe(subscriber.id, now)
+        return f"unsubscribe mail: unsubscribed {subscriber.email}"
+    return "unsubscribe mail: no valid unsubscribe token in it; nothing done"

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 
+from click.testing import CliRunner
+
 from publisher import tokens
+from publisher.cli import cli as cli_group
 from publisher.config import load_settings
+from tests.conftest import NOW
 
 
 def test_add_list_show_set_remove(run_cli, instance, store):
@@ -70,3 +74,31 @@ def test_user_mistakes_are_one_line(run_cli, instance):
         assert result.exit_code == 1, args
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("publisher: ") and message in lines[0]
+
+
+def unsubscribe_message(subject: str, sender: str = "ada@example.org") -> bytes:
+    return (f"From: {sender}\r\nTo: unsubscribe@example.org\r\nSubject: {subject}\r\n"
+            "Date: Tue, 24 Nov 2026 12:00:00 +0000\r\n\r\n\r\n").encode()
+
+
+def test_unsubscribe_by_mail_needs_the_signed_token(run_cli, instance, store, tmp_path):
+    settings = load_settings(instance)
+    ada = store.subscribers.add("ada@example.org", NOW, status="active")
+    cli = ("-C", instance, "subscribers", "unsubscribe-mail")
+    forged = tokens.sign(settings, "preferences", ada.id)  # signed, but for another link
+    for subject in ("unsubscribe", f"unsubscribe {forged}", "unsubscribe abc.def.ghi"):
+        result = CliRunner().invoke(cli_group, [str(a) for a in cli],
+                                    input=unsubscribe_message(subject))
+        assert result.exit_code == 0
+        assert "no valid unsubscribe token" in result.output
+    assert store.subscribers.by_id(ada.id).status == "active"
+
+    token = tokens.sign(settings, "unsubscribe", ada.id)
+    # Long subjects arrive folded, sometimes encoded.
+    message = tmp_path / "1.eml"
+    message.write_bytes(unsubscribe_message(f"=?utf-8?q?unsubscribe?=\r\n {token}"))
+    result = run_cli(*cli, message)
+    assert result.stdout.strip() == f"{message}: unsubscribe mail: unsubscribed ada@example.org"
+    assert store.subscribers.by_id(ada.id).status == "unsubscribed"
+    store.subscribers.revoke_links(ada.id, NOW)
+    assert "no longer valid" in run_cli(*cli, message).stdout

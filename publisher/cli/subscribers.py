@@ -20,6 +20,7 @@ from publisher.subscribers import (
     clean_preferences,
     find,
     first_cursor,
+    unsubscribe_by_mail,
 )
 
 
@@ -177,6 +178,20 @@ def export(instance: Instance, file: Path | None, status: str | None) -> None:
         return
     count = export_file(instance.store, file, status)
     click.echo(f"exported {count} subscriber{'' if count == 1 else 's'} to {file}")
+
+
+@subscribers.command(name="unsubscribe-mail")
+@click.argument("files", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
+@instance_option
+def unsubscribe_mail(instance: Instance, files: tuple[Path, ...]) -> None:
+    """Act on mail sent to the List-Unsubscribe mailto address: each FILE (or standard
+    input) is one message; its subject carries the signed token. Exits 0 so a mail
+    server piping to it never bounces the request back."""
+    messages = [(str(path), path.read_bytes()) for path in files] if files \
+        else [("-", sys.stdin.buffer.read())]
+    for name, data in messages:
+        line = unsubscribe_by_mail(instance.settings, instance.store, data, utc_now())
+        click.echo(line if name == "-" else f"{name}: {line}")
 
 
 def as_dict(subscriber: Subscriber) -> dict:
