@@ -63,8 +63,12 @@ def test_serve_serves_the_folder_and_the_pages(instance):
         assert feed.headers["content-type"] == "application/feed+json; charset=utf-8"
         assert httpx.get(served.url + "feed.json", headers={
             "If-None-Match": feed.headers["etag"]}).status_code == 304
+        assert httpx.get(served.url + "unsubscribe/SECRET-TOKEN").status_code == 400
     assert served.process.returncode == 0
-    assert "serving" in served.log.read_text()
+    log = served.log.read_text()
+    assert "serving" in log and "GET /feed.json HTTP/1.1\" 304" in log
+    # Whoever reads the log must not be able to use the links in it.
+    assert "GET /unsubscribe/… HTTP/1.1\" 400" in log and "SECRET-TOKEN" not in log
 
 
 def test_serve_without_a_secret_is_one_line(run_cli, tmp_path):
