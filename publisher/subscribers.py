@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.parser import BytesParser
 from email.policy import default as email_policy
-from functools import cache
+from functools import cache, lru_cache
 from zoneinfo import available_timezones
 
 from publisher import tokens
@@ -90,9 +90,16 @@ def clean_status(text: str, default: str = "active") -> str:
 
 def clean_sections(value: str | Iterable[str]) -> tuple[str, ...]:
     """'World; Science' or ['world', 'science'] -> ('world', 'science')."""
-    items = SECTION_SPLIT.split(value) if isinstance(value, str) else \
-        [part for item in value for part in SECTION_SPLIT.split(item)]
+    if isinstance(value, str):
+        return sections_of_text(value)
+    items = [part for item in value for part in SECTION_SPLIT.split(item)]
     return tuple(dict.fromkeys(section_names(items)))
+
+
+@lru_cache(maxsize=1024)
+def sections_of_text(text: str) -> tuple[str, ...]:
+    """Cached: a list being imported repeats the same few section cells."""
+    return tuple(dict.fromkeys(section_names(SECTION_SPLIT.split(text))))
 
 
 def clean_timezone(text: str) -> str:
