@@ -337,7 +337,8 @@ def test_app_refuses_to_start_without_a_secret(site, store):
 
 def test_unexpected_errors_are_a_page_not_a_traceback(site, store):
     app = create_app(site, store)
-    with store.writing() as conn:
+    with store.writing() as conn:  # a database that lost a table under us
+        conn.exec_driver_sql("DROP TABLE outbox")
         conn.exec_driver_sql("DROP TABLE digests")
     with TestClient(app, raise_server_exceptions=False) as test_client:
         sub = active(store)

@@ -20,7 +20,9 @@ PUBLISHER = Path(sys.executable).with_name("publisher")
 class Served:
     """`publisher -C FOLDER serve` on a free port; stopped with SIGINT like Ctrl-C."""
 
-    def __init__(self, folder: Path, env: dict[str, str] | None = None):
+    def __init__(self, folder: Path, env: dict[str, str] | None = None,
+                 before: list[str] | None = None):
+        self.before = before  # a command to run first, with the same environment
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         self.env = {**os.environ, "PUBLISHER_SITE__URL": self.url, **(env or {})}
@@ -28,6 +30,9 @@ class Served:
         self.log = folder / "serve.log"
 
     def __enter__(self):
+        if self.before:
+            subprocess.run([str(PUBLISHER), "-C", str(self.folder), *self.before],
+                           env=self.env, check=True, capture_output=True)
         self.process = subprocess.Popen(
             [str(PUBLISHER), "-C", str(self.folder), "serve", "--host", "127.0.0.1",
              "--port", str(self.port)],
