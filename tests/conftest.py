@@ -178,3 +178,6 @@ def feed_server():
     yield server_state
     httpd.shutdown()
     httpd.server_close()
+
+# The web app's fixtures (site, client) live beside the LiveServer helper.
+from tests.webapp import client, site  # noqa: E402,F401

@@ -116,8 +116,11 @@ subscribers = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("confirmed_at", UTCDateTime),
-    # Bumped on unsubscribe and erasure so every older link token stops working.
+    # Bumped by `subscribers set --new-links` so every older link token stops working
+    # (unsubscribe does not bump it: a repeated one-click POST must still succeed).
     Column("token_version", Integer, nullable=False, default=0),
+    # Link tokens carry the id: an id must never be reused after `remove --forget`.
+    sqlite_autoincrement=True,
 )
 Index("ix_subscribers_status", subscribers.c.status, subscribers.c.frequency)
 

@@ -1,23 +1,33 @@
-"""Store: statements for subscribers (add, look up, change); the ledger reads them too."""
+"""Store: statements for subscribers (add, look up, change, import, forget); the ledger
+reads them too.
+
+Imports go through `merge_batch`: one transaction per batch, one query for the addresses
+already known, then one executemany for new rows and one for changed rows, so 100,000
+rows take seconds rather than 100,000 transactions.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Row, func, insert, select, update
+from sqlalchemy import Row, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from publisher.article import StoredArticle
 from publisher.errors import AddressError
-from publisher.store.schema import subscribers
+from publisher.store.articles import chunks, to_article
+from publisher.store.schema import article_sections, articles, digests, outbox, subscribers
 
 if TYPE_CHECKING:
     from publisher.store import Store
 
 STATUSES = ("pending", "active", "unsubscribed", "bounced")
 FREQUENCIES = ("instant", "daily", "weekly")
+# The columns an import or a preferences form may set on an existing subscriber.
+MUTABLE = ("name", "status", "frequency", "sections", "timezone", "confirmed_at")
 
 
 @dataclass(frozen=True)
@@ -42,6 +52,21 @@ def to_subscriber(row: Row) -> Subscriber:
     data = dict(row._mapping)
     data["sections"] = tuple(data["sections"] or ())
     return Subscriber(**data)
+
+
+@dataclass(frozen=True)
+class Forgotten:
+    """What `forget` deleted, for the command's report."""
+
+    subscribers: int
+    digests: int
+    messages: int
+
+
+# merge_batch's planner: given the stored rows of the batch's addresses (email -> dict of
+# id and MUTABLE columns), return the rows to insert and the changes to apply (dicts
+# with "id" and every MUTABLE column, and "cursor" for a subscriber made active again).
+Planner = Callable[[dict[str, dict]], tuple[list[dict], list[dict]]]
 
 
 class SubscriberStore:
@@ -96,11 +121,141 @@ class SubscriberStore:
                          .values(updated_at=now, **values))
         return self.by_id(subscriber_id)
 
+    def activate(self, subscriber_id: int, now: datetime, cursor: int) -> Subscriber:
+        """Make a subscriber active from `cursor` on (a confirmation, or a return after
+        unsubscribing or bouncing): digests start with what arrives from now on."""
+        with self.store.writing() as conn:
+            conn.execute(update(subscribers).where(subscribers.c.id == subscriber_id).values(
+                status="active", cursor=cursor, bounce_count=0, updated_at=now,
+                confirmed_at=now))
+        return self.by_id(subscriber_id)
+
+    def unsubscribe(self, subscriber_id: int, now: datetime) -> Subscriber:
+        """Idempotent: a second call (a repeated one-click POST) changes nothing."""
+        with self.store.writing() as conn:
+            conn.execute(update(subscribers)
+                         .where(subscribers.c.id == subscriber_id,
+                                subscribers.c.status != "unsubscribed")
+                         .values(status="unsubscribed", updated_at=now))
+        return self.by_id(subscriber_id)
+
+    def revoke_links(self, subscriber_id: int, now: datetime) -> Subscriber:
+        """Bump token_version: every link sent so far stops working."""
+        with self.store.writing() as conn:
+            conn.execute(update(subscribers).where(subscribers.c.id == subscriber_id)
+                         .values(token_version=subscribers.c.token_version + 1,
+                                 updated_at=now))
+        return self.by_id(subscriber_id)
+
+    def forget(self, subscriber_id: int) -> Forgotten:
+        """Delete every trace of a subscriber: their row, digests and queued or sent
+        messages (also messages to their address not tied to the row), in one transaction.
+        Ids are never reused (AUTOINCREMENT, sequences), so old links cannot come back
+        to life for someone who signs up later."""
+        with self.store.writing() as conn:
+            email = conn.execute(select(subscribers.c.email)
+                                 .where(subscribers.c.id == subscriber_id)).scalar()
+            if email is None:
+                return Forgotten(0, 0, 0)
+            messages = conn.execute(delete(outbox).where(or_(
+                outbox.c.subscriber_id == subscriber_id, outbox.c.recipient == email,
+                outbox.c.digest_id.in_(select(digests.c.id)
+                                       .where(digests.c.subscriber_id == subscriber_id)),
+            ))).rowcount
+            gone_digests = conn.execute(delete(digests).where(
+                digests.c.subscriber_id == subscriber_id)).rowcount
+            conn.execute(delete(subscribers).where(subscribers.c.id == subscriber_id))
+        return Forgotten(1, gone_digests, messages)
+
+    # --- lists ----------------------------------------------------------------------
+    def stream(self, status: str | None = None, batch: int = 2000) -> Iterator[Subscriber]:
+        """Every subscriber in id order, read in pages by id so no read transaction stays
+        open however long the consumer takes."""
+        last_id = 0
+        while True:
+            query = (select(subscribers).where(subscribers.c.id > last_id)
+                     .order_by(subscribers.c.id).limit(batch))
+            if status:
+                query = query.where(subscribers.c.status == status)
+            with self.store.reading() as conn:
+                page = [to_subscriber(row) for row in conn.execute(query)]
+            yield from page
+            if len(page) < batch:
+                return
+            last_id = page[-1].id
+
     def count_by_status(self) -> dict[str, int]:
         with self.store.reading() as conn:
             rows = conn.execute(select(subscribers.c.status, func.count())
                                 .group_by(subscribers.c.status))
             return {status: rows_count for status, rows_count in rows}
+
+    def merge_batch(self, emails: Sequence[str], plan: Planner, now: datetime) -> None:
+        """One import batch in one transaction: read the stored rows of `emails`, let
+        `plan` decide, insert and update in bulk."""
+        columns = [subscribers.c.id, subscribers.c.email,
+                   *(subscribers.c[name] for name in MUTABLE)]
+        with self.store.writing() as conn:
+            stored = {}
+            for part in chunks(list(emails)):
+                for row in conn.execute(select(*columns)
+                                        .where(subscribers.c.email.in_(part))):
+                    data = dict(row._mapping)
+                    data["sections"] = tuple(data["sections"] or ())
+                    stored[data["email"]] = data
+            inserts, changes = plan(stored)
+            if inserts:
+                conn.execute(insert(subscribers), [
+                    {**row, "sections": list(row["sections"]), "bounce_count": 0,
+                     "token_version": 0, "updated_at": now} for row in inserts])
+            if changes:
+                conn.execute(
+                    update(subscribers).where(subscribers.c.id == bindparam("row_id"))
+                    .values(updated_at=now, **{name: bindparam(f"new_{name}")
+                                               for name in MUTABLE}),
+                    [{"row_id": row["id"], **{f"new_{name}": row[name] for name in MUTABLE}}
+                     | {"new_sections": list(row["sections"])} for row in changes])
+            # Rows made active again start their digests afresh.
+            restarted = [{"row_id": row["id"], "new_cursor": row["cursor"]}
+                         for row in changes if "cursor" in row]
+            if restarted:
+                conn.execute(
+                    update(subscribers).where(subscribers.c.id == bindparam("row_id"))
+                    .values(cursor=bindparam("new_cursor"), bounce_count=0), restarted)
+
+    # --- what the web pages show ------------------------------------------------------
+    def known_sections(self) -> list[str]:
+        """The sections articles have, which a subscriber can choose from."""
+        with self.store.reading() as conn:
+            return list(conn.execute(select(article_sections.c.section).distinct()
+                                     .order_by(article_sections.c.section)).scalars())
+
+    def digest_count(self, subscriber_id: int) -> int:
+        with self.store.reading() as conn:
+            return conn.execute(select(func.count()).select_from(digests)
+                                .where(digests.c.subscriber_id == subscriber_id)).scalar_one()
+
+    def digested_articles(self, subscriber_id: int, limit: int) -> list[StoredArticle]:
+        """The articles of a subscriber's digests, newest digest first (and within a
+        digest, its own order), each once, at most `limit`."""
+        seqs: list[int] = []
+        seen: set[int] = set()
+        query = (select(digests.c.article_seqs).where(digests.c.subscriber_id == subscriber_id)
+                 .order_by(digests.c.created_at.desc(), digests.c.id.desc()))
+        with self.store.reading() as conn:
+            for held in conn.execute(query).scalars():
+                for seq in held or ():
+                    if seq not in seen and len(seqs) < limit:
+                        seen.add(seq)
+                        seqs.append(seq)
+                if len(seqs) >= limit:
+                    break
+            found = {}
+            for part in chunks(seqs):
+                found.update((row.seq, to_article(row)) for row in
+                             conn.execute(select(articles).where(articles.c.seq.in_(part))))
+        # An article deleted since its digest went out is simply left out.
+        return [found[seq] for seq in seqs if seq in found]
 
 
 def check_choice(what: str, value: str, choices: Sequence[str]) -> None:

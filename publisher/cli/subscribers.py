@@ -1,0 +1,206 @@
+"""Command line: `publisher subscribers ...`, the subscriber list by hand and by CSV."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from publisher import tokens
+from publisher.cli import cli, instance_option, utc_now
+from publisher.errors import AddressError, ConfigError
+from publisher.instance import Instance
+from publisher.store.subscribers import FREQUENCIES, STATUSES, Subscriber
+from publisher.subscriber_csv import export_file, export_rows, import_file
+from publisher.subscribers import (
+    Preferences,
+    add_subscriber,
+    clean_preferences,
+    find,
+    first_cursor,
+    unsubscribe_by_mail,
+)
+
+
+@cli.group()
+def subscribers() -> None:
+    """Add, list, change, remove, import and export subscribers."""
+
+
+frequency_option = click.option(
+    "--frequency", type=click.Choice(FREQUENCIES), help="How often digests come.")
+sections_option = click.option(
+    "--sections", metavar="A,B", help="Sections to receive, comma-separated; "
+    "empty: every section.")
+timezone_option = click.option(
+    "--timezone", metavar="ZONE", help="IANA time zone for delivery times, e.g. "
+    "Europe/Berlin; empty: the default.")
+
+
+@subscribers.command()
+@click.argument("email")
+@click.option("--name", default="", help="The person's name (used in the To: header).")
+@frequency_option
+@sections_option
+@timezone_option
+@click.option("--confirmed", is_flag=True, help="Active at once: you vouch that they opted "
+              "in. Without it they stay pending until they follow the confirmation link.")
+@instance_option
+def add(instance: Instance, email: str, name: str, frequency: str | None,
+        sections: str | None, timezone: str | None, confirmed: bool) -> None:
+    """Add EMAIL to the list."""
+    prefs = clean_preferences(name, frequency or "", sections or "", timezone or "")
+    subscriber = add_subscriber(instance.settings, instance.store, email, prefs, utc_now(),
+                                confirmed)
+    click.echo(f"added {subscriber.email} ({subscriber.status})")
+
+
+@subscribers.command(name="list")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object a line.")
+@click.option("--status", type=click.Choice(STATUSES), help="Only subscribers in this state.")
+@instance_option
+def list_command(instance: Instance, as_json: bool, status: str | None) -> None:
+    """List subscribers, oldest first."""
+    count = 0
+    for subscriber in instance.store.subscribers.stream(status=status):
+        if as_json:
+            click.echo(json.dumps(as_dict(subscriber), ensure_ascii=False))
+        else:
+            if count == 0:
+                click.echo(f"{'EMAIL':<40} {'STATUS':<12} {'FREQUENCY':<9} {'TIME ZONE':<20} "
+                           "SECTIONS")
+            click.echo(f"{subscriber.email:<40} {subscriber.status:<12} "
+                       f"{subscriber.frequency:<9} {subscriber.timezone or '(default)':<20} "
+                       f"{','.join(subscriber.sections) or '(all)'}")
+        count += 1
+    if not as_json:
+        click.echo(f"{count} subscriber{'' if count == 1 else 's'}", err=True)
+
+
+@subscribers.command()
+@click.argument("email")
+@instance_option
+def show(instance: Instance, email: str) -> None:
+    """Everything stored about EMAIL, and their personal links."""
+    subscriber = find(instance.store, email)
+    for key, value in as_dict(subscriber).items():
+        shown = ", ".join(value) if isinstance(value, list) else value
+        click.echo(f"{key + ':':<17} {shown if shown not in ('', None) else '-'}")
+    click.echo(f"{'digests:':<17} {instance.store.subscribers.digest_count(subscriber.id)}")
+    try:
+        for purpose in ("preferences", "unsubscribe", "feed"):
+            link = tokens.link(instance.settings, purpose, subscriber.id,
+                               subscriber.token_version)
+            click.echo(f"{purpose + ' link:':<17} {link}")
+    except ConfigError as exc:
+        click.echo(f"links: none ({exc})")
+
+
+@subscribers.command(name="set")
+@click.argument("email")
+@click.option("--name", help="The person's name.")
+@frequency_option
+@sections_option
+@timezone_option
+@click.option("--status", type=click.Choice(STATUSES), help="Change the state by hand.")
+@click.option("--new-links", is_flag=True, help="Revoke every link sent to them so far "
+              "(unsubscribe, preferences, feed); later mail carries new ones.")
+@instance_option
+def set_command(instance: Instance, email: str, name: str | None, frequency: str | None,
+                sections: str | None, timezone: str | None, status: str | None,
+                new_links: bool) -> None:
+    """Change EMAIL's preferences or state."""
+    store, now = instance.store, utc_now()
+    subscriber = find(store, email)
+    if name is None and frequency is None and sections is None and timezone is None \
+            and status is None and not new_links:
+        raise AddressError("nothing to change: give --name, --frequency, --sections, "
+                           "--timezone, --status or --new-links")
+    prefs = clean_preferences(name, frequency, sections, timezone,
+                              default=Preferences.of(subscriber))
+    subscriber = store.subscribers.change(subscriber.id, now, **prefs.columns())
+    if status == "active" and subscriber.status != "active":
+        subscriber = store.subscribers.activate(subscriber.id, now,
+                                                first_cursor(instance.settings, store))
+    elif status is not None:
+        subscriber = store.subscribers.change(subscriber.id, now, status=status)
+    if new_links:
+        subscriber = store.subscribers.revoke_links(subscriber.id, now)
+    click.echo(f"changed {subscriber.email} ({subscriber.status})")
+
+
+@subscribers.command()
+@click.argument("email")
+@click.option("--forget", is_flag=True, help="Delete every trace of them (their row, "
+              "digests and messages), for erasure requests.")
+@instance_option
+def remove(instance: Instance, email: str, forget: bool) -> None:
+    """Unsubscribe EMAIL (or, with --forget, erase them)."""
+    store = instance.store
+    subscriber = find(store, email)
+    if forget:
+        gone = store.subscribers.forget(subscriber.id)
+        click.echo(f"forgot {subscriber.email}: {gone.digests} digests and "
+                   f"{gone.messages} messages deleted")
+    else:
+        store.subscribers.unsubscribe(subscriber.id, utc_now())
+        click.echo(f"unsubscribed {subscriber.email}")
+
+
+@subscribers.command(name="import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--resubscribe", is_flag=True, help="Let the file make people who "
+              "unsubscribed or bounced pending or active again.")
+@instance_option
+def import_command(instance: Instance, file: Path, resubscribe: bool) -> None:
+    """Add and update subscribers from FILE (CSV with a header line)."""
+    report = import_file(instance.settings, instance.store, file, utc_now(), resubscribe)
+    if report.encoding != "utf-8":
+        click.echo(f"{file}: read as {report.encoding} (not UTF-8)", err=True)
+    if report.ignored_columns:
+        click.echo(f"{file}: ignored column(s) {', '.join(report.ignored_columns)}", err=True)
+    for bad in report.bad:
+        click.echo(f"{file}:{bad.line}: {bad.reason}", err=True)
+    click.echo(report.line())
+    sys.exit(1 if report.bad else 0)
+
+
+@subscribers.command()
+@click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--status", type=click.Choice(STATUSES), help="Only subscribers in this state.")
+@instance_option
+def export(instance: Instance, file: Path | None, status: str | None) -> None:
+    """Write subscribers as CSV to FILE (or to standard output)."""
+    if file is None:
+        export_rows(instance.store, sys.stdout, status)
+        return
+    count = export_file(instance.store, file, status)
+    click.echo(f"exported {count} subscriber{'' if count == 1 else 's'} to {file}")
+
+
+@subscribers.command(name="unsubscribe-mail")
+@click.argument("files", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
+@instance_option
+def unsubscribe_mail(instance: Instance, files: tuple[Path, ...]) -> None:
+    """Act on mail sent to the List-Unsubscribe mailto address: each FILE (or standard
+    input) is one message; its subject carries the signed token. Exits 0 so a mail
+    server piping to it never bounces the request back."""
+    messages = [(str(path), path.read_bytes()) for path in files] if files \
+        else [("-", sys.stdin.buffer.read())]
+    for name, data in messages:
+        line = unsubscribe_by_mail(instance.settings, instance.store, data, utc_now())
+        click.echo(line if name == "-" else f"{name}: {line}")
+
+
+def as_dict(subscriber: Subscriber) -> dict:
+    return {
+        "email": subscriber.email, "name": subscriber.name, "status": subscriber.status,
+        "frequency": subscriber.frequency, "sections": list(subscriber.sections),
+        "timezone": subscriber.timezone, "created": subscriber.created_at.isoformat(),
+        "confirmed": subscriber.confirmed_at.isoformat() if subscriber.confirmed_at else None,
+        "last_digest": subscriber.last_digest_at.isoformat()
+        if subscriber.last_digest_at else None,
+        "bounces": subscriber.bounce_count,
+    }

@@ -1,0 +1,142 @@
+"""Web: the application `publisher serve` runs (Starlette): the publish folder, the
+subscribe form, confirmation, preferences and one-click unsubscribe links, and each
+subscriber's private feed.
+
+`create_app(settings, store)` builds it; everything a handler needs travels in one
+`Web` object on app.state, so tests build the same app with their own store, clock or
+confirmation sender.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from publisher import tokens
+from publisher.config import Settings
+from publisher.store import Store
+from publisher.web import links, subscribe
+from publisher.web.guard import FormTokenError, RateLimiter
+from publisher.web.http import Representation, conditional_response
+from publisher.web.pages import Pages
+from publisher.web.static import NotFound, PublishFolder, Redirect
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 64 * 1024  # our forms are a few hundred bytes
+CONFIRMATIONS_PER_HOUR = 3  # to one address, however many clients ask
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Web:
+    settings: Settings
+    store: Store
+    pages: Pages
+    folder: PublishFolder
+    clock: Callable[[], datetime]
+    subscribe_limiter: RateLimiter
+    address_limiter: RateLimiter
+    confirmations: subscribe.ConfirmationSender | None
+    stylesheet: Representation | None = None
+    started: datetime = field(default_factory=utc_now)
+
+
+def create_app(settings: Settings, store: Store, *, clock: Callable[[], datetime] = utc_now,
+               confirmations: subscribe.ConfirmationSender | None = None) -> Starlette:
+    tokens.sign(settings, "confirm", 0)  # a missing or short [web] secret stops us here
+    web = Web(settings=settings, store=store, pages=Pages(settings),
+              folder=PublishFolder(settings.path(settings.feeds.folder)), clock=clock,
+              subscribe_limiter=RateLimiter(settings.web.subscribe_per_minute, 60.0),
+              address_limiter=RateLimiter(CONFIRMATIONS_PER_HOUR, 3600.0),
+              confirmations=confirmations)
+    routes = [
+        Route("/subscribe", subscribe.form_page, methods=["GET"]),
+        Route("/subscribe", subscribe.subscribe, methods=["POST"]),
+        Route("/confirm/{token}", links.confirm_page, methods=["GET"]),
+        Route("/confirm/{token}", links.confirm, methods=["POST"]),
+        Route("/preferences/{token}", links.preferences_page, methods=["GET"]),
+        Route("/preferences/{token}", links.save_preferences, methods=["POST"]),
+        Route("/unsubscribe/{token}", links.unsubscribe_page, methods=["GET"]),
+        Route("/unsubscribe/{token}", links.unsubscribe, methods=["POST"]),
+        Route("/s/{token}/feed.atom", links.private_feed, methods=["GET"]),
+        Route("/_publisher/style.css", stylesheet, methods=["GET"]),
+        Route("/{path:path}", static_file, methods=["GET"]),
+    ]
+    app = Starlette(routes=routes, max_body_size=MAX_BODY_BYTES, exception_handlers={
+        tokens.TokenError: bad_link,
+        FormTokenError: bad_form,
+        HTTPException: http_error,
+        Exception: server_error,
+    })
+    app.state.web = web
+    return app
+
+
+def web_of(request: Request) -> Web:
+    return request.app.state.web
+
+
+async def static_file(request: Request) -> Response:
+    web = web_of(request)
+    try:
+        rep = web.folder.representation(request.path_params["path"])
+    except Redirect as redirect:
+        return RedirectResponse(redirect.location, status_code=301)
+    except NotFound:
+        return web.pages.message(404, "Not found", "There is no page at this address.")
+    return conditional_response(request, rep)
+
+
+async def stylesheet(request: Request) -> Response:
+    web = web_of(request)
+    if web.stylesheet is None:
+        web.stylesheet = Representation(body=web.pages.stylesheet().encode(),
+                                        media_type="text/css; charset=utf-8",
+                                        last_modified=web.started)
+    return conditional_response(request, web.stylesheet)
+
+
+async def bad_link(request: Request, exc: Exception) -> Response:
+    web = web_of(request)
+    return web.pages.message(
+        400, "This link does not work", sentence(str(exc)),
+        hint="Links in our messages are signed. If you copied one by hand, check that "
+             "nothing is missing; if it has expired, subscribe again to get a new one.")
+
+
+async def bad_form(request: Request, exc: Exception) -> Response:
+    return web_of(request).pages.message(400, "This form could not be sent",
+                                         sentence(str(exc)))
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    titles = {404: "Not found", 405: "Method not allowed", 413: "Request too large"}
+    title = titles.get(exc.status_code, "Request not accepted")
+    return web_of(request).pages.message(exc.status_code, title, str(exc.detail),
+                                         headers=exc.headers or {})
+
+
+async def server_error(request: Request, exc: Exception) -> Response:
+    log.exception("error serving %s %s", request.method, request.url.path, exc_info=exc)
+    try:
+        return web_of(request).pages.message(
+            500, "Something went wrong", "The error was logged; please try again later.")
+    except Exception:  # the page itself failed: say so plainly
+        return PlainTextResponse("Internal server error", status_code=500)
+
+
+def sentence(text: str) -> str:
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")

@@ -1,0 +1,106 @@
+"""Web: the subscribe form (double opt-in).
+
+POST /subscribe answers the same page whatever the address's state (new, pending,
+active, unsubscribed), so the form tells no one who is on the list; only the mailbox's
+owner learns more, from the confirmation message. The message is queued in the same
+request and sent after the answer, so the answer takes as long either way.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Protocol
+
+from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from publisher.addresses import normalize_address
+from publisher.errors import AddressError
+from publisher.store.subscribers import FREQUENCIES, Subscriber
+from publisher.subscribers import Preferences, clean_preferences, request_subscription
+from publisher.web.guard import same_site
+
+log = logging.getLogger(__name__)
+
+
+class ConfirmationSender(Protocol):
+    """Queues a confirmation message (in the request) and delivers it (after it)."""
+
+    def queue(self, subscriber: Subscriber, now: datetime) -> None: ...
+
+    async def deliver(self, now: datetime) -> None: ...
+
+
+async def form_page(request: Request) -> Response:
+    return await render_form(request, {}, None, 200)
+
+
+async def render_form(request: Request, values: dict, error: str | None,
+                      status: int) -> Response:
+    web = request.app.state.web
+    sections = await run_in_threadpool(web.store.subscribers.known_sections)
+    chosen = values.get("sections", ())
+    return web.pages.render("subscribe.html", status=status, error=error,
+                            values={"email": values.get("email", ""),
+                                    "name": values.get("name", ""),
+                                    "frequency": values.get("frequency") or "daily",
+                                    "sections": chosen},
+                            frequencies=FREQUENCIES, sections=sorted({*sections, *chosen}))
+
+
+def client_key(request: Request) -> str:
+    # uvicorn puts the X-Forwarded-For client here when the proxy is trusted.
+    return request.client.host if request.client else "unknown"
+
+
+async def subscribe(request: Request) -> Response:
+    web = request.app.state.web
+    if not same_site(request, web.settings):
+        return web.pages.message(403, "Form not accepted",
+                                 "This form can only be sent from "
+                                 f"{web.settings.site.url}.")
+    allowed, retry_after = web.subscribe_limiter.allow(client_key(request))
+    if not allowed:
+        return web.pages.message(429, "Too many requests",
+                                 f"Please wait {retry_after} seconds and try again.",
+                                 headers={"Retry-After": str(retry_after)})
+    form = await request.form(max_files=0, max_fields=100)
+    values = {"email": str(form.get("email", "")).strip(), "name": str(form.get("name", "")),
+              "frequency": str(form.get("frequency", "")),
+              "sections": [str(v) for v in form.getlist("sections")],
+              "timezone": str(form.get("timezone", ""))}
+    try:
+        email = normalize_address(values["email"])
+        prefs = clean_preferences(values["name"], values["frequency"], values["sections"],
+                                  values["timezone"])
+    except AddressError as exc:
+        return await render_form(request, values, str(exc), 400)
+    now = web.clock()
+    background = await run_in_threadpool(start_confirmation, web, email, prefs, now)
+    return web.pages.message(
+        200, "Check your inbox",
+        f"If {email} can receive mail, a message with a confirmation link is on its way. "
+        f"Follow the link within {web.settings.web.confirm_hours} hours to start "
+        f"receiving {web.settings.site.title}.",
+        hint="Nothing arrives? Look in your spam folder, or send the form again.",
+        background=background)
+
+
+def start_confirmation(web, email: str, prefs: Preferences,
+                       now: datetime) -> BackgroundTask | None:
+    """Record the request and queue the message; the delivery runs after the answer."""
+    subscriber = request_subscription(web.settings, web.store, email, prefs, now)
+    if subscriber is None:
+        return None
+    if not web.address_limiter.allow(subscriber.email)[0]:
+        log.info("confirmation to subscriber %s not sent: sent recently", subscriber.id)
+        return None
+    if web.confirmations is None:
+        log.warning("no mail transport: confirmation to subscriber %s not sent",
+                    subscriber.id)
+        return None
+    web.confirmations.queue(subscriber, now)
+    return BackgroundTask(web.confirmations.deliver, now)
