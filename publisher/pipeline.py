@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from publisher.config import Settings
+from publisher.feeds import FeedsReport, build_feeds
 from publisher.ingest import IngestReport, ingest
 from publisher.store import Store
 
@@ -19,15 +20,17 @@ T = TypeVar("T")
 @dataclass
 class RunReport:
     ingest: IngestReport
+    feeds: FeedsReport
 
     def lines(self) -> list[str]:
-        return [self.ingest.line()]
+        return [self.ingest.line(), self.feeds.line()]
 
 
 def run_once(settings: Settings, store: Store, transport: Any, now: datetime) -> RunReport:
     """Ingest new articles; later stages read what this one stored."""
     return RunReport(
         ingest=stage(store, "ingest", now, lambda: ingest(settings, store, now)),
+        feeds=stage(store, "feeds", now, lambda: build_feeds(settings, store, now)),
     )
 
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from sqlalchemy import Connection, Row, delete, func, insert, select, update
 
@@ -26,6 +26,44 @@ class FilePlan:
     new: list[Article] = field(default_factory=list)
     edited: list[tuple[str, Article]] = field(default_factory=list)
     moved: list[tuple[str, int]] = field(default_factory=list)  # (id, new position)
+
+
+class Stamp(NamedTuple):
+    """What tells the feeds stage an article is unchanged since it was last published:
+    its content hash moves with every edit, its seq and slug never do."""
+
+    seq: int
+    slug: str
+    content_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class PublishedArticle:
+    """What feeds and pages show of a stored article: everything but the plain-text
+    paragraphs and the inbox bookkeeping."""
+
+    seq: int
+    id: str
+    slug: str
+    title: str
+    summary: str
+    body_html: str
+    captions: tuple[str, ...]
+    credit: str | None
+    author: str | None
+    sections: tuple[str, ...]
+    image: str | None
+    link: str | None
+    published: datetime
+    updated: datetime
+    stored_at: datetime
+
+
+PUBLISHED_COLUMNS = (articles.c.seq, articles.c.id, articles.c.slug, articles.c.title,
+                     articles.c.summary, articles.c.body_html, articles.c.captions,
+                     articles.c.credit, articles.c.author, articles.c.sections,
+                     articles.c.image, articles.c.link, articles.c.published,
+                     articles.c.updated, articles.c.stored_at)
 
 
 @dataclass(frozen=True)
@@ -104,6 +142,54 @@ class ArticleStore:
             row = conn.execute(select(articles).where(articles.c.id == article_id)).first()
         return to_article(row) if row else None
 
+    # --- reads for the feeds stage ---------------------------------------------------
+    def stamps(self) -> list[Stamp]:
+        """Every article's stamp, oldest first (seq order). Read from ix_articles_stamp
+        alone, so this stays cheap with 100,000 articles."""
+        query = select(articles.c.seq, articles.c.slug, articles.c.content_hash) \
+            .order_by(articles.c.seq)
+        with self.store.reading() as conn:
+            return [Stamp(*row) for row in conn.execute(query)]
+
+    def section_windows(self, limit: int) -> dict[str, list[Stamp]]:
+        """For every section, the stamps of its newest `limit` articles, newest first:
+        one query, ranking each section's articles by seq."""
+        ranked = select(
+            article_sections.c.section, article_sections.c.article_seq,
+            func.row_number().over(partition_by=article_sections.c.section,
+                                   order_by=article_sections.c.article_seq.desc())
+            .label("rank"),
+        ).subquery()
+        query = (select(ranked.c.section, articles.c.seq, articles.c.slug,
+                        articles.c.content_hash)
+                 .join(articles, articles.c.seq == ranked.c.article_seq)
+                 .where(ranked.c.rank <= limit)
+                 .order_by(ranked.c.section, ranked.c.article_seq.desc()))
+        windows: dict[str, list[Stamp]] = {}
+        with self.store.reading() as conn:
+            for section, *stamp in conn.execute(query):
+                windows.setdefault(section, []).append(Stamp(*stamp))
+        return windows
+
+    def section_counts(self) -> dict[str, int]:
+        """Every section with its number of articles, by name."""
+        query = (select(article_sections.c.section, func.count())
+                 .group_by(article_sections.c.section).order_by(article_sections.c.section))
+        with self.store.reading() as conn:
+            return {section: count for section, count in conn.execute(query)}
+
+    def published(self, seqs: Iterable[int], chunk: int = 1000) -> Iterator[PublishedArticle]:
+        """The articles with these sequence numbers, in seq order, read a chunk at a
+        time so a full build never holds every body in memory."""
+        ordered = sorted(set(seqs))
+        for part in chunks(ordered, chunk):
+            query = select(*PUBLISHED_COLUMNS).where(articles.c.seq.in_(part)) \
+                .order_by(articles.c.seq)
+            with self.store.reading() as conn:
+                rows = conn.execute(query).all()
+            for row in rows:
+                yield to_published(row)
+
 
 def insert_articles(conn: Connection, new: list[Article], now: datetime) -> None:
     slugs = unique_slugs(conn, [a.slug for a in new])
@@ -172,6 +258,14 @@ def chunks(items: Sequence, size: int = 5000) -> Iterable[Sequence]:
     """Keeps IN (...) lists under SQLite's bound-parameter limit."""
     for start in range(0, len(items), size):
         yield items[start:start + size]
+
+
+def to_published(row: Row) -> PublishedArticle:
+    (seq, article_id, slug, title, summary, body_html, captions, credit, author, sections,
+     image, link, published, updated, stored_at) = row
+    return PublishedArticle(seq, article_id, slug, title, summary, body_html,
+                            tuple(captions), credit, author, tuple(sections), image, link,
+                            published, updated, stored_at)
 
 
 def to_article(row: Row) -> StoredArticle:
