@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import stat
 from datetime import timedelta
@@ -15,6 +17,7 @@ from tests.conftest import NOW
 from tests.feeds_support import (
     article,
     edit_article,
+    parse,
     publish_folder,
     snapshot,
     store_articles,
@@ -128,6 +131,16 @@ def test_files_are_replaced_atomically_and_readable(tmp_path):
     assert stat.S_IMODE(os.stat(target).st_mode) == 0o644
 
 
+def test_a_stale_temporary_file_does_not_block_the_write(tmp_path):
+    target = tmp_path / "atom.xml"
+    stale = tmp_path / f".atom.xml.{os.getpid()}.tmp"
+    stale.write_bytes(b"left by a crash")
+    write_atomic(target, b"<feed/>", 0o644)
+    assert target.read_bytes() == b"<feed/>"
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o644
+    assert {p.name for p in tmp_path.iterdir()} == {"atom.xml", stale.name}
+
+
 def test_published_files_are_world_readable(built):
     _, folder = built
     mode = stat.S_IMODE((folder / "atom.xml").stat().st_mode)
@@ -152,3 +165,28 @@ def test_a_hand_written_slug_becomes_a_safe_file_name(settings, store):
     assert "articles/escape-me.html" in (folder / "atom.xml").read_text()
     assert not (settings.instance / "escape me.html").exists()
     assert build_feeds(settings, store, NOW).written == 0
+
+
+def test_an_empty_store_still_publishes_valid_feeds(settings, store):
+    report = build_feeds(settings, store, NOW)
+    folder = publish_folder(settings)
+    assert report.written == 5  # rss, atom, json, index, style sheet
+    created = store.articles.created_at()
+    for name in ("rss.xml", "atom.xml"):
+        feed = parse(folder / name)
+        assert feed.bozo == 0 and feed.entries == []
+        # When the store was made: fixed, and not the time of the build.
+        assert feed.feed.updated_parsed[:6] == created.timetuple()[:6]
+    assert json.loads((folder / "feed.json").read_bytes())["items"] == []
+    assert "Nothing published yet." in (folder / "index.html").read_text()
+    assert build_feeds(settings, store, NOW + timedelta(days=1)).written == 0
+
+
+def test_a_section_that_is_not_a_folder_name_is_left_out(settings, store, caplog):
+    store_articles(store, [article(1, sections=("world", "Bad Name!"))], NOW)
+    with caplog.at_level(logging.WARNING, logger="publisher.feeds.build"):
+        build_feeds(settings, store, NOW)
+    folder = publish_folder(settings)
+    assert sorted(p.name for p in (folder / "sections").iterdir()) == ["world"]
+    assert "section 'Bad Name!' is not a lower-case word" in caplog.text
+    assert [t.term for t in parse(folder / "atom.xml").entries[0].tags] == ["world"]

@@ -32,11 +32,12 @@ def test_stamps_are_every_article_in_store_order(store):
 def test_section_windows_are_the_newest_per_section(store):
     fill(store)
     seqs = {s.slug: s.seq for s in store.articles.stamps()}
-    windows = store.articles.section_windows(limit=2)
+    windows = store.articles.section_windows(["arts", "science", "world", "none"], limit=2)
     assert {name: [s.slug for s in window] for name, window in windows.items()} == {
         "world": ["article-number-6", "article-number-3"],
         "science": ["article-number-2"],
         "arts": ["article-number-5"],
+        "none": [],
     }
     assert windows["world"][0] == Stamp(seqs["article-number-6"], "article-number-6",
                                         windows["world"][0].content_hash)

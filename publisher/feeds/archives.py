@@ -27,7 +27,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from html import escape
 
 from publisher import __version__
@@ -67,10 +66,6 @@ def attribute(value: str) -> str:
     return value
 
 
-def timestamp(moment: datetime) -> str:
-    return moment.isoformat()
-
-
 def link(href: str, rel: str, kind: str | None = None, indent: str = "  ") -> str:
     kind_part = f' type="{attribute(kind)}"' if kind else ""
     return f'{indent}<link href="{attribute(href)}" rel="{rel}"{kind_part}/>\n'
@@ -78,14 +73,14 @@ def link(href: str, rel: str, kind: str | None = None, indent: str = "  ") -> st
 
 def atom_entry(entry: Entry, section_scheme: str) -> str:
     """One <entry>, as feedgen writes it with PublisherEntry's corrected links."""
+    published = entry.published.isoformat()
+    updated = published if entry.updated == entry.published else entry.updated.isoformat()
     parts = [
-        "  <entry>\n",
-        f"    <id>{text(entry.id)}</id>\n",
-        f"    <title>{text(entry.title)}</title>\n",
-        f"    <updated>{timestamp(entry.updated)}</updated>\n",
-        f"    <author>\n      <name>{text(entry.author)}</name>\n    </author>\n",
-        f'    <content type="html">{text(entry.content_html)}</content>\n',
-        link(entry.url, "alternate", "text/html", "    "),
+        f"  <entry>\n    <id>{text(entry.id)}</id>\n    <title>{text(entry.title)}</title>\n"
+        f"    <updated>{updated}</updated>\n"
+        f"    <author>\n      <name>{text(entry.author)}</name>\n    </author>\n"
+        f'    <content type="html">{text(entry.content_html)}</content>\n'
+        f'    <link href="{attribute(entry.url)}" rel="alternate" type="text/html"/>\n'
     ]
     if entry.via:
         parts.append(link(entry.via, "via", "text/html", "    "))
@@ -99,10 +94,11 @@ def atom_entry(entry: Entry, section_scheme: str) -> str:
         parts.append("/>\n")
     parts.append(f'    <summary type="html">{text(escape(entry.summary, quote=False))}'
                  "</summary>\n")
+    # Section names are [a-z0-9-] (make_entry drops any other): nothing to escape.
     scheme = attribute(section_scheme)
-    parts.extend(f'    <category term="{attribute(section)}" scheme="{scheme}"/>\n'
+    parts.extend(f'    <category term="{section}" scheme="{scheme}"/>\n'
                  for section in entry.sections)
-    parts.append(f"    <published>{timestamp(entry.published)}</published>\n  </entry>\n")
+    parts.append(f"    <published>{published}</published>\n  </entry>\n")
     return "".join(parts)
 
 
@@ -114,7 +110,7 @@ def archive_document(channel: Channel, entries: Sequence[Entry], section_scheme:
         f'xml:lang="{attribute(channel.language)}">\n',
         f"  <id>{text(channel.feed_id)}</id>\n",
         f"  <title>{text(channel.title)}</title>\n",
-        f"  <updated>{timestamp(channel.updated)}</updated>\n",
+        f"  <updated>{channel.updated.isoformat()}</updated>\n",
         f"  <author>\n    <name>{text(channel.author)}</name>\n  </author>\n",
         link(channel.self_url, "self", ATOM_TYPE),
         link(channel.current or "", "current", ATOM_TYPE),

@@ -28,6 +28,7 @@ from publisher.feeds.archives import ArchivePage, archive_document, archive_page
 from publisher.feeds.jsonfeed import json_document, json_item
 from publisher.feeds.model import (
     ATOM,
+    EPOCH,
     JSON,
     RSS,
     SECTION_NAME,
@@ -75,14 +76,15 @@ class Build:
         self.pages = Pages(env, site)
         self.layout = layout_key(site, template_folders)
         self.stamps = store.articles.stamps()  # oldest first
+        # An empty feed's updated time: when the store was made (stable, and plausible).
+        self.empty_since = store.articles.created_at() or EPOCH
         self.window = self.stamps[::-1][:site.items]  # newest first
-        windows = store.articles.section_windows(site.items)
         counts = store.articles.section_counts()
-        for name in sorted(set(counts) - {n for n in counts if SECTION_NAME.fullmatch(n)}):
+        for name in sorted(n for n in counts if not SECTION_NAME.fullmatch(n)):
             log.warning("section %r is not a lower-case word (a-z, 0-9, -): it gets no "
                         "feed or page", name)
         self.section_counts = {n: c for n, c in counts.items() if SECTION_NAME.fullmatch(n)}
-        self.section_windows = {n: windows.get(n, []) for n in self.section_counts}
+        self.section_windows = store.articles.section_windows(self.section_counts, site.items)
         self.sections: list[Section] = sections_of(self.section_counts)
         self.archive = archive_pages(self.stamps, site.items)
         self.entries: dict[int, Entry] = {}
@@ -109,7 +111,7 @@ class Build:
     def entry(self, article: PublishedArticle, xml_clean: bool = True) -> Entry:
         slug = web_slug(article.slug, article.id)
         if slug != article.slug:
-            article = PublishedArticle(**{**as_dict(article), "slug": slug})
+            article = article._replace(slug=slug)
         return make_entry(article, self.site, xml_clean=xml_clean)
 
     def feed_entry(self, entry: Entry) -> PublisherEntry:
@@ -138,11 +140,7 @@ class Build:
             title=title, description=description, home=site.url_of(prefix),
             self_url=site.url_of(path), feed_id=site.url_of(prefix + ATOM),
             language=site.language, author=site.author, hub=site.hub,
-            updated=newest_update(entries), **links)
-
-
-def as_dict(article: PublishedArticle) -> dict:
-    return {name: getattr(article, name) for name in PublishedArticle.__slots__}
+            updated=newest_update(entries, self.empty_since), **links)
 
 
 def layout_key(site: Site, template_folders: Sequence[Path]) -> str:

@@ -8,19 +8,22 @@ cannot disagree. `Channel` is the head of one feed document.
 
 from __future__ import annotations
 
+import functools
 import mimetypes
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from html import escape, unescape
 from pathlib import Path
-from urllib.parse import urljoin, urlsplit
+from typing import NamedTuple
+from urllib.parse import urljoin
 from zoneinfo import ZoneInfo
 
 from publisher.config import Settings
 from publisher.store.articles import PublishedArticle
 
-# A feed with no entries still needs an updated time; a fixed one keeps its bytes stable.
+# A feed with no entries still needs an updated time, and it must not be the time of
+# the build: the store's creation time is used, and this if there is none.
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 RSS, ATOM, JSON = "rss.xml", "atom.xml", "feed.json"
@@ -89,9 +92,9 @@ class Image:
     length: int | None  # known when the image is a file in the publish folder
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """One article as every feed and page shows it."""
+class Entry(NamedTuple):
+    """One article as every feed and page shows it. (A NamedTuple for the same reason
+    as PublishedArticle: a full build makes one per article.)"""
 
     seq: int
     id: str  # the permalink: the slug never changes, so neither does the id
@@ -129,19 +132,26 @@ class Entry:
 def make_entry(article: PublishedArticle, site: Site, xml_clean: bool = True) -> Entry:
     """The Entry for a stored article. `xml_clean=False` leaves control characters in
     (the archive writer strips them from whole documents at once, which is cheaper)."""
-    clean = xml_safe if xml_clean else no_change
+    title, summary, body, captions, credit = (article.title, article.summary,
+                                              article.body_html, article.captions,
+                                              article.credit)
+    author = article.author or site.author
+    if xml_clean:
+        title, summary, body, author = map(xml_safe, (title, summary, body, author))
+        captions = tuple(map(xml_safe, captions))
+        credit = xml_safe(credit) if credit else credit
     permalink = site.permalink(article.slug)
     image = make_image(article.image, site) if article.image else None
-    captions = tuple(clean(caption) for caption in article.captions)
-    credit = clean(article.credit) if article.credit else None
-    body = absolute_links(clean(article.body_html), site.url, permalink)
+    body = absolute_links(body, site.url, permalink)
     published, updated = entry_times(article)
+    sections = article.sections
+    if not all(map(SECTION_NAME.fullmatch, sections)):
+        sections = tuple(s for s in sections if SECTION_NAME.fullmatch(s))
     return Entry(
-        seq=article.seq, id=permalink, url=permalink, slug=article.slug,
-        title=clean(article.title), summary=clean(article.summary), body_html=body,
-        content_html=figure_html(image, captions, credit) + body,
-        captions=captions, credit=credit, author=clean(article.author or site.author),
-        sections=tuple(s for s in article.sections if SECTION_NAME.fullmatch(s)),
+        seq=article.seq, id=permalink, url=permalink, slug=article.slug, title=title,
+        summary=summary, body_html=body,
+        content_html=figure_html(image, captions, credit) + body if image else body,
+        captions=captions, credit=credit or None, author=author, sections=sections,
         image=image, via=article.link or None, published=published, updated=updated,
         edited=article.updated != article.stored_at,
     )
@@ -163,27 +173,37 @@ def entry_times(article: PublishedArticle) -> tuple[datetime, datetime]:
         updated = published
     else:
         updated = max(article.updated + tie, published)
-    return published.astimezone(UTC), updated.astimezone(UTC)
+    return utc(published), utc(updated)
+
+
+def utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is UTC else moment.astimezone(UTC)
 
 
 def newest_first(entries: list[Entry]) -> list[Entry]:
     return sorted(entries, key=lambda e: (e.published, e.seq), reverse=True)
 
 
-def newest_update(entries: list[Entry]) -> datetime:
+def newest_update(entries: list[Entry], default: datetime = EPOCH) -> datetime:
     """A document's updated time: its newest entry's, never the time of the build."""
-    return max((e.updated for e in entries), default=EPOCH)
+    return max((e.updated for e in entries), default=default)
 
 
 def make_image(url: str, site: Site) -> Image:
     absolute = urljoin(site.url, url)
-    kind = mimetypes.guess_type(urlsplit(absolute).path)[0]
+    path = absolute.split("#", 1)[0].split("?", 1)[0]
     length = None
     if absolute.startswith(site.url):
-        local = site.folder / urlsplit(absolute[len(site.url):]).path
+        local = site.folder / path[len(site.url):]
         if local.resolve().is_relative_to(site.folder) and local.is_file():
             length = local.stat().st_size
-    return Image(url=absolute, type=kind, length=length)
+    name = path.rsplit("/", 1)[-1]
+    return Image(url=absolute, type=media_type(name[name.rfind("."):].lower()), length=length)
+
+
+@functools.cache
+def media_type(suffix: str) -> str | None:
+    return mimetypes.guess_type("image" + suffix)[0] if suffix.startswith(".") else None
 
 
 def figure_html(image: Image | None, captions: tuple[str, ...], credit: str | None) -> str:
@@ -200,8 +220,8 @@ def figure_html(image: Image | None, captions: tuple[str, ...], credit: str | No
 def absolute_links(html: str, base: str, page: str) -> str:
     """Resolve relative href/src against the site (a bare #fragment: against the page),
     because a feed reader shows the content far from our pages."""
-    if 'href="' not in html and 'src="' not in html:
-        return html  # most bodies carry no links; skip the regex
+    if '="' not in html:
+        return html  # most bodies carry no attributes at all; skip the regex
 
     def resolve(match: re.Match) -> str:
         value = unescape(match[2])
@@ -217,10 +237,6 @@ def xml_safe(text: str) -> str:
     data = text.encode()
     cleaned = data.translate(None, CONTROL_BYTES)
     return text if len(cleaned) == len(data) else cleaned.decode()
-
-
-def no_change(text: str) -> str:
-    return text
 
 
 @dataclass(frozen=True)

@@ -70,7 +70,9 @@ class Pages:
 
     def __init__(self, env: jinja2.Environment, site: Site):
         self.site = site
-        self.env = env.overlay(trim_blocks=True, lstrip_blocks=True)
+        # Templates cannot change during a build: no up-to-date check (a stat) per page.
+        self.env = env.overlay(trim_blocks=True, lstrip_blocks=True, auto_reload=False)
+        self.templates: dict[str, jinja2.Template] = {}
         self.env.filters["local_date"] = self.local_date
         self.env.filters["iso"] = html_time
         self.env.globals.update(site=site, site_feeds=feed_links(site, "", site.title),
@@ -111,7 +113,9 @@ class Pages:
 
     def render(self, name: str, **context) -> bytes:
         try:
-            return self.env.get_template(name).render(**context).encode()
+            if name not in self.templates:
+                self.templates[name] = self.env.get_template(name)
+            return self.templates[name].render(**context).encode()
         except jinja2.TemplateSyntaxError as exc:
             raise TemplateError(f"{exc.filename or exc.name}:{exc.lineno}: "
                                 f"{exc.message}") from exc

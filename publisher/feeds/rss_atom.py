@@ -16,6 +16,7 @@ avoided here on purpose and tests/test_feeds_feedgen.py shows it:
 
 from __future__ import annotations
 
+import copy
 from html import escape
 
 from feedgen.entry import FeedEntry
@@ -32,23 +33,35 @@ LINK_ATTRIBUTES = ("rel", "type", "hreflang", "title", "length")
 
 
 class PublisherEntry(FeedEntry):
-    """feedgen's entry with complete Atom links, and the article's image as an enclosure."""
+    """feedgen's entry with complete Atom links, and the article's image as an enclosure.
+
+    An article appears in the site-wide feed and in each of its sections' feeds, so the
+    entry's XML is made once per format and copied into each document (lxml's copy is
+    several times cheaper than feedgen building it again). Entries are not changed once
+    made; `add_rss_extras` sets the same values each time."""
 
     def __init__(self) -> None:
         super().__init__()
         self.enclosure_link: dict[str, str] | None = None
+        self.made: dict[tuple[str, bool], etree._Element] = {}
 
     def atom_entry(self, extensions: bool = True):
-        element = super().atom_entry(extensions=extensions)
-        links = element.findall("link")
-        for link_element, wanted in zip(links, self.link() or [], strict=True):
-            for attribute in LINK_ATTRIBUTES:
-                if wanted.get(attribute):
-                    link_element.set(attribute, wanted[attribute])
-        if self.enclosure_link:
-            enclosure = etree.Element("link", self.enclosure_link)
-            links[-1].addnext(enclosure)
-        return element
+        if ("atom", extensions) not in self.made:
+            element = super().atom_entry(extensions=extensions)
+            links = element.findall("link")
+            for link_element, wanted in zip(links, self.link() or [], strict=True):
+                for attribute in LINK_ATTRIBUTES:
+                    if wanted.get(attribute):
+                        link_element.set(attribute, wanted[attribute])
+            if self.enclosure_link:
+                links[-1].addnext(etree.Element("link", self.enclosure_link))
+            self.made["atom", extensions] = element
+        return copy.deepcopy(self.made["atom", extensions])
+
+    def rss_entry(self, extensions: bool = True):
+        if ("rss", extensions) not in self.made:
+            self.made["rss", extensions] = super().rss_entry(extensions=extensions)
+        return copy.deepcopy(self.made["rss", extensions])
 
 
 class ChannelLinks(BaseExtension):

@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, NamedTuple
 
-from sqlalchemy import Connection, Row, delete, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Row,
+    Text,
+    delete,
+    func,
+    insert,
+    select,
+    type_coerce,
+    union_all,
+    update,
+)
 
 from publisher.article import Article, StoredArticle
-from publisher.store.schema import article_sections, articles, inbox_files
+from publisher.store.schema import article_sections, articles, inbox_files, schema_version
 
 if TYPE_CHECKING:
     from publisher.store import Store
@@ -37,10 +49,10 @@ class Stamp(NamedTuple):
     content_hash: str
 
 
-@dataclass(frozen=True, slots=True)
-class PublishedArticle:
+class PublishedArticle(NamedTuple):
     """What feeds and pages show of a stored article: everything but the plain-text
-    paragraphs and the inbox bookkeeping."""
+    paragraphs and the inbox bookkeeping. (A NamedTuple: a full build makes 100,000 of
+    them, and a frozen dataclass's __init__ costs several times more.)"""
 
     seq: int
     id: str
@@ -59,9 +71,13 @@ class PublishedArticle:
     stored_at: datetime
 
 
+# The JSON lists come back as text on SQLite and are decoded in to_published, where the
+# commonest value, an empty list, skips the JSON parser.
 PUBLISHED_COLUMNS = (articles.c.seq, articles.c.id, articles.c.slug, articles.c.title,
-                     articles.c.summary, articles.c.body_html, articles.c.captions,
-                     articles.c.credit, articles.c.author, articles.c.sections,
+                     articles.c.summary, articles.c.body_html,
+                     type_coerce(articles.c.captions, Text).label("captions"),
+                     articles.c.credit, articles.c.author,
+                     type_coerce(articles.c.sections, Text).label("sections"),
                      articles.c.image, articles.c.link, articles.c.published,
                      articles.c.updated, articles.c.stored_at)
 
@@ -149,27 +165,32 @@ class ArticleStore:
         query = select(articles.c.seq, articles.c.slug, articles.c.content_hash) \
             .order_by(articles.c.seq)
         with self.store.reading() as conn:
-            return [Stamp(*row) for row in conn.execute(query)]
+            return list(map(Stamp._make, conn.execute(query)))
 
-    def section_windows(self, limit: int) -> dict[str, list[Stamp]]:
-        """For every section, the stamps of its newest `limit` articles, newest first:
-        one query, ranking each section's articles by seq."""
-        ranked = select(
-            article_sections.c.section, article_sections.c.article_seq,
-            func.row_number().over(partition_by=article_sections.c.section,
-                                   order_by=article_sections.c.article_seq.desc())
-            .label("rank"),
-        ).subquery()
-        query = (select(ranked.c.section, articles.c.seq, articles.c.slug,
-                        articles.c.content_hash)
-                 .join(articles, articles.c.seq == ranked.c.article_seq)
-                 .where(ranked.c.rank <= limit)
-                 .order_by(ranked.c.section, ranked.c.article_seq.desc()))
-        windows: dict[str, list[Stamp]] = {}
-        with self.store.reading() as conn:
-            for section, *stamp in conn.execute(query):
-                windows.setdefault(section, []).append(Stamp(*stamp))
+    def section_windows(self, sections: Sequence[str], limit: int) -> dict[str, list[Stamp]]:
+        """For each section, the stamps of its newest `limit` articles, newest first: one
+        index range per section (ix_article_sections_section), a statement per 100."""
+        windows: dict[str, list[Stamp]] = {name: [] for name in sections}
+        for part in chunks(list(sections), 100):
+            newest = [select(article_sections.c.section, article_sections.c.article_seq)
+                      .where(article_sections.c.section == name)
+                      .order_by(article_sections.c.article_seq.desc())
+                      .limit(limit).subquery() for name in part]
+            ranked = union_all(*[select(q.c.section, q.c.article_seq) for q in newest]) \
+                .subquery()
+            query = (select(ranked.c.section, articles.c.seq, articles.c.slug,
+                            articles.c.content_hash)
+                     .join(articles, articles.c.seq == ranked.c.article_seq)
+                     .order_by(ranked.c.section, ranked.c.article_seq.desc()))
+            with self.store.reading() as conn:
+                for section, *stamp in conn.execute(query):
+                    windows[section].append(Stamp(*stamp))
         return windows
+
+    def created_at(self) -> datetime | None:
+        """When this store was created: the time an empty site's feeds date from."""
+        with self.store.reading() as conn:
+            return conn.execute(select(func.min(schema_version.c.applied_at))).scalar()
 
     def section_counts(self) -> dict[str, int]:
         """Every section with its number of articles, by name."""
@@ -264,8 +285,16 @@ def to_published(row: Row) -> PublishedArticle:
     (seq, article_id, slug, title, summary, body_html, captions, credit, author, sections,
      image, link, published, updated, stored_at) = row
     return PublishedArticle(seq, article_id, slug, title, summary, body_html,
-                            tuple(captions), credit, author, tuple(sections), image, link,
-                            published, updated, stored_at)
+                            json_tuple(captions), credit, author, json_tuple(sections), image,
+                            link, published, updated, stored_at)
+
+
+def json_tuple(value: str | list) -> tuple:
+    """A JSON list column read as text (SQLite), or already decoded (psycopg decodes json
+    itself), as a tuple."""
+    if isinstance(value, str):
+        return () if value == "[]" else tuple(json.loads(value))
+    return tuple(value)
 
 
 def to_article(row: Row) -> StoredArticle:
