@@ -41,6 +41,9 @@ def test_second_build_writes_nothing(built, settings, store):
     assert (second.written, second.unchanged) == (0, len(files))
     assert second.line() == f"feeds: written 0, unchanged {len(files)}"
     assert snapshot(folder) == files  # same bytes, same mtimes
+    manifest = (folder / MANIFEST).stat().st_mtime_ns
+    build_feeds(settings, store, NOW + timedelta(hours=2))
+    assert (folder / MANIFEST).stat().st_mtime_ns == manifest  # not even the manifest
 
 
 def test_without_the_manifest_files_are_compared_not_rewritten(built, settings, store):

@@ -91,11 +91,16 @@ class Build:
         self.feed_entries: dict[int, PublisherEntry] = {}
         self.json_items: dict[int, dict] = {}
         self.changed_feeds: list[str] = []
+        self.key_prefixes: dict[tuple, hashlib.blake2b] = {}
 
     # --- keys --------------------------------------------------------------------------
     def key(self, *parts: object, stamps: Sequence[Stamp] = ()) -> str:
-        digest = hashlib.blake2b(self.layout.encode(), digest_size=16)
-        digest.update(repr(parts).encode())
+        """What a file is made of: the layout, what kind of file, and its articles."""
+        if parts not in self.key_prefixes:
+            prefix = hashlib.blake2b(self.layout.encode(), digest_size=16)
+            prefix.update(repr(parts).encode())
+            self.key_prefixes[parts] = prefix
+        digest = self.key_prefixes[parts].copy()
         for seq, slug, content_hash in stamps:
             digest.update(f"\n{seq} {slug} {content_hash}".encode())
         return digest.hexdigest()

@@ -44,11 +44,13 @@ class Output:
 
     def __init__(self, folder: Path):
         self.folder = folder
+        self.root = str(folder)  # os.stat on a joined str: pathlib's / costs more per file
         self.records: dict[str, tuple[str, int, int]] = load_manifest(folder / MANIFEST)
         self.written: list[str] = []
         self.unchanged = 0
         self.mode = FILE_MODE
         self.folders: set[Path] = set()
+        self.changed = False  # whether the manifest needs writing
 
     def fresh(self, path: str, key: str) -> bool:
         """True (and counted as unchanged) when `path` was rendered from `key` and is
@@ -57,7 +59,7 @@ class Output:
         if record is None or record[0] != key:
             return False
         try:
-            stat = os.stat(self.folder / path)
+            stat = os.stat(f"{self.root}/{path}")
         except OSError:
             return False
         if stat.st_size != record[1] or stat.st_mtime_ns != record[2]:
@@ -79,7 +81,10 @@ class Output:
         stat = target.stat()
         # Tuples of plain values: the garbage collector stops tracking them, which keeps
         # its passes short in a build that holds 100,000 records.
-        self.records[path] = (key, stat.st_size, stat.st_mtime_ns)
+        record = (key, stat.st_size, stat.st_mtime_ns)
+        if self.records.get(path) != record:
+            self.records[path] = record
+            self.changed = True
         return changed
 
     def target(self, path: str) -> Path:
@@ -94,7 +99,10 @@ class Output:
             self.folders.add(folder)
 
     def save(self) -> None:
-        """Record what this build left in the folder, for the next build."""
+        """Record what this build left in the folder, for the next build (a build that
+        changed nothing leaves the manifest alone too)."""
+        if not self.changed and (self.folder / MANIFEST).exists():
+            return
         self.make_folder(self.folder)
         data = json.dumps({"version": MANIFEST_VERSION, "files": self.records},
                           separators=(",", ":"), sort_keys=True).encode()
