@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from publisher.config import Settings
+from publisher.delivery import DeliveryReport, deliver_blocking
+from publisher.digests import DigestReport, queue_digests
 from publisher.ingest import IngestReport, ingest
 from publisher.store import Store
 
@@ -19,15 +21,20 @@ T = TypeVar("T")
 @dataclass
 class RunReport:
     ingest: IngestReport
+    digests: DigestReport
+    delivery: DeliveryReport
 
     def lines(self) -> list[str]:
-        return [self.ingest.line()]
+        return [self.ingest.line(), self.digests.line(), self.delivery.line()]
 
 
 def run_once(settings: Settings, store: Store, transport: Any, now: datetime) -> RunReport:
     """Ingest new articles; later stages read what this one stored."""
     return RunReport(
         ingest=stage(store, "ingest", now, lambda: ingest(settings, store, now)),
+        digests=stage(store, "digests", now, lambda: queue_digests(settings, store, now)),
+        delivery=stage(store, "delivery", now,
+                       lambda: deliver_blocking(settings, store, transport, now)),
     )
 
 

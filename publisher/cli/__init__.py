@@ -77,4 +77,4 @@ def main() -> None:
     cli(prog_name="publisher")
 
 
-from publisher.cli import core  # noqa: E402,F401  (registers the commands)
+from publisher.cli import core, mail  # noqa: E402,F401  (registers the commands)

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from publisher.cli import cli, instance_option, utc_now
+from publisher.delivery import make_transport
 from publisher.errors import InputError
 from publisher.ingest import ingest, parse_bytes, read_input
 from publisher.instance import Instance, init_instance, render_toml
@@ -73,6 +74,7 @@ def ingest_command(instance: Instance) -> None:
 @instance_option
 def run(instance: Instance) -> None:
     """One pass of every stage (for cron)."""
-    report = run_once(instance.settings, instance.store, None, utc_now())
+    transport = make_transport(instance.settings)
+    report = run_once(instance.settings, instance.store, transport, utc_now())
     for line in report.lines():
         click.echo(line)

@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from publisher.errors import StoreError
 from publisher.store.articles import ArticleStore
+from publisher.store.ledger import LedgerStore
 from publisher.store.migrate import upgrade
 from publisher.store.runs import RunStore
 from publisher.store.subscribers import SubscriberStore
@@ -35,6 +36,7 @@ class Store:
         self.articles = ArticleStore(self)
         self.runs = RunStore(self)
         self.subscribers = SubscriberStore(self)
+        self.ledger = LedgerStore(self)
 
     @property
     def dialect(self) -> str:

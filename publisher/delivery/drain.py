@@ -1,0 +1,324 @@
+"""Delivery stage: drain the outbox through a transport, each message once.
+
+One producer claims due rows in batches under a lease and composes them (in a thread:
+the database and DKIM's OpenSSL release the GIL); `transport.concurrency` workers send;
+outcomes are written back in batches every fraction of a second. A message is marked
+sent only after the server took it, so a crash can only repeat the messages that were
+in flight: claimed, perhaps delivered, not yet recorded. Their lease runs out and the
+next run sends them again, with the same Message-ID.
+
+Retries: a 4xx or a network error defers the message (exponential backoff with jitter,
+[mail] max_attempts spread over at least 24 hours); a 5xx fails it, and a 5xx on the
+recipient counts towards [mail] bounce_after. A message the pool never tried (the server
+asked it to slow down) costs no attempt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from publisher.config import Settings
+from publisher.delivery.compose import Composer, Draft
+from publisher.delivery.transport import (
+    PERMANENT,
+    SENT,
+    TEMPORARY,
+    UNTRIED,
+    Envelope,
+    Result,
+    Transport,
+)
+from publisher.dkim import load_signer
+from publisher.errors import DeliveryError, PublisherError
+from publisher.mail_templates import require_templates
+from publisher.store import Store
+from publisher.store.ledger import Claimed, Outcome
+from publisher.store.runs import NODE
+
+log = logging.getLogger(__name__)
+
+BATCH = 500  # rows claimed, composed and recorded together
+IN_FLIGHT = 1000  # claimed rows not yet recorded, at most
+FLUSH_SECONDS = 0.1  # outcomes wait at most this long to be written
+SPREAD = timedelta(hours=24)  # the retries of one message last at least this long
+MIN_RETRY, MAX_RETRY = 60.0, 24 * 3600.0
+HAND_BACK_DELAY = timedelta(minutes=5)  # untried messages wait this long for the next run
+UNTRIED_PER_RUN = 20  # times one message may be handed back to the queue in a run
+PER_SEND = 16  # messages one worker hands the transport at once (pipelined by SMTP)
+COMPOSE_SLICE = 25  # messages composed between two turns of the event loop
+
+
+@dataclass
+class DeliveryReport:
+    sent: int = 0
+    deferred: int = 0
+    failed: int = 0
+    waiting: int = 0  # handed back untried: the server stayed unavailable
+    released: int = 0  # left 'sending' by a crashed run, queued again
+    problem: str = ""
+
+    def line(self) -> str:
+        line = f"delivery: {self.sent} sent, {self.deferred} deferred, {self.failed} failed"
+        if self.waiting:
+            line += f", {self.waiting} waiting ({self.problem})"
+        return line
+
+
+def retry_delay(attempt: int, max_attempts: int, rng: random.Random) -> timedelta:
+    """How long to wait after the `attempt`-th failed try: doubling each time, with up to
+    25% jitter added (never removed), from a base chosen so that the first
+    max_attempts - 1 delays add up to at least 24 hours."""
+    retries = max(1, max_attempts - 1)
+    base = max(MIN_RETRY, SPREAD.total_seconds() / (2 ** min(retries, 60) - 1))
+    delay = min(base * 2 ** min(attempt - 1, 60), MAX_RETRY)
+    return timedelta(seconds=delay * rng.uniform(1.0, 1.25))
+
+
+async def deliver(settings: Settings, store: Store, transport: Transport, now: datetime,
+                  limit: int | None = None, *, kind: str | None = None,
+                  rng: random.Random | None = None) -> DeliveryReport:
+    """Send the due outbox rows (all of them, or at most `limit`; only those of `kind`,
+    "digest" or "confirm", when given) through `transport`; returns what happened.
+
+    Used by `publisher run` and `publisher send`, and by the web stage right after a
+    subscribe form is posted: `await deliver(settings, store, make_transport(settings),
+    now, kind="confirm")` sends the confirmation at once without waiting for digests.
+    Refuses to send, with a TemplateError naming file:line, when a mail template is
+    broken. Closes the transport's connections when done; it can be used again."""
+    require_templates(settings)
+    composer = Composer(settings, store, load_signer(settings))
+    drain = Drain(settings, store, transport, composer, now, limit, kind,
+                  rng or random.Random())
+    try:
+        return await drain.run()
+    finally:
+        await transport.close()
+
+
+class Drain:
+    def __init__(self, settings: Settings, store: Store, transport: Transport,
+                 composer: Composer, now: datetime, limit: int | None, kind: str | None,
+                 rng: random.Random):
+        self.settings = settings
+        self.store = store
+        self.transport = transport
+        self.composer = composer
+        self.start_time, self.start_clock = now, time.monotonic()
+        self.limit = limit
+        self.kind = kind
+        self.rng = rng
+        self.report = DeliveryReport()
+        self.queue: asyncio.Queue = asyncio.Queue()
+        self.outcomes: list[Outcome] = []
+        self.in_flight: set[int] = set()
+        self.room = asyncio.Event()
+        self.done_producing = False
+        self.finished = asyncio.Event()
+        self.workers = max(1, transport.concurrency)
+
+    def now(self) -> datetime:
+        """The run's `now`, moved on by the time the run has taken."""
+        return self.start_time + timedelta(seconds=time.monotonic() - self.start_clock)
+
+    async def run(self) -> DeliveryReport:
+        self.report.released = await asyncio.to_thread(self.store.ledger.release_expired,
+                                                       self.now())
+        tasks = [asyncio.create_task(self.work()) for _ in range(self.workers)]
+        flusher = asyncio.create_task(self.flush_often())
+        renewer = asyncio.create_task(self.renew_leases())
+        try:
+            await self.produce()
+            await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+            renewer.cancel()
+            self.finished.set()
+            await flusher
+        if self.transport.gave_up:
+            self.report.problem = getattr(self.transport, "problem", "") or "gave up"
+            if getattr(self.transport, "fatal", False):
+                raise DeliveryError(f"{self.report.problem}; {self.report.waiting} "
+                                    f"messages wait in the outbox")
+        keep = self.settings.mail.keep_days
+        if keep:
+            await asyncio.to_thread(self.store.ledger.prune_sent,
+                                    self.now() - timedelta(days=keep))
+        log.info("%s", self.report.line())
+        return self.report
+
+    # ---------------------------------------------------------------- producing
+    async def produce(self) -> None:
+        claimed = 0
+        lease = timedelta(seconds=self.settings.mail.lease_seconds)
+        while not self.transport.gave_up:
+            size = BATCH if self.limit is None else min(BATCH, self.limit - claimed)
+            if size <= 0:
+                break
+            while len(self.in_flight) > IN_FLIGHT - size:
+                self.room.clear()
+                await self.room.wait()
+            now = self.now()
+            rows = await asyncio.to_thread(self.store.ledger.claim, now, size, now + lease,
+                                           NODE, self.kind)
+            if not rows:
+                break
+            claimed += len(rows)
+            self.in_flight.update(row.id for row in rows)
+            for row, item in await self.compose_all(rows):
+                if isinstance(item, Envelope):
+                    self.queue.put_nowait((row, item, 0))
+                else:
+                    self.settle(row, Outcome(row.id, row.subscriber_id, "failed",
+                                             error=str(item), attempts=row.attempts))
+        self.done_producing = True
+        self.maybe_stop()
+
+    async def compose_all(self, rows: list[Claimed]) -> list[tuple[Claimed, object]]:
+        """Compose on the event loop's thread, a slice at a time so sending goes on in
+        between (the message bytes stay in one malloc arena: threads fragment it); only
+        DKIM signatures are made in threads, where OpenSSL runs without the GIL."""
+        composed: list[tuple[Claimed, object]] = []
+        drafts = []
+        for index, row in enumerate(rows):
+            try:
+                draft = self.composer.compose(row, self.now())
+                drafts.append(draft)
+                composed.append((row, draft))
+            except PublisherError as exc:  # a bad row is data: it fails, the run goes on
+                log.warning("message %s to %s not composed: %s", row.id, row.recipient, exc)
+                composed.append((row, exc))
+            if index % COMPOSE_SLICE == COMPOSE_SLICE - 1:
+                await asyncio.sleep(0)
+        signatures = await self.sign(drafts)
+        return [(row, self.composer.envelope(item, signatures.get(id(item))))
+                if isinstance(item, Draft) else (row, item) for row, item in composed]
+
+    async def sign(self, drafts: list[Draft]) -> dict[int, bytes]:
+        if self.composer.dkim is None or not drafts:
+            return {}
+        now = self.now()
+
+        def sign_all(part: list[Draft]) -> dict[int, bytes]:
+            return {id(d): self.composer.signature(d, now) for d in part}
+
+        half = len(drafts) // 2
+        signed = await asyncio.gather(asyncio.to_thread(sign_all, drafts[:half]),
+                                      asyncio.to_thread(sign_all, drafts[half:]))
+        return signed[0] | signed[1]
+
+    # ---------------------------------------------------------------- sending
+    async def work(self) -> None:
+        while True:
+            item = await self.queue.get()
+            if item is None:
+                return
+            batch, last = [item], False
+            while len(batch) < PER_SEND and not self.queue.empty():
+                item = self.queue.get_nowait()
+                if item is None:
+                    last = True
+                    break
+                batch.append(item)
+            await self.send(batch)
+            if last:
+                return
+
+    async def send(self, batch: list[tuple[Claimed, Envelope, int]]) -> None:
+        if self.transport.gave_up:
+            for row, _, _ in batch:
+                self.hand_back(row)
+            return
+        try:
+            results = await self.transport.send([envelope for _, envelope, _ in batch])
+        except Exception as exc:  # a transport bug must not lose the messages
+            log.exception("transport %s failed", self.transport.name)
+            results = [Result(TEMPORARY, None, f"transport error: {exc}")] * len(batch)
+        for (row, envelope, untried), result in zip(batch, results, strict=True):
+            if result.status != UNTRIED:
+                self.settle(row, self.outcome(row, result))
+            elif self.transport.gave_up or untried + 1 >= UNTRIED_PER_RUN:
+                self.report.problem = result.detail
+                self.hand_back(row)
+            else:  # never sent: back in the queue, no attempt counted
+                self.queue.put_nowait((row, envelope, untried + 1))
+
+    def outcome(self, row: Claimed, result: Result) -> Outcome:
+        if result.status == SENT:
+            return Outcome(row.id, row.subscriber_id, "sent", code=result.code,
+                           attempts=row.attempts + 1)
+        attempts = row.attempts + 1
+        if result.status == PERMANENT or attempts >= self.settings.mail.max_attempts:
+            return Outcome(row.id, row.subscriber_id, "failed", result.code, result.detail,
+                           attempts=attempts, bounce=result.bounce)
+        delay = retry_delay(attempts, self.settings.mail.max_attempts, self.rng)
+        return Outcome(row.id, row.subscriber_id, "deferred", result.code, result.detail,
+                       self.now() + delay, attempts)
+
+    def hand_back(self, row: Claimed) -> None:
+        self.settle(row, Outcome(row.id, row.subscriber_id, "queued", None,
+                                 self.report.problem or "server unavailable",
+                                 self.now() + HAND_BACK_DELAY, row.attempts))
+
+    def settle(self, row: Claimed, outcome: Outcome) -> None:
+        self.outcomes.append(outcome)
+        counter = {"sent": "sent", "deferred": "deferred", "failed": "failed",
+                   "queued": "waiting"}[outcome.state]
+        setattr(self.report, counter, getattr(self.report, counter) + 1)
+        self.in_flight.discard(row.id)
+        if len(self.in_flight) <= IN_FLIGHT - BATCH:
+            self.room.set()
+        self.maybe_stop()
+
+    def maybe_stop(self) -> None:
+        if self.done_producing and not self.in_flight:
+            for _ in range(self.workers):
+                self.queue.put_nowait(None)
+
+    # ---------------------------------------------------------------- recording
+    async def flush_often(self) -> None:
+        while not self.finished.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.finished.wait(), FLUSH_SECONDS)
+            await self.flush()
+        await self.flush()
+
+    async def flush(self) -> None:
+        while self.outcomes:
+            batch, self.outcomes = self.outcomes[:BATCH], self.outcomes[BATCH:]
+            await asyncio.to_thread(self.store.ledger.record, batch, self.now(), NODE,
+                                    self.settings.mail.bounce_after)
+
+    async def renew_leases(self) -> None:
+        lease = self.settings.mail.lease_seconds
+        while True:
+            await asyncio.sleep(lease / 3)
+            if self.in_flight:
+                await asyncio.to_thread(self.store.ledger.extend_leases, list(self.in_flight),
+                                        self.now() + timedelta(seconds=lease), NODE)
+
+
+def deliver_blocking(settings: Settings, store: Store, transport: Transport | None,
+                     now: datetime, limit: int | None = None) -> DeliveryReport:
+    """`deliver` for synchronous callers (the pipeline, the CLI): runs its own event loop,
+    in a thread of its own when the caller already runs one. No transport: the
+    configured one."""
+    if transport is None:
+        from publisher.delivery import make_transport
+
+        transport = make_transport(settings)
+    work = deliver(settings, store, transport, now, limit)
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(work)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, work).result()
