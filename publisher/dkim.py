@@ -22,9 +22,9 @@ from publisher.errors import ConfigError
 from publisher.message import CRLF, domain_of, mailbox
 
 # Every header we write that a receiver shows or acts on, the List-* ones included.
-SIGNED = ("from", "to", "subject", "date", "message-id", "reply-to", "list-id",
-          "list-unsubscribe", "list-unsubscribe-post", "feedback-id", "mime-version",
-          "content-type")
+SIGNED = frozenset((b"from", b"to", b"subject", b"date", b"message-id", b"reply-to",
+                    b"list-id", b"list-unsubscribe", b"list-unsubscribe-post",
+                    b"feedback-id", b"mime-version", b"content-type"))
 
 WSP_RUN = re.compile(rb"[ \t]+")
 
@@ -60,12 +60,15 @@ class DkimSigner:
         body_hash = hashlib.sha256()
         for piece in canonical_body:
             body_hash.update(piece)
-        names, signed = [], []
+        names: list[bytes] = []
+        signed: list[bytes] = []
         for index, line in enumerate(headers):
             name, canonical = self.canonical(line, index < static)
             if name in SIGNED and name not in names:
                 names.append(name)
                 signed.append(canonical)
+        if b"from" not in names:
+            raise ValueError("a DKIM signature must cover the From header")
         bh = base64.b64encode(body_hash.digest()).decode("ascii")
         prefix = (f"DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d={self.domain};\r\n"
                   f"\ts={self.selector}; t={timestamp}; h={':'.join(n.decode() for n in names)};"

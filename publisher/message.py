@@ -111,7 +111,31 @@ def qp_text(text: str, final: bool) -> bytes:
     """Text as whole quoted-printable lines; a non-final piece ends in a soft break."""
     lines = text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8").split(b"\n")
     encoded = CRLF.join(qp_line(line) for line in lines)
-    return encoded + (CRLF if final else SOFT_BREAK)
+    if final:
+        return encoded + CRLF
+    head, separator, last = encoded.rpartition(CRLF)
+    if len(last) >= QP_LINE:  # no room left for the "=" of the soft break
+        cut = QP_LINE - 1
+        while b"=" in last[cut - 2:cut]:  # never split an =XX escape
+            cut -= 1
+        rest = last[cut:]
+        last = last[:cut] + SOFT_BREAK + (b"=2E" + rest[1:] if rest.startswith(b".") else rest)
+    return head + separator + last + SOFT_BREAK
+
+
+# One line of printable ASCII without "=": quoted-printable leaves it as it is.
+PLAIN_LINE = re.compile(r"[ \t!-<>-~]*")
+
+
+def qp_gap(value: str) -> bytes:
+    """A gap's value as its own soft-broken quoted-printable lines. Links and plain names
+    take the short road: cut into 75-character lines, nothing to encode."""
+    if PLAIN_LINE.fullmatch(value) and not value.endswith((" ", "\t")):
+        data = value.encode("ascii")
+        lines = [data[i:i + QP_LINE - 1] for i in range(0, len(data), QP_LINE - 1)] or [b""]
+        if not any(line.startswith(b".") for line in lines):
+            return SOFT_BREAK.join(lines) + SOFT_BREAK
+    return qp_text(value, final=False)
 
 
 WSP_RUN = re.compile(rb"[ \t]+")
@@ -176,7 +200,7 @@ class Body:
             if piece.__class__ is bytes:
                 out.append(piece)
             else:
-                out.append(qp_text(piece.escape(values[piece.name]), final=False))
+                out.append(qp_gap(piece.escape(values[piece.name])))
         return out
 
     def canonical(self, filled: list[bytes]) -> list[bytes]:

@@ -183,7 +183,7 @@ class Composer:
         headers = [signature, *draft.headers] if signature else draft.headers
         row = draft.row
         return Envelope(row.id, row.message_id, self.sender, (row.recipient,),
-                        assemble(headers, draft.pieces))
+                        assemble(headers, draft.pieces), dot_safe=True)
 
     def date_line(self, now: datetime) -> bytes:
         second = int(now.timestamp())

@@ -235,19 +235,29 @@ class Drain:
             for row, _, _ in batch:
                 self.hand_back(row)
             return
+        waiting = {id(envelope): (row, envelope, untried) for row, envelope, untried in batch}
+
+        def report(envelope: Envelope, result: Result) -> None:
+            self.take(*waiting.pop(id(envelope)), result)
+
         try:
-            results = await self.transport.send([envelope for _, envelope, _ in batch])
+            await self.transport.send([envelope for _, envelope, _ in batch], report)
         except Exception as exc:  # a transport bug must not lose the messages
             log.exception("transport %s failed", self.transport.name)
-            results = [Result(TEMPORARY, None, f"transport error: {exc}")] * len(batch)
-        for (row, envelope, untried), result in zip(batch, results, strict=True):
-            if result.status != UNTRIED:
-                self.settle(row, self.outcome(row, result))
-            elif self.transport.gave_up or untried + 1 >= UNTRIED_PER_RUN:
-                self.report.problem = result.detail
-                self.hand_back(row)
-            else:  # never sent: back in the queue, no attempt counted
-                self.queue.put_nowait((row, envelope, untried + 1))
+            for item in list(waiting.values()):
+                self.take(*item, Result(TEMPORARY, None, f"transport error: {exc}"))
+            waiting.clear()
+        for item in list(waiting.values()):  # a transport that forgot some
+            self.take(*item, Result(UNTRIED, None, "not reported by the transport"))
+
+    def take(self, row: Claimed, envelope: Envelope, untried: int, result: Result) -> None:
+        if result.status != UNTRIED:
+            self.settle(row, self.outcome(row, result))
+        elif self.transport.gave_up or untried + 1 >= UNTRIED_PER_RUN:
+            self.report.problem = result.detail
+            self.hand_back(row)
+        else:  # never sent: back in the queue, no attempt counted
+            self.queue.put_nowait((row, envelope, untried + 1))
 
     def outcome(self, row: Claimed, result: Result) -> Outcome:
         if result.status == SENT:

@@ -12,7 +12,7 @@ import asyncio
 import hashlib
 import os
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from publisher.delivery.transport import SENT, TEMPORARY, Envelope, Result
@@ -36,10 +36,12 @@ class MaildirTransport:
             raise DeliveryError(f"cannot create the maildir {self.folder}: {exc}") from exc
         self._ready = True
 
-    async def send(self, envelopes: Sequence[Envelope]) -> list[Result]:
+    async def send(self, envelopes: Sequence[Envelope],
+                   report: Callable[[Envelope, Result], None]) -> None:
         if not self._ready:
             self.prepare()
-        return await asyncio.to_thread(lambda: [self.deliver(e) for e in envelopes])
+        for envelope in envelopes:
+            report(envelope, await asyncio.to_thread(self.deliver, envelope))
 
     def deliver(self, envelope: Envelope) -> Result:
         try:

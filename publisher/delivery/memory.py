@@ -18,15 +18,14 @@ class MemoryTransport:
         self.attempts: list[Envelope] = []
         self.closed = 0
 
-    async def send(self, envelopes: Sequence[Envelope]) -> list[Result]:
-        results = []
+    async def send(self, envelopes: Sequence[Envelope],
+                   report: Callable[[Envelope, Result], None]) -> None:
         for envelope in envelopes:
             self.attempts.append(envelope)
             result = self.outcome(envelope) if self.outcome else Result(SENT, 250, "ok")
             if result.status == SENT:
                 self.sent.append(envelope)
-            results.append(result)
-        return results
+            report(envelope, result)
 
     async def close(self) -> None:
         self.closed += 1

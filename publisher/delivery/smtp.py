@@ -22,7 +22,7 @@ import random
 import re
 import socket
 import ssl
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 from urllib.parse import unquote, urlsplit
 
@@ -132,6 +132,24 @@ class Pipeline(asyncio.Protocol):
         return False
 
 
+class Tally:
+    """A send's messages and how far it got: each Result is reported as soon as it is
+    known, so the drain loop records it without waiting for the rest."""
+
+    def __init__(self, envelopes: list[Envelope], report: Callable[[Envelope, Result], None]):
+        self.envelopes = envelopes
+        self.report = report
+        self.count = 0
+
+    @property
+    def left(self) -> int:
+        return len(self.envelopes) - self.count
+
+    def add(self, result: Result) -> None:
+        self.report(self.envelopes[self.count], result)
+        self.count += 1
+
+
 class Session:
     """One open connection. Pipelined (RFC 2920), one message's content, its end and
     the next message's MAIL, RCPT and DATA go out in one write: one round trip a message."""
@@ -163,29 +181,20 @@ class Session:
         rcpt = "".join(f"RCPT TO:<{r}>\r\n" for r in envelope.recipients)
         return f"MAIL FROM:<{envelope.sender}>{utf8}\r\n{rcpt}DATA\r\n".encode()
 
-    async def run(self, envelopes: list[Envelope]) -> list[Result]:
-        """Send messages in order while the connection lasts: Results for a prefix of
-        `envelopes` (all of them unless the connection broke or reached its limit)."""
-        results: list[Result] = []
-        while len(results) < len(envelopes) and self.usable:
-            todo = envelopes[len(results):]
-            if self.refuse_utf8(todo[0], results):
+    async def run(self, tally: Tally) -> None:
+        """Send tally's remaining messages in order while the connection lasts."""
+        while tally.left and self.usable:
+            todo = tally.envelopes[tally.count:]
+            if self.refuses(todo[0]):
+                tally.add(Result(PERMANENT, None, "the server does not accept "
+                                                  "internationalized addresses (no SMTPUTF8)"))
                 continue
-            done = await (self.pipelined(todo, results) if self.pipelining
-                          else self.lockstep(todo[0], results))
+            done = await (self.pipelined(todo, tally) if self.pipelining
+                          else self.lockstep(todo[0], tally))
             if not done:
                 break
-        return results
 
-    def refuse_utf8(self, envelope: Envelope, results: list[Result]) -> bool:
-        if self.smtputf8 or (envelope.sender.isascii()
-                             and all(r.isascii() for r in envelope.recipients)):
-            return False
-        results.append(Result(PERMANENT, None, "the server does not accept "
-                                               "internationalized addresses (no SMTPUTF8)"))
-        return True
-
-    async def pipelined(self, todo: list[Envelope], results: list[Result]) -> int:
+    async def pipelined(self, todo: list[Envelope], tally: Tally) -> int:
         """Run transactions from the head of `todo` until one needs attention; returns
         how many messages got their Result."""
         done = 0
@@ -199,18 +208,18 @@ class Session:
                 replies = lost.replies
                 if carry is not None and not replies:
                     # Its content went out and no reply came: it may have arrived.
-                    results.append(Result(TEMPORARY, None, f"network error: {lost}"))
+                    tally.add(Result(TEMPORARY, None, f"network error: {lost}"))
                     done += 1
                     carry = None
             if carry is not None:
-                results.append(self.content_reply(replies.pop(0)))
+                tally.add(self.content_reply(replies.pop(0)))
                 done += 1
                 carry = None
             if current is None or self.broken:
                 return done  # `current` sent nothing but commands: it goes out elsewhere
             verdict = judge_envelope(replies, len(current.recipients))
             if verdict is not None:
-                results.append(verdict)
+                tally.add(verdict)
                 done += 1
                 self.note(replies)
                 await self.abort(replies)
@@ -218,7 +227,7 @@ class Session:
             following = todo[done + 1] if done + 1 < len(todo) else None
             if following is not None and (not self.usable or self.refuses(following)):
                 following = None
-            out = dot_safe(current.data) + b".\r\n"
+            out = dot_safe(current) + b".\r\n"
             count = 1
             if following is not None:
                 out += self.commands(following)
@@ -229,7 +238,7 @@ class Session:
         return not self.smtputf8 and not (envelope.sender.isascii()
                                           and all(r.isascii() for r in envelope.recipients))
 
-    async def lockstep(self, envelope: Envelope, results: list[Result]) -> int:
+    async def lockstep(self, envelope: Envelope, tally: Tally) -> int:
         """One transaction, each command awaiting its reply (no PIPELINING offered)."""
         replies: list[Reply] = []
         try:
@@ -242,16 +251,16 @@ class Session:
             return 0  # nothing of it went out: the caller hands it on untried
         verdict = judge_envelope(replies, len(envelope.recipients))
         if verdict is not None:
-            results.append(verdict)
+            tally.add(verdict)
             self.note(replies)
             await self.abort(replies)
             return 1
         try:
-            (reply,) = await self.exchange(dot_safe(envelope.data) + b".\r\n", 1)
+            (reply,) = await self.exchange(dot_safe(envelope) + b".\r\n", 1)
         except Lost as lost:
-            results.append(Result(TEMPORARY, None, f"network error: {lost}"))
+            tally.add(Result(TEMPORARY, None, f"network error: {lost}"))
             return 1
-        results.append(self.content_reply(reply))
+        tally.add(self.content_reply(reply))
         return 1
 
     def content_reply(self, reply: Reply) -> Result:
@@ -291,9 +300,12 @@ class Session:
             transport.close()
 
 
-def dot_safe(data: bytes) -> bytes:
-    """SMTP dot-stuffing, and a final CRLF. Our messages never need the stuffing (no
-    encoded line starts with "."), so this is one search, not a rewrite."""
+def dot_safe(envelope: Envelope) -> bytes:
+    """The data with SMTP dot-stuffing and a final CRLF. Our own messages never need it
+    (no encoded line starts with "."; Envelope.dot_safe says so): no pass over them."""
+    data = envelope.data
+    if envelope.dot_safe:
+        return data
     if data.startswith(b".") or b"\n." in data:
         data = re.sub(rb"(?m)^\.", b"..", data)
     return data if data.endswith(b"\r\n") else data + b"\r\n"
@@ -346,7 +358,8 @@ class RateLimit:
 class SmtpTransport:
     name = "smtp"
 
-    def __init__(self, settings: Settings, give_up_after: float = 60.0):
+    def __init__(self, settings: Settings, give_up_after: float = 60.0,
+                 pauses: tuple[float, float] = (MIN_PAUSE, MAX_PAUSE)):
         parts = urlsplit(settings.mail.smtp_url)
         self.implicit_tls = parts.scheme == "smtps"
         self.host = parts.hostname or "localhost"
@@ -357,6 +370,7 @@ class SmtpTransport:
         self.concurrency = settings.mail.connections
         self.rate = RateLimit(settings.mail.rate)
         self.give_up_after = give_up_after
+        self.min_pause, self.max_pause = pauses
         self.helo = re.sub(r"[^A-Za-z0-9.-]", "-", socket.gethostname()) or "localhost"
         self._tls: ssl.SSLContext | None = None
         self.reset()
@@ -384,10 +398,11 @@ class SmtpTransport:
     def gave_up(self) -> bool:
         return self.problem is not None
 
-    async def send(self, envelopes: Sequence[Envelope]) -> list[Result]:
-        results: list[Result] = []
+    async def send(self, envelopes: Sequence[Envelope],
+                   report: Callable[[Envelope, Result], None]) -> None:
+        tally = Tally(list(envelopes), report)
         loop = asyncio.get_running_loop()
-        while len(results) < len(envelopes) and not self.problem:
+        while tally.left and not self.problem:
             if self.pause_until > loop.time():
                 await asyncio.sleep(self.pause_until - loop.time())
             try:
@@ -395,22 +410,21 @@ class SmtpTransport:
             except ConnectionFailed as exc:
                 self.pushed_back(str(exc), fatal=exc.fatal)
                 break
-            for _ in range(len(envelopes) - len(results)):
+            for _ in range(tally.left):
                 await self.rate.wait()
+            before = tally.count
             try:
-                done = await session.run(list(envelopes[len(results):]))
+                await session.run(tally)
             finally:
                 self.release(session)
-            results += done
             if session.pushback or session.broken:
                 self.pushed_back(session.pushback or session.pipeline.lost or "connection lost")
                 break
-            if done:
+            if tally.count > before:
                 self.went_through()
         # What never went out: the drain loop hands it to the next send, no attempt counted.
-        reason = self.problem or "the server pushed back"
-        return results + [Result(UNTRIED, None, reason)
-                          for _ in range(len(envelopes) - len(results))]
+        while tally.left:
+            tally.add(Result(UNTRIED, None, self.problem or "the server pushed back"))
 
     async def acquire(self) -> Session:
         while True:
@@ -485,7 +499,7 @@ class SmtpTransport:
             self.problem = detail
             self.fatal = True
             return
-        self.backoff = min(MAX_PAUSE, max(MIN_PAUSE, self.backoff * 2))
+        self.backoff = min(self.max_pause, max(self.min_pause, self.backoff * 2))
         self.pause_until = max(self.pause_until, now + self.backoff * random.uniform(1, 1.5))
         self.limit = max(1, self.limit // 2)
         self.troubled_since = self.troubled_since or now

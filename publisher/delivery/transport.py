@@ -2,14 +2,14 @@
 
 The drain loop only ever calls `send` and `close`; how a message leaves is the
 transport's business. `send` takes a few messages at once (so SMTP can pipeline one
-message's end with the next one's start) and never raises for a message the server
-refused: it returns one Result per message saying what happened, so one bad address
-never stops a run.
+message's end with the next one's start) and reports each one's Result as soon as it is
+known (so the outcome is recorded at once, and a crash repeats as little as possible).
+It never raises for a message the server refused, so one bad address never stops a run.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -22,7 +22,10 @@ class Envelope:
     message_id: str
     sender: str  # MAIL FROM: the [mail] bounce address
     recipients: tuple[str, ...]  # RCPT TO, always given, never read from the headers
-    data: bytes
+    data: bytes  # CRLF line ends
+    # True when no line starts with "." and the data ends in CRLF (our composer makes
+    # sure of both), so SMTP needs no dot-stuffing pass over it.
+    dot_safe: bool = False
 
 
 # Result.status values
@@ -45,8 +48,9 @@ class Transport(Protocol):
     name: str
     concurrency: int  # how many sends the drain loop may run at once
 
-    async def send(self, envelopes: Sequence[Envelope]) -> list[Result]:
-        """Deliver messages; one Result each, in the same order."""
+    async def send(self, envelopes: Sequence[Envelope],
+                   report: Callable[[Envelope, Result], None]) -> None:
+        """Deliver messages; call `report` once for each, as soon as its Result is known."""
         ...
 
     async def close(self) -> None:

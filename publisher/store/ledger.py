@@ -315,8 +315,7 @@ class LedgerStore:
                 select(outbox.c.id, outbox.c.recipient, outbox.c.state, outbox.c.attempts,
                        outbox.c.last_code, outbox.c.last_error, outbox.c.last_attempt_at,
                        outbox.c.next_attempt_at, outbox.c.message_id)
-                .where(outbox.c.state.in_(("deferred", "failed", "queued")),
-                       outbox.c.last_error.is_not(None))
+                .where(outbox.c.state != "sent", outbox.c.last_error.is_not(None))
                 .order_by(outbox.c.last_attempt_at.desc(), outbox.c.id.desc()).limit(limit))
             return [dict(r._mapping) for r in rows]
 
