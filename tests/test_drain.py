@@ -157,3 +157,24 @@ def test_confirmation_only_for_pending(settings, store, queued):
     store.subscribers.change(pending.id, NOW, status="active")  # confirmed meanwhile
     report = run(settings, store, MemoryTransport(), NOW, kind="confirm")
     assert (report.sent, report.failed) == (0, 1)
+
+
+def test_the_rate_limit_spaces_messages_out():
+    from publisher.delivery.smtp import RateLimit
+
+    slept: list[float] = []
+
+    async def sleep(seconds):
+        slept.append(round(seconds, 6))
+
+    limit = RateLimit(4.0, clock=lambda: 100.0, sleep=sleep)
+
+    async def five():
+        for _ in range(5):
+            await limit.wait()
+
+    asyncio.run(five())
+    assert slept == [0.25, 0.5, 0.75, 1.0]  # the first goes at once
+    unlimited = RateLimit(0.0, clock=lambda: 0.0, sleep=sleep)
+    asyncio.run(unlimited.wait())
+    assert len(slept) == 4
