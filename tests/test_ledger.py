@@ -211,13 +211,17 @@ def test_consecutive_bounces_mark_the_subscriber_and_a_delivery_resets(settings,
     assert (bounced.status, bounced.bounce_count) == ("bounced", 2)
 
 
-def test_prune_keeps_recent_and_unsent(settings, store, filled):
+def test_prune_keeps_recent_and_unsent_and_never_requeues(settings, store, filled):
     queue_digests(settings, store, NOW)
     first, _ = claim_all(store, NOW)
     store.ledger.record([Outcome(first.id, first.subscriber_id, "sent", 250)], NOW, "node-a", 3)
-    assert store.ledger.prune_sent(NOW) == 0
-    assert store.ledger.prune_sent(NOW + timedelta(seconds=1)) == 1
+    assert store.ledger.prune(NOW) == 0
+    assert store.ledger.prune(NOW + timedelta(seconds=1)) == 1
     assert sum(store.ledger.counts().values()) == 1
+    (left,) = store.ledger.digest_messages()
+    assert left["subscriber_id"] != first.subscriber_id
+    # The forgotten digest's period is over: the same pass again queues nothing.
+    assert queue_digests(settings, store, NOW + timedelta(hours=1)).queued == 0
 
 
 def test_settings_fixture_reads_the_backend(settings, instance):

@@ -147,8 +147,8 @@ class Drain:
                 raise DeliveryError(f"{self.report.problem}; {self.report.waiting} "
                                     f"messages wait in the outbox")
         keep = self.settings.mail.keep_days
-        if keep:
-            await asyncio.to_thread(self.store.ledger.prune_sent,
+        if keep and self.kind is None:  # a full pass tidies up; a quick one does not
+            await asyncio.to_thread(self.store.ledger.prune,
                                     self.now() - timedelta(days=keep))
         log.info("%s", self.report.line())
         return self.report

@@ -291,10 +291,21 @@ class LedgerStore:
             if bounced:
                 count_bounces(conn, bounced, bounce_after, now)
 
-    def prune_sent(self, before: datetime) -> int:
+    def prune(self, before: datetime) -> int:
+        """Forget what was queued before `before` and has been sent: digests (their
+        outbox rows go with them) and other messages. A digest still unsent stays. Old
+        periods are never due again (the cursor and last_digest_at moved on), so this
+        cannot let a digest be queued twice. Returns how many messages were forgotten."""
+        unsent = select(outbox.c.digest_id).where(outbox.c.state != "sent",
+                                                  outbox.c.digest_id.is_not(None))
         with self.store.writing() as conn:
-            return conn.execute(delete(outbox).where(outbox.c.state == "sent",
-                                                     outbox.c.sent_at < before)).rowcount
+            old = conn.execute(select(func.count()).select_from(outbox).where(
+                outbox.c.state == "sent", outbox.c.created_at < before)).scalar_one()
+            conn.execute(delete(outbox).where(outbox.c.state == "sent",
+                                              outbox.c.created_at < before))
+            conn.execute(delete(digests).where(digests.c.created_at < before,
+                                               digests.c.id.not_in(unsent)))
+            return old
 
     # --- reports ------------------------------------------------------------------
     def counts(self) -> dict[str, int]:

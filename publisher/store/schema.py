@@ -135,6 +135,7 @@ digests = Table(
     Column("created_at", UTCDateTime, nullable=False),
     UniqueConstraint("subscriber_id", "period", name="uq_digest_period"),
 )
+Index("ix_digests_created", digests.c.created_at)
 
 outbox = Table(
     "outbox", metadata,
