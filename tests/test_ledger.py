@@ -226,3 +226,13 @@ def test_prune_keeps_recent_and_unsent_and_never_requeues(settings, store, fille
 
 def test_settings_fixture_reads_the_backend(settings, instance):
     assert load_settings(instance).database_url == settings.database_url
+
+
+def test_a_sender_still_working_keeps_its_lease(settings, store, filled):
+    queue_digests(settings, store, NOW)
+    rows = claim_all(store, NOW, lease=timedelta(seconds=30))
+    later = NOW + timedelta(seconds=20)
+    store.ledger.extend_leases([r.id for r in rows], later + timedelta(seconds=30), "node-a")
+    store.ledger.extend_leases([r.id for r in rows], NOW, "node-b")  # not node-b's rows
+    assert store.ledger.release_expired(NOW + timedelta(seconds=40)) == 0
+    assert store.ledger.release_expired(NOW + timedelta(seconds=51)) == 2

@@ -65,6 +65,8 @@ class DeliveryReport:
 
     def line(self) -> str:
         line = f"delivery: {self.sent} sent, {self.deferred} deferred, {self.failed} failed"
+        if self.released:
+            line += f" ({self.released} left 'sending' by an earlier run, sent again)"
         if self.waiting:
             line += f", {self.waiting} waiting ({self.problem})"
         return line
@@ -129,21 +131,21 @@ class Drain:
     async def run(self) -> DeliveryReport:
         self.report.released = await asyncio.to_thread(self.store.ledger.release_expired,
                                                        self.now())
-        tasks = [asyncio.create_task(self.work()) for _ in range(self.workers)]
+        tasks = [asyncio.create_task(self.produce()),
+                 *(asyncio.create_task(self.work()) for _ in range(self.workers))]
         flusher = asyncio.create_task(self.flush_often())
         renewer = asyncio.create_task(self.renew_leases())
         try:
-            await self.produce()
             await asyncio.gather(*tasks)
-        finally:
+        finally:  # whatever happened, what is known so far gets recorded
             for task in tasks:
                 task.cancel()
             renewer.cancel()
             self.finished.set()
             await flusher
         if self.transport.gave_up:
-            self.report.problem = getattr(self.transport, "problem", "") or "gave up"
-            if getattr(self.transport, "fatal", False):
+            self.report.problem = self.transport.problem or "the transport gave up"
+            if self.transport.fatal:
                 raise DeliveryError(f"{self.report.problem}; {self.report.waiting} "
                                     f"messages wait in the outbox")
         keep = self.settings.mail.keep_days

@@ -69,6 +69,9 @@ class MaildirTransport:
     async def close(self) -> None:
         return None
 
+    problem: str | None = None
+    fatal = False
+
     @property
     def gave_up(self) -> bool:
         return False

@@ -30,6 +30,9 @@ class MemoryTransport:
     async def close(self) -> None:
         self.closed += 1
 
+    problem: str | None = None
+    fatal = False
+
     @property
     def gave_up(self) -> bool:
         return False

@@ -62,3 +62,6 @@ class Transport(Protocol):
         """True when the transport stopped trying for this run (a server that stayed
         unavailable); the drain loop then hands the rest back for later."""
         ...
+
+    problem: str | None  # why it gave up, for the report
+    fatal: bool  # it gave up on something only the operator can fix (a refused login)
