@@ -132,9 +132,12 @@ def qp_gap(value: str) -> bytes:
     take the short road: cut into 75-character lines, nothing to encode."""
     if PLAIN_LINE.fullmatch(value) and not value.endswith((" ", "\t")):
         data = value.encode("ascii")
-        lines = [data[i:i + QP_LINE - 1] for i in range(0, len(data), QP_LINE - 1)] or [b""]
-        if not any(line.startswith(b".") for line in lines):
-            return SOFT_BREAK.join(lines) + SOFT_BREAK
+        if len(data) < QP_LINE and not data.startswith(b"."):
+            return data + SOFT_BREAK
+        width = QP_LINE - 1
+        if b"." not in data[::width]:  # no line would start with a dot
+            return SOFT_BREAK.join([data[i:i + width] for i in range(0, len(data), width)]) \
+                + SOFT_BREAK
     return qp_text(value, final=False)
 
 
@@ -196,11 +199,16 @@ class Body:
 
     def fill(self, values: dict[str, str]) -> list[bytes]:
         out = []
+        done: dict[str, bytes] = {}  # a value often fills several gaps the same way
         for piece in self.pieces:
             if piece.__class__ is bytes:
                 out.append(piece)
-            else:
-                out.append(qp_gap(piece.escape(values[piece.name])))
+                continue
+            escaped = piece.escape(values[piece.name])
+            encoded = done.get(escaped)
+            if encoded is None:
+                encoded = done[escaped] = qp_gap(escaped)
+            out.append(encoded)
         return out
 
     def canonical(self, filled: list[bytes]) -> list[bytes]:

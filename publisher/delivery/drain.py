@@ -20,6 +20,7 @@ import contextlib
 import logging
 import random
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -123,13 +124,27 @@ class Drain:
         self.done_producing = False
         self.finished = asyncio.Event()
         self.workers = max(1, transport.concurrency)
+        self.ledger_thread = ThreadPoolExecutor(1, thread_name_prefix="ledger")
+
+    async def ledger(self, work, *args):
+        """Database work, on the run's one ledger thread: writes queue up there rather
+        than on SQLite's lock, one pooled connection stays warm, and the rows' memory
+        comes from one malloc arena instead of one per pool thread."""
+        return await asyncio.get_running_loop().run_in_executor(self.ledger_thread, work,
+                                                                *args)
 
     def now(self) -> datetime:
         """The run's `now`, moved on by the time the run has taken."""
         return self.start_time + timedelta(seconds=time.monotonic() - self.start_clock)
 
     async def run(self) -> DeliveryReport:
-        self.report.released = await asyncio.to_thread(self.store.ledger.release_expired,
+        try:
+            return await self.drain()
+        finally:
+            self.ledger_thread.shutdown(wait=False)
+
+    async def drain(self) -> DeliveryReport:
+        self.report.released = await self.ledger(self.store.ledger.release_expired,
                                                        self.now())
         tasks = [asyncio.create_task(self.produce()),
                  *(asyncio.create_task(self.work()) for _ in range(self.workers))]
@@ -150,7 +165,7 @@ class Drain:
                                     f"messages wait in the outbox")
         keep = self.settings.mail.keep_days
         if keep and self.kind is None:  # a full pass tidies up; a quick one does not
-            await asyncio.to_thread(self.store.ledger.prune,
+            await self.ledger(self.store.ledger.prune,
                                     self.now() - timedelta(days=keep))
         log.info("%s", self.report.line())
         return self.report
@@ -167,7 +182,7 @@ class Drain:
                 self.room.clear()
                 await self.room.wait()
             now = self.now()
-            rows = await asyncio.to_thread(self.store.ledger.claim, now, size, now + lease,
+            rows = await self.ledger(self.store.ledger.claim, now, size, now + lease,
                                            NODE, self.kind)
             if not rows:
                 break
@@ -304,7 +319,7 @@ class Drain:
     async def flush(self) -> None:
         while self.outcomes:
             batch, self.outcomes = self.outcomes[:BATCH], self.outcomes[BATCH:]
-            await asyncio.to_thread(self.store.ledger.record, batch, self.now(), NODE,
+            await self.ledger(self.store.ledger.record, batch, self.now(), NODE,
                                     self.settings.mail.bounce_after)
 
     async def renew_leases(self) -> None:
@@ -312,7 +327,7 @@ class Drain:
         while True:
             await asyncio.sleep(lease / 3)
             if self.in_flight:
-                await asyncio.to_thread(self.store.ledger.extend_leases, list(self.in_flight),
+                await self.ledger(self.store.ledger.extend_leases, list(self.in_flight),
                                         self.now() + timedelta(seconds=lease), NODE)
 
 
