@@ -178,3 +178,14 @@ def test_the_rate_limit_spaces_messages_out():
     unlimited = RateLimit(0.0, clock=lambda: 0.0, sleep=sleep)
     asyncio.run(unlimited.wait())
     assert len(slept) == 4
+
+
+def test_a_name_that_would_break_a_header_is_refused_not_sent(settings, store, queued):
+    store.subscribers.change(queued[1].id, NOW, name="=?UTF-8?Q?=0A?=Bcc: x@example.net")
+    transport = MemoryTransport()
+    report = run(settings, store, transport, NOW)
+    assert (report.sent, report.failed) == (2, 1)
+    assert all(b"Bcc" not in e.data for e in transport.sent)
+    (error,) = store.ledger.latest_errors()
+    assert error["recipient"] == "r1@example.org"
+    assert "hides a line break in an encoded word" in error["last_error"]
