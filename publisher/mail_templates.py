@@ -77,8 +77,8 @@ def render(settings: Settings, name: str, context: Mapping) -> str:
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateError(f"{exc.filename or name}:{exc.lineno}: {exc.message}") from exc
     except jinja2.TemplateNotFound as exc:
-        raise TemplateError(f"template {name} not found in {settings.path('templates')} "
-                            f"or {shipped_templates()}") from exc
+        raise TemplateError(f"{name}: template {exc.name} not found in "
+                            f"{settings.path('templates')} or {shipped_templates()}") from exc
     except Exception as exc:
         raise TemplateError(f"{where(env, name, exc)}: {type(exc).__name__}: {exc}") from exc
 
