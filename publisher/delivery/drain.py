@@ -1,7 +1,8 @@
 """Delivery stage: drain the outbox through a transport, each message once.
 
-One producer claims due rows in batches under a lease and composes them (in a thread:
-the database and DKIM's OpenSSL release the GIL); `transport.concurrency` workers send;
+One producer claims due rows in batches under a lease (database work runs on one ledger
+thread); `transport.concurrency` workers each take a few rows, compose them (DKIM
+signatures in threads: OpenSSL signs without the GIL) and hand them to the transport;
 outcomes are written back in batches every fraction of a second. A message is marked
 sent only after the server took it, so a crash can only repeat the messages that were
 in flight: claimed, perhaps delivered, not yet recorded. Their lease runs out and the
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from publisher.config import Settings
-from publisher.delivery.compose import Composer, Draft
+from publisher.delivery.compose import Composer
 from publisher.delivery.transport import (
     PERMANENT,
     SENT,
@@ -44,7 +45,7 @@ from publisher.store.runs import NODE
 
 log = logging.getLogger(__name__)
 
-BATCH = 500  # rows claimed, composed and recorded together
+BATCH = 500  # rows claimed, and outcomes recorded, together
 IN_FLIGHT = 1000  # claimed rows not yet recorded, at most
 FLUSH_SECONDS = 0.1  # outcomes wait at most this long to be written
 SPREAD = timedelta(hours=24)  # the retries of one message last at least this long
@@ -52,7 +53,7 @@ MIN_RETRY, MAX_RETRY = 60.0, 24 * 3600.0
 HAND_BACK_DELAY = timedelta(minutes=5)  # untried messages wait this long for the next run
 UNTRIED_PER_RUN = 20  # times one message may be handed back to the queue in a run
 PER_SEND = 16  # messages one worker hands the transport at once (pipelined by SMTP)
-COMPOSE_SLICE = 25  # messages composed between two turns of the event loop
+SIGNERS = 2  # threads making DKIM signatures (OpenSSL signs without the GIL)
 
 
 @dataclass
@@ -125,6 +126,7 @@ class Drain:
         self.finished = asyncio.Event()
         self.workers = max(1, transport.concurrency)
         self.ledger_thread = ThreadPoolExecutor(1, thread_name_prefix="ledger")
+        self.signers = ThreadPoolExecutor(SIGNERS, thread_name_prefix="dkim")
 
     async def ledger(self, work, *args):
         """Database work, on the run's one ledger thread: writes queue up there rather
@@ -142,6 +144,7 @@ class Drain:
             return await self.drain()
         finally:
             self.ledger_thread.shutdown(wait=False)
+            self.signers.shutdown(wait=False)
 
     async def drain(self) -> DeliveryReport:
         self.report.released = await self.ledger(self.store.ledger.release_expired,
@@ -188,47 +191,36 @@ class Drain:
                 break
             claimed += len(rows)
             self.in_flight.update(row.id for row in rows)
-            for row, item in await self.compose_all(rows):
-                if isinstance(item, Envelope):
-                    self.queue.put_nowait((row, item, 0))
-                else:
-                    self.settle(row, Outcome(row.id, row.subscriber_id, "failed",
-                                             error=str(item), attempts=row.attempts))
+            for row in rows:
+                self.queue.put_nowait((row, None, 0))
         self.done_producing = True
         self.maybe_stop()
 
-    async def compose_all(self, rows: list[Claimed]) -> list[tuple[Claimed, object]]:
-        """Compose on the event loop's thread, a slice at a time so sending goes on in
-        between (the message bytes stay in one malloc arena: threads fragment it); only
-        DKIM signatures are made in threads, where OpenSSL runs without the GIL."""
-        composed: list[tuple[Claimed, object]] = []
-        drafts = []
-        for index, row in enumerate(rows):
+    async def compose_all(self, batch: list[tuple[Claimed, Envelope | None, int]]
+                          ) -> list[tuple[Claimed, Envelope, int]]:
+        """Messages are composed just before they are sent, a worker's batch at a time,
+        so only the messages in flight are in memory. Composing runs on the event loop's
+        thread; DKIM signatures are made in threads, where OpenSSL runs without the GIL.
+        A row that cannot be composed fails (saying why) and the run goes on."""
+        ready, drafts = [], []
+        for row, envelope, untried in batch:
+            if envelope is not None:  # handed back untried: already composed
+                ready.append((row, envelope, untried))
+                continue
             try:
-                draft = self.composer.compose(row, self.now())
-                drafts.append(draft)
-                composed.append((row, draft))
-            except PublisherError as exc:  # a bad row is data: it fails, the run goes on
+                drafts.append((row, self.composer.compose(row, self.now()), untried))
+            except PublisherError as exc:
                 log.warning("message %s to %s not composed: %s", row.id, row.recipient, exc)
-                composed.append((row, exc))
-            if index % COMPOSE_SLICE == COMPOSE_SLICE - 1:
-                await asyncio.sleep(0)
-        signatures = await self.sign(drafts)
-        return [(row, self.composer.envelope(item, signatures.get(id(item))))
-                if isinstance(item, Draft) else (row, item) for row, item in composed]
-
-    async def sign(self, drafts: list[Draft]) -> dict[int, bytes]:
-        if self.composer.dkim is None or not drafts:
-            return {}
-        now = self.now()
-
-        def sign_all(part: list[Draft]) -> dict[int, bytes]:
-            return {id(d): self.composer.signature(d, now) for d in part}
-
-        half = len(drafts) // 2
-        signed = await asyncio.gather(asyncio.to_thread(sign_all, drafts[:half]),
-                                      asyncio.to_thread(sign_all, drafts[half:]))
-        return signed[0] | signed[1]
+                self.settle(row, Outcome(row.id, row.subscriber_id, "failed", error=str(exc),
+                                         attempts=row.attempts))
+        signatures: list[bytes | None] = [None] * len(drafts)
+        if self.composer.dkim is not None and drafts:
+            now = self.now()
+            signatures = await asyncio.get_running_loop().run_in_executor(
+                self.signers, lambda: [self.composer.signature(d, now) for _, d, _ in drafts])
+        return ready + [(row, self.composer.envelope(draft, signature), untried)
+                        for (row, draft, untried), signature in zip(drafts, signatures,
+                                                                     strict=True)]
 
     # ---------------------------------------------------------------- sending
     async def work(self) -> None:
@@ -247,10 +239,13 @@ class Drain:
             if last:
                 return
 
-    async def send(self, batch: list[tuple[Claimed, Envelope, int]]) -> None:
+    async def send(self, batch: list[tuple[Claimed, Envelope | None, int]]) -> None:
         if self.transport.gave_up:
             for row, _, _ in batch:
                 self.hand_back(row)
+            return
+        batch = await self.compose_all(batch)
+        if not batch:
             return
         waiting = {id(envelope): (row, envelope, untried) for row, envelope, untried in batch}
 
