@@ -275,3 +275,31 @@ def test_a_template_that_transforms_names_still_gets_each_name_right(site, monke
     assert text("ada@example.org").startswith("Dear ADA LOVELACE (org),\n")
     assert text("jose@example.org").startswith("Dear JOSÉ MARTÍ (org),\nFlood Warning Network\n")
 
+
+
+@pytest.mark.parametrize("utf8", [True, False], ids=["smtputf8", "ascii-only-server"])
+def test_an_internationalized_address_needs_smtputf8(site, monkeypatch, run_cli, utf8):
+    import email
+    import email.policy
+
+    now = datetime.now(UTC)
+    with mail_server(Recorder(), enable_SMTPUTF8=utf8) as server:
+        smtp_env(monkeypatch, server.url)
+        settings = load_settings(site)
+        store = open_store(settings.database_url)
+        add_articles(store, ARTICLES[:1], now - timedelta(hours=1))
+        add_subscriber(store, "josé@example.org", now, name="José")
+        add_subscriber(store, "ada@example.org", now)
+        result = run_cli("-C", site, "send")
+        errors = store.ledger.latest_errors()
+        store.close()
+    if utf8:
+        assert "delivery: 2 sent" in result.output
+        (data,) = [d for _, rcpt, d in server.handler.messages if rcpt == ["josé@example.org"]]
+        # RFC 6532: the header holds the address as UTF-8.
+        message = email.message_from_string(data.decode("utf-8"), policy=email.policy.default)
+        assert message["To"].addresses[0].addr_spec == "josé@example.org"
+    else:
+        assert "delivery: 1 sent, 0 deferred, 1 failed" in result.output
+        assert errors[0]["recipient"] == "josé@example.org"
+        assert "no SMTPUTF8" in errors[0]["last_error"]
