@@ -91,7 +91,6 @@ class Prepared:
         self.subject = subject
         self.subject_line = header_line("Subject", subject)
         self.body = body
-        self.content_type = content_type_line(body)
         self.fast: bool | None = None  # None until the first message has checked it
 
 
