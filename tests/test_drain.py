@@ -189,3 +189,21 @@ def test_a_name_that_would_break_a_header_is_refused_not_sent(settings, store, q
     (error,) = store.ledger.latest_errors()
     assert error["recipient"] == "r1@example.org"
     assert "hides a line break in an encoded word" in error["last_error"]
+
+
+@pytest.mark.parametrize("code, text, status, bounce", [
+    (421, "4.7.0 Too many connections, slow down", UNTRIED, False),
+    (450, "4.2.1 receiving mail at a rate that prevents more", UNTRIED, False),
+    (451, "4.7.1 Greylisted, try a separate route later", TEMPORARY, False),
+    (452, "4.2.2 mailbox full", TEMPORARY, False),
+    (550, "5.1.1 no such user", PERMANENT, True),
+    (554, "5.7.1 message refused as spam", PERMANENT, False),
+])
+def test_what_a_reply_means(code, text, status, bounce):
+    from publisher.delivery.session import Reply, classify
+
+    on_recipient = code == 550
+    result = classify(Reply(code, text), "RCPT TO" if on_recipient else "end of data",
+                      mailbox_codes=True, on_recipient=on_recipient)
+    assert (result.status, result.bounce) == (status, bounce)
+    assert str(code) in result.detail

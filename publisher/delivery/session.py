@@ -17,7 +17,8 @@ from typing import NamedTuple
 from publisher.delivery.transport import PERMANENT, SENT, TEMPORARY, UNTRIED, Envelope, Result
 
 # A 4xx that says "too fast" is the pool's problem, not the message's.
-THROTTLE_TEXT = re.compile(r"rate|too many|throttl|slow down|exceeded", re.I)
+THROTTLE_TEXT = re.compile(r"\b(rate|ratelimit\w*|too many|throttl\w*|slow down|exceeded)\b",
+                           re.I)
 MESSAGES_PER_CONNECTION = 1000  # then reconnect: many servers cap a session
 
 
