@@ -83,6 +83,8 @@ class MailSettings:
                                 "positive")
     lease_seconds: int = setting(600, "A message left 'sending' this long is sent again.",
                                  "positive")
+    keep_days: int = setting(30, "Days sent messages stay in the outbox ledger; 0: forever.",
+                             "non_negative")
     feedback_id: str = setting("", "Feedback-ID header value; empty: none.")
     dkim_key: str = setting("", "Path of a PEM private key to DKIM-sign with; empty: off.")
     dkim_selector: str = setting("", "DKIM selector (the DNS name's first label).")

@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from publisher.config import Settings
+from publisher.delivery import DeliveryReport, deliver_blocking
+from publisher.digests import DigestReport, queue_digests
 from publisher.feeds import FeedsReport, build_feeds
 from publisher.ingest import IngestReport, ingest
 from publisher.metrics import record_stage
@@ -25,9 +27,12 @@ class RunReport:
     ingest: IngestReport
     sources: SourcesReport
     feeds: FeedsReport
+    digests: DigestReport
+    delivery: DeliveryReport
 
     def lines(self) -> list[str]:
-        return [self.ingest.line(), self.sources.line(), self.feeds.line()]
+        return [self.ingest.line(), self.sources.line(), self.feeds.line(),
+                self.digests.line(), self.delivery.line()]
 
 
 def run_once(settings: Settings, store: Store, transport: Any, now: datetime) -> RunReport:
@@ -36,6 +41,9 @@ def run_once(settings: Settings, store: Store, transport: Any, now: datetime) ->
         ingest=stage(store, "ingest", now, lambda: ingest(settings, store, now)),
         sources=stage(store, "sources", now, lambda: fetch_sources(settings, store, now)),
         feeds=stage(store, "feeds", now, lambda: build_feeds(settings, store, now)),
+        digests=stage(store, "digests", now, lambda: queue_digests(settings, store, now)),
+        delivery=stage(store, "delivery", now,
+                       lambda: deliver_blocking(settings, store, transport, now)),
     )
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from publisher.cli import cli, instance_option, utc_now
+from publisher.delivery import make_transport
 from publisher.errors import InputError
 from publisher.ingest import ingest, parse_bytes, read_input
 from publisher.instance import Instance, init_instance, render_toml
@@ -84,7 +85,8 @@ def run(instance: Instance) -> None:
         click.echo(f"{busy}; nothing done")
         return
     try:
-        report = run_once(instance.settings, instance.store, None, utc_now())
+        report = run_once(instance.settings, instance.store,
+                          make_transport(instance.settings), utc_now())
     finally:
         lock.release()
     for line in report.lines():

@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from publisher.errors import StoreError
 from publisher.store.articles import ArticleStore
+from publisher.store.ledger import LedgerStore
 from publisher.store.migrate import upgrade
 from publisher.store.runs import RunStore
 from publisher.store.sources import SourceStore
@@ -39,6 +40,7 @@ class Store:
         self.subscribers = SubscriberStore(self)
         self.sources = SourceStore(self)
         self.status = StatusStore(self)
+        self.ledger = LedgerStore(self)
 
     @property
     def dialect(self) -> str:

@@ -141,6 +141,7 @@ digests = Table(
     Column("created_at", UTCDateTime, nullable=False),
     UniqueConstraint("subscriber_id", "period", name="uq_digest_period"),
 )
+Index("ix_digests_created", digests.c.created_at)
 
 outbox = Table(
     "outbox", metadata,
@@ -150,7 +151,7 @@ outbox = Table(
     Column("subscriber_id", Id, ForeignKey("subscribers.id", ondelete="CASCADE")),
     Column("recipient", String(320), nullable=False),
     Column("message_id", String(255), nullable=False, unique=True),
-    Column("payload", JSON, nullable=False),  # small render inputs for non-digest mail
+    Column("payload", JSON),  # small render inputs for non-digest mail; digests: NULL
     # queued, sending, sent, deferred, failed
     Column("state", String(12), nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
@@ -161,8 +162,10 @@ outbox = Table(
     Column("last_error", Text),
     Column("created_at", UTCDateTime, nullable=False),
     Column("sent_at", UTCDateTime),
+    Column("last_attempt_at", UTCDateTime),  # when the last try failed; `outbox` sorts by it
 )
 Index("ix_outbox_due", outbox.c.state, outbox.c.next_attempt_at)
+Index("ix_outbox_subscriber", outbox.c.subscriber_id)
 
 runs = Table(
     "runs", metadata,

@@ -1,0 +1,131 @@
+"""Command line: digests and delivery: send, outbox, outbox retry, digest check, preview."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from publisher.addresses import normalize_address
+from publisher.cli import cli, instance_option, utc_now
+from publisher.delivery import deliver_blocking, make_transport
+from publisher.delivery.compose import Composer
+from publisher.digests import next_digest, queue_digests
+from publisher.dkim import load_signer
+from publisher.errors import AddressError
+from publisher.instance import Instance
+from publisher.mail_templates import check_templates, require_templates, shipped_templates
+from publisher.message import decoded_parts
+from publisher.pipeline import stage
+from publisher.store.ledger import Candidate, Claimed
+
+
+@cli.command()
+@click.option("--now", "everyone", is_flag=True,
+              help="Treat every active subscriber as due (still only what is new to them).")
+@click.option("--limit", type=click.IntRange(min=1), help="Send at most N messages.")
+@instance_option
+def send(instance: Instance, everyone: bool, limit: int | None) -> None:
+    """Queue the digests that are due and deliver the outbox (no ingest)."""
+    settings, store, now = instance.settings, instance.store, utc_now()
+    require_templates(settings)
+    digests = stage(store, "digests", now,
+                    lambda: queue_digests(settings, store, now, everyone=everyone))
+    click.echo(digests.line())
+    delivery = stage(store, "delivery", now, lambda: deliver_blocking(
+        settings, store, make_transport(settings), now, limit))
+    click.echo(delivery.line())
+
+
+@cli.group(invoke_without_command=True)
+@click.option("-n", "--errors", "error_count", default=10, show_default=True,
+              help="How many of the latest errors to show.")
+@instance_option
+def outbox(instance: Instance, error_count: int) -> None:
+    """Show the outbox: messages by state and the latest errors."""
+    if click.get_current_context().invoked_subcommand is None:
+        show_outbox(instance, error_count)
+
+
+def show_outbox(instance: Instance, error_count: int) -> None:
+    ledger = instance.store.ledger
+    counts = ledger.counts()
+    click.echo("  ".join(f"{state} {count}" for state, count in counts.items()))
+    errors = ledger.latest_errors(error_count)
+    if errors:
+        click.echo("latest errors:")
+    for row in errors:
+        when = row["last_attempt_at"].strftime("%Y-%m-%d %H:%M") if row["last_attempt_at"] \
+            else "-"
+        retry = (f", next try {row['next_attempt_at']:%Y-%m-%d %H:%M}"
+                 if row["state"] in ("deferred", "queued") else "")
+        click.echo(f"  {when}  {row['state']:8}  {row['recipient']}  "
+                   f"attempts {row['attempts']}{retry}: {row['last_error']}")
+
+
+@outbox.command(name="retry")
+@instance_option
+def outbox_retry(instance: Instance) -> None:
+    """Queue every failed message again; the next run or `publisher send` sends them."""
+    count = instance.store.ledger.retry_failed(utc_now())
+    click.echo(f"{count} failed messages queued again")
+
+
+@cli.group()
+def digest() -> None:
+    """Check the digest templates, preview a subscriber's next digest."""
+
+
+@digest.command()
+@instance_option
+def check(instance: Instance) -> None:
+    """Render every mail template against sample data; exit 1 naming file:line."""
+    settings = instance.settings
+    problems = check_templates(settings)
+    for problem in problems:
+        click.echo(problem, err=True)
+    if problems:
+        sys.exit(1)
+    click.echo(f"templates ok: digest.txt, digest.html, confirm.txt, confirm.html "
+               f"(yours in {settings.path('templates')}, defaults in {shipped_templates()})")
+    signer = load_signer(settings)
+    if signer:
+        click.echo(f"DKIM on: publish TXT {signer.dns_name} \"{signer.dns_record()}\"")
+
+
+@digest.command()
+@click.argument("email")
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("."), show_default=True, help="Folder to write the files to.")
+@instance_option
+def preview(instance: Instance, email: str, output: Path) -> None:
+    """Write EMAIL's next digest as .eml and .html; sends nothing, moves no cursor."""
+    settings, store = instance.settings, instance.store
+    subscriber = store.subscribers.by_email(normalize_address(email))
+    if subscriber is None:
+        raise AddressError(f"{email} is not on the subscriber list")
+    plan = next_digest(settings, store, Candidate(
+        subscriber.id, subscriber.email, subscriber.frequency, subscriber.sections,
+        subscriber.timezone, subscriber.cursor, subscriber.last_digest_at,
+        subscriber.created_at))
+    if plan is None:
+        click.echo(f"nothing new for {subscriber.email} after article {subscriber.cursor}: "
+                   f"no digest would be sent")
+        return
+    require_templates(settings)
+    composer = Composer(settings, store, load_signer(settings))
+    envelope = composer.message(Claimed(
+        id=0, kind="digest", message_id=f"<digest-preview.{subscriber.id}@{composer.domain}>",
+        recipient=subscriber.email, attempts=0, payload={}, digest_id=None,
+        subscriber_id=subscriber.id, name=subscriber.name, status="active",
+        token_version=subscriber.token_version, article_seqs=plan.article_seqs,
+        more=plan.more), utc_now())
+    boundary = envelope.data.split(b'boundary="', 1)[1].split(b'"', 1)[0].decode()
+    output.mkdir(parents=True, exist_ok=True)
+    stem = output / f"digest-{subscriber.id}"
+    stem.with_suffix(".eml").write_bytes(envelope.data)
+    stem.with_suffix(".html").write_text(decoded_parts(envelope.data, boundary)[1],
+                                         encoding="utf-8")
+    click.echo(f"{len(plan.article_seqs)} articles (+{plan.more} more) for {subscriber.email}"
+               f" ({subscriber.status}): wrote {stem}.eml and {stem}.html")

@@ -1,0 +1,404 @@
+"""Store: the digest and outbox ledger, every statement that queues, claims and records mail.
+
+Queuing is one transaction per batch of subscribers: lock the batch (FOR UPDATE SKIP
+LOCKED on PostgreSQL; SQLite's BEGIN IMMEDIATE serializes writers), insert each digest
+with ON CONFLICT DO NOTHING on (subscriber, period), insert the outbox rows of the
+digests that went in, advance those subscribers' cursors. A second process running the
+same pass inserts nothing, and a crash leaves a batch either whole or absent.
+
+Delivery claims due rows with a lease (state 'sending', lease_until, claimed_by); a crash
+leaves them 'sending' until the lease runs out and `release_expired` queues them again.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import (
+    Connection,
+    String,
+    Text,
+    bindparam,
+    cast,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+
+from publisher.article import StoredArticle
+from publisher.store.articles import chunks, to_article
+from publisher.store.schema import (
+    UTCDateTime,
+    article_sections,
+    articles,
+    digests,
+    outbox,
+    subscribers,
+)
+
+if TYPE_CHECKING:
+    from publisher.store import Store
+
+STATES = ("queued", "sending", "deferred", "sent", "failed")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A subscriber as the queue pass sees them."""
+
+    id: int
+    email: str
+    frequency: str
+    sections: tuple[str, ...]
+    timezone: str
+    cursor: int
+    last_digest_at: datetime | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class DigestPlan:
+    subscriber_id: int
+    email: str
+    period: str
+    article_seqs: tuple[int, ...]  # newest first
+    more: int  # matching articles left out
+
+    @property
+    def last_seq(self) -> int:
+        return self.article_seqs[0]
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """An outbox row claimed for sending, with what rendering it needs."""
+
+    id: int
+    kind: str
+    message_id: str
+    recipient: str
+    attempts: int
+    payload: dict
+    digest_id: int | None
+    subscriber_id: int | None
+    name: str
+    status: str | None
+    token_version: int
+    article_seqs: tuple[int, ...]
+    more: int
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one claimed row. state: sent, deferred, failed or queued (handed
+    back untried: the attempt does not count)."""
+
+    outbox_id: int
+    subscriber_id: int | None
+    state: str
+    code: int | None = None
+    error: str | None = None
+    next_attempt_at: datetime | None = None
+    attempts: int = 0  # the row's attempts after this one
+    bounce: bool = False  # a permanent failure of the recipient's mailbox
+
+
+class ArticleLookup:
+    """Which stored articles match a subscriber, on the queue pass's own connection."""
+
+    def __init__(self, conn: Connection):
+        self.conn = conn
+
+    def matching(self, after: int, upto: int, sections: Sequence[str],
+                 limit: int) -> tuple[list[int], int]:
+        """(newest `limit` matching seqs in (after, upto], newest first; how many match)."""
+        if sections:
+            seq = article_sections.c.article_seq
+            where = (seq > after, seq <= upto, article_sections.c.section.in_(list(sections)))
+            newest = (select(seq).where(*where).group_by(seq).order_by(seq.desc())
+                      .limit(limit))
+            total = select(func.count(func.distinct(seq))).where(*where)
+        else:
+            where = (articles.c.seq > after, articles.c.seq <= upto)
+            newest = select(articles.c.seq).where(*where).order_by(articles.c.seq.desc()) \
+                .limit(limit)
+            total = select(func.count()).select_from(articles).where(*where)
+        seqs = list(self.conn.execute(newest).scalars())
+        if len(seqs) < limit:
+            return seqs, len(seqs)
+        return seqs, self.conn.execute(total).scalar_one()
+
+
+Planner = Callable[[list[Candidate], ArticleLookup], list[DigestPlan]]
+
+
+@dataclass
+class QueuedBatch:
+    last_id: int | None  # the last subscriber id read; None when no rows were left
+    read: int = 0
+    queued: list[DigestPlan] = field(default_factory=list)
+
+
+class LedgerStore:
+    def __init__(self, store: Store):
+        self.store = store
+        self._seqs: dict[str, tuple[int, ...]] = {}
+
+    # --- queuing ------------------------------------------------------------------
+    def queue_batch(self, after_id: int, limit: int, max_seq: int, now: datetime,
+                    plan: Planner, message_id: tuple[str, str]) -> QueuedBatch:
+        """Read the next `limit` active subscribers with anything stored after their
+        cursor, let `plan` choose their digests, and queue those in one transaction.
+        A digest's Message-ID is message_id[0] + its id + message_id[1]."""
+        with self.store.writing() as conn:
+            rows = conn.execute(
+                select(subscribers.c.id, subscribers.c.email, subscribers.c.frequency,
+                       subscribers.c.sections, subscribers.c.timezone, subscribers.c.cursor,
+                       subscribers.c.last_digest_at, subscribers.c.created_at)
+                .where(subscribers.c.id > after_id, subscribers.c.status == "active",
+                       subscribers.c.cursor < max_seq)
+                .order_by(subscribers.c.id).limit(limit)
+                # Two processes never plan the same subscriber at once on PostgreSQL;
+                # SQLite ignores this and its write lock does the same.
+                .with_for_update(skip_locked=True)).all()
+            if not rows:
+                return QueuedBatch(last_id=None)
+            candidates = [Candidate(r.id, r.email, r.frequency, tuple(r.sections or ()),
+                                    r.timezone, r.cursor, r.last_digest_at, r.created_at)
+                          for r in rows]
+            plans = plan(candidates, ArticleLookup(conn))
+            batch = QueuedBatch(last_id=rows[-1].id, read=len(rows))
+            if plans:
+                batch.queued = insert_digests(conn, plans, now, message_id)
+            return batch
+
+    def article_lookup(self, work: Callable[[ArticleLookup], object]):
+        """Run `work` with an ArticleLookup on a reading connection (previews, cursors)."""
+        with self.store.reading() as conn:
+            return work(ArticleLookup(conn))
+
+    def insert_message(self, kind: str, subscriber_id: int | None, recipient: str,
+                       message_id: str, payload: dict | None, now: datetime) -> int:
+        """Queue a single message that is not a digest (a confirmation)."""
+        with self.store.writing() as conn:
+            return conn.execute(insert(outbox).values(
+                kind=kind, subscriber_id=subscriber_id, recipient=recipient,
+                message_id=message_id, payload=payload, state="queued", attempts=0,
+                next_attempt_at=now, created_at=now).returning(outbox.c.id)).scalar_one()
+
+    # --- delivery -----------------------------------------------------------------
+    def release_expired(self, now: datetime) -> int:
+        """Rows left 'sending' past their lease (their sender died) are queued again."""
+        with self.store.writing() as conn:
+            return conn.execute(
+                update(outbox).where(outbox.c.state == "sending", outbox.c.lease_until < now)
+                .values(state="queued", lease_until=None, claimed_by=None)).rowcount
+
+    def claim(self, now: datetime, limit: int, lease_until: datetime, node: str,
+              kind: str | None = None) -> list[Claimed]:
+        """Take up to `limit` due rows (queued first, then deferred) for this node; only
+        rows of `kind` when given."""
+        with self.store.writing() as conn:
+            ids: list[int] = []
+            for state in ("queued", "deferred"):
+                if len(ids) >= limit:
+                    break
+                due = select(outbox.c.id).where(outbox.c.state == state,
+                                                outbox.c.next_attempt_at <= now)
+                if kind:
+                    due = due.where(outbox.c.kind == kind)
+                ids += conn.execute(due.order_by(outbox.c.next_attempt_at)
+                                    .limit(limit - len(ids))
+                                    .with_for_update(skip_locked=True)).scalars().all()
+            if not ids:
+                return []
+            conn.execute(update(outbox).where(outbox.c.id.in_(ids))
+                         .values(state="sending", lease_until=lease_until, claimed_by=node))
+            rows = conn.execute(
+                select(outbox.c.id, outbox.c.kind, outbox.c.message_id, outbox.c.recipient,
+                       outbox.c.attempts, outbox.c.payload, outbox.c.digest_id,
+                       outbox.c.subscriber_id, subscribers.c.name, subscribers.c.status,
+                       subscribers.c.token_version,
+                       cast(digests.c.article_seqs, Text).label("seqs"), digests.c.more)
+                .select_from(outbox.outerjoin(subscribers,
+                                              subscribers.c.id == outbox.c.subscriber_id)
+                             .outerjoin(digests, digests.c.id == outbox.c.digest_id))
+                .where(outbox.c.id.in_(ids)).order_by(outbox.c.id)).all()
+        return [Claimed(r.id, r.kind, r.message_id, r.recipient, r.attempts, r.payload or {},
+                        r.digest_id, r.subscriber_id, r.name or "", r.status,
+                        r.token_version or 0, self.seqs(r.seqs), r.more or 0)
+                for r in rows]
+
+    def seqs(self, text: str | None) -> tuple[int, ...]:
+        """A digest's article list, parsed once per distinct list (most are shared)."""
+        if not text:
+            return ()
+        found = self._seqs.get(text)
+        if found is None:
+            if len(self._seqs) > 4096:
+                self._seqs.clear()
+            found = self._seqs[text] = tuple(json.loads(text))
+        return found
+
+    def extend_leases(self, ids: Sequence[int], until: datetime, node: str) -> None:
+        """Keep rows this node is still working on from being taken by another."""
+        with self.store.writing() as conn:
+            for part in chunks(list(ids)):
+                conn.execute(update(outbox).where(outbox.c.id.in_(part),
+                                                  outbox.c.state == "sending",
+                                                  outbox.c.claimed_by == node)
+                             .values(lease_until=until))
+
+    def record(self, outcomes: Sequence[Outcome], now: datetime, node: str,
+               bounce_after: int) -> None:
+        """Write a batch of outcomes in one transaction, with the bounce bookkeeping."""
+        sent = [o for o in outcomes if o.state == "sent"]
+        others = [o for o in outcomes if o.state != "sent"]
+        with self.store.writing() as conn:
+            for part in chunks([o.outbox_id for o in sent]):
+                # Sent wins over anything: the recipient has the message.
+                conn.execute(update(outbox).where(outbox.c.id.in_(part)).values(
+                    state="sent", sent_at=now, lease_until=None, last_code=250,
+                    last_error=None))
+            delivered_to = sorted({o.subscriber_id for o in sent if o.subscriber_id})
+            for part in chunks(delivered_to):
+                # Bounces count only when consecutive: a delivery starts again from zero.
+                conn.execute(update(subscribers).where(subscribers.c.id.in_(part),
+                                                       subscribers.c.bounce_count > 0)
+                             .values(bounce_count=0))
+            if others:
+                # Only rows still ours: if our lease ran out, another sender owns them.
+                conn.execute(
+                    update(outbox).where(outbox.c.id == bindparam("oid"),
+                                         outbox.c.state == "sending",
+                                         outbox.c.claimed_by == node)
+                    .values(state=bindparam("new_state"), attempts=bindparam("new_attempts"),
+                            next_attempt_at=bindparam("next_at"), last_code=bindparam("code"),
+                            last_error=bindparam("error"), last_attempt_at=now,
+                            lease_until=None, claimed_by=None),
+                    [{"oid": o.outbox_id, "new_state": o.state, "new_attempts": o.attempts,
+                      "next_at": o.next_attempt_at or now, "code": o.code,
+                      "error": (o.error or "")[:1000] or None} for o in others])
+            bounced = sorted({o.subscriber_id for o in others if o.bounce and o.subscriber_id})
+            if bounced:
+                count_bounces(conn, bounced, bounce_after, now)
+
+    def prune(self, before: datetime) -> int:
+        """Forget what was queued before `before` and has been sent: digests (their
+        outbox rows go with them) and other messages. A digest still unsent stays. Old
+        periods are never due again (the cursor and last_digest_at moved on), so this
+        cannot let a digest be queued twice. Returns how many messages were forgotten."""
+        unsent = select(outbox.c.digest_id).where(outbox.c.state != "sent",
+                                                  outbox.c.digest_id.is_not(None))
+        with self.store.writing() as conn:
+            old = conn.execute(select(func.count()).select_from(outbox).where(
+                outbox.c.state == "sent", outbox.c.created_at < before)).scalar_one()
+            conn.execute(delete(outbox).where(outbox.c.state == "sent",
+                                              outbox.c.created_at < before))
+            conn.execute(delete(digests).where(digests.c.created_at < before,
+                                               digests.c.id.not_in(unsent)))
+            return old
+
+    # --- reports ------------------------------------------------------------------
+    def counts(self) -> dict[str, int]:
+        with self.store.reading() as conn:
+            found = dict(conn.execute(select(outbox.c.state, func.count())
+                                      .group_by(outbox.c.state)).all())
+        return {state: found.get(state, 0) for state in STATES}
+
+    def due_count(self, now: datetime) -> int:
+        with self.store.reading() as conn:
+            return conn.execute(select(func.count()).select_from(outbox).where(
+                outbox.c.state.in_(("queued", "deferred")),
+                outbox.c.next_attempt_at <= now)).scalar_one()
+
+    def latest_errors(self, limit: int = 10) -> list[dict]:
+        with self.store.reading() as conn:
+            rows = conn.execute(
+                select(outbox.c.id, outbox.c.recipient, outbox.c.state, outbox.c.attempts,
+                       outbox.c.last_code, outbox.c.last_error, outbox.c.last_attempt_at,
+                       outbox.c.next_attempt_at, outbox.c.message_id)
+                .where(outbox.c.state != "sent", outbox.c.last_error.is_not(None))
+                .order_by(outbox.c.last_attempt_at.desc(), outbox.c.id.desc()).limit(limit))
+            return [dict(r._mapping) for r in rows]
+
+    def retry_failed(self, now: datetime) -> int:
+        """Queue every failed message again, its attempts counted from zero."""
+        with self.store.writing() as conn:
+            return conn.execute(update(outbox).where(outbox.c.state == "failed").values(
+                state="queued", attempts=0, next_attempt_at=now)).rowcount
+
+    def articles_by_seq(self, seqs: Iterable[int]) -> dict[int, StoredArticle]:
+        found = {}
+        with self.store.reading() as conn:
+            for part in chunks(sorted(set(seqs))):
+                for row in conn.execute(select(articles).where(articles.c.seq.in_(part))):
+                    found[row.seq] = to_article(row)
+        return found
+
+    def digest_messages(self) -> list[dict]:
+        """Every digest with its outbox row (for tests and inspection; small lists)."""
+        with self.store.reading() as conn:
+            rows = conn.execute(
+                select(digests.c.id, digests.c.subscriber_id, digests.c.period,
+                       digests.c.article_seqs, digests.c.more, outbox.c.message_id,
+                       outbox.c.state, outbox.c.recipient)
+                .select_from(digests.join(outbox, outbox.c.digest_id == digests.c.id))
+                .order_by(digests.c.id))
+            return [dict(r._mapping) for r in rows]
+
+
+def insert_digests(conn: Connection, plans: list[DigestPlan], now: datetime,
+                   message_id: tuple[str, str]) -> list[DigestPlan]:
+    """Insert digests, their outbox rows and cursor moves; returns the plans that went in
+    (a digest already queued for that subscriber and period inserts nothing).
+
+    Only the digests take one parameter set per row; the outbox rows and the cursors are
+    one INSERT ... SELECT and one UPDATE ... FROM each, which keeps queuing fast."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    inserted = conn.execute(
+        dialect.insert(digests).on_conflict_do_nothing(
+            index_elements=[digests.c.subscriber_id, digests.c.period])
+        .returning(digests.c.id, digests.c.subscriber_id),
+        [{"subscriber_id": p.subscriber_id, "period": p.period,
+          "first_seq": p.article_seqs[-1], "last_seq": p.last_seq,
+          "article_seqs": list(p.article_seqs), "more": p.more, "created_at": now}
+         for p in plans]).all()
+    queued_ids = {subscriber_id for _, subscriber_id in inserted}
+    prefix, suffix = message_id
+    at = literal(now, UTCDateTime)
+    for part in chunks([digest_id for digest_id, _ in inserted]):
+        conn.execute(insert(outbox).from_select(
+            ["kind", "digest_id", "subscriber_id", "recipient", "message_id", "state",
+             "attempts", "next_attempt_at", "created_at"],
+            select(literal("digest"), digests.c.id, digests.c.subscriber_id,
+                   subscribers.c.email,
+                   literal(prefix) + cast(digests.c.id, String) + literal(suffix),
+                   literal("queued"), literal(0), at, at)
+            .select_from(digests.join(subscribers, subscribers.c.id == digests.c.subscriber_id))
+            .where(digests.c.id.in_(part))))
+        conn.execute(update(subscribers)
+                     .values(cursor=digests.c.last_seq, last_digest_at=now)
+                     .where(subscribers.c.id == digests.c.subscriber_id,
+                            digests.c.id.in_(part)))
+    return [p for p in plans if p.subscriber_id in queued_ids]
+
+
+def count_bounces(conn: Connection, subscriber_ids: list[int], bounce_after: int,
+                  now: datetime) -> None:
+    conn.execute(update(subscribers).where(subscribers.c.id == bindparam("sid"))
+                 .values(bounce_count=subscribers.c.bounce_count + 1),
+                 [{"sid": sid} for sid in subscriber_ids])
+    for part in chunks(subscriber_ids):
+        conn.execute(update(subscribers).where(
+            subscribers.c.id.in_(part), subscribers.c.status == "active",
+            subscribers.c.bounce_count >= bounce_after).values(status="bounced",
+                                                               updated_at=now))

@@ -1,0 +1,108 @@
+"""Helpers for the digest and delivery tests: stored articles and subscribers, real SMTP
+servers (aiosmtpd on 127.0.0.1) that record, advertise PIPELINING, speak TLS or inject
+faults, and parsing what they received."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from types import SimpleNamespace
+
+from aiosmtpd.controller import Controller
+
+from publisher.article import make_article
+from publisher.store import Store
+from publisher.store.articles import FilePlan
+from tests.conftest import free_port
+
+
+def add_articles(store: Store, specs: list[tuple[str, tuple[str, ...]]], when: datetime,
+                 image_every: int = 2, source: str = "test.md") -> list[int]:
+    """Store articles (title, sections), in order; returns their sequence numbers."""
+    start = store.articles.count()
+    new = [make_article(id=f"{source}-{start + n}", title=title,
+                        paragraphs=(f"First paragraph of {title}.", "Second paragraph."),
+                        source=source, sections=sections, source_index=start + n,
+                        image=f"https://images.example.org/{start + n}.jpg"
+                        if (start + n) % image_every == 0 else None,
+                        published=when)
+           for n, (title, sections) in enumerate(specs)]
+    store.articles.save_files([FilePlan(f"{source}-{start}", "0" * 64, len(new), new=new)],
+                              when)
+    return [a.seq for a in store.articles.latest(len(new))][::-1]
+
+
+def add_subscriber(store: Store, address: str, when: datetime, **fields):
+    fields.setdefault("status", "active")
+    fields.setdefault("frequency", "daily")
+    return store.subscribers.add(address, when - timedelta(days=3), **fields)
+
+
+def parse(data: bytes) -> email.message.EmailMessage:
+    return email.message_from_bytes(data, policy=email.policy.default)
+
+
+class Recorder:
+    """Keeps every message accepted: (mail from, rcpt to, data). Thread-safe."""
+
+    def __init__(self, pipelining: bool = False, delay: float = 0.0):
+        self.pipelining = pipelining
+        self.delay = delay
+        self.messages: list[tuple[str, list[str], bytes]] = []
+        self.lock = threading.Lock()
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        if self.pipelining:
+            responses.insert(1, "250-PIPELINING")
+        return responses
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.delay:
+            import asyncio
+
+            await asyncio.sleep(self.delay)
+        with self.lock:
+            self.messages.append((envelope.mail_from, list(envelope.rcpt_tos),
+                                  envelope.original_content or envelope.content))
+        return "250 2.0.0 Message accepted"
+
+    def message_ids(self) -> Counter:
+        return Counter(parse(data)["Message-ID"] for _, _, data in self.messages)
+
+    def by_recipient(self) -> dict[str, list[email.message.EmailMessage]]:
+        found: dict[str, list] = {}
+        for _, recipients, data in self.messages:
+            for recipient in recipients:
+                found.setdefault(recipient, []).append(parse(data))
+        return found
+
+
+@contextmanager
+def mail_server(handler, **server_kwargs) -> Iterator[SimpleNamespace]:
+    """A real SMTP server on 127.0.0.1; server_kwargs go to aiosmtpd (tls_context,
+    ssl_context, authenticator, auth_require_tls ...)."""
+    port = free_port()
+    ssl_context = server_kwargs.pop("ssl_context", None)
+    controller = Controller(handler, hostname="127.0.0.1", port=port,
+                            ssl_context=ssl_context, **server_kwargs)
+    controller.start()
+    scheme = "smtps" if ssl_context else "smtp"
+    try:
+        yield SimpleNamespace(port=port, handler=handler, url=f"{scheme}://127.0.0.1:{port}")
+    finally:
+        controller.stop()
+
+
+def smtp_env(monkeypatch, url: str, **extra: str) -> None:
+    """Point the instance's mail at a test server (and a site with a real domain)."""
+    monkeypatch.setenv("PUBLISHER_MAIL__TRANSPORT", "smtp")
+    monkeypatch.setenv("PUBLISHER_MAIL__SMTP_URL", url)
+    monkeypatch.setenv("PUBLISHER_SITE__URL", "https://news.example.org/")
+    for key, value in extra.items():
+        monkeypatch.setenv(f"PUBLISHER_{key.upper()}", value)

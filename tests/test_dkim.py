@@ -1,0 +1,107 @@
+"""DKIM: our OpenSSL-signed messages verify with dkimpy, offline (the DNS lookup is ours)."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+import dkim
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from publisher.config import load_settings
+from publisher.delivery.compose import Composer
+from publisher.digests import queue_digests
+from publisher.dkim import load_signer
+from publisher.errors import ConfigError
+from publisher.store import open_store
+from publisher.store.runs import NODE
+from tests.mailtest import add_articles, add_subscriber
+
+
+@pytest.fixture
+def signed_site(tmp_path, monkeypatch):
+    from publisher.instance import init_instance
+
+    folder = tmp_path / "site"
+    init_instance(folder)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    (folder / "dkim.pem").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption()))
+    monkeypatch.delenv("PUBLISHER_STORE__URL", raising=False)
+    monkeypatch.setenv("PUBLISHER_MAIL__DKIM_KEY", "dkim.pem")
+    monkeypatch.setenv("PUBLISHER_MAIL__DKIM_SELECTOR", "pub2026")
+    monkeypatch.setenv("PUBLISHER_MAIL__FEEDBACK_ID", "digest:demo")
+    monkeypatch.setenv("PUBLISHER_SITE__URL", "https://news.example.org/")
+    return folder
+
+
+def messages(folder, now):
+    settings = load_settings(folder)
+    store = open_store(settings.database_url)
+    add_articles(store, [("Harbour Reopens", ("world",)), ("Comet Seen", ("science",))], now)
+    add_subscriber(store, "ada@example.org", now, name="Ada Lovelace")
+    add_subscriber(store, "jose@example.org", now, name="José  Martí")  # two spaces
+    queue_digests(settings, store, now, everyone=True)
+    composer = Composer(settings, store, load_signer(settings))
+    rows = store.ledger.claim(now, 10, now, NODE)
+    found = [composer.message(row, now) for row in rows]
+    store.close()
+    return settings, composer, found
+
+
+def dns_for(signer):
+    record = signer.dns_record().encode()
+
+    def lookup(name, timeout=5):
+        assert name == f"{signer.dns_name}.".encode() or name == signer.dns_name.encode()
+        return record
+
+    return lookup
+
+
+def test_signatures_verify_with_dkimpy(signed_site):
+    now = datetime.now(UTC)
+    _, composer, found = messages(signed_site, now)
+    assert len(found) == 2
+    lookup = dns_for(composer.dkim)
+    for envelope in found:
+        assert envelope.data.startswith(b"DKIM-Signature: v=1; a=rsa-sha256; "
+                                        b"c=relaxed/relaxed; d=example.org;")
+        assert dkim.verify(envelope.data, dnsfunc=lookup)
+        header = envelope.data.split(b"\r\n\r\n")[0].decode()
+        signed = re.search(r"h=([^;]+);", header.replace("\r\n\t", ""))[1].split(":")
+        assert {"from", "to", "subject", "date", "message-id", "list-id", "list-unsubscribe",
+                "list-unsubscribe-post", "feedback-id", "content-type"} <= set(signed)
+
+
+def test_a_changed_message_no_longer_verifies(signed_site):
+    _, composer, found = messages(signed_site, datetime.now(UTC))
+    lookup = dns_for(composer.dkim)
+    data = found[0].data
+    assert not dkim.verify(data.replace(b"Harbour Reopens", b"Harbour Closed", 1),
+                           dnsfunc=lookup)
+    assert not dkim.verify(re.sub(rb"List-Unsubscribe: <https://[^>]+>",
+                                  b"List-Unsubscribe: <https://evil.example/x>", data),
+                           dnsfunc=lookup)
+    # Relaxed canonicalization: refolding and extra spaces in headers still verify.
+    assert dkim.verify(data.replace(b"Precedence: bulk", b"Precedence:   bulk"),
+                       dnsfunc=lookup)
+
+
+def test_dkim_settings_are_checked(signed_site, monkeypatch):
+    monkeypatch.setenv("PUBLISHER_MAIL__DKIM_SELECTOR", "bad selector")
+    with pytest.raises(ConfigError, match="dkim_selector"):
+        load_signer(load_settings(signed_site))
+    monkeypatch.setenv("PUBLISHER_MAIL__DKIM_KEY", "missing.pem")
+    with pytest.raises(ConfigError, match="dkim_key"):
+        load_signer(load_settings(signed_site))
+
+
+def test_digest_check_prints_the_dns_record(signed_site, run_cli):
+    result = run_cli("-C", signed_site, "digest", "check")
+    assert result.exit_code == 0
+    assert 'DKIM on: publish TXT pub2026._domainkey.example.org "v=DKIM1; k=rsa; p=' \
+        in result.output

@@ -1,0 +1,209 @@
+"""The drain loop over the in-memory transport: retries, failures, bounces, hand-backs,
+confirmations; on every database backend."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+
+from publisher import tokens
+from publisher.confirmations import queue_confirmation
+from publisher.delivery import deliver
+from publisher.delivery.memory import MemoryTransport
+from publisher.delivery.transport import PERMANENT, SENT, TEMPORARY, UNTRIED, Result
+from publisher.digests import queue_digests
+from publisher.errors import AddressError
+from tests.conftest import NOW
+from tests.mailtest import add_articles, add_subscriber, parse
+
+
+@pytest.fixture
+def queued(settings, store):
+    add_articles(store, [("One", ("world",)), ("Two", ("world",))], NOW - timedelta(hours=6))
+    subs = [add_subscriber(store, f"r{n}@example.org", NOW) for n in range(3)]
+    assert queue_digests(settings, store, NOW).queued == 3
+    return subs
+
+
+def run(settings, store, transport, now, **kw):
+    return asyncio.run(deliver(settings, store, transport, now, rng=random.Random(5), **kw))
+
+
+def test_everything_sent_once(settings, store, queued):
+    transport = MemoryTransport()
+    report = run(settings, store, transport, NOW)
+    assert (report.sent, report.deferred, report.failed) == (3, 0, 0)
+    assert sorted(e.recipients[0] for e in transport.sent) == [
+        "r0@example.org", "r1@example.org", "r2@example.org"]
+    assert all(e.sender == "news@example.org" for e in transport.sent)
+    assert transport.closed == 1
+    assert run(settings, store, transport, NOW + timedelta(days=1)).sent == 0
+    assert store.ledger.counts()["sent"] == 3
+
+
+def test_temporary_failures_back_off_then_fail_after_max_attempts(settings, store, queued):
+    few = replace(settings, mail=replace(settings.mail, max_attempts=3))
+    refuse = MemoryTransport(lambda e: Result(TEMPORARY, 451, "RCPT TO: 451 try later")
+                             if e.recipients == ("r1@example.org",) else Result(SENT, 250))
+    report = run(few, store, refuse, NOW)
+    assert (report.sent, report.deferred) == (2, 1)
+    (error,) = store.ledger.latest_errors()
+    assert error["state"] == "deferred" and error["attempts"] == 1
+    first_wait = error["next_attempt_at"] - NOW
+    # Two tries spread over at least a day: the first wait is at least 8 hours here.
+    assert timedelta(hours=8) <= first_wait <= timedelta(hours=10, minutes=1)
+    assert run(few, store, refuse, NOW + timedelta(hours=1)).deferred == 0  # not due yet
+    later = NOW + first_wait + timedelta(seconds=1)
+    assert run(few, store, refuse, later).deferred == 1
+    (error,) = store.ledger.latest_errors()
+    assert error["attempts"] == 2 and error["next_attempt_at"] - later > first_wait
+    report = run(few, store, refuse, later + timedelta(days=2))
+    assert report.failed == 1
+    assert store.ledger.counts()["failed"] == 1
+    assert store.subscribers.by_email("r1@example.org").status == "active"  # 4xx: no bounce
+
+
+def test_a_recipient_5xx_fails_at_once_and_bounces(settings, store, queued):
+    strict = replace(settings, mail=replace(settings.mail, bounce_after=1))
+    transport = MemoryTransport(
+        lambda e: Result(PERMANENT, 550, "RCPT TO: 550 5.1.1 no such user", bounce=True)
+        if e.recipients == ("r2@example.org",) else Result(SENT, 250))
+    report = run(strict, store, transport, NOW)
+    assert (report.sent, report.failed) == (2, 1)
+    assert store.subscribers.by_email("r2@example.org").status == "bounced"
+    assert store.ledger.retry_failed(NOW) == 1
+    # Bounced since: the message is not sent, and says why.
+    report = run(strict, store, MemoryTransport(), NOW)
+    assert (report.sent, report.failed) == (0, 1)
+    assert "the subscriber is bounced" in store.ledger.latest_errors()[0]["last_error"]
+
+
+def test_untried_messages_go_round_again_without_costing_an_attempt(settings, store, queued):
+    seen: dict[str, int] = {}
+
+    def busy_once(envelope):
+        seen[envelope.message_id] = seen.get(envelope.message_id, 0) + 1
+        return Result(UNTRIED, 421, "busy") if seen[envelope.message_id] == 1 \
+            else Result(SENT, 250)
+
+    transport = MemoryTransport(busy_once)
+    report = run(settings, store, transport, NOW)
+    assert report.sent == 3 and len(transport.attempts) == 6
+    assert store.ledger.counts()["sent"] == 3
+
+
+def test_a_server_that_never_takes_them_hands_them_back(settings, store, queued):
+    transport = MemoryTransport(lambda e: Result(UNTRIED, 421, "always busy"))
+    report = run(settings, store, transport, NOW)
+    assert (report.sent, report.failed, report.waiting) == (0, 0, 3)
+    assert store.ledger.counts()["queued"] == 3
+    assert store.ledger.due_count(NOW + timedelta(minutes=6)) == 3
+
+
+def test_a_transport_bug_defers_instead_of_losing(settings, store, queued):
+    class Broken(MemoryTransport):
+        async def send(self, envelopes, report):
+            raise RuntimeError("boom")
+
+    report = run(settings, store, Broken(), NOW)
+    assert report.deferred == 3
+    assert all("transport error: boom" in e["last_error"]
+               for e in store.ledger.latest_errors())
+
+
+def test_unsubscribed_after_queuing_gets_nothing(settings, store, queued):
+    store.subscribers.change(queued[0].id, NOW, status="unsubscribed")
+    transport = MemoryTransport()
+    report = run(settings, store, transport, NOW)
+    assert (report.sent, report.failed) == (2, 1)
+    assert "r0@example.org" not in [e.recipients[0] for e in transport.sent]
+
+
+def test_limit_sends_at_most_that_many(settings, store, queued):
+    report = run(settings, store, MemoryTransport(), NOW, limit=2)
+    assert report.sent == 2 and store.ledger.counts()["queued"] == 1
+
+
+def test_confirmation_is_queued_rendered_and_sent_alone(settings, store, queued):
+    pending = store.subscribers.add("new@example.org", NOW, name="New Reader")
+    queue_confirmation(settings, store, pending, NOW)
+    transport = MemoryTransport()
+    report = run(settings, store, transport, NOW, kind="confirm")
+    assert report.sent == 1 and store.ledger.counts()["queued"] == 3  # digests wait
+    (envelope,) = transport.sent
+    message = parse(envelope.data)
+    assert message["To"] == "New Reader <new@example.org>"
+    assert message["Subject"] == "Confirm your subscription to Publisher demo"
+    assert message["Message-ID"].startswith(f"<confirm-{pending.id}.")
+    assert message["List-Unsubscribe"] is None
+    text = message.get_payload()[0].get_content()
+    link = next(line for line in text.split() if "/confirm/" in line)
+    data = tokens.verify(settings, "confirm", link.rsplit("/", 1)[1],
+                         max_age_seconds=settings.web.confirm_hours * 3600)
+    assert data.subscriber_id == pending.id
+    html = message.get_payload()[1].get_content()
+    assert link in html and 'name="color-scheme"' in html
+
+
+def test_confirmation_only_for_pending(settings, store, queued):
+    with pytest.raises(AddressError, match="not pending"):
+        queue_confirmation(settings, store, queued[0], NOW)
+    pending = store.subscribers.add("late@example.org", NOW)
+    queue_confirmation(settings, store, pending, NOW)
+    store.subscribers.change(pending.id, NOW, status="active")  # confirmed meanwhile
+    report = run(settings, store, MemoryTransport(), NOW, kind="confirm")
+    assert (report.sent, report.failed) == (0, 1)
+
+
+def test_the_rate_limit_spaces_messages_out():
+    from publisher.delivery.smtp import RateLimit
+
+    slept: list[float] = []
+
+    async def sleep(seconds):
+        slept.append(round(seconds, 6))
+
+    limit = RateLimit(4.0, clock=lambda: 100.0, sleep=sleep)
+
+    async def five():
+        for _ in range(5):
+            await limit.wait()
+
+    asyncio.run(five())
+    assert slept == [0.25, 0.5, 0.75, 1.0]  # the first goes at once
+    unlimited = RateLimit(0.0, clock=lambda: 0.0, sleep=sleep)
+    asyncio.run(unlimited.wait())
+    assert len(slept) == 4
+
+
+def test_a_name_that_would_break_a_header_is_refused_not_sent(settings, store, queued):
+    store.subscribers.change(queued[1].id, NOW, name="=?UTF-8?Q?=0A?=Bcc: x@example.net")
+    transport = MemoryTransport()
+    report = run(settings, store, transport, NOW)
+    assert (report.sent, report.failed) == (2, 1)
+    assert all(b"Bcc" not in e.data for e in transport.sent)
+    (error,) = store.ledger.latest_errors()
+    assert error["recipient"] == "r1@example.org"
+    assert "hides a line break in an encoded word" in error["last_error"]
+
+
+@pytest.mark.parametrize("code, text, status, bounce", [
+    (421, "4.7.0 Too many connections, slow down", UNTRIED, False),
+    (450, "4.2.1 receiving mail at a rate that prevents more", UNTRIED, False),
+    (451, "4.7.1 Greylisted, try a separate route later", TEMPORARY, False),
+    (452, "4.2.2 mailbox full", TEMPORARY, False),
+    (550, "5.1.1 no such user", PERMANENT, True),
+    (554, "5.7.1 message refused as spam", PERMANENT, False),
+])
+def test_what_a_reply_means(code, text, status, bounce):
+    from publisher.delivery.session import Reply, classify
+
+    on_recipient = code == 550
+    result = classify(Reply(code, text), "RCPT TO" if on_recipient else "end of data",
+                      mailbox_codes=True, on_recipient=on_recipient)
+    assert (result.status, result.bounce) == (status, bounce)
+    assert str(code) in result.detail

@@ -1,0 +1,148 @@
+"""The mail commands: send, outbox, outbox retry, digest check, digest preview; and
+`publisher run` refusing to send with a broken template."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from publisher.config import load_settings
+from publisher.store import open_store
+from tests.conftest import REPO
+from tests.mailtest import Recorder, add_articles, add_subscriber, mail_server, parse, smtp_env
+
+
+@pytest.fixture
+def site(tmp_path, monkeypatch):
+    from publisher.instance import init_instance
+
+    folder = tmp_path / "site"
+    init_instance(folder)
+    monkeypatch.delenv("PUBLISHER_STORE__URL", raising=False)
+    monkeypatch.setenv("PUBLISHER_SITE__URL", "https://news.example.org/")
+    return folder
+
+
+def fill(folder, now=None):
+    now = now or datetime.now(UTC)
+    store = open_store(load_settings(folder).database_url)
+    add_articles(store, [("Harbour Reopens", ("world",)), ("Comet Seen", ("science",))],
+                 now - timedelta(hours=2))
+    add_subscriber(store, "ada@example.org", now, name="Ada Lovelace")
+    add_subscriber(store, "grace@example.org", now, frequency="weekly",
+                   sections=["science"])
+    return store
+
+
+def test_digest_check_passes_on_the_shipped_templates(site, run_cli):
+    result = run_cli("-C", site, "digest", "check")
+    assert result.exit_code == 0
+    assert result.output.startswith("templates ok: digest.txt, digest.html")
+
+
+@pytest.mark.parametrize("name, text, problem", [
+    ("digest.html", "<p>\n{% for a in articles %}{{ a.title }}\n", "digest.html:2:"),
+    ("digest.txt", "Hello\n{{ subscriber.nmae }}\n", "digest.txt:2: UndefinedError"),
+    ("confirm.txt", "{{ confirm_url|nosuchfilter }}", "confirm.txt:1:"),
+])
+def test_digest_check_names_file_and_line(site, run_cli, name, text, problem):
+    (site / "templates" / name).write_text(text)
+    result = run_cli("-C", site, "digest", "check")
+    assert result.exit_code == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(str(site / "templates" / problem)), line
+
+
+def test_run_refuses_to_send_with_a_broken_template(site, run_cli):
+    (site / "templates" / "digest.html").write_text("{% if %}\n")
+    store = fill(site)
+    result = run_cli("-C", site, "run")
+    assert result.exit_code == 1
+    assert "broken mail template, nothing sent:" in result.stderr
+    assert f"{site / 'templates' / 'digest.html'}:1:" in result.stderr
+    assert "Traceback" not in result.output
+    assert store.ledger.counts()["queued"] == 2  # queued, waiting for a fixed template
+    (site / "templates" / "digest.html").unlink()
+    assert "delivery: 2 sent" in run_cli("-C", site, "run").output
+    store.close()
+
+
+def test_send_now_and_outbox_and_retry(site, run_cli, monkeypatch):
+    store = fill(site)
+
+    class Refuses(Recorder):
+        async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+            if address == "ada@example.org" and self.refuse:
+                return "550 5.1.1 mailbox unavailable"
+            envelope.rcpt_tos.append(address)
+            return "250 OK"
+
+    handler = Refuses()
+    handler.refuse = True
+    with mail_server(handler) as server:
+        smtp_env(monkeypatch, server.url)
+        result = run_cli("-C", site, "send", "--now")
+        assert result.exit_code == 0
+        assert result.output.splitlines() == [
+            "digests: 2 queued (2 subscribers checked)",
+            "delivery: 1 sent, 0 deferred, 1 failed"]
+        status = run_cli("-C", site, "outbox").output
+        assert status.splitlines()[0] == "queued 0  sending 0  deferred 0  sent 1  failed 1"
+        assert "failed    ada@example.org  attempts 1: RCPT TO: 550 5.1.1 mailbox " \
+               "unavailable" in status
+        handler.refuse = False
+        assert run_cli("-C", site, "outbox", "retry").output.strip() == \
+            "1 failed messages queued again"
+        assert "delivery: 1 sent" in run_cli("-C", site, "send").output
+        assert "digests: 0 queued" in run_cli("-C", site, "send", "--now").output
+    assert sorted(r[1][0] for r in handler.messages) == ["ada@example.org",
+                                                         "grace@example.org"]
+    store.close()
+
+
+def test_preview_writes_the_next_digest_and_changes_nothing(site, run_cli, tmp_path):
+    store = fill(site)
+    before = store.subscribers.by_email("ada@example.org")
+    result = run_cli("-C", site, "digest", "preview", "ADA@example.org", "-o", tmp_path / "p")
+    assert result.exit_code == 0, result.output
+    eml = tmp_path / "p" / f"digest-{before.id}.eml"
+    html = (tmp_path / "p" / f"digest-{before.id}.html").read_text()
+    message = parse(eml.read_bytes())
+    assert message["To"] == "Ada Lovelace <ada@example.org>"
+    assert message["Subject"] == "Publisher demo: 2 new articles"
+    assert "Comet Seen" in html and html.startswith("<!DOCTYPE html>")
+    assert store.subscribers.by_email("ada@example.org").cursor == before.cursor
+    assert sum(store.ledger.counts().values()) == 0
+    missing = run_cli("-C", site, "digest", "preview", "nobody@example.org")
+    assert missing.exit_code == 1
+    assert missing.stderr.strip() == \
+        "publisher: nobody@example.org is not on the subscriber list"
+    run_cli("-C", site, "send", "--now")
+    nothing = run_cli("-C", site, "digest", "preview", "ada@example.org")
+    assert "nothing new for ada@example.org" in nothing.output
+    store.close()
+
+
+def test_the_demo_instance_runs_with_mail_in_its_maildir(tmp_path, run_cli, monkeypatch):
+    """The README's first command, on a copy of the repository's demo instance."""
+    monkeypatch.delenv("PUBLISHER_STORE__URL", raising=False)
+    demo = tmp_path / "demo"
+    demo.mkdir()
+    shutil.copy(REPO / "publisher.toml", demo)
+    shutil.copytree(REPO / "articles", demo / "articles",
+                    ignore=shutil.ignore_patterns("quarantine"))
+    result = run_cli("-C", demo, "run")
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[-2:] == [
+        "digests: 0 queued (0 subscribers checked)", "delivery: 0 sent, 0 deferred, 0 failed"]
+    store = fill(demo)
+    result = run_cli("-C", demo, "run")
+    queued = int(result.output.split("digests: ")[1].split()[0])
+    assert queued >= 1  # Ada, daily, is due; Grace, weekly, depends on the day
+    assert f"delivery: {queued} sent, 0 deferred, 0 failed" in result.output
+    files = list((demo / "outbox" / "new").iterdir())
+    assert len(files) == queued
+    assert "Ada Lovelace <ada@example.org>" in {parse(f.read_bytes())["To"] for f in files}
+    store.close()

@@ -1,0 +1,87 @@
+"""A `publisher send` killed with SIGKILL mid-way, then started again, delivers every
+message; only messages in flight at the kill may arrive twice, with the same Message-ID."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+
+from publisher.config import load_settings
+from publisher.store import open_store
+from publisher.store.schema import outbox
+from tests.conftest import REPO
+from tests.mailtest import Recorder, add_articles, add_subscriber, mail_server
+
+SUBSCRIBERS = 200
+LEASE_SECONDS = 2
+
+
+def wait_for(condition, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.02)
+
+
+def test_killed_send_restarts_and_delivers_everything(tmp_path, monkeypatch):
+    from publisher.instance import init_instance
+
+    site = tmp_path / "site"
+    init_instance(site)
+    monkeypatch.delenv("PUBLISHER_STORE__URL", raising=False)
+    handler = Recorder(pipelining=True, delay=0.02)  # slow enough to be caught mid-way
+    with mail_server(handler) as server:
+        env = {**os.environ, "PUBLISHER_MAIL__TRANSPORT": "smtp",
+               "PUBLISHER_MAIL__SMTP_URL": server.url, "PUBLISHER_MAIL__CONNECTIONS": "4",
+               "PUBLISHER_MAIL__LEASE_SECONDS": str(LEASE_SECONDS),
+               "PUBLISHER_SITE__URL": "https://news.example.org/",
+               "PYTHONPATH": str(REPO)}
+        env.pop("PUBLISHER_STORE__URL", None)
+        settings = load_settings(site, environ=env)
+        store = open_store(settings.database_url)
+        now = datetime.now(UTC)
+        add_articles(store, [("Harbour Reopens", ("world",))], now - timedelta(hours=1))
+        for n in range(SUBSCRIBERS):
+            add_subscriber(store, f"r{n}@example.org", now)
+
+        command = [sys.executable, "-m", "publisher", "-C", str(site), "send"]
+        first = subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE)
+        wait_for(lambda: len(handler.messages) >= SUBSCRIBERS // 4)
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+        with store.reading() as conn:
+            in_flight = set(conn.execute(select(outbox.c.message_id)
+                                         .where(outbox.c.state == "sending")).scalars())
+            recorded = set(conn.execute(select(outbox.c.message_id)
+                                        .where(outbox.c.state == "sent")).scalars())
+        arrived_before = len(handler.messages)
+        assert 0 < arrived_before < SUBSCRIBERS, "the kill came too late to test anything"
+
+        time.sleep(LEASE_SECONDS + 0.5)  # the dead sender's lease runs out
+        handler.delay = 0.0
+        second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+        assert second.returncode == 0, second.stderr
+        assert "digests: 0 queued" in second.stdout  # queued once, by the first run
+        counts = store.ledger.counts()
+        expected = {row["recipient"]: row["message_id"]
+                    for row in store.ledger.digest_messages()}
+        store.close()
+
+    assert counts["sent"] == SUBSCRIBERS and counts["sending"] == counts["queued"] == 0
+    arrived = handler.message_ids()
+    assert set(arrived) == set(expected.values())  # every subscriber got theirs
+    repeated = {m for m, n in arrived.items() if n > 1}
+    # A repeat is a message the server took after its row was claimed and before the
+    # kill let its outcome be recorded: still 'sending' at the kill, never 'sent'.
+    assert repeated <= in_flight
+    assert not repeated & recorded
+    assert all(n <= 2 for n in arrived.values())
+    for address, messages in handler.by_recipient().items():
+        assert {m["Message-ID"] for m in messages} == {expected[address]}
