@@ -9,6 +9,8 @@ import pty
 import pytest
 
 from publisher import subscriber_csv
+from publisher.feeds import build_feeds
+from publisher.ingest import ingest
 from publisher.progress import progress
 from publisher.subscriber_csv import import_text
 from tests.conftest import NOW
@@ -91,3 +93,21 @@ def test_a_subscriber_import_shows_its_progress(settings, store, monkeypatch):
     assert out.getvalue().splitlines() == [
         "import: 2/5 (40%)", "import: 4/5 (80%)", "import: 5/5 (100%)",
         "import: done: 5/5 (100%) in 0.0s"]
+
+
+def test_a_feeds_rebuild_shows_its_article_pages(settings, store):
+    for n in range(3):
+        (settings.path(settings.ingest.inbox) / f"a{n}.txt").write_text(
+            f"Story number {n}\n\nBody {n}.\n")
+    ingest(settings, store, NOW)
+    out, clock = io.StringIO(), FakeClock()
+
+    def show(description, total=None):
+        return progress(description, total, stream=out, clock=clock, every=0)
+
+    build_feeds(settings, store, NOW, show=show)
+    assert out.getvalue().splitlines()[-1] == "article pages: done: 3/3 (100%) in 0.0s"
+    out.seek(0)
+    out.truncate()
+    build_feeds(settings, store, NOW, show=show)  # nothing stale: nothing to show
+    assert out.getvalue() == ""
