@@ -43,8 +43,8 @@ def populated(instance, store, feed_server):
                          {"url": bad, "name": "bad", "unhealthy_after": 1})
     for n, status in enumerate(["active", "active", "pending", "unsubscribed"]):
         store.subscribers.add(f"reader{n}@example.org", NOW, status=status)
-    queue_messages(store, {"queued": 2, "sent": 3, "failed": 1})
     run_once(settings, store, None, NOW)
+    queue_messages(store, {"queued": 2, "sent": 3, "failed": 1})  # after the pass sends
     return settings
 
 
