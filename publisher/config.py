@@ -114,6 +114,8 @@ class WebSettings:
     confirm_hours: int = setting(72, "Hours a confirmation link stays valid.", "positive")
     subscribe_per_minute: int = setting(5, "Subscribe requests one client may make a minute.",
                                         "positive")
+    metrics: bool = setting(True, "Serve Prometheus metrics at /metrics; turn off when the "
+                            "site faces the internet with no proxy keeping /metrics private.")
 
 
 @dataclass(frozen=True)

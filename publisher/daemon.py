@@ -38,6 +38,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 
 from publisher.config import Settings
+from publisher.feeds import build_feeds
 from publisher.ingest import ingest
 from publisher.lock import Busy, RunLock, run_lock
 from publisher.metrics import serve_metrics
@@ -246,7 +247,10 @@ class Daemon:
 
     def publishing_stages(self, now: datetime) -> list[tuple[str, Callable[[], Any]]]:
         """The stages that follow new articles, in pipeline order."""
-        return []
+        settings, store = self.settings, self.store
+        return [
+            ("feeds", lambda: build_feeds(settings, store, now)),
+        ]
 
     async def run_stage(self, name: str, work: Callable[[], Any], now: datetime) -> Any:
         """One stage in a worker thread, recorded like cron's; a failure is logged and

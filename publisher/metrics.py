@@ -164,9 +164,19 @@ def registry_for(settings: Settings, store: Store) -> CollectorRegistry:
     return registry
 
 
-def metrics_app(settings: Settings, store: Store):
-    """ASGI app serving the metrics (mount it at /metrics)."""
-    return make_asgi_app(registry_for(settings, store))
+class MetricsApp:
+    """ASGI app serving the metrics; a class (not a function) so Starlette's Route
+    serves it as an app at exactly /metrics: `Route("/metrics", metrics_app(...))`."""
+
+    def __init__(self, settings: Settings, store: Store):
+        self.app = make_asgi_app(registry_for(settings, store))
+
+    async def __call__(self, scope, receive, send) -> None:
+        await self.app(scope, receive, send)
+
+
+def metrics_app(settings: Settings, store: Store) -> MetricsApp:
+    return MetricsApp(settings, store)
 
 
 def serve_metrics(settings: Settings, store: Store):

@@ -1,14 +1,18 @@
 """Operations: progress of long operations (an import, a large send, a rebuild).
 
-On a terminal it is a rich progress bar; anywhere else (cron mail, a log file, the
-daemon's journal) it is a plain line every few seconds and one at the end, so logs stay
-readable. Code doing the work takes a `Progress` and calls `advance`; it never knows
-which one it has. `SILENT` is the default for code called without one.
+On a terminal it is a rich progress bar (gone when the work is done: the command's own
+summary follows). Anywhere else (cron mail, a log file, a journal) it is a plain line
+every few seconds and one at the end, and nothing at all for work done before the first
+line was due, so quick commands print exactly what they did before.
 
-    with progress("import", total=len(rows)) as bar:
-        for row in rows:
-            ...
-            bar.advance()
+A long operation takes a display (`show`, default `quiet`), opens it around the work and
+calls `advance`; the command line passes `progress`:
+
+    def import_rows(rows, show: ProgressDisplay = quiet):
+        with show("import", total=len(rows)) as bar:
+            for row in rows:
+                ...
+                bar.advance()
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Protocol, TextIO
 
 from rich.console import Console
@@ -44,6 +48,15 @@ class Silent:
 
 SILENT = Silent()
 
+# What long operations take: `progress` from the command line, `quiet` elsewhere.
+ProgressDisplay = Callable[..., AbstractContextManager[Progress]]
+
+
+@contextmanager
+def quiet(description: str, total: int | None = None) -> Iterator[Progress]:
+    """No display: the default for long operations called from code, not a command."""
+    yield SILENT
+
 
 def on_terminal(stream: TextIO) -> bool:
     return stream.isatty() and os.environ.get("TERM", "") != "dumb"
@@ -58,16 +71,18 @@ def progress(description: str, total: int | None = None, *, stream: TextIO | Non
     if on_terminal(stream):
         with RichProgress(TextColumn("{task.description}"), BarColumn(),
                           MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
-                          console=Console(file=stream)) as bar:
+                          console=Console(file=stream), transient=True) as bar:
             yield RichTask(bar, bar.add_task(description, total=total))
         return
     lines = PlainLines(description, total, stream, clock, every)
     try:
         yield lines
     except BaseException:
-        lines.write("stopped at")
+        if lines.said:
+            lines.write("stopped at")
         raise
-    lines.write("done:")
+    if lines.said:
+        lines.write("done:")
 
 
 class RichTask:
@@ -86,6 +101,7 @@ class PlainLines:
         self.description, self.total, self.stream = description, total, stream
         self.clock, self.every = clock, every
         self.done = 0
+        self.said = False
         self.started = self.last = clock()
 
     def advance(self, n: int = 1) -> None:
@@ -94,6 +110,7 @@ class PlainLines:
             self.write("")
 
     def write(self, word: str) -> None:
+        self.said = True
         self.last = self.clock()
         count = f"{self.done:,}" + (f"/{self.total:,}" if self.total is not None else "")
         share = f" ({self.done / self.total:.0%})" if self.total else ""

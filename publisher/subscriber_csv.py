@@ -30,6 +30,7 @@ from email_validator.rfc_constants import DOT_ATOM_TEXT, EMAIL_MAX_LENGTH
 from publisher.addresses import LINE_BREAK, normalize_address
 from publisher.config import Settings
 from publisher.errors import AddressError, InputError
+from publisher.progress import ProgressDisplay, quiet
 from publisher.store import Store
 from publisher.store.subscribers import MUTABLE
 from publisher.subscribers import (
@@ -100,15 +101,15 @@ def read_text(path: Path) -> tuple[str, str]:
 
 
 def import_file(settings: Settings, store: Store, path: Path, now: datetime,
-                resubscribe: bool = False) -> ImportReport:
+                resubscribe: bool = False, show: ProgressDisplay = quiet) -> ImportReport:
     text, encoding = read_text(path)
-    report = import_text(settings, store, text, str(path), now, resubscribe)
+    report = import_text(settings, store, text, str(path), now, resubscribe, show)
     report.encoding = encoding
     return report
 
 
 def import_text(settings: Settings, store: Store, text: str, source: str, now: datetime,
-                resubscribe: bool = False) -> ImportReport:
+                resubscribe: bool = False, show: ProgressDisplay = quiet) -> ImportReport:
     reader = csv.reader(io.StringIO(text, newline=""))
     header = next(reader, None)
     if header is None:
@@ -121,13 +122,19 @@ def import_text(settings: Settings, store: Store, text: str, source: str, now: d
     report = ImportReport(ignored_columns=[name for name in columns if name not in COLUMNS])
     cursor = first_cursor(settings, store)
     batch: list[Incoming] = []
-    for incoming in checked_rows(reader, columns, report):
-        batch.append(incoming)
-        if len(batch) >= BATCH:
+    # Progress in lines of the file (a quoted cell may span lines; rows would not add up).
+    with show("import", total=max(text.count("\n") - 1, 0)) as bar:
+        shown = 0
+        for incoming in checked_rows(reader, columns, report):
+            batch.append(incoming)
+            if len(batch) >= BATCH:
+                store_batch(store, batch, report, now, cursor, resubscribe)
+                batch = []
+                bar.advance(reader.line_num - 1 - shown)
+                shown = reader.line_num - 1
+        if batch:
             store_batch(store, batch, report, now, cursor, resubscribe)
-            batch = []
-    if batch:
-        store_batch(store, batch, report, now, cursor, resubscribe)
+        bar.advance(reader.line_num - 1 - shown)
     return report
 
 

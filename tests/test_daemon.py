@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 
+import feedparser
 import httpx
 import pytest
 from sqlalchemy import text
@@ -40,6 +41,13 @@ def drop(instance, name: str, title: str) -> None:
     hidden.rename(instance / "articles" / name)
 
 
+def feed_titles(instance) -> set[str]:
+    """Entry titles of the site's Atom feed, read back with feedparser."""
+    atom = instance / "feeds" / "atom.xml"
+    return {entry.title for entry in feedparser.parse(str(atom)).entries} \
+        if atom.exists() else set()
+
+
 def titles(store) -> set[str]:
     return {article.title for article in store.articles.latest(100)}
 
@@ -50,7 +58,8 @@ def test_files_are_ingested_as_they_land_and_sigterm_exits_0(instance, store, da
     daemon.wait_started()
     wait_until(lambda: "Landed while the daemon was down" in titles(store), "the catch-up")
     drop(instance, "storm.txt", "Storm reaches the coast")
-    wait_until(lambda: "Storm reaches the coast" in titles(store), "the new file's article")
+    wait_until(lambda: "Storm reaches the coast" in feed_titles(instance), "the feeds' update")
+    assert "Landed while the daemon was down" in feed_titles(instance)
     (instance / "articles" / "bad.pdf").write_bytes(b"%PDF")
     wait_until(lambda: (instance / "articles" / "quarantine" / "bad.pdf.error").exists(),
                "the bad file's quarantine")

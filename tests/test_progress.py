@@ -8,7 +8,12 @@ import pty
 
 import pytest
 
+from publisher import subscriber_csv
+from publisher.feeds import build_feeds
+from publisher.ingest import ingest
 from publisher.progress import progress
+from publisher.subscriber_csv import import_text
+from tests.conftest import NOW
 
 
 class FakeClock:
@@ -38,8 +43,19 @@ def test_plain_lines_without_a_total_and_on_failure():
     out, clock = io.StringIO(), FakeClock()
     with pytest.raises(RuntimeError), progress("send", stream=out, clock=clock) as bar:
         bar.advance(40)
+        clock.now += 6
+        bar.advance(2)
         raise RuntimeError("connection lost")
-    assert out.getvalue().splitlines() == ["send: stopped at 40 in 0.0s"]
+    assert out.getvalue().splitlines() == ["send: 42", "send: stopped at 42 in 6.0s"]
+
+
+def test_quick_work_prints_nothing():
+    out, clock = io.StringIO(), FakeClock()
+    with progress("import", total=3, stream=out, clock=clock) as bar:
+        bar.advance(3)
+    with pytest.raises(ValueError), progress("import", stream=out, clock=clock):
+        raise ValueError("bad file")
+    assert out.getvalue() == ""
 
 
 def test_a_terminal_gets_a_bar(monkeypatch):
@@ -62,3 +78,36 @@ def test_a_terminal_gets_a_bar(monkeypatch):
     shown = shown.decode(errors="replace")
     assert "rebuild" in shown and "3/3" in shown and "━" in shown  # the bar itself
 
+
+
+def test_a_subscriber_import_shows_its_progress(settings, store, monkeypatch):
+    monkeypatch.setattr(subscriber_csv, "BATCH", 2)
+    out, clock = io.StringIO(), FakeClock()
+    rows = "".join(f"reader{n}@example.org,Reader {n}\n" for n in range(5))
+
+    def show(description, total=None):
+        return progress(description, total, stream=out, clock=clock, every=0)
+
+    report = import_text(settings, store, "email,name\n" + rows, "list.csv", NOW, show=show)
+    assert report.added == 5
+    assert out.getvalue().splitlines() == [
+        "import: 2/5 (40%)", "import: 4/5 (80%)", "import: 5/5 (100%)",
+        "import: done: 5/5 (100%) in 0.0s"]
+
+
+def test_a_feeds_rebuild_shows_its_article_pages(settings, store):
+    for n in range(3):
+        (settings.path(settings.ingest.inbox) / f"a{n}.txt").write_text(
+            f"Story number {n}\n\nBody {n}.\n")
+    ingest(settings, store, NOW)
+    out, clock = io.StringIO(), FakeClock()
+
+    def show(description, total=None):
+        return progress(description, total, stream=out, clock=clock, every=0)
+
+    build_feeds(settings, store, NOW, show=show)
+    assert out.getvalue().splitlines()[-1] == "article pages: done: 3/3 (100%) in 0.0s"
+    out.seek(0)
+    out.truncate()
+    build_feeds(settings, store, NOW, show=show)  # nothing stale: nothing to show
+    assert out.getvalue() == ""

@@ -11,15 +11,17 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import insert
 from starlette.applications import Starlette
-from starlette.routing import Mount
+from starlette.routing import Route
 
 from publisher.config import load_settings
 from publisher.metrics import metrics_app, record_message, registry_for, serve_metrics
 from publisher.pipeline import run_once
 from publisher.store import Store, make_engine
 from publisher.store.schema import outbox
+from publisher.web import create_app
 from tests.conftest import NOW, free_port
 from tests.test_sources import configure, item, rss
+from tests.webapp import TestClient
 
 
 def queue_messages(store, states: dict[str, int]) -> None:
@@ -41,8 +43,8 @@ def populated(instance, store, feed_server):
                          {"url": bad, "name": "bad", "unhealthy_after": 1})
     for n, status in enumerate(["active", "active", "pending", "unsubscribed"]):
         store.subscribers.add(f"reader{n}@example.org", NOW, status=status)
-    queue_messages(store, {"queued": 2, "sent": 3, "failed": 1})
     run_once(settings, store, None, NOW)
+    queue_messages(store, {"queued": 2, "sent": 3, "failed": 1})  # after the pass sends
     return settings
 
 
@@ -141,10 +143,10 @@ def test_metrics_over_http_port_and_asgi(instance, store, monkeypatch):
     assert "publisher_stage_duration_seconds" in response.text
 
     async def get_mounted() -> httpx.Response:
-        app = Starlette(routes=[Mount("/metrics", app=metrics_app(settings, store))])
+        app = Starlette(routes=[Route("/metrics", metrics_app(settings, store))])
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                      base_url="http://publisher") as client:
-            return await client.get("/metrics/")
+            return await client.get("/metrics")
 
     response = asyncio.run(get_mounted())
     assert response.status_code == 200 and "publisher_articles 0.0" in response.text
@@ -157,3 +159,14 @@ def test_a_scrape_answers_when_the_store_does_not(tmp_path):
     assert samples[("publisher_store_up", ())] == 0
     assert ("publisher_outbox_depth", ()) not in samples
     assert ("process_cpu_seconds_total", ()) in samples  # the rest is still served
+
+
+def test_serve_has_metrics_at_slash_metrics(client, site, store, monkeypatch):
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert "publisher_articles 0.0" in response.text
+    assert response.headers["content-type"].startswith("text/plain")
+
+    monkeypatch.setenv("PUBLISHER_WEB__METRICS", "false")
+    with TestClient(create_app(load_settings(site.instance), store)) as private:
+        assert private.get("/metrics").status_code == 404

@@ -12,6 +12,7 @@ from publisher import tokens
 from publisher.cli import cli, instance_option, utc_now
 from publisher.errors import AddressError, ConfigError
 from publisher.instance import Instance
+from publisher.progress import progress
 from publisher.store.subscribers import FREQUENCIES, STATUSES, Subscriber
 from publisher.subscriber_csv import export_file, export_rows, import_file
 from publisher.subscribers import (
@@ -156,7 +157,8 @@ def remove(instance: Instance, email: str, forget: bool) -> None:
 @instance_option
 def import_command(instance: Instance, file: Path, resubscribe: bool) -> None:
     """Add and update subscribers from FILE (CSV with a header line)."""
-    report = import_file(instance.settings, instance.store, file, utc_now(), resubscribe)
+    report = import_file(instance.settings, instance.store, file, utc_now(), resubscribe,
+                         show=progress)
     if report.encoding != "utf-8":
         click.echo(f"{file}: read as {report.encoding} (not UTF-8)", err=True)
     if report.ignored_columns:

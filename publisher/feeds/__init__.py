@@ -21,6 +21,7 @@ from publisher.config import Settings
 from publisher.feeds.build import Build, publish_archives, publish_feeds, publish_pages
 from publisher.feeds.model import Site
 from publisher.feeds.websub import ping_hub
+from publisher.progress import ProgressDisplay, quiet
 from publisher.store import Store
 from publisher.templating import template_env, template_folders
 
@@ -49,11 +50,12 @@ def start_build(settings: Settings, store: Store) -> Build:
                  template_folders(settings))
 
 
-def build_feeds(settings: Settings, store: Store, now: datetime) -> FeedsReport:
+def build_feeds(settings: Settings, store: Store, now: datetime,
+                show: ProgressDisplay = quiet) -> FeedsReport:
     build = start_build(settings, store)
     publish_feeds(build)
     publish_archives(build)
-    publish_pages(build)
+    publish_pages(build, show)
     build.output.save()
     report = FeedsReport(written=len(build.output.written), unchanged=build.output.unchanged,
                          feeds_changed=len(build.changed_feeds))

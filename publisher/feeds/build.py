@@ -46,6 +46,7 @@ from publisher.feeds.model import (
 from publisher.feeds.output import Output
 from publisher.feeds.pages import STYLE, Pages, Section, sections_of
 from publisher.feeds.rss_atom import PublisherEntry, atom_document, feed_entry, rss_document
+from publisher.progress import ProgressDisplay, quiet
 from publisher.store import Store
 from publisher.store.articles import PublishedArticle, Stamp
 
@@ -245,7 +246,7 @@ def by_page(pages: Sequence[ArchivePage],
 
 
 # --- the pages ----------------------------------------------------------------------------
-def publish_pages(build: Build) -> None:
+def publish_pages(build: Build, show: ProgressDisplay = quiet) -> None:
     """style.css, index.html, one index per section, one page per article."""
     pages, output = build.pages, build.output
     key = build.key("style")
@@ -263,17 +264,20 @@ def publish_pages(build: Build) -> None:
         if not output.fresh(path, key):
             entries = newest_first(build.entries_for(window))
             output.put(path, key, pages.section(section, entries, build.sections))
-    publish_article_pages(build)
+    publish_article_pages(build, show)
 
 
-def publish_article_pages(build: Build) -> None:
+def publish_article_pages(build: Build, show: ProgressDisplay = quiet) -> None:
     stale: dict[int, str] = {}
     for stamp in build.stamps:
         key = build.key("article", stamps=(stamp,))
         # An unsafe slug's file name needs the article id, so it is always rendered.
         if not is_safe_slug(stamp.slug) or not build.output.fresh(article_path(stamp.slug), key):
             stale[stamp.seq] = key
-    for article in build.store.articles.published(stale):
-        entry = build.entries.get(article.seq) or build.entry(article)
-        build.output.put(article_path(entry.slug), stale[article.seq],
-                         build.pages.article(entry))
+    # A rebuild (new templates, say) renders every page: the long part worth showing.
+    with show("article pages", total=len(stale)) as bar:
+        for article in build.store.articles.published(stale):
+            entry = build.entries.get(article.seq) or build.entry(article)
+            build.output.put(article_path(entry.slug), stale[article.seq],
+                             build.pages.article(entry))
+            bar.advance()

@@ -22,6 +22,7 @@ from starlette.routing import Route
 
 from publisher import tokens
 from publisher.config import Settings
+from publisher.metrics import metrics_app
 from publisher.store import Store
 from publisher.web import links, subscribe
 from publisher.web.guard import FormTokenError, RateLimiter
@@ -72,6 +73,8 @@ def create_app(settings: Settings, store: Store, *, clock: Callable[[], datetime
         Route("/unsubscribe/{token}", links.unsubscribe, methods=["POST"]),
         Route("/s/{token}/feed.atom", links.private_feed, methods=["GET"]),
         Route("/_publisher/style.css", stylesheet, methods=["GET"]),
+        *([Route("/metrics", metrics_app(settings, store), methods=["GET"])]
+          if settings.web.metrics else []),
         Route("/{path:path}", static_file, methods=["GET"]),
     ]
     app = Starlette(routes=routes, max_body_size=MAX_BODY_BYTES, exception_handlers={

@@ -1,0 +1,158 @@
+"""Benchmark: how soon a file dropped in articles/ reaches the feeds and the inbox of an
+instant subscriber, with `publisher daemon` running.
+
+A temp instance gets one instant subscriber and the smtp transport pointed at an aiosmtpd
+server in this process. The daemon runs as a subprocess; each drop is a file renamed
+into articles/, timed until the site's Atom feed lists its title (read back with
+feedparser) and until the subscriber's message holding it reaches the SMTP server.
+Prints the median of --drops drops for the daemon watching the inbox by file events
+(targets: feeds <= 2 s, mail <= 5 s) and, as the baseline measured in the same run, for
+the daemon polling the inbox every [daemon] poll_seconds (the default 2 s), as it does
+where file events are unavailable. (Under cron, add up to a minute of waiting.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import email
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import feedparser
+from aiosmtpd.controller import Controller
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from publisher.addresses import normalize_address
+from publisher.config import load_settings
+from publisher.instance import init_instance
+from publisher.store import open_store
+from tests.conftest import free_port
+
+PATIENCE = 60.0
+
+
+class Arrivals:
+    """aiosmtpd handler noting when each message arrived and the text it carries."""
+
+    def __init__(self):
+        self.messages: list[tuple[float, str]] = []
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server, session, envelope):
+        arrived = time.monotonic()
+        message = email.message_from_bytes(envelope.original_content or envelope.content)
+        text = " ".join(part.get_payload(decode=True).decode("utf-8", "replace")
+                        for part in message.walk() if not part.is_multipart())
+        with self.lock:
+            self.messages.append((arrived, text))
+        return "250 Message accepted"
+
+    def arrival_of(self, title: str) -> float | None:
+        with self.lock:
+            return next((at for at, text in self.messages if title in text), None)
+
+
+def make_instance(folder: Path, smtp_port: int) -> Path:
+    init_instance(folder)
+    os.environ["PUBLISHER_MAIL__TRANSPORT"] = "smtp"
+    os.environ["PUBLISHER_MAIL__SMTP_URL"] = f"smtp://127.0.0.1:{smtp_port}"
+    settings = load_settings(folder)
+    store = open_store(settings.database_url)
+    store.subscribers.add(normalize_address("reader@example.org"), datetime.now(UTC),
+                          status="active", frequency="instant")
+    store.close()
+    return folder
+
+
+def start_daemon(folder: Path, env: dict[str, str]) -> subprocess.Popen:
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "publisher", "-C", str(folder), "daemon", "--log-format",
+         "json"], stderr=subprocess.PIPE, text=True, env={**os.environ, **env})
+    for line in daemon.stderr:
+        if json.loads(line).get("event") == "started":
+            threading.Thread(target=lambda: [None for _ in daemon.stderr], daemon=True).start()
+            return daemon
+    raise RuntimeError("the daemon did not start")
+
+
+def feed_titles(atom: Path) -> set[str]:
+    return {entry.title for entry in feedparser.parse(str(atom)).entries} \
+        if atom.exists() else set()
+
+
+def one_drop(folder: Path, arrivals: Arrivals, label: str) -> tuple[float, float]:
+    """Seconds from the rename to the feed, and to the mail."""
+    title = f"Latency probe {label}"
+    hidden = folder / "articles" / f".{label}.txt"
+    hidden.write_text(f"{title}\n\nA paragraph for {label}.\n", encoding="utf-8")
+    atom = folder / "feeds" / "atom.xml"
+    started = time.monotonic()
+    hidden.rename(folder / "articles" / f"{label}.txt")
+    in_feed = in_mail = None
+    seen_mtime = None
+    while time.monotonic() - started < PATIENCE and (in_feed is None or in_mail is None):
+        if in_feed is None and atom.exists() and atom.stat().st_mtime_ns != seen_mtime:
+            seen_mtime = atom.stat().st_mtime_ns
+            if title in feed_titles(atom):
+                in_feed = time.monotonic() - started
+        if in_mail is None and (arrived := arrivals.arrival_of(title)) is not None:
+            in_mail = arrived - started
+        time.sleep(0.005)
+    if in_feed is None or in_mail is None:
+        raise RuntimeError(f"{label}: not in the feed or the mail after {PATIENCE:.0f}s")
+    return in_feed, in_mail
+
+
+def measure(mode: str, drops: int, arrivals: Arrivals, smtp_port: int) -> list[tuple]:
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = make_instance(Path(tmp) / "site", smtp_port)
+        daemon = start_daemon(folder, {"PUBLISHER_DAEMON__WATCH": mode})
+        try:
+            time.sleep(1.0)  # let the catch-up pass and the first feeds build finish
+            results = []
+            for n in range(drops):
+                results.append(one_drop(folder, arrivals, f"{mode}-{n}"))
+                time.sleep(0.5)  # drops apart, so each is timed on its own
+            return results
+        finally:
+            daemon.terminate()
+            daemon.wait(timeout=60)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--drops", type=int, default=7, help="drops per mode (default 7)")
+    args = parser.parse_args()
+    arrivals, port = Arrivals(), free_port()
+    controller = Controller(arrivals, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        figures = {mode: measure(mode, args.drops, arrivals, port)
+                   for mode in ("events", "poll")}
+    finally:
+        controller.stop()
+    medians = {mode: (statistics.median(f for f, _ in results),
+                      statistics.median(m for _, m in results))
+               for mode, results in figures.items()}
+    for mode, (feed, mail) in medians.items():
+        label = "file events" if mode == "events" else "polling every 2 s (baseline)"
+        print(f"{label:<30} feeds {feed:6.3f} s   instant mail {mail:6.3f} s   "
+              f"(medians of {args.drops} drops)")
+    feed, mail = medians["events"]
+    base_feed, base_mail = medians["poll"]
+    print(f"targets: feeds <= 2 s: {'met' if feed <= 2 else 'MISSED'}; "
+          f"instant mail <= 5 s: {'met' if mail <= 5 else 'MISSED'}")
+    print(f"ratio baseline/events: feeds {base_feed / feed:.1f}x, mail {base_mail / mail:.1f}x")
+
+
+if __name__ == "__main__":
+    main()
