@@ -116,9 +116,14 @@ class WebSettings:
 
 @dataclass(frozen=True)
 class DaemonSettings:
-    poll_seconds: float = setting(2.0, "Inbox polling interval when file events are "
-                                  "unavailable.", "positive")
+    poll_seconds: float = setting(2.0, "Seconds between inbox polls (watch = poll, or when "
+                                  "file events are unavailable).", "positive")
     metrics_port: int = setting(0, "Port for Prometheus /metrics; 0: off.", "port_or_zero")
+    metrics_host: str = setting("127.0.0.1", "Address the metrics port listens on.")
+    watch: str = setting("events", "How the daemon notices inbox files: events (inotify; "
+                         "polls when unavailable) or poll (network file systems).", "watch")
+    drain_seconds: float = setting(30.0, "On SIGTERM, seconds to let in-flight sends finish.",
+                                   "positive")
 
 
 @dataclass(frozen=True)
@@ -127,6 +132,9 @@ class SourceSettings:
     name: str = setting("", "Name shown in logs and status.")
     sections: tuple[str, ...] = setting((), "Sections given to its articles.")
     interval: int = setting(900, "Seconds between fetches.", "positive")
+    timeout: float = setting(30.0, "Seconds to wait for the server.", "positive")
+    unhealthy_after: int = setting(3, "Consecutive failures before status calls it unhealthy.",
+                                   "positive")
 
 
 SECTIONS: dict[str, type] = {
@@ -329,6 +337,7 @@ CHECKS = {
     "port": lambda v: None if 0 < v < 65536 else "a port from 1 to 65535",
     "port_or_zero": lambda v: None if 0 <= v < 65536 else "0 or a port from 1 to 65535",
     "transport": lambda v: None if v in {"maildir", "smtp"} else "maildir or smtp",
+    "watch": lambda v: None if v in {"events", "poll"} else "events or poll",
     "mailbox": check_mailbox,
     "mailbox_or_empty": lambda v: check_mailbox(v) if v else None,
     "smtp_url": check_smtp_url,

@@ -72,7 +72,9 @@ def render_toml(settings: Settings | None, secret: str = "") -> str:
         '# url = "https://example.org/feed.xml"',
         '# name = "example"',
         '# sections = ["world"]',
-        "# interval = 900",
+        "# interval = 900          # seconds between fetches",
+        "# timeout = 30.0          # seconds to wait for the server",
+        "# unhealthy_after = 3     # failures in a row before status says unhealthy",
     ]
     for source in settings.sources if settings else ():
         lines += ["", "[[sources]]"] + [

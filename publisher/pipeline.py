@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -10,6 +11,8 @@ from typing import Any, TypeVar
 
 from publisher.config import Settings
 from publisher.ingest import IngestReport, ingest
+from publisher.metrics import record_stage
+from publisher.sources import SourcesReport, fetch_sources
 from publisher.store import Store
 
 log = logging.getLogger(__name__)
@@ -19,26 +22,35 @@ T = TypeVar("T")
 @dataclass
 class RunReport:
     ingest: IngestReport
+    sources: SourcesReport
 
     def lines(self) -> list[str]:
-        return [self.ingest.line()]
+        return [self.ingest.line(), self.sources.line()]
 
 
 def run_once(settings: Settings, store: Store, transport: Any, now: datetime) -> RunReport:
     """Ingest new articles; later stages read what this one stored."""
     return RunReport(
         ingest=stage(store, "ingest", now, lambda: ingest(settings, store, now)),
+        sources=stage(store, "sources", now, lambda: fetch_sources(settings, store, now)),
     )
 
 
 def stage(store: Store, name: str, now: datetime, work: Callable[[], T]) -> T:
-    """Run one stage and record it in the runs table, failed or not."""
-    run_id = store.runs.start(name, now)
+    """Run one stage; record it in the runs table and the metrics, failed or not.
+
+    The runs table gets wall-clock times, so status shows when each stage really ran and
+    what it took; `now`, the pass's own time, is what the work itself decides by.
+    """
+    run_id = store.runs.start(name, datetime.now(UTC))
+    started = time.perf_counter()
     try:
         result = work()
     except Exception as exc:
+        record_stage(name, time.perf_counter() - started, ok=False, report=None)
         store.runs.finish(run_id, datetime.now(UTC), ok=False, summary={"error": str(exc)})
         raise
+    record_stage(name, time.perf_counter() - started, ok=True, report=result)
     summary = asdict(result) if hasattr(result, "__dataclass_fields__") else {}
     store.runs.finish(run_id, datetime.now(UTC), ok=True, summary=summary)
     return result

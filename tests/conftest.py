@@ -115,5 +115,70 @@ def smtp_server():
     controller.stop()
 
 
+class FeedServer:
+    """Routes for a real HTTP server on 127.0.0.1: path -> (status, headers, body).
+
+    A route with an ETag or Last-Modified answers a matching conditional GET with 304,
+    as a well-behaved feed host does; `requests` records (path, headers) of every GET.
+    """
+
+    def __init__(self, port: int):
+        self.url = f"http://127.0.0.1:{port}"
+        self.routes: dict[str, tuple[int, dict[str, str], bytes]] = {}
+        self.requests: list[tuple[str, dict[str, str]]] = []
+        self.delay = 0.0
+
+    def serve(self, path: str, body: bytes | str, status: int = 200,
+              content_type: str = "application/rss+xml", **headers: str) -> str:
+        data = body.encode() if isinstance(body, str) else body
+        names = {"etag": "ETag", "last_modified": "Last-Modified"}
+        self.routes[path] = (status, {"Content-Type": content_type,
+                                      **{names.get(k, k): v for k, v in headers.items()}},
+                             data)
+        return self.url + path
+
+
+@pytest.fixture
+def feed_server():
+    """A real HTTP server (http.server, threaded) serving feeds from FeedServer.routes."""
+    import contextlib
+    import threading
+    import time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    port = free_port()
+    server_state = FeedServer(port)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            server_state.requests.append((self.path, dict(self.headers)))
+            time.sleep(server_state.delay)
+            status, headers, body = server_state.routes.get(
+                self.path, (404, {"Content-Type": "text/plain"}, b"not found"))
+            etag, modified = headers.get("ETag"), headers.get("Last-Modified")
+            if status == 200 and ((etag and self.headers.get("If-None-Match") == etag) or (
+                    modified and self.headers.get("If-Modified-Since") == modified)):
+                status, body = 304, b""
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            # The client may have given up already (a timeout test): nothing to report.
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield server_state
+    httpd.shutdown()
+    httpd.server_close()
+
+
 # The web app's fixtures (site, client) live beside the LiveServer helper.
 from tests.webapp import client, site  # noqa: E402,F401

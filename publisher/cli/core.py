@@ -12,6 +12,7 @@ from publisher.cli import cli, instance_option, utc_now
 from publisher.errors import InputError
 from publisher.ingest import ingest, parse_bytes, read_input
 from publisher.instance import Instance, init_instance, render_toml
+from publisher.lock import Busy, run_lock
 from publisher.pipeline import run_once
 
 
@@ -72,7 +73,19 @@ def ingest_command(instance: Instance) -> None:
 @cli.command()
 @instance_option
 def run(instance: Instance) -> None:
-    """One pass of every stage (for cron)."""
-    report = run_once(instance.settings, instance.store, None, utc_now())
+    """One pass of every stage (for cron; safe to start every minute).
+
+    Holds the run lock for the pass: when another run holds it, says so and exits 0.
+    """
+    lock = run_lock(instance.store.engine)
+    try:
+        lock.acquire()
+    except Busy as busy:
+        click.echo(f"{busy}; nothing done")
+        return
+    try:
+        report = run_once(instance.settings, instance.store, None, utc_now())
+    finally:
+        lock.release()
     for line in report.lines():
         click.echo(line)

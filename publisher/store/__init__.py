@@ -20,6 +20,8 @@ from publisher.errors import StoreError
 from publisher.store.articles import ArticleStore
 from publisher.store.migrate import upgrade
 from publisher.store.runs import RunStore
+from publisher.store.sources import SourceStore
+from publisher.store.status import StatusStore
 from publisher.store.subscribers import SubscriberStore
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,8 @@ class Store:
         self.articles = ArticleStore(self)
         self.runs = RunStore(self)
         self.subscribers = SubscriberStore(self)
+        self.sources = SourceStore(self)
+        self.status = StatusStore(self)
 
     @property
     def dialect(self) -> str:

@@ -182,5 +182,6 @@ sources = Table(
     Column("failures", Integer, nullable=False, default=0),
     Column("last_error", Text),
     Column("last_ok_at", UTCDateTime),
+    Column("last_attempt_at", UTCDateTime),
     Column("next_fetch_at", UTCDateTime),
 )

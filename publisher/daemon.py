@@ -1,0 +1,269 @@
+"""Schedule: `publisher daemon` — the pipeline's stages on APScheduler, running for good.
+
+What runs when:
+- ingest, as files land in the inbox (publisher.watch), and once at start for files
+  that landed while the daemon was down; then feeds and digests when it stored anything.
+- digests: a job every minute on the minute asks the digests stage who is due at `now`.
+  Due-ness is a function of `now` and each subscriber's last digest, so the schedule of
+  every time zone falls out of the one job, and catching up after downtime is the first
+  run at start (a daily digest missed at 07:00 goes out once, on start).
+- each upstream source: a job at its next fetch time as the store has it (its interval,
+  or its backoff after failures); a source overdue at start runs at once.
+- the outbox: drained continuously by one sender task, which sleeps with growing pauses
+  while there is nothing to send and wakes at once when digests are queued.
+
+Stages that write (ingest, storing sources, feeds, digests) run one at a time in a worker
+thread; requests for them coalesce, so a burst of files is one ingest. Sending and the
+network half of source fetches run beside them. Jobs coalesce their misfires and run
+however late (misfire_grace_time None): a machine that slept runs each job once.
+
+The daemon holds the run lock (publisher.lock) for its whole life, so a cron `publisher
+run` beside it does nothing; a second daemon waits as a standby and takes over when the
+first stops. SIGTERM or SIGINT: take no new work, let in-flight stages and sends finish
+(up to [daemon] drain_seconds), release the lock, exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.date import DateTrigger
+
+from publisher.config import Settings
+from publisher.ingest import ingest
+from publisher.lock import Busy, RunLock, run_lock
+from publisher.metrics import serve_metrics
+from publisher.pipeline import stage
+from publisher.sources import fetch_due, store_fetched
+from publisher.store import Store
+from publisher.watch import watch_inbox
+
+log = logging.getLogger(__name__)
+
+LOCK_RETRY_SECONDS = 2.0
+LOCK_CHECK_SECONDS = 30
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Daemon:
+    def __init__(self, settings: Settings, store: Store,
+                 clock: Callable[[], datetime] = utc_now):
+        self.settings, self.store, self.clock = settings, store, clock
+        self.exit_code = 0
+        self.wanted: set[str] = set()
+
+    # --- life cycle ---------------------------------------------------------------
+    async def run(self) -> int:
+        self.stopping = asyncio.Event()
+        self.hurry = asyncio.Event()  # a second signal: stop waiting for in-flight work
+        self.work_ready = asyncio.Event()
+        self.writing = asyncio.Lock()  # one writing stage at a time
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, self.stop, signal.Signals(signum).name)
+        self.lock = lock = await self.take_run_lock()
+        if lock is None:
+            return self.exit_code
+        metrics = None
+        try:
+            if self.settings.daemon.metrics_port:
+                metrics = serve_metrics(self.settings, self.store)
+            await self.start_scheduler()
+            tasks = [asyncio.create_task(self.worker(), name="worker"),
+                     asyncio.create_task(self.watch(), name="watch")]
+            # Catch up: files that landed while we were down, feeds a stop left stale.
+            self.request("ingest", "feeds")
+            self.announce()
+            await self.stopping.wait()
+            self.scheduler.shutdown(wait=False)
+            await self.finish(tasks)
+        finally:
+            if metrics:
+                metrics.shutdown()
+                metrics.server_close()
+            await asyncio.to_thread(lock.release)
+        log.info("stopped", extra={"event": "stopped"})
+        return self.exit_code
+
+    def stop(self, reason: str, exit_code: int = 0) -> None:
+        if self.stopping.is_set():
+            if not self.hurry.is_set():
+                log.warning("%s again: cancelling in-flight work", reason)
+                self.hurry.set()
+            return
+        log.info("stopping on %s: no new work; in-flight work may take up to %gs",
+                 reason, self.settings.daemon.drain_seconds, extra={"event": "stopping"})
+        self.exit_code = exit_code
+        self.stopping.set()
+        self.work_ready.set()
+
+    async def finish(self, tasks: list[asyncio.Task]) -> None:
+        """Wait for in-flight work, at most drain_seconds; cancel what is left."""
+        tasks = [*tasks, asyncio.create_task(self.idle(), name="writing stage")]
+        everything = asyncio.ensure_future(
+            asyncio.wait(tasks, timeout=self.settings.daemon.drain_seconds))
+        hurry = asyncio.create_task(self.hurry.wait())
+        await asyncio.wait([everything, hurry], return_when=asyncio.FIRST_COMPLETED)
+        hurry.cancel()
+        late = [task for task in tasks if not task.done()]
+        for task in late:
+            log.warning("%s did not finish within %gs; cancelled", task.get_name(),
+                        self.settings.daemon.drain_seconds)
+            task.cancel()
+        if late:
+            await asyncio.wait(late)
+
+    async def idle(self) -> None:
+        """Returns once no writing stage is in flight (a source job's, say)."""
+        async with self.writing:
+            pass
+
+    def announce(self) -> None:
+        daemon = self.settings.daemon
+        metrics = (f"metrics on http://{daemon.metrics_host}:{daemon.metrics_port}/metrics"
+                   if daemon.metrics_port else "metrics off")
+        log.info("daemon started (pid %d): inbox %s by %s, %d sources, %s", os.getpid(),
+                 self.inbox, daemon.watch, len(self.settings.sources), metrics,
+                 extra={"event": "started"})
+
+    @property
+    def inbox(self):
+        return self.settings.path(self.settings.ingest.inbox)
+
+    # --- the run lock -------------------------------------------------------------
+    async def take_run_lock(self) -> RunLock | None:
+        """The run lock, waiting for it as a standby while another run holds it."""
+        lock, said = run_lock(self.store.engine), False
+        while not self.stopping.is_set():
+            try:
+                await asyncio.to_thread(lock.acquire)
+                if said:
+                    log.info("took over the run lock")
+                return lock
+            except Busy as busy:
+                if not said:
+                    log.warning("%s; waiting for it to finish", busy)
+                    said = True
+            await self.sleep(LOCK_RETRY_SECONDS)
+        return None
+
+    async def check_run_lock(self) -> bool:
+        """Whether we still hold the run lock; if not, stop before doing anything more,
+        since another process may hold it now."""
+        if await asyncio.to_thread(self.lock.still_held):
+            return True
+        log.error("lost the run lock (database connection dropped?); stopping so "
+                  "another process can take over")
+        self.stop("lost run lock", exit_code=1)
+        return False
+
+    async def sleep(self, seconds: float) -> bool:
+        """Sleep, cut short by stop; True when stopping."""
+        try:
+            await asyncio.wait_for(self.stopping.wait(), timeout=seconds)
+        except TimeoutError:
+            return False
+        return True
+
+    # --- jobs -----------------------------------------------------------------------
+    async def start_scheduler(self) -> None:
+        self.scheduler = scheduler = AsyncIOScheduler(timezone=UTC, job_defaults={
+            "coalesce": True, "max_instances": 1, "misfire_grace_time": None})
+        scheduler.add_job(self.request, CronTrigger(second=0, timezone=UTC),
+                          args=["digests"], id="digests", name="digests due?",
+                          next_run_time=self.clock())
+        scheduler.add_job(self.check_run_lock, "interval", seconds=LOCK_CHECK_SECONDS,
+                          id="run-lock", name="run lock held?")
+        scheduler.start()
+        states = await asyncio.to_thread(self.store.sources.states)
+        for source in self.settings.sources:
+            state = states.get(source.name)
+            at = state.next_fetch_at if state and state.url == source.url else None
+            self.schedule_source(scheduler, source.name, at)
+
+    def schedule_source(self, scheduler: AsyncIOScheduler, name: str,
+                        at: datetime | None) -> None:
+        at = max(at or self.clock(), self.clock())
+        scheduler.add_job(self.fetch_source, DateTrigger(run_date=at, timezone=UTC),
+                          args=[name], id=f"source:{name}", name=f"source {name}",
+                          replace_existing=True)
+
+    async def fetch_source(self, name: str) -> None:
+        """The network half runs beside the other stages; storing waits its turn."""
+        now = self.clock()
+        try:
+            pending = await asyncio.to_thread(fetch_due, self.settings, self.store, now,
+                                              {name})
+            if pending and not self.stopping.is_set():
+                report = await self.run_stage("sources",
+                                              lambda: store_fetched(self.store, now, pending),
+                                              now)
+                if report and (report.new or report.updated):
+                    self.request("feeds", "digests")
+            state = (await asyncio.to_thread(self.store.sources.states)).get(name)
+        except Exception:
+            log.exception("source %s: fetch job failed", name)
+            state = None
+        if not self.stopping.is_set():
+            self.schedule_source(self.scheduler, name, state.next_fetch_at if state else None)
+
+    # --- the writing stages ---------------------------------------------------------
+    def request(self, *stages: str) -> None:
+        """Ask the worker for stages; requests made while it is busy coalesce."""
+        self.wanted.update(stages)
+        self.work_ready.set()
+
+    async def worker(self) -> None:
+        while True:
+            await self.work_ready.wait()
+            if self.stopping.is_set():
+                return
+            self.work_ready.clear()
+            wanted, self.wanted = self.wanted, set()
+            await self.publish(wanted)
+
+    async def publish(self, wanted: set[str]) -> None:
+        now = self.clock()
+        if "ingest" in wanted:
+            report = await self.run_stage(
+                "ingest", lambda: ingest(self.settings, self.store, now), now)
+            if report and (report.new or report.updated):
+                wanted |= {"feeds", "digests"}
+        for name, work in self.publishing_stages(now):
+            if name in wanted and not self.stopping.is_set():
+                await self.run_stage(name, work, now)
+
+    def publishing_stages(self, now: datetime) -> list[tuple[str, Callable[[], Any]]]:
+        """The stages that follow new articles, in pipeline order."""
+        return []
+
+    async def run_stage(self, name: str, work: Callable[[], Any], now: datetime) -> Any:
+        """One stage in a worker thread, recorded like cron's; a failure is logged and
+        the daemon goes on (the next trigger tries again)."""
+        async with self.writing:
+            if self.stopping.is_set() or not await self.check_run_lock():
+                return None
+            try:
+                return await asyncio.to_thread(stage, self.store, name, now, work)
+            except Exception:
+                log.exception("%s failed", name, extra={"event": "stage-failed",
+                                                        "stage": name})
+                return None
+
+    # --- the inbox ------------------------------------------------------------------
+    async def watch(self) -> None:
+        self.inbox.mkdir(parents=True, exist_ok=True)
+        await watch_inbox(self.inbox, lambda: self.request("ingest"), self.stopping,
+                          mode=self.settings.daemon.watch,
+                          poll_seconds=self.settings.daemon.poll_seconds)

@@ -1,0 +1,106 @@
+"""The inbox watch (events, and polling when events fail) and the daemon's log lines."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+
+from watchfiles import Change
+
+from publisher.logs import CHATTY, configure_logging
+from publisher.watch import wanted, watch_inbox
+
+PATIENCE = 30
+
+
+async def changes_seen(inbox, act, mode="events", poll_seconds=0.05) -> int:
+    """Run the watch, do `act` once it runs, and count calls until one arrives."""
+    stop, seen = asyncio.Event(), asyncio.Event()
+    calls = []
+
+    def changed() -> None:
+        calls.append(1)
+        seen.set()
+
+    task = asyncio.create_task(watch_inbox(inbox, changed, stop, mode=mode,
+                                           poll_seconds=poll_seconds))
+    await asyncio.sleep(0.3)  # let the watch start before the change
+    await asyncio.to_thread(act)
+    await asyncio.wait_for(seen.wait(), PATIENCE)
+    stop.set()
+    await asyncio.wait_for(task, PATIENCE)
+    return len(calls)
+
+
+def test_file_events_report_a_new_file(tmp_path):
+    assert asyncio.run(changes_seen(
+        tmp_path, lambda: (tmp_path / "a.txt").write_text("Title\n\nBody.\n"))) >= 1
+
+
+def test_polling_reports_a_new_file(tmp_path):
+    assert asyncio.run(changes_seen(
+        tmp_path, lambda: (tmp_path / "a.txt").write_text("Title\n\nBody.\n"),
+        mode="poll")) >= 1
+
+
+def test_when_events_fail_the_watch_polls(tmp_path, caplog):
+    inbox = tmp_path / "not-yet"  # watching a missing folder fails at once
+
+    def create() -> None:
+        inbox.mkdir()
+        (inbox / "a.txt").write_text("Title\n\nBody.\n")
+
+    caplog.set_level(logging.INFO, logger="publisher.watch")
+    assert asyncio.run(changes_seen(inbox, create)) >= 1
+    messages = [record.getMessage() for record in caplog.records]
+    assert any(m.startswith(f"file events unavailable for {inbox}") for m in messages)
+    assert any(m.startswith(f"polling {inbox} every") for m in messages)
+
+
+def test_only_changes_worth_an_ingest_pass(tmp_path):
+    keep = wanted(tmp_path)
+    assert keep(Change.added, str(tmp_path / "world" / "a.txt"))
+    assert keep(Change.modified, str(tmp_path / "a.md"))
+    assert not keep(Change.deleted, str(tmp_path / "a.txt"))
+    assert not keep(Change.added, str(tmp_path / "quarantine" / "a.txt.error"))
+    assert not keep(Change.added, str(tmp_path / ".a.txt"))
+    assert not keep(Change.added, str(tmp_path / "a.txt~"))
+    assert not keep(Change.added, "/elsewhere/a.txt")
+
+
+def log_lines(fmt: str) -> list[str]:
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level, {n: logging.getLogger(n).level for n in CHATTY}
+    out = io.StringIO()
+    configure_logging(fmt, logging.INFO, stream=out)
+    try:
+        log = logging.getLogger("publisher.test")
+        log.info("ingest: %d new", 2, extra={"event": "stage", "stage": "ingest"})
+        try:
+            raise ValueError("bad\nthing")
+        except ValueError:
+            log.exception("stage failed")
+        logging.getLogger("apscheduler.scheduler").info("Added job")  # chatter: dropped
+    finally:
+        root.handlers[:], level, chatty = saved
+        root.setLevel(level)
+        for name, level in chatty.items():
+            logging.getLogger(name).setLevel(level)
+    return out.getvalue().splitlines()
+
+
+def test_json_logs_are_one_object_per_event():
+    first, second = (json.loads(line) for line in log_lines("json"))
+    assert first["msg"] == "ingest: 2 new" and first["level"] == "INFO"
+    assert first["logger"] == "publisher.test" and first["ts"].endswith("Z")
+    assert (first["event"], first["stage"]) == ("stage", "ingest")
+    assert second["msg"] == "stage failed" and "ValueError: bad\nthing" in second["exc"]
+
+
+def test_text_logs_are_one_line_per_event():
+    first, second = log_lines("text")
+    assert first.endswith(" INFO publisher.test: ingest: 2 new")
+    assert " ERROR publisher.test: stage failed | Traceback" in second
+    assert "ValueError: bad | thing" in second
