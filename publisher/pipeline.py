@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from publisher.config import Settings
+from publisher.feeds import FeedsReport, build_feeds
 from publisher.ingest import IngestReport, ingest
 from publisher.metrics import record_stage
 from publisher.sources import SourcesReport, fetch_sources
@@ -23,9 +24,10 @@ T = TypeVar("T")
 class RunReport:
     ingest: IngestReport
     sources: SourcesReport
+    feeds: FeedsReport
 
     def lines(self) -> list[str]:
-        return [self.ingest.line(), self.sources.line()]
+        return [self.ingest.line(), self.sources.line(), self.feeds.line()]
 
 
 def run_once(settings: Settings, store: Store, transport: Any, now: datetime) -> RunReport:
@@ -33,6 +35,7 @@ def run_once(settings: Settings, store: Store, transport: Any, now: datetime) ->
     return RunReport(
         ingest=stage(store, "ingest", now, lambda: ingest(settings, store, now)),
         sources=stage(store, "sources", now, lambda: fetch_sources(settings, store, now)),
+        feeds=stage(store, "feeds", now, lambda: build_feeds(settings, store, now)),
     )
 
 

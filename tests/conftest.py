@@ -179,6 +179,5 @@ def feed_server():
     httpd.shutdown()
     httpd.server_close()
 
-
 # The web app's fixtures (site, client) live beside the LiveServer helper.
 from tests.webapp import client, site  # noqa: E402,F401

@@ -77,4 +77,4 @@ def main() -> None:
     cli(prog_name="publisher")
 
 
-from publisher.cli import core, ops, subscribers, web  # noqa: E402,F401  (registers the commands)
+from publisher.cli import core, feeds, ops, subscribers, web  # noqa: E402,F401  (registers the commands)

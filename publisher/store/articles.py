@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import json
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
-from sqlalchemy import Connection, Row, delete, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Row,
+    Text,
+    delete,
+    func,
+    insert,
+    select,
+    type_coerce,
+    union_all,
+    update,
+)
 
 from publisher.article import Article, StoredArticle
-from publisher.store.schema import article_sections, articles, inbox_files
+from publisher.store.schema import article_sections, articles, inbox_files, schema_version
 
 if TYPE_CHECKING:
     from publisher.store import Store
@@ -26,6 +38,48 @@ class FilePlan:
     new: list[Article] = field(default_factory=list)
     edited: list[tuple[str, Article]] = field(default_factory=list)
     moved: list[tuple[str, int]] = field(default_factory=list)  # (id, new position)
+
+
+class Stamp(NamedTuple):
+    """What tells the feeds stage an article is unchanged since it was last published:
+    its content hash moves with every edit, its seq and slug never do."""
+
+    seq: int
+    slug: str
+    content_hash: str
+
+
+class PublishedArticle(NamedTuple):
+    """What feeds and pages show of a stored article: everything but the plain-text
+    paragraphs and the inbox bookkeeping. (A NamedTuple: a full build makes 100,000 of
+    them, and a frozen dataclass's __init__ costs several times more.)"""
+
+    seq: int
+    id: str
+    slug: str
+    title: str
+    summary: str
+    body_html: str
+    captions: tuple[str, ...]
+    credit: str | None
+    author: str | None
+    sections: tuple[str, ...]
+    image: str | None
+    link: str | None
+    published: datetime
+    updated: datetime
+    stored_at: datetime
+
+
+# The JSON lists come back as text on SQLite and are decoded in to_published, where the
+# commonest value, an empty list, skips the JSON parser.
+PUBLISHED_COLUMNS = (articles.c.seq, articles.c.id, articles.c.slug, articles.c.title,
+                     articles.c.summary, articles.c.body_html,
+                     type_coerce(articles.c.captions, Text).label("captions"),
+                     articles.c.credit, articles.c.author,
+                     type_coerce(articles.c.sections, Text).label("sections"),
+                     articles.c.image, articles.c.link, articles.c.published,
+                     articles.c.updated, articles.c.stored_at)
 
 
 @dataclass(frozen=True)
@@ -104,6 +158,59 @@ class ArticleStore:
             row = conn.execute(select(articles).where(articles.c.id == article_id)).first()
         return to_article(row) if row else None
 
+    # --- reads for the feeds stage ---------------------------------------------------
+    def stamps(self) -> list[Stamp]:
+        """Every article's stamp, oldest first (seq order). Read from ix_articles_stamp
+        alone, so this stays cheap with 100,000 articles."""
+        query = select(articles.c.seq, articles.c.slug, articles.c.content_hash) \
+            .order_by(articles.c.seq)
+        with self.store.reading() as conn:
+            return list(map(Stamp._make, conn.execute(query)))
+
+    def section_windows(self, sections: Sequence[str], limit: int) -> dict[str, list[Stamp]]:
+        """For each section, the stamps of its newest `limit` articles, newest first: one
+        index range per section (ix_article_sections_section), a statement per 100."""
+        windows: dict[str, list[Stamp]] = {name: [] for name in sections}
+        for part in chunks(list(sections), 100):
+            newest = [select(article_sections.c.section, article_sections.c.article_seq)
+                      .where(article_sections.c.section == name)
+                      .order_by(article_sections.c.article_seq.desc())
+                      .limit(limit).subquery() for name in part]
+            ranked = union_all(*[select(q.c.section, q.c.article_seq) for q in newest]) \
+                .subquery()
+            query = (select(ranked.c.section, articles.c.seq, articles.c.slug,
+                            articles.c.content_hash)
+                     .join(articles, articles.c.seq == ranked.c.article_seq)
+                     .order_by(ranked.c.section, ranked.c.article_seq.desc()))
+            with self.store.reading() as conn:
+                for section, *stamp in conn.execute(query):
+                    windows[section].append(Stamp(*stamp))
+        return windows
+
+    def created_at(self) -> datetime | None:
+        """When this store was created: the time an empty site's feeds date from."""
+        with self.store.reading() as conn:
+            return conn.execute(select(func.min(schema_version.c.applied_at))).scalar()
+
+    def section_counts(self) -> dict[str, int]:
+        """Every section with its number of articles, by name."""
+        query = (select(article_sections.c.section, func.count())
+                 .group_by(article_sections.c.section).order_by(article_sections.c.section))
+        with self.store.reading() as conn:
+            return {section: count for section, count in conn.execute(query)}
+
+    def published(self, seqs: Iterable[int], chunk: int = 1000) -> Iterator[PublishedArticle]:
+        """The articles with these sequence numbers, in seq order, read a chunk at a
+        time so a full build never holds every body in memory."""
+        ordered = sorted(set(seqs))
+        for part in chunks(ordered, chunk):
+            query = select(*PUBLISHED_COLUMNS).where(articles.c.seq.in_(part)) \
+                .order_by(articles.c.seq)
+            with self.store.reading() as conn:
+                rows = conn.execute(query).all()
+            for row in rows:
+                yield to_published(row)
+
 
 def insert_articles(conn: Connection, new: list[Article], now: datetime) -> None:
     slugs = unique_slugs(conn, [a.slug for a in new])
@@ -172,6 +279,22 @@ def chunks(items: Sequence, size: int = 5000) -> Iterable[Sequence]:
     """Keeps IN (...) lists under SQLite's bound-parameter limit."""
     for start in range(0, len(items), size):
         yield items[start:start + size]
+
+
+def to_published(row: Row) -> PublishedArticle:
+    (seq, article_id, slug, title, summary, body_html, captions, credit, author, sections,
+     image, link, published, updated, stored_at) = row
+    return PublishedArticle(seq, article_id, slug, title, summary, body_html,
+                            json_tuple(captions), credit, author, json_tuple(sections), image,
+                            link, published, updated, stored_at)
+
+
+def json_tuple(value: str | list) -> tuple:
+    """A JSON list column read as text (SQLite), or already decoded (psycopg decodes json
+    itself), as a tuple."""
+    if isinstance(value, str):
+        return () if value == "[]" else tuple(json.loads(value))
+    return tuple(value)
 
 
 def to_article(row: Row) -> StoredArticle:

@@ -84,6 +84,9 @@ articles = Table(
 )
 Index("ix_articles_source", articles.c.source)
 Index("ix_articles_published", articles.c.published)
+# Covers the feeds stage's look at every article (seq order, slug, content hash) so a
+# build can tell what is unchanged without reading the wide rows.
+Index("ix_articles_stamp", articles.c.seq, articles.c.slug, articles.c.content_hash)
 
 article_sections = Table(
     "article_sections", metadata,

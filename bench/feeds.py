@@ -1,0 +1,222 @@
+"""Benchmark: build every feed and page of a 100,000-article store, then build again.
+
+A fresh SQLite store gets N articles in 20 sections through the store's own insert path
+(no text parsing). Then, --repeat times, into an empty publish folder: a full build,
+timed per pass (the live feeds, the RFC 5005 archive pages, the HTML pages), and a second
+build with nothing changed. Targets: the feeds of a full build (live feeds and archive
+pages) in <= 1 s; 0 files written by the second build.
+
+Baseline, measured in the same run: the naive way. feedgen with its defaults, one
+FeedGenerator and fresh entries per feed document (add_entry prepends, so entries go in
+oldest first), articles read with the store's plain `latest()`, every file rewritten, and
+the pages rendered and rewritten every time, so its second build costs what its first
+did. Medians of the runs; the machine is shared, so expect noise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from feedgen.feed import FeedGenerator
+
+from publisher.article import make_article, stable_id
+from publisher.config import load_settings
+from publisher.feeds import start_build
+from publisher.feeds.build import publish_archives, publish_feeds, publish_pages
+from publisher.feeds.model import Site, make_entry
+from publisher.feeds.pages import Pages
+from publisher.instance import init_instance
+from publisher.store import open_store
+from publisher.store.articles import FilePlan
+from publisher.templating import template_env
+
+WORDS = ("harbour", "council", "storm", "rail", "library", "festival", "comet", "election",
+         "market", "bridge", "river", "school", "hospital", "budget", "vote", "minister",
+         "mayor", "police", "court", "weather")
+SECTIONS = tuple(f"{word}-desk" for word in WORDS)  # 20 sections
+START = datetime(2020, 1, 1, tzinfo=UTC)
+BATCH = 2000
+
+
+def sentence(rng: random.Random, words: int) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(words)).capitalize() + "."
+
+
+def generate(store, total: int, seed: int = 1) -> None:
+    """N articles, stored BATCH at a time as ingest would, 5 minutes apart."""
+    rng = random.Random(seed)
+    batch: list = []
+    for n in range(total):
+        sections = (SECTIONS[n % 20],) + ((SECTIONS[(n * 7) % 20],) if n % 10 == 0 else ())
+        captioned = n % 3 == 0
+        batch.append(make_article(
+            id=stable_id("bench", str(n)), title=f"{sentence(rng, 6)[:-1]} {n}",
+            paragraphs=tuple(sentence(rng, rng.randint(15, 40))
+                             for _ in range(rng.randint(4, 12))),
+            source=f"bench/{n // 1000:03d}.txt", source_index=n % 1000,
+            sections=tuple(dict.fromkeys(sections)),
+            captions=(f"{sentence(rng, 12)} (AP)",) if captioned else (),
+            credit="AP" if captioned else None,
+            author=f"Reporter {n % 50}" if n % 2 else None,
+            image=f"https://images.example.org/{n}.jpg" if n % 5 == 0 else None,
+            published=START + timedelta(minutes=5 * n)))
+        if len(batch) == BATCH or n == total - 1:
+            store.articles.save_files([FilePlan(f"bench/{n}", "-", len(batch), new=batch)],
+                                      START + timedelta(minutes=5 * n + 1))
+            batch = []
+
+
+def timed_build(settings, store) -> dict:
+    """One build, pass by pass (what `build_feeds` does, with a clock in between)."""
+    marks = [time.perf_counter()]
+    build = start_build(settings, store)
+    marks.append(time.perf_counter())
+    for work in (publish_feeds, publish_archives, publish_pages):
+        work(build)
+        marks.append(time.perf_counter())
+    build.output.save()
+    marks.append(time.perf_counter())
+    setup, feeds, archives, pages, save = (b - a for a, b in itertools.pairwise(marks))
+    return {"feeds": setup + feeds, "archives": archives, "pages": pages + save,
+            "written": len(build.output.written), "unchanged": build.output.unchanged}
+
+
+def naive_build(settings, store, folder: Path) -> dict:
+    """The baseline: plain feedgen per document, every file rewritten."""
+    site = Site.from_settings(settings)
+    items = settings.feeds.items
+    started = time.perf_counter()
+    written = 0
+    scopes = [("", None)] + [(f"sections/{s}/", s) for s in store.articles.section_counts()]
+    for prefix, section in scopes:
+        articles = store.articles.latest(items, section)
+        feed = naive_feed(site, prefix, reversed(articles))
+        (folder / prefix).mkdir(parents=True, exist_ok=True)
+        feed.rss_file(str(folder / prefix / "rss.xml"))
+        feed.atom_file(str(folder / prefix / "atom.xml"))
+        (folder / prefix / "feed.json").write_text(json.dumps({
+            "version": "https://jsonfeed.org/version/1.1", "title": site.title,
+            "items": [{"id": site.permalink(a.slug), "title": a.title,
+                       "content_html": a.body_html,
+                       "date_published": a.published.isoformat()} for a in articles]}))
+        written += 3
+    stamps = store.articles.stamps()
+    archived = [s.seq for s in stamps[:max(len(stamps) - items, 0)]]
+    (folder / "archive").mkdir(exist_ok=True)
+    for number, start in enumerate(range(0, len(archived), items), start=1):
+        page = list(store.articles.published(archived[start:start + items]))
+        naive_feed(site, "", page).atom_file(str(folder / "archive" / f"{number}.xml"))
+        written += 1
+    feeds_done = time.perf_counter()
+    pages = Pages(template_env(settings), site)
+    (folder / "articles").mkdir(exist_ok=True)
+    for article in store.articles.published(s.seq for s in stamps):
+        entry = make_entry(article, site)
+        (folder / "articles" / f"{entry.slug}.html").write_bytes(pages.article(entry))
+        written += 1
+    return {"feeds": feeds_done - started, "pages": time.perf_counter() - feeds_done,
+            "written": written}
+
+
+def naive_feed(site: Site, prefix: str, articles) -> FeedGenerator:
+    feed = FeedGenerator()
+    feed.id(site.url_of(prefix + "atom.xml"))
+    feed.title(site.title)
+    feed.description(site.description)
+    feed.link(href=site.url_of(prefix), rel="alternate")
+    for article in articles:
+        entry = feed.add_entry()
+        entry.id(site.permalink(article.slug))
+        entry.title(article.title)
+        entry.link(href=site.permalink(article.slug))
+        entry.summary(article.summary)
+        entry.content(article.body_html, type="html")
+        entry.published(article.published)
+        entry.updated(article.updated)
+    return feed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-n", "--articles", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--no-baseline", action="store_true", help="skip the naive baseline")
+    parser.add_argument("--folder", type=Path, help="make the publish folders under DIR "
+                        "(default: in the instance, on the same disk as the store)")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        instance = Path(tmp) / "site"
+        init_instance(instance)
+        base = Path(tempfile.mkdtemp(dir=args.folder)) if args.folder else Path(tmp)
+        settings = load_settings(instance, environ={"PUBLISHER_FEEDS__FOLDER":
+                                                    str(base / "feeds")})
+        store = open_store(settings.database_url)
+        started = time.perf_counter()
+        generate(store, args.articles)
+        print(f"store: {args.articles:,} articles in {len(SECTIONS)} sections, made in "
+              f"{time.perf_counter() - started:.1f} s", flush=True)
+        folder = settings.path(settings.feeds.folder)
+        full, second, naive = [], [], []
+        for run in range(args.repeat):
+            shutil.rmtree(folder, ignore_errors=True)
+            full.append(timed_build(settings, store))
+            second.append(timed_build(settings, store))
+            line = (f"run {run + 1}: full build feeds {full[-1]['feeds']:.2f} s + archives "
+                    f"{full[-1]['archives']:.2f} s, pages {full[-1]['pages']:.1f} s, "
+                    f"{full[-1]['written']:,} files; second build "
+                    f"{sum(second[-1][k] for k in ('feeds', 'archives', 'pages')):.2f} s, "
+                    f"{second[-1]['written']} files written")
+            if not args.no_baseline:
+                naive_folder = base / f"naive-{run}"
+                naive.append(naive_build(settings, store, naive_folder))
+                shutil.rmtree(naive_folder)
+                line += (f"; naive feeds {naive[-1]['feeds']:.2f} s, "
+                         f"pages {naive[-1]['pages']:.1f} s")
+            print(line, flush=True)
+        store.close()
+        if args.folder:
+            shutil.rmtree(base)
+    report(args, full, second, naive)
+
+
+def median(runs: list[dict], key: str) -> float:
+    return statistics.median(run[key] for run in runs)
+
+
+def report(args, full: list[dict], second: list[dict], naive: list[dict]) -> None:
+    feeds = median(full, "feeds") + median(full, "archives")
+    print(f"\n{args.articles:,} articles, medians of {args.repeat} runs (shared machine)")
+    print(f"full build:   live feeds {median(full, 'feeds'):6.2f} s   archive pages "
+          f"{median(full, 'archives'):6.2f} s   = feeds {feeds:.2f} s   target <= 1 s: "
+          f"{'met' if feeds <= 1 else 'NOT met'}")
+    print(f"              pages      {median(full, 'pages'):6.2f} s   files written "
+          f"{int(median(full, 'written')):,}")
+    again = sum(median(second, k) for k in ("feeds", "archives", "pages"))
+    written = int(max(run["written"] for run in second))
+    print(f"second build: feeds {median(second, 'feeds') + median(second, 'archives'):.2f} s"
+          f", pages {median(second, 'pages'):.2f} s, total {again:.2f} s; files written "
+          f"{written} (target 0: {'met' if written == 0 else 'NOT met'})")
+    if naive:
+        naive_feeds, naive_pages = median(naive, "feeds"), median(naive, "pages")
+        print(f"baseline (plain feedgen, every file rewritten): feeds {naive_feeds:.2f} s, "
+              f"pages {naive_pages:.1f} s, files written {int(median(naive, 'written')):,} "
+              "on every build")
+        print(f"ratio: full-build feeds {naive_feeds / feeds:.1f}x faster; second build "
+              f"{(naive_feeds + naive_pages) / again:.0f}x faster")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,20 @@
+"""Command line: build the feeds and pages alone (`publisher run` builds them too)."""
+
+from __future__ import annotations
+
+import click
+
+from publisher.cli import cli, instance_option, utc_now
+from publisher.feeds import build_feeds
+from publisher.instance import Instance
+
+
+@cli.command(name="feeds")
+@instance_option
+def feeds_command(instance: Instance) -> None:
+    """Write the RSS, Atom and JSON feeds, archive pages and article pages.
+
+    Only files whose bytes change are written; a second run in a row writes nothing.
+    """
+    report = build_feeds(instance.settings, instance.store, utc_now())
+    click.echo(report.line())

@@ -1,0 +1,131 @@
+"""Feeds stage, RFC 5005 archives: the articles older than the live window, as Atom pages.
+
+Pages hold [feeds] items articles each and are numbered from the oldest: archive/1.xml
+holds the first articles ever stored. Membership goes by sequence number (the order the
+store took articles in), never by date, so once a page is full its set of entries never
+changes; a backdated article arriving later cannot push entries from page to page. Only
+the newest page fills up over time. Changing [feeds] items re-cuts every page.
+
+Links: the live atom.xml points at the newest page with prev-archive; each page points
+at the page before it (prev-archive), at the live feed (current), and carries
+<fh:archive/>. A full page also points at the page after it (next-archive) from the
+moment it is full, so it never has to change again: that link leads nowhere until the
+next article is stored and starts the next page. The newest page, while it fills, has no
+next-archive; when it is the only page it has no archive link at all, which RFC 5005
+allows (the W3C validator warns "Archive incomplete" about such a lone page).
+
+Archives are Atom only: RFC 5005 is defined on Atom, and Atom readers are the ones that
+walk it. Section feeds have no archives of their own: every article is in the site-wide
+archive, and 20 sections would double the disk a 100,000-article archive takes.
+
+A full build writes 2,000 pages for 100,000 articles, so entries are written here as
+text rather than through feedgen, in exactly the form the live atom.xml gets from
+feedgen (tests/test_feeds_archives.py holds the two byte for byte against each other).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from html import escape
+
+from publisher import __version__
+from publisher.feeds.model import CONTROL_BYTES, Channel, Entry, archive_path
+from publisher.feeds.rss_atom import ATOM_NS, GENERATOR
+from publisher.store.articles import Stamp
+
+HISTORY_NS = "http://purl.org/syndication/history/1.0"
+ATOM_TYPE = "application/atom+xml"
+
+
+@dataclass(frozen=True)
+class ArchivePage:
+    number: int
+    stamps: Sequence[Stamp]  # oldest first
+
+    @property
+    def path(self) -> str:
+        return archive_path(self.number)
+
+
+def archive_pages(stamps: Sequence[Stamp], window: int) -> list[ArchivePage]:
+    """Every article but the newest `window`, cut into pages of `window`, oldest first."""
+    archived = stamps[:max(len(stamps) - window, 0)]
+    return [ArchivePage(number, archived[start:start + window])
+            for number, start in enumerate(range(0, len(archived), window), start=1)]
+
+
+def text(value: str) -> str:
+    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def attribute(value: str) -> str:
+    value = text(value).replace('"', "&quot;")
+    if "\t" in value or "\n" in value or "\r" in value:
+        value = value.replace("\t", "&#9;").replace("\n", "&#10;").replace("\r", "&#13;")
+    return value
+
+
+def link(href: str, rel: str, kind: str | None = None, indent: str = "  ") -> str:
+    kind_part = f' type="{attribute(kind)}"' if kind else ""
+    return f'{indent}<link href="{attribute(href)}" rel="{rel}"{kind_part}/>\n'
+
+
+def atom_entry(entry: Entry, section_scheme: str) -> str:
+    """One <entry>, as feedgen writes it with PublisherEntry's corrected links."""
+    published = entry.published.isoformat()
+    updated = published if entry.updated == entry.published else entry.updated.isoformat()
+    parts = [
+        f"  <entry>\n    <id>{text(entry.id)}</id>\n    <title>{text(entry.title)}</title>\n"
+        f"    <updated>{updated}</updated>\n"
+        f"    <author>\n      <name>{text(entry.author)}</name>\n    </author>\n"
+        f'    <content type="html">{text(entry.content_html)}</content>\n'
+        f'    <link href="{attribute(entry.url)}" rel="alternate" type="text/html"/>\n'
+    ]
+    if entry.via:
+        parts.append(link(entry.via, "via", "text/html", "    "))
+    if entry.image:
+        image = entry.image
+        parts.append(f'    <link rel="enclosure" href="{attribute(image.url)}"')
+        if image.type:
+            parts.append(f' type="{attribute(image.type)}"')
+        if image.length is not None:
+            parts.append(f' length="{image.length}"')
+        parts.append("/>\n")
+    parts.append(f'    <summary type="html">{text(escape(entry.summary, quote=False))}'
+                 "</summary>\n")
+    # Section names are [a-z0-9-] (make_entry drops any other): nothing to escape.
+    scheme = attribute(section_scheme)
+    parts.extend(f'    <category term="{section}" scheme="{scheme}"/>\n'
+                 for section in entry.sections)
+    parts.append(f"    <published>{published}</published>\n  </entry>\n")
+    return "".join(parts)
+
+
+def archive_document(channel: Channel, entries: Sequence[Entry], section_scheme: str) -> bytes:
+    """An archive page: the live feed's head plus the RFC 5005 links, then its entries."""
+    head = [
+        "<?xml version='1.0' encoding='UTF-8'?>\n",
+        f'<feed xmlns="{ATOM_NS}" xmlns:fh="{HISTORY_NS}" '
+        f'xml:lang="{attribute(channel.language)}">\n',
+        f"  <id>{text(channel.feed_id)}</id>\n",
+        f"  <title>{text(channel.title)}</title>\n",
+        f"  <updated>{channel.updated.isoformat()}</updated>\n",
+        f"  <author>\n    <name>{text(channel.author)}</name>\n  </author>\n",
+        link(channel.self_url, "self", ATOM_TYPE),
+        link(channel.current or "", "current", ATOM_TYPE),
+    ]
+    if channel.prev_archive:
+        head.append(link(channel.prev_archive, "prev-archive", ATOM_TYPE))
+    if channel.next_archive:
+        head.append(link(channel.next_archive, "next-archive", ATOM_TYPE))
+    head += [
+        link(channel.home, "alternate", "text/html"),
+        f'  <generator version="{__version__}">{GENERATOR}</generator>\n',
+        f"  <subtitle>{text(channel.description or channel.title)}</subtitle>\n",
+        "  <fh:archive/>\n",
+    ]
+    body = "".join(atom_entry(entry, section_scheme) for entry in entries)
+    data = ("".join(head) + body + "</feed>\n").encode()
+    # Entries were made without per-field cleaning; one pass over the page is cheaper.
+    return data.translate(None, CONTROL_BYTES)

@@ -1,0 +1,279 @@
+"""Feeds stage, build: what one build publishes, and the three passes that publish it.
+
+`Build` reads the cheap facts first (every article's stamp, each section's newest
+window) and keys every output file by what it is made of. A file whose key is the one in
+the manifest, and which is still on disk as written, is skipped without reading a single
+article body; everything else is rendered and written only if its bytes differ.
+
+The passes: `publish_feeds` (the live RSS, Atom and JSON feeds, site-wide and per
+section), `publish_archives` (RFC 5005 archive pages) and `publish_pages` (index, section
+and article pages). Articles are read in bulk, once per build, and each Entry is shared
+by every document it appears in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import feedgen.version
+import jinja2
+
+from publisher import __version__
+from publisher.article import slugify
+from publisher.feeds.archives import ArchivePage, archive_document, archive_pages
+from publisher.feeds.jsonfeed import json_document, json_item
+from publisher.feeds.model import (
+    ATOM,
+    EPOCH,
+    JSON,
+    RSS,
+    SECTION_NAME,
+    Channel,
+    Entry,
+    Site,
+    archive_path,
+    article_path,
+    make_entry,
+    newest_first,
+    newest_update,
+    section_path,
+    section_title,
+)
+from publisher.feeds.output import Output
+from publisher.feeds.pages import STYLE, Pages, Section, sections_of
+from publisher.feeds.rss_atom import PublisherEntry, atom_document, feed_entry, rss_document
+from publisher.store import Store
+from publisher.store.articles import PublishedArticle, Stamp
+
+log = logging.getLogger(__name__)
+
+SAFE_SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
+LIVE_FILES = (RSS, ATOM, JSON)
+
+
+def is_safe_slug(slug: str) -> bool:
+    return SAFE_SLUG.fullmatch(slug) is not None and ".." not in slug
+
+
+def web_slug(slug: str, article_id: str) -> str:
+    """The slug as a file name; a hand-written front-matter slug that is not one
+    (a slash, a space, dots) is slugified, the same way every build."""
+    return slug if is_safe_slug(slug) else slugify(slug, article_id)
+
+
+class Build:
+    """One build of the publish folder: its inputs, keys and caches."""
+
+    def __init__(self, site: Site, store: Store, env: jinja2.Environment,
+                 template_folders: Sequence[Path]):
+        self.site = site
+        self.store = store
+        self.output = Output(site.folder)
+        self.pages = Pages(env, site)
+        self.layout = layout_key(site, template_folders)
+        self.stamps = store.articles.stamps()  # oldest first
+        # An empty feed's updated time: when the store was made (stable, and plausible).
+        self.empty_since = store.articles.created_at() or EPOCH
+        self.window = self.stamps[::-1][:site.items]  # newest first
+        counts = store.articles.section_counts()
+        for name in sorted(n for n in counts if not SECTION_NAME.fullmatch(n)):
+            log.warning("section %r is not a lower-case word (a-z, 0-9, -): it gets no "
+                        "feed or page", name)
+        self.section_counts = {n: c for n, c in counts.items() if SECTION_NAME.fullmatch(n)}
+        self.section_windows = store.articles.section_windows(self.section_counts, site.items)
+        self.sections: list[Section] = sections_of(self.section_counts)
+        self.archive = archive_pages(self.stamps, site.items)
+        self.entries: dict[int, Entry] = {}
+        self.feed_entries: dict[int, PublisherEntry] = {}
+        self.json_items: dict[int, dict] = {}
+        self.changed_feeds: list[str] = []
+        self.key_prefixes: dict[tuple, hashlib.blake2b] = {}
+
+    # --- keys --------------------------------------------------------------------------
+    def key(self, *parts: object, stamps: Sequence[Stamp] = ()) -> str:
+        """What a file is made of: the layout, what kind of file, and its articles."""
+        if parts not in self.key_prefixes:
+            prefix = hashlib.blake2b(self.layout.encode(), digest_size=16)
+            prefix.update(repr(parts).encode())
+            self.key_prefixes[parts] = prefix
+        digest = self.key_prefixes[parts].copy()
+        for seq, slug, content_hash in stamps:
+            digest.update(f"\n{seq} {slug} {content_hash}".encode())
+        return digest.hexdigest()
+
+    # --- articles ------------------------------------------------------------------------
+    def entries_for(self, stamps: Sequence[Stamp]) -> list[Entry]:
+        """Entries for these stamps, in the same order; missing ones in one read."""
+        missing = [s.seq for s in stamps if s.seq not in self.entries]
+        for article in self.store.articles.published(missing):
+            self.entries[article.seq] = self.entry(article)
+        return [self.entries[s.seq] for s in stamps if s.seq in self.entries]
+
+    def entry(self, article: PublishedArticle, xml_clean: bool = True) -> Entry:
+        slug = web_slug(article.slug, article.id)
+        if slug != article.slug:
+            article = article._replace(slug=slug)
+        return make_entry(article, self.site, xml_clean=xml_clean)
+
+    def feed_entry(self, entry: Entry) -> PublisherEntry:
+        if entry.seq not in self.feed_entries:
+            self.feed_entries[entry.seq] = feed_entry(entry, self.section_scheme)
+        return self.feed_entries[entry.seq]
+
+    def json_item(self, entry: Entry) -> dict:
+        if entry.seq not in self.json_items:
+            self.json_items[entry.seq] = json_item(entry)
+        return self.json_items[entry.seq]
+
+    @property
+    def section_scheme(self) -> str:
+        return self.site.url_of("sections/")
+
+    @property
+    def live_atom_id(self) -> str:
+        return self.site.url_of(ATOM)
+
+    def channel(self, prefix: str, path: str, entries: list[Entry], title: str,
+                description: str, **links: str | None) -> Channel:
+        """The head of the document at `path`, one of the feeds under `prefix`."""
+        site = self.site
+        return Channel(
+            title=title, description=description, home=site.url_of(prefix),
+            self_url=site.url_of(path), feed_id=site.url_of(prefix + ATOM),
+            language=site.language, author=site.author, hub=site.hub,
+            updated=newest_update(entries, self.empty_since), **links)
+
+
+def layout_key(site: Site, template_folders: Sequence[Path]) -> str:
+    """Everything besides the articles that shapes the output: settings, the versions
+    and source of the code that writes it, and the templates. Any change re-renders."""
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(repr((__version__, feedgen.version.version_str, jinja2.__version__,
+                        site)).encode())
+    package = Path(__file__).resolve().parent
+    for source in [*sorted(package.glob("*.py")), package.parent / "templating.py"]:
+        digest.update(source.read_bytes())
+    for folder in template_folders:
+        for path in sorted(folder.rglob("*")) if folder.is_dir() else ():
+            if path.is_file():
+                digest.update(path.relative_to(folder).as_posix().encode())
+                digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+# --- the live feeds -----------------------------------------------------------------------
+def publish_feeds(build: Build) -> None:
+    """rss.xml, atom.xml and feed.json, site-wide and for every section."""
+    site = build.site
+    newest_archive = site.url_of(archive_path(len(build.archive))) if build.archive else None
+    publish_live(build, "", build.window, site.title, site.description, newest_archive)
+    for section in build.sections:
+        title = section_title(section.name)
+        publish_live(build, section_path(section.name), build.section_windows[section.name],
+                     f"{site.title}: {title}", f"{title} articles from {site.title}", None)
+
+
+def publish_live(build: Build, prefix: str, window: Sequence[Stamp], title: str,
+                 description: str, prev_archive: str | None) -> None:
+    keys = {name: build.key("live", prefix + name, title, description,
+                            prev_archive if name == ATOM else None, stamps=window)
+            for name in LIVE_FILES}
+    stale = [name for name in LIVE_FILES if not build.output.fresh(prefix + name, keys[name])]
+    if not stale:
+        return
+    entries = newest_first(build.entries_for(window))
+    items = [(build.feed_entry(entry), entry) for entry in entries]
+    for name in stale:
+        channel = build.channel(prefix, prefix + name, entries, title, description,
+                                prev_archive=prev_archive if name == ATOM else None)
+        if name == RSS:
+            data = rss_document(channel, items)
+        elif name == ATOM:
+            data = atom_document(channel, items)
+        else:
+            data = json_document(channel, [build.json_item(entry) for entry in entries])
+        if build.output.put(prefix + name, keys[name], data):
+            build.changed_feeds.append(build.site.url_of(prefix + name))
+
+
+# --- the archives -------------------------------------------------------------------------
+def publish_archives(build: Build) -> None:
+    """archive/<n>.xml: only pages whose articles changed are read and written."""
+    stale = [page for page in build.archive
+             if not build.output.fresh(page.path, archive_key(build, page))]
+    if not stale:
+        return
+    articles = build.store.articles.published(s.seq for page in stale for s in page.stamps)
+    for page, page_articles in zip(stale, by_page(stale, articles), strict=True):
+        entries = newest_first([build.entry(a, xml_clean=False) for a in page_articles])
+        url_of = build.site.url_of
+        channel = build.channel(
+            "", page.path, entries, build.site.title, build.site.description,
+            prev_archive=url_of(archive_path(page.number - 1)) if page.number > 1 else None,
+            next_archive=url_of(archive_path(page.number + 1))
+            if len(page.stamps) == build.site.items else None,
+            current=build.live_atom_id)
+        data = archive_document(channel, entries, build.section_scheme)
+        build.output.put(page.path, archive_key(build, page), data)
+
+
+def archive_key(build: Build, page: ArchivePage) -> str:
+    return build.key("archive", page.number, stamps=page.stamps)
+
+
+def by_page(pages: Sequence[ArchivePage],
+            articles: Iterator[PublishedArticle]) -> Iterator[list[PublishedArticle]]:
+    """Split a seq-ordered stream of articles into the given pages' lists."""
+    pending: PublishedArticle | None = None
+    for page in pages:
+        last = page.stamps[-1].seq
+        found = []
+        if pending is not None and pending.seq <= last:
+            found.append(pending)
+            pending = None
+        if pending is None:
+            for article in articles:
+                if article.seq > last:
+                    pending = article
+                    break
+                found.append(article)
+        yield found
+
+
+# --- the pages ----------------------------------------------------------------------------
+def publish_pages(build: Build) -> None:
+    """style.css, index.html, one index per section, one page per article."""
+    pages, output = build.pages, build.output
+    key = build.key("style")
+    if not output.fresh(STYLE, key):
+        output.put(STYLE, key, pages.style())
+    counts = tuple(build.section_counts.items())
+    key = build.key("index", counts, stamps=build.window)
+    if not output.fresh("index.html", key):
+        entries = newest_first(build.entries_for(build.window))
+        output.put("index.html", key, pages.index(entries, build.sections))
+    for section in build.sections:
+        window = build.section_windows[section.name]
+        path = section.path + "index.html"
+        key = build.key("section", section.name, counts, stamps=window)
+        if not output.fresh(path, key):
+            entries = newest_first(build.entries_for(window))
+            output.put(path, key, pages.section(section, entries, build.sections))
+    publish_article_pages(build)
+
+
+def publish_article_pages(build: Build) -> None:
+    stale: dict[int, str] = {}
+    for stamp in build.stamps:
+        key = build.key("article", stamps=(stamp,))
+        # An unsafe slug's file name needs the article id, so it is always rendered.
+        if not is_safe_slug(stamp.slug) or not build.output.fresh(article_path(stamp.slug), key):
+            stale[stamp.seq] = key
+    for article in build.store.articles.published(stale):
+        entry = build.entries.get(article.seq) or build.entry(article)
+        build.output.put(article_path(entry.slug), stale[article.seq],
+                         build.pages.article(entry))

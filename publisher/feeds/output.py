@@ -1,0 +1,162 @@
+"""Feeds stage, output: the publish folder, written atomically and only where bytes change.
+
+Every file is written to a temporary file in its own folder and renamed over the old
+one, so a web server never serves half a feed. A file whose bytes would not change is
+left alone, so its mtime (and the ETag and Last-Modified a server derives from it) stays
+put and feed readers polling with conditional GET get 304s.
+
+A manifest (.publisher-manifest.json in the folder) remembers, for each file, a key of
+everything it was rendered from, and its size and mtime after writing. When the key and
+the file on disk still match, the file is not even rendered again: this is what keeps a
+second build of 100,000 pages cheap. A lost or damaged manifest only costs time: every
+file is rendered and compared byte for byte again. Files are not fsynced one by one (a
+build can write 100,000 of them); after a crash the rename leaves each file whole, old
+or new, and the size check sends anything short back through the renderer.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+MANIFEST = ".publisher-manifest.json"
+MANIFEST_VERSION = 1
+
+
+def file_mode() -> int:
+    """What open() would give a new file: mkstemp's 0600 would hide it from a web server.
+    Read once at import, before any thread could create files under a changed umask."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+FILE_MODE = file_mode()
+
+
+class Output:
+    """The publish folder of one build; counts what it wrote and what it left alone."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.root = str(folder)  # os.stat on a joined str: pathlib's / costs more per file
+        self.records: dict[str, tuple[str, int, int]] = load_manifest(folder / MANIFEST)
+        self.written: list[str] = []
+        self.unchanged = 0
+        self.mode = FILE_MODE
+        self.folders: set[Path] = set()
+        self.changed = False  # whether the manifest needs writing
+
+    def fresh(self, path: str, key: str) -> bool:
+        """True (and counted as unchanged) when `path` was rendered from `key` and is
+        still on disk exactly as written."""
+        record = self.records.get(path)
+        if record is None or record[0] != key:
+            return False
+        try:
+            stat = os.stat(f"{self.root}/{path}")
+        except OSError:
+            return False
+        if stat.st_size != record[1] or stat.st_mtime_ns != record[2]:
+            return False
+        self.unchanged += 1
+        return True
+
+    def put(self, path: str, key: str, data: bytes) -> bool:
+        """Write `data` to `path` unless the file holds those bytes already; True if written."""
+        target = self.target(path)
+        if same_bytes(target, data):
+            self.unchanged += 1
+            changed = False
+        else:
+            self.make_folder(target.parent)
+            write_atomic(target, data, self.mode)
+            self.written.append(path)
+            changed = True
+        stat = target.stat()
+        # Tuples of plain values: the garbage collector stops tracking them, which keeps
+        # its passes short in a build that holds 100,000 records.
+        record = (key, stat.st_size, stat.st_mtime_ns)
+        if self.records.get(path) != record:
+            self.records[path] = record
+            self.changed = True
+        return changed
+
+    def target(self, path: str) -> Path:
+        parts = path.split("/")
+        if not path or path.startswith("/") or any(p in ("", ".", "..") for p in parts):
+            raise ValueError(f"refusing to write outside the publish folder: {path!r}")
+        return self.folder.joinpath(*parts)
+
+    def make_folder(self, folder: Path) -> None:
+        if folder not in self.folders:
+            folder.mkdir(parents=True, exist_ok=True)
+            self.folders.add(folder)
+
+    def save(self) -> None:
+        """Record what this build left in the folder, for the next build (a build that
+        changed nothing leaves the manifest alone too)."""
+        if not self.changed and (self.folder / MANIFEST).exists():
+            return
+        self.make_folder(self.folder)
+        data = json.dumps({"version": MANIFEST_VERSION, "files": self.records},
+                          separators=(",", ":"), sort_keys=True).encode()
+        write_atomic(self.folder / MANIFEST, data, self.mode)
+
+
+def load_manifest(path: Path) -> dict[str, tuple[str, int, int]]:
+    try:
+        data = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        log.warning("ignoring the unreadable build manifest %s (%s); every file will be "
+                    "rendered and compared again", path, exc)
+        return {}
+    if not isinstance(data, dict) or data.get("version") != MANIFEST_VERSION \
+            or not isinstance(data.get("files"), dict):
+        return {}
+    return {path: tuple(record) for path, record in data["files"].items()
+            if isinstance(record, list) and len(record) == 3}
+
+
+def same_bytes(path: Path, data: bytes) -> bool:
+    try:
+        if path.stat().st_size != len(data):
+            return False
+        return path.read_bytes() == data
+    except OSError:
+        return False
+
+
+def write_atomic(path: Path, data: bytes, mode: int) -> None:
+    """Temp file in the same folder, then rename: readers see the old file or the new.
+
+    The temporary name carries the process id, so two processes never share one; the
+    file is created with its final mode (no chmod), which saves system calls on a build
+    that writes 100,000 files."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    try:
+        handle = os.open(temporary, flags, mode)
+    except FileExistsError:
+        # Left by a crashed run with our pid, or another thread of this process:
+        # fall back to a random name.
+        handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
+                                        suffix=".tmp")
+        temporary = Path(name)
+        os.chmod(temporary, mode)
+    try:
+        with os.fdopen(handle, "wb", buffering=0) as file:
+            view = memoryview(data)
+            while view:
+                view = view[file.write(view):]
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise

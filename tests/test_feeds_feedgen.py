@@ -1,0 +1,161 @@
+"""feedgen's traps: each test shows the trap in plain feedgen, then that our feeds avoid it.
+
+If a feedgen release fixes one, its first assertion fails: the workaround can then go.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from feedgen.feed import FeedGenerator
+from lxml import etree
+
+from publisher.feeds.model import Channel, Image, Site, make_entry
+from publisher.feeds.rss_atom import atom_document, feed_entry, rss_document
+from publisher.store.articles import PublishedArticle
+
+ATOM = "{http://www.w3.org/2005/Atom}"
+SITE = Site(title="Site", url="https://example.org/", description="About", language="en",
+            author="Desk", timezone=ZoneInfo("UTC"), hub="", items=50,
+            folder=Path("/nonexistent"))
+T1 = datetime(2026, 3, 1, 12, tzinfo=UTC)
+T2 = datetime(2026, 3, 2, 12, tzinfo=UTC)
+STORED = datetime(2026, 3, 5, tzinfo=UTC)  # after both: the dates were the author's
+
+
+def stored(seq: int, published: datetime, **fields) -> PublishedArticle:
+    values = dict(seq=seq, id=f"id{seq}", slug=f"article-{seq}", title=f"Article {seq}",
+                  summary=f"Summary {seq}", body_html=f"<p>Body {seq}</p>\n", captions=(),
+                  credit=None, author=None, sections=(), image=None, link=None,
+                  published=published, updated=STORED, stored_at=STORED)
+    values.update(fields)
+    return PublishedArticle(**values)
+
+
+def channel(**fields) -> Channel:
+    values = dict(title="Site", description="About", home=SITE.url,
+                  self_url=SITE.url + "atom.xml", feed_id=SITE.url + "atom.xml",
+                  language="en", author="Desk", hub="", updated=T2)
+    values.update(fields)
+    return Channel(**values)
+
+
+def ours(*articles: PublishedArticle) -> list:
+    entries = [make_entry(article, SITE) for article in articles]
+    return [(feed_entry(entry, SITE.url + "sections/"), entry) for entry in entries]
+
+
+def plain_feed() -> FeedGenerator:
+    feed = FeedGenerator()
+    feed.id("https://example.org/atom.xml")
+    feed.title("Site")
+    feed.description("About")
+    feed.link(href="https://example.org/", rel="alternate")
+    return feed
+
+
+def atom_entries(data: bytes) -> list:
+    return etree.fromstring(data).findall(f"{ATOM}entry")
+
+
+def test_add_entry_prepends_by_default():
+    feed = plain_feed()
+    for title in ("newest", "older"):
+        entry = feed.add_entry()
+        entry.id(f"urn:{title}")
+        entry.title(title)
+        entry.content("x")
+    assert [e.findtext(f"{ATOM}title") for e in atom_entries(feed.atom_str())] == \
+        ["older", "newest"]
+    # Ours append, in the order given (newest first).
+    data = atom_document(channel(), ours(stored(2, T2), stored(1, T1)))
+    assert [e.findtext(f"{ATOM}title") for e in atom_entries(data)] == \
+        ["Article 2", "Article 1"]
+
+
+def test_atom_entry_links_lose_rel_and_type():
+    feed = plain_feed()
+    entry = feed.add_entry()
+    entry.id("urn:x")
+    entry.title("x")
+    entry.content("x")
+    entry.link(href="https://example.org/x.html", rel="alternate", type="text/html")
+    entry.link(href="https://example.org/x.jpg", rel="enclosure", type="image/jpeg",
+               length="10")
+    links = atom_entries(feed.atom_str())[0].findall(f"{ATOM}link")
+    assert [link.attrib for link in links] == [{"href": "https://example.org/x.html"},
+                                               {"href": "https://example.org/x.jpg"}]
+    # Ours keep rel and type, and the image is an enclosure with its type and length.
+    items = ours(stored(1, T1, image="https://example.org/x.jpg"))
+    assert items[0][1].image == Image("https://example.org/x.jpg", "image/jpeg", None)
+    links = atom_entries(atom_document(channel(), items))[0].findall(f"{ATOM}link")
+    assert [dict(link.attrib) for link in links] == [
+        {"href": SITE.url + "articles/article-1.html", "rel": "alternate", "type": "text/html"},
+        {"rel": "enclosure", "href": "https://example.org/x.jpg", "type": "image/jpeg"},
+    ]
+
+
+def test_cdata_content_writes_an_invalid_atom_type():
+    feed = plain_feed()
+    entry = feed.add_entry()
+    entry.id("urn:x")
+    entry.title("x")
+    entry.content("<p>x</p>", type="CDATA")
+    assert atom_entries(feed.atom_str())[0].find(f"{ATOM}content").get("type") == "CDATA"
+    # Ours: type="html", escaped, so even "]]>" in a body is just text.
+    items = ours(stored(1, T1, body_html="<p>a ]]&gt; b</p>\n"))
+    content = atom_entries(atom_document(channel(), items))[0].find(f"{ATOM}content")
+    assert content.get("type") == "html"
+    assert content.text == "<p>a ]]&gt; b</p>\n"
+
+
+def test_rss_channel_link_is_the_last_link_call():
+    feed = plain_feed()
+    feed.link(href="https://example.org/rss.xml", rel="self")
+    channel_element = etree.fromstring(feed.rss_str()).find("channel")
+    assert channel_element.findtext("link") == "https://example.org/rss.xml"
+    # Ours: the site link, whatever other links the feed has.
+    data = rss_document(channel(self_url=SITE.url + "rss.xml", hub="https://hub.example/",
+                                prev_archive=SITE.url + "archive/3.xml"), ours())
+    assert etree.fromstring(data).find("channel").findtext("link") == SITE.url
+
+
+def test_updated_defaults_to_now():
+    feed = plain_feed()
+    entry = feed.add_entry()
+    entry.id("urn:x")
+    entry.title("x")
+    entry.content("x")
+    root = etree.fromstring(feed.atom_str())
+    this_year = str(datetime.now(UTC).year)
+    assert root.findtext(f"{ATOM}updated").startswith(this_year)
+    assert root.find(f"{ATOM}entry").findtext(f"{ATOM}updated").startswith(this_year)
+    # Ours: the newest entry's time, so the same articles give the same bytes.
+    first = atom_document(channel(updated=T2), ours(stored(2, T2), stored(1, T1)))
+    root = etree.fromstring(first)
+    assert root.findtext(f"{ATOM}updated") == T2.isoformat()
+    assert [e.findtext(f"{ATOM}updated") for e in root.findall(f"{ATOM}entry")] == \
+        [T2.isoformat(), T1.isoformat()]
+    assert atom_document(channel(updated=T2), ours(stored(2, T2), stored(1, T1))) == first
+
+
+def test_description_replaces_the_atom_content():
+    feed = plain_feed()
+    entry = feed.add_entry()
+    entry.id("urn:x")
+    entry.title("x")
+    entry.content("<p>The whole article.</p>", type="html")
+    entry.description("A summary.")
+    content = atom_entries(feed.atom_str())[0].find(f"{ATOM}content")
+    assert content.text == "A summary."
+    # Ours: the body stays the content; the summary is the summary (and RSS description).
+    items = ours(stored(1, T1))
+    entry_element = atom_entries(atom_document(channel(), items))[0]
+    assert entry_element.find(f"{ATOM}content").text == "<p>Body 1</p>\n"
+    assert entry_element.find(f"{ATOM}summary").text == "Summary 1"
+    item = etree.fromstring(rss_document(channel(), items)).find("channel/item")
+    assert item.findtext("description") == "Summary 1"
+    assert item.findtext("{http://purl.org/rss/1.0/modules/content/}encoded") == \
+        "<p>Body 1</p>\n"
