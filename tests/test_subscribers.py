@@ -157,7 +157,7 @@ def test_stream_pages_through_everyone(store):
         ["p1@example.org", "p3@example.org", "p5@example.org"]
 
 
-def test_digested_articles_and_known_sections(settings, store):
+def test_digested_seqs_and_known_sections(settings, store):
     write_articles(settings, ("world", "One"), ("science", "Two"), ("world", "Three"),
                    ("culture", "Four"))
     ingest(settings, store, NOW)
@@ -168,9 +168,9 @@ def test_digested_articles_and_known_sections(settings, store):
     add_digest(store, ada.id, "daily:2026-11-23", [by_title["Two"], by_title["One"]])
     add_digest(store, ada.id, "daily:2026-11-24", [by_title["Three"], by_title["Two"]])
     add_digest(store, other.id, "daily:2026-11-24", [by_title["Four"]])
-    titles = [a.title for a in store.subscribers.digested_articles(ada.id, limit=10)]
-    assert titles == ["Three", "Two", "One"]
-    assert [a.title for a in store.subscribers.digested_articles(ada.id, limit=2)] == \
-        ["Three", "Two"]
-    assert store.subscribers.digested_articles(other.id + 1, limit=10) == []
+    assert store.subscribers.digested_seqs(ada.id, limit=10) == \
+        [by_title["Three"], by_title["Two"], by_title["One"]]
+    assert store.subscribers.digested_seqs(ada.id, limit=2) == \
+        [by_title["Three"], by_title["Two"]]
+    assert store.subscribers.digested_seqs(other.id + 1, limit=10) == []
     assert store.subscribers.digest_count(ada.id) == 2

@@ -16,10 +16,9 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Row, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from publisher.article import StoredArticle
 from publisher.errors import AddressError
-from publisher.store.articles import chunks, to_article
-from publisher.store.schema import article_sections, articles, digests, outbox, subscribers
+from publisher.store.articles import chunks
+from publisher.store.schema import article_sections, digests, outbox, subscribers
 
 if TYPE_CHECKING:
     from publisher.store import Store
@@ -235,27 +234,19 @@ class SubscriberStore:
             return conn.execute(select(func.count()).select_from(digests)
                                 .where(digests.c.subscriber_id == subscriber_id)).scalar_one()
 
-    def digested_articles(self, subscriber_id: int, limit: int) -> list[StoredArticle]:
-        """The articles of a subscriber's digests, newest digest first (and within a
-        digest, its own order), each once, at most `limit`."""
-        seqs: list[int] = []
-        seen: set[int] = set()
+    def digested_seqs(self, subscriber_id: int, limit: int) -> list[int]:
+        """The sequence numbers of the articles of a subscriber's digests, newest digest
+        first (and within a digest, its own order), each once, at most `limit`."""
+        seqs: dict[int, None] = {}
         query = (select(digests.c.article_seqs).where(digests.c.subscriber_id == subscriber_id)
                  .order_by(digests.c.created_at.desc(), digests.c.id.desc()))
         with self.store.reading() as conn:
             for held in conn.execute(query).scalars():
                 for seq in held or ():
-                    if seq not in seen and len(seqs) < limit:
-                        seen.add(seq)
-                        seqs.append(seq)
-                if len(seqs) >= limit:
-                    break
-            found = {}
-            for part in chunks(seqs):
-                found.update((row.seq, to_article(row)) for row in
-                             conn.execute(select(articles).where(articles.c.seq.in_(part))))
-        # An article deleted since its digest went out is simply left out.
-        return [found[seq] for seq in seqs if seq in found]
+                    seqs.setdefault(seq)
+                    if len(seqs) >= limit:
+                        return list(seqs)
+        return list(seqs)
 
 
 def check_choice(what: str, value: str, choices: Sequence[str]) -> None:

@@ -1,13 +1,13 @@
 """Web: the HTML pages the app renders itself (forms, confirmations, errors).
 
 Templates live in templates/web/ (an instance's own templates/web/NAME overrides the
-shipped one) and are always autoescaped. Every page carries a strict Content-Security-
-Policy: no scripts at all, styles only from our stylesheet, forms only to this site.
+shipped one, as publisher.templating arranges) and are autoescaped. Every page carries a
+strict Content-Security-Policy: no scripts at all, styles only from our stylesheet, forms
+only to this site.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import jinja2
@@ -16,23 +16,7 @@ from starlette.responses import HTMLResponse
 
 from publisher.config import Settings
 from publisher.errors import TemplateError
-
-PACKAGE = Path(__file__).resolve().parent.parent
-
-
-def shipped_templates() -> Path:
-    """publisher/templates in a wheel; the repository's templates/ in a checkout."""
-    installed = PACKAGE / "templates"
-    return installed if installed.is_dir() else PACKAGE.parent / "templates"
-
-
-def template_env(settings: Settings) -> jinja2.Environment:
-    loader = jinja2.ChoiceLoader([
-        jinja2.FileSystemLoader(str(settings.path("templates"))),
-        jinja2.FileSystemLoader(str(shipped_templates())),
-    ])
-    return jinja2.Environment(loader=loader, autoescape=True, undefined=jinja2.StrictUndefined,
-                              trim_blocks=True, lstrip_blocks=True)
+from publisher.templating import template_env
 
 
 def origin(url: str) -> str:
