@@ -39,6 +39,7 @@ from publisher.delivery.transport import (
 from publisher.dkim import load_signer
 from publisher.errors import DeliveryError, PublisherError
 from publisher.mail_templates import require_templates
+from publisher.metrics import record_message
 from publisher.store import Store
 from publisher.store.ledger import Claimed, Outcome
 from publisher.store.runs import NODE
@@ -290,6 +291,8 @@ class Drain:
 
     def settle(self, row: Claimed, outcome: Outcome) -> None:
         self.outcomes.append(outcome)
+        if outcome.state != "queued":  # handed back untried: not an attempt
+            record_message(outcome.state, outcome.code)
         counter = {"sent": "sent", "deferred": "deferred", "failed": "failed",
                    "queued": "waiting"}[outcome.state]
         setattr(self.report, counter, getattr(self.report, counter) + 1)
