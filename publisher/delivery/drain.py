@@ -40,6 +40,7 @@ from publisher.dkim import load_signer
 from publisher.errors import DeliveryError, PublisherError
 from publisher.mail_templates import require_templates
 from publisher.metrics import record_message
+from publisher.progress import SILENT, Progress, ProgressDisplay, quiet
 from publisher.store import Store
 from publisher.store.ledger import Claimed, Outcome
 from publisher.store.runs import NODE
@@ -87,7 +88,8 @@ def retry_delay(attempt: int, max_attempts: int, rng: random.Random) -> timedelt
 
 async def deliver(settings: Settings, store: Store, transport: Transport, now: datetime,
                   limit: int | None = None, *, kind: str | None = None,
-                  rng: random.Random | None = None) -> DeliveryReport:
+                  rng: random.Random | None = None,
+                  show: ProgressDisplay = quiet) -> DeliveryReport:
     """Send the due outbox rows (all of them, or at most `limit`; only those of `kind`,
     "digest" or "confirm", when given) through `transport`; returns what happened.
 
@@ -98,10 +100,15 @@ async def deliver(settings: Settings, store: Store, transport: Transport, now: d
     broken. Closes the transport's connections when done; it can be used again."""
     require_templates(settings)
     composer = Composer(settings, store, load_signer(settings))
-    drain = Drain(settings, store, transport, composer, now, limit, kind,
-                  rng or random.Random())
+    total = None
+    if show is not quiet:  # a display wants a total: one count, only then
+        total = await asyncio.to_thread(store.ledger.due_count, now)
+        total = min(total, limit) if limit else total
     try:
-        return await drain.run()
+        with show("send", total=total) as bar:
+            drain = Drain(settings, store, transport, composer, now, limit, kind,
+                          rng or random.Random(), bar)
+            return await drain.run()
     finally:
         await transport.close()
 
@@ -109,7 +116,7 @@ async def deliver(settings: Settings, store: Store, transport: Transport, now: d
 class Drain:
     def __init__(self, settings: Settings, store: Store, transport: Transport,
                  composer: Composer, now: datetime, limit: int | None, kind: str | None,
-                 rng: random.Random):
+                 rng: random.Random, bar: Progress = SILENT):
         self.settings = settings
         self.store = store
         self.transport = transport
@@ -118,6 +125,7 @@ class Drain:
         self.limit = limit
         self.kind = kind
         self.rng = rng
+        self.bar = bar
         self.report = DeliveryReport()
         self.queue: asyncio.Queue = asyncio.Queue()
         self.outcomes: list[Outcome] = []
@@ -293,6 +301,7 @@ class Drain:
         self.outcomes.append(outcome)
         if outcome.state != "queued":  # handed back untried: not an attempt
             record_message(outcome.state, outcome.code)
+        self.bar.advance()
         counter = {"sent": "sent", "deferred": "deferred", "failed": "failed",
                    "queued": "waiting"}[outcome.state]
         setattr(self.report, counter, getattr(self.report, counter) + 1)
@@ -330,7 +339,8 @@ class Drain:
 
 
 def deliver_blocking(settings: Settings, store: Store, transport: Transport | None,
-                     now: datetime, limit: int | None = None) -> DeliveryReport:
+                     now: datetime, limit: int | None = None,
+                     show: ProgressDisplay = quiet) -> DeliveryReport:
     """`deliver` for synchronous callers (the pipeline, the CLI): runs its own event loop,
     in a thread of its own when the caller already runs one. No transport: the
     configured one."""
@@ -338,7 +348,7 @@ def deliver_blocking(settings: Settings, store: Store, transport: Transport | No
         from publisher.delivery import make_transport
 
         transport = make_transport(settings)
-    work = deliver(settings, store, transport, now, limit)
+    work = deliver(settings, store, transport, now, limit, show=show)
     try:
         asyncio.get_running_loop()
     except RuntimeError:
