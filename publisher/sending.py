@@ -6,7 +6,7 @@ before the daemon exits. When nothing is due it sleeps, a quarter of a second at
 doubling up to five seconds (one cheap count query each time), and wakes at once when the
 daemon queues digests. At start, and then every minute, it also runs a pass when nothing
 looks due, since that pass queues again what a crashed sender left half-sent once its
-lease has run out.
+lease has run out; and once an hour it forgets sent messages older than [mail] keep_days.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from time import perf_counter
 
 from publisher.config import Settings
@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 FIRST_PAUSE, LONGEST_PAUSE = 0.25, 5.0
 AFTER_ERROR_PAUSE = 60.0
 SWEEP_SECONDS = 60.0
+PRUNE_SECONDS = 3600.0
 
 
 class OutboxSender:
@@ -45,7 +46,7 @@ class OutboxSender:
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         transport = make_transport(self.settings)
-        pause, sweep_at = FIRST_PAUSE, 0.0
+        pause, sweep_at, prune_at = FIRST_PAUSE, 0.0, 0.0
         while not self.stopping.is_set():
             self.wake.clear()
             now = self.clock()
@@ -54,6 +55,9 @@ class OutboxSender:
                 sweep_at = loop.time() + SWEEP_SECONDS
                 if not await self.may_write():
                     return
+                if loop.time() >= prune_at:
+                    prune_at = loop.time() + PRUNE_SECONDS
+                    await self.prune(now)
                 report = await self.send_batch(transport, now)
                 if report is None:
                     pause = AFTER_ERROR_PAUSE
@@ -77,7 +81,7 @@ class OutboxSender:
         started = perf_counter()
         try:
             report = await deliver(self.settings, self.store, transport, now,
-                                   limit=self.settings.daemon.send_batch)
+                                   limit=self.settings.daemon.send_batch, tidy=False)
         except Exception as exc:
             self.failed(exc)
             record_stage("delivery", perf_counter() - started, ok=False, report=None)
@@ -89,6 +93,16 @@ class OutboxSender:
         await asyncio.to_thread(self.store.runs.finish, run_id, datetime.now(UTC), True,
                                 vars(report))
         return report
+
+    async def prune(self, now: datetime) -> None:
+        """Forget sent messages older than [mail] keep_days, as a full pass of `publisher
+        run` does; the daemon's small batches leave it to this, once an hour."""
+        keep = self.settings.mail.keep_days
+        if keep:
+            try:
+                await asyncio.to_thread(self.store.ledger.prune, now - timedelta(days=keep))
+            except Exception:  # tidying up must never stop the sending
+                log.exception("pruning the outbox failed")
 
     def failed(self, exc: Exception) -> None:
         """Say why sending stopped; the same reason again (every minute) only in debug."""

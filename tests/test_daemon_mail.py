@@ -14,10 +14,10 @@ from types import SimpleNamespace
 
 import pytest
 from aiosmtpd.controller import Controller
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
 from publisher.addresses import normalize_address
-from publisher.store.schema import digests
+from publisher.store.schema import digests, outbox
 from tests.conftest import RecordingHandler, free_port
 from tests.daemon_process import drop, feed_titles, wait_until
 
@@ -153,3 +153,18 @@ def test_two_cron_runs_at_once_send_one_digest_per_subscriber(instance, store, s
         per_subscriber = conn.execute(select(digests.c.subscriber_id, func.count())
                                       .group_by(digests.c.subscriber_id)).all()
     assert len(per_subscriber) == 30 and {count for _, count in per_subscriber} == {1}
+
+
+def test_the_daemon_forgets_old_sent_messages(instance, store, daemons):
+    long_ago = datetime.now(UTC) - timedelta(days=40)
+    with store.writing() as conn:
+        conn.execute(insert(outbox), [
+            {"kind": "confirm", "recipient": f"old{n}@example.org", "payload": {},
+             "message_id": f"<old{n}@example.org>", "state": state, "attempts": 1,
+             "next_attempt_at": long_ago, "created_at": long_ago}
+            for n, state in enumerate(["sent", "sent", "failed"])])
+    daemon = daemons(instance)  # [mail] keep_days is 30 by default
+    daemon.wait_started()
+    wait_until(lambda: store.status.outbox_by_state()["sent"] == 0, "the old sent messages pruned")
+    assert store.status.outbox_by_state()["failed"] == 1  # kept: someone should look at it
+    assert daemon.stop() == 0

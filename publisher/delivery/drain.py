@@ -88,8 +88,8 @@ def retry_delay(attempt: int, max_attempts: int, rng: random.Random) -> timedelt
 
 async def deliver(settings: Settings, store: Store, transport: Transport, now: datetime,
                   limit: int | None = None, *, kind: str | None = None,
-                  rng: random.Random | None = None,
-                  show: ProgressDisplay = quiet) -> DeliveryReport:
+                  rng: random.Random | None = None, show: ProgressDisplay = quiet,
+                  tidy: bool = True) -> DeliveryReport:
     """Send the due outbox rows (all of them, or at most `limit`; only those of `kind`,
     "digest" or "confirm", when given) through `transport`; returns what happened.
 
@@ -97,7 +97,9 @@ async def deliver(settings: Settings, store: Store, transport: Transport, now: d
     subscribe form is posted: `await deliver(settings, store, make_transport(settings),
     now, kind="confirm")` sends the confirmation at once without waiting for digests.
     Refuses to send, with a TemplateError naming file:line, when a mail template is
-    broken. Closes the transport's connections when done; it can be used again."""
+    broken. Closes the transport's connections when done; it can be used again. A full
+    pass prunes old sent messages at the end; `tidy=False` leaves that to the caller
+    (the daemon, which sends many small batches, prunes hourly)."""
     require_templates(settings)
     composer = Composer(settings, store, load_signer(settings))
     total = None
@@ -107,7 +109,7 @@ async def deliver(settings: Settings, store: Store, transport: Transport, now: d
     try:
         with show("send", total=total) as bar:
             drain = Drain(settings, store, transport, composer, now, limit, kind,
-                          rng or random.Random(), bar)
+                          rng or random.Random(), bar, tidy)
             return await drain.run()
     finally:
         await transport.close()
@@ -116,7 +118,7 @@ async def deliver(settings: Settings, store: Store, transport: Transport, now: d
 class Drain:
     def __init__(self, settings: Settings, store: Store, transport: Transport,
                  composer: Composer, now: datetime, limit: int | None, kind: str | None,
-                 rng: random.Random, bar: Progress = SILENT):
+                 rng: random.Random, bar: Progress = SILENT, tidy: bool = True):
         self.settings = settings
         self.store = store
         self.transport = transport
@@ -126,6 +128,7 @@ class Drain:
         self.kind = kind
         self.rng = rng
         self.bar = bar
+        self.tidy = tidy and kind is None  # prune old sent messages at the end
         self.report = DeliveryReport()
         self.queue: asyncio.Queue = asyncio.Queue()
         self.outcomes: list[Outcome] = []
@@ -176,7 +179,7 @@ class Drain:
                 raise DeliveryError(f"{self.report.problem}; {self.report.waiting} "
                                     f"messages wait in the outbox")
         keep = self.settings.mail.keep_days
-        if keep and self.kind is None:  # a full pass tidies up; a quick one does not
+        if keep and self.tidy:  # a full pass tidies up; a quick one does not
             await self.ledger(self.store.ledger.prune,
                                     self.now() - timedelta(days=keep))
         log.info("%s", self.report.line())
