@@ -72,6 +72,7 @@ class Daemon:
         self.hurry = asyncio.Event()  # a second signal: stop waiting for in-flight work
         self.work_ready = asyncio.Event()
         self.writing = asyncio.Lock()  # one writing stage at a time
+        self.lock_checks = asyncio.Lock()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self.stop, signal.Signals(signum).name)
@@ -167,11 +168,13 @@ class Daemon:
     async def check_run_lock(self) -> bool:
         """Whether we still hold the run lock; if not, stop before doing anything more,
         since another process may hold it now."""
-        if await asyncio.to_thread(self.lock.still_held):
-            return True
-        log.error("lost the run lock (database connection dropped?); stopping so "
-                  "another process can take over")
-        self.stop("lost run lock", exit_code=1)
+        async with self.lock_checks:  # the lock's connection serves one thread at a time
+            if await asyncio.to_thread(self.lock.still_held):
+                return True
+        if not self.stopping.is_set():
+            log.error("lost the run lock (database connection dropped?); stopping so "
+                      "another process can take over")
+            self.stop("lost run lock", exit_code=1)
         return False
 
     async def sleep(self, seconds: float) -> bool:

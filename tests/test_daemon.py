@@ -32,8 +32,8 @@ def test_files_are_ingested_as_they_land_and_sigterm_exits_0(instance, store, da
                "the bad file's quarantine")
 
     assert daemon.stop(signal.SIGTERM) == 0
-    events = [line.get("event") for line in daemon.lines]
-    assert events[-2:] == ["stopping", "stopped"]
+    events = [line.get("event") for line in daemon.lines if line.get("event")]
+    assert events[-2:] == ["stopping", "stopped"] and daemon.lines[-1]["event"] == "stopped"
     assert not [line for line in daemon.lines if "not_json" in line], "every line is JSON"
     assert {"ts", "level", "logger", "msg"} <= set(daemon.lines[0])
     runs = {run["stage"]: run for run in store.runs.last_of_each_stage()}
@@ -110,13 +110,17 @@ def test_a_daemon_that_loses_its_lock_stops_before_writing(instance, store, daem
         pytest.skip("a file lock cannot be lost while its process lives")
     daemon = daemons(instance)
     daemon.wait_started()
+    for stage in ("ingest", "feeds", "delivery"):  # the start-up passes are done
+        daemon.wait_for_log(lambda line, stage=stage: line["msg"].startswith(f"{stage}: "),
+                            f"the start-up {stage} pass")
     with store.writing() as conn:  # what a database restart or a network cut does
         conn.execute(text("SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity "
                           "WHERE application_name LIKE 'publisher pid %'"))
     drop(instance, "unseen.txt", "Never stored by a daemon without the lock")
     assert daemon.stop_by_itself() == 1
     assert any("lost the run lock" in line["msg"] for line in daemon.lines)
-    assert "Never stored by a daemon without the lock" not in titles(store)
+    assert "Never stored by a daemon without the lock" not in titles(store), \
+        "\n".join(line["msg"] for line in daemon.lines)
 
 
 def test_a_busy_metrics_port_is_one_line_and_exit_2(instance, store):
