@@ -207,3 +207,15 @@ def test_what_a_reply_means(code, text, status, bounce):
                       mailbox_codes=True, on_recipient=on_recipient)
     assert (result.status, result.bounce) == (status, bounce)
     assert str(code) in result.detail
+
+
+def test_deliver_blocking_works_inside_a_running_event_loop(settings, store, queued):
+    from publisher.delivery import deliver_blocking
+
+    transport = MemoryTransport()
+
+    async def from_async_code():
+        return deliver_blocking(settings, store, transport, NOW)
+
+    assert asyncio.run(from_async_code()).sent == 3
+    assert len(transport.sent) == 3
