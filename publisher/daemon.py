@@ -38,11 +38,13 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 
 from publisher.config import Settings
+from publisher.digests import queue_digests
 from publisher.feeds import build_feeds
 from publisher.ingest import ingest
 from publisher.lock import Busy, RunLock, run_lock
 from publisher.metrics import serve_metrics
 from publisher.pipeline import stage
+from publisher.sending import OutboxSender
 from publisher.sources import fetch_due, store_fetched
 from publisher.store import Store
 from publisher.watch import watch_inbox
@@ -81,8 +83,11 @@ class Daemon:
             if self.settings.daemon.metrics_port:
                 metrics = serve_metrics(self.settings, self.store)
             await self.start_scheduler()
+            self.sender = OutboxSender(self.settings, self.store, self.clock, self.stopping,
+                                       self.check_run_lock)
             tasks = [asyncio.create_task(self.worker(), name="worker"),
-                     asyncio.create_task(self.watch(), name="watch")]
+                     asyncio.create_task(self.watch(), name="watch"),
+                     asyncio.create_task(self.sender.run(), name="sender")]
             # Catch up: files that landed while we were down, feeds a stop left stale.
             self.request("ingest", "feeds")
             self.announce()
@@ -243,13 +248,16 @@ class Daemon:
                 wanted |= {"feeds", "digests"}
         for name, work in self.publishing_stages(now):
             if name in wanted and not self.stopping.is_set():
-                await self.run_stage(name, work, now)
+                report = await self.run_stage(name, work, now)
+                if getattr(report, "queued", 0):  # digests waiting in the outbox
+                    self.sender.wake_up()
 
     def publishing_stages(self, now: datetime) -> list[tuple[str, Callable[[], Any]]]:
         """The stages that follow new articles, in pipeline order."""
         settings, store = self.settings, self.store
         return [
             ("feeds", lambda: build_feeds(settings, store, now)),
+            ("digests", lambda: queue_digests(settings, store, now)),
         ]
 
     async def run_stage(self, name: str, work: Callable[[], Any], now: datetime) -> Any:

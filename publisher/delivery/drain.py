@@ -39,6 +39,8 @@ from publisher.delivery.transport import (
 from publisher.dkim import load_signer
 from publisher.errors import DeliveryError, PublisherError
 from publisher.mail_templates import require_templates
+from publisher.metrics import record_message
+from publisher.progress import SILENT, Progress, ProgressDisplay, quiet
 from publisher.store import Store
 from publisher.store.ledger import Claimed, Outcome
 from publisher.store.runs import NODE
@@ -86,7 +88,8 @@ def retry_delay(attempt: int, max_attempts: int, rng: random.Random) -> timedelt
 
 async def deliver(settings: Settings, store: Store, transport: Transport, now: datetime,
                   limit: int | None = None, *, kind: str | None = None,
-                  rng: random.Random | None = None) -> DeliveryReport:
+                  rng: random.Random | None = None, show: ProgressDisplay = quiet,
+                  tidy: bool = True) -> DeliveryReport:
     """Send the due outbox rows (all of them, or at most `limit`; only those of `kind`,
     "digest" or "confirm", when given) through `transport`; returns what happened.
 
@@ -94,13 +97,20 @@ async def deliver(settings: Settings, store: Store, transport: Transport, now: d
     subscribe form is posted: `await deliver(settings, store, make_transport(settings),
     now, kind="confirm")` sends the confirmation at once without waiting for digests.
     Refuses to send, with a TemplateError naming file:line, when a mail template is
-    broken. Closes the transport's connections when done; it can be used again."""
+    broken. Closes the transport's connections when done; it can be used again. A full
+    pass prunes old sent messages at the end; `tidy=False` leaves that to the caller
+    (the daemon, which sends many small batches, prunes hourly)."""
     require_templates(settings)
     composer = Composer(settings, store, load_signer(settings))
-    drain = Drain(settings, store, transport, composer, now, limit, kind,
-                  rng or random.Random())
+    total = None
+    if show is not quiet:  # a display wants a total: one count, only then
+        total = await asyncio.to_thread(store.ledger.due_count, now)
+        total = min(total, limit) if limit else total
     try:
-        return await drain.run()
+        with show("send", total=total) as bar:
+            drain = Drain(settings, store, transport, composer, now, limit, kind,
+                          rng or random.Random(), bar, tidy)
+            return await drain.run()
     finally:
         await transport.close()
 
@@ -108,7 +118,7 @@ async def deliver(settings: Settings, store: Store, transport: Transport, now: d
 class Drain:
     def __init__(self, settings: Settings, store: Store, transport: Transport,
                  composer: Composer, now: datetime, limit: int | None, kind: str | None,
-                 rng: random.Random):
+                 rng: random.Random, bar: Progress = SILENT, tidy: bool = True):
         self.settings = settings
         self.store = store
         self.transport = transport
@@ -117,6 +127,8 @@ class Drain:
         self.limit = limit
         self.kind = kind
         self.rng = rng
+        self.bar = bar
+        self.tidy = tidy and kind is None  # prune old sent messages at the end
         self.report = DeliveryReport()
         self.queue: asyncio.Queue = asyncio.Queue()
         self.outcomes: list[Outcome] = []
@@ -167,7 +179,7 @@ class Drain:
                 raise DeliveryError(f"{self.report.problem}; {self.report.waiting} "
                                     f"messages wait in the outbox")
         keep = self.settings.mail.keep_days
-        if keep and self.kind is None:  # a full pass tidies up; a quick one does not
+        if keep and self.tidy:  # a full pass tidies up; a quick one does not
             await self.ledger(self.store.ledger.prune,
                                     self.now() - timedelta(days=keep))
         log.info("%s", self.report.line())
@@ -290,6 +302,9 @@ class Drain:
 
     def settle(self, row: Claimed, outcome: Outcome) -> None:
         self.outcomes.append(outcome)
+        if outcome.state != "queued":  # handed back untried: not an attempt
+            record_message(outcome.state, outcome.code)
+        self.bar.advance()
         counter = {"sent": "sent", "deferred": "deferred", "failed": "failed",
                    "queued": "waiting"}[outcome.state]
         setattr(self.report, counter, getattr(self.report, counter) + 1)
@@ -327,7 +342,8 @@ class Drain:
 
 
 def deliver_blocking(settings: Settings, store: Store, transport: Transport | None,
-                     now: datetime, limit: int | None = None) -> DeliveryReport:
+                     now: datetime, limit: int | None = None,
+                     show: ProgressDisplay = quiet) -> DeliveryReport:
     """`deliver` for synchronous callers (the pipeline, the CLI): runs its own event loop,
     in a thread of its own when the caller already runs one. No transport: the
     configured one."""
@@ -335,7 +351,7 @@ def deliver_blocking(settings: Settings, store: Store, transport: Transport | No
         from publisher.delivery import make_transport
 
         transport = make_transport(settings)
-    work = deliver(settings, store, transport, now, limit)
+    work = deliver(settings, store, transport, now, limit, show=show)
     try:
         asyncio.get_running_loop()
     except RuntimeError:
