@@ -296,13 +296,14 @@ class LedgerStore:
         outbox rows go with them) and other messages. A digest still unsent stays. Old
         periods are never due again (the cursor and last_digest_at moved on), so this
         cannot let a digest be queued twice. Returns how many messages were forgotten."""
-        unsent = select(outbox.c.digest_id).where(outbox.c.state != "sent",
-                                                  outbox.c.digest_id.is_not(None))
+        unsent = select(outbox.c.digest_id).where(
+            outbox.c.state.in_(("queued", "sending", "deferred", "failed")),
+            outbox.c.digest_id.is_not(None))
         with self.store.writing() as conn:
             old = conn.execute(select(func.count()).select_from(outbox).where(
-                outbox.c.state == "sent", outbox.c.created_at < before)).scalar_one()
-            conn.execute(delete(outbox).where(outbox.c.state == "sent",
-                                              outbox.c.created_at < before))
+                outbox.c.created_at < before, outbox.c.state == "sent")).scalar_one()
+            conn.execute(delete(outbox).where(outbox.c.created_at < before,
+                                              outbox.c.state == "sent"))
             conn.execute(delete(digests).where(digests.c.created_at < before,
                                                digests.c.id.not_in(unsent)))
             return old
