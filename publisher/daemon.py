@@ -17,20 +17,28 @@ thread; requests for them coalesce, so a burst of files is one ingest. Sending a
 network half of source fetches run beside them. Jobs coalesce their misfires and run
 however late (misfire_grace_time None): a machine that slept runs each job once.
 
-The daemon holds the run lock (publisher.lock) for its whole life, so a cron `publisher
-run` beside it does nothing; a second daemon waits as a standby and takes over when the
-first stops. SIGTERM or SIGINT: take no new work, let in-flight stages and sends finish
-(up to [daemon] drain_seconds), release the lock, exit 0.
+Several daemons may run on one database (PostgreSQL; on SQLite, one machine). Every one
+of them sends: outbox rows are claimed in batches under a lease (FOR UPDATE SKIP LOCKED
+on PostgreSQL), so no two nodes hold the same message. One of them, the leader, holds the
+run lock (publisher.lock: a session-level advisory lock on PostgreSQL, flock beside
+SQLite) and alone runs the writing stages: ingest, sources, feeds and digest queuing. The
+others stand by, retry the lock every few seconds and take over when the leader's
+session ends (its process died or its connection dropped). A leader that finds its lock
+gone stops (exit 1) before writing anything more, so two leaders never overlap; a
+supervisor starts it again as a follower. A cron `publisher run` beside a leader does
+nothing. SIGTERM or SIGINT: take no new work, let in-flight stages and sends finish (up to
+[daemon] drain_seconds), release the lock, exit 0.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -38,6 +46,9 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 
 from publisher.config import Settings
+from publisher.delivery import deliver, make_transport
+from publisher.digests import queue_digests
+from publisher.errors import PublisherError
 from publisher.feeds import build_feeds
 from publisher.ingest import ingest
 from publisher.lock import Busy, RunLock, run_lock
@@ -51,6 +62,9 @@ log = logging.getLogger(__name__)
 
 LOCK_RETRY_SECONDS = 2.0
 LOCK_CHECK_SECONDS = 30
+# The sender looks for mail after this pause, doubled while there is none, up to the max.
+SEND_PAUSE_MIN, SEND_PAUSE_MAX = 0.2, 5.0
+TIDY_EVERY = timedelta(hours=1)  # pruning the ledger of old sent mail
 
 
 def utc_now() -> datetime:
@@ -70,30 +84,31 @@ class Daemon:
         self.hurry = asyncio.Event()  # a second signal: stop waiting for in-flight work
         self.work_ready = asyncio.Event()
         self.writing = asyncio.Lock()  # one writing stage at a time
+        self.mail_ready = asyncio.Event()  # digests were queued: send without waiting
+        self.lock: RunLock = run_lock(self.store.engine)
+        self.leading = False
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self.stop, signal.Signals(signum).name)
-        self.lock = lock = await self.take_run_lock()
-        if lock is None:
-            return self.exit_code
         metrics = None
         try:
             if self.settings.daemon.metrics_port:
                 metrics = serve_metrics(self.settings, self.store)
-            await self.start_scheduler()
+            self.start_scheduler()
             tasks = [asyncio.create_task(self.worker(), name="worker"),
-                     asyncio.create_task(self.watch(), name="watch")]
-            # Catch up: files that landed while we were down, feeds a stop left stale.
-            self.request("ingest", "feeds")
+                     asyncio.create_task(self.watch(), name="watch"),
+                     asyncio.create_task(self.sender(), name="sender")]
+            leader = asyncio.create_task(self.lead(), name="leader")
             self.announce()
             await self.stopping.wait()
             self.scheduler.shutdown(wait=False)
+            leader.cancel()
             await self.finish(tasks)
         finally:
             if metrics:
                 metrics.shutdown()
                 metrics.server_close()
-            await asyncio.to_thread(lock.release)
+            await asyncio.to_thread(self.lock.release)
         log.info("stopped", extra={"event": "stopped"})
         return self.exit_code
 
@@ -108,6 +123,7 @@ class Daemon:
         self.exit_code = exit_code
         self.stopping.set()
         self.work_ready.set()
+        self.mail_ready.set()
 
     async def finish(self, tasks: list[asyncio.Task]) -> None:
         """Wait for in-flight work, at most drain_seconds; cancel what is left."""
@@ -142,22 +158,40 @@ class Daemon:
     def inbox(self):
         return self.settings.path(self.settings.ingest.inbox)
 
-    # --- the run lock -------------------------------------------------------------
-    async def take_run_lock(self) -> RunLock | None:
-        """The run lock, waiting for it as a standby while another run holds it."""
-        lock, said = run_lock(self.store.engine), False
-        while not self.stopping.is_set():
-            try:
-                await asyncio.to_thread(lock.acquire)
-                if said:
-                    log.info("took over the run lock")
-                return lock
-            except Busy as busy:
-                if not said:
-                    log.warning("%s; waiting for it to finish", busy)
-                    said = True
-            await self.sleep(LOCK_RETRY_SECONDS)
-        return None
+    # --- leading: the run lock ------------------------------------------------------
+    async def lead(self) -> None:
+        """Take the run lock, standing by (and sending) while another node holds it;
+        then do the leader's work: catch up, fetch sources, watch that the lock holds."""
+        said = False
+        while not await self.take_run_lock(said):
+            said = True
+            if await self.sleep(LOCK_RETRY_SECONDS):
+                return
+        if said:
+            log.info("took over the run lock")
+        self.leading = True
+        log.info("leading: ingest, sources, feeds and digests run here",
+                 extra={"event": "leading"})
+        self.scheduler.add_job(self.check_run_lock, "interval", seconds=LOCK_CHECK_SECONDS,
+                               id="run-lock", name="run lock held?")
+        states = await asyncio.to_thread(self.store.sources.states)
+        for source in self.settings.sources:
+            state = states.get(source.name)
+            at = state.next_fetch_at if state and state.url == source.url else None
+            self.schedule_source(self.scheduler, source.name, at)
+        # Catch up: files that landed while no one led, feeds a stop left stale, digests.
+        self.request("ingest", "feeds", "digests")
+
+    async def take_run_lock(self, said: bool) -> bool:
+        try:
+            await asyncio.to_thread(self.lock.acquire)
+            return True
+        except Busy as busy:
+            if not said:
+                log.warning("%s; standing by to lead, sending mail meanwhile", busy)
+        except Exception:  # the database is away; keep trying, the sender does too
+            log.warning("cannot reach the database for the run lock", exc_info=True)
+        return False
 
     async def check_run_lock(self) -> bool:
         """Whether we still hold the run lock; if not, stop before doing anything more,
@@ -178,20 +212,13 @@ class Daemon:
         return True
 
     # --- jobs -----------------------------------------------------------------------
-    async def start_scheduler(self) -> None:
+    def start_scheduler(self) -> None:
+        """The digests job asks every minute; only the leader's worker acts on it."""
         self.scheduler = scheduler = AsyncIOScheduler(timezone=UTC, job_defaults={
             "coalesce": True, "max_instances": 1, "misfire_grace_time": None})
         scheduler.add_job(self.request, CronTrigger(second=0, timezone=UTC),
-                          args=["digests"], id="digests", name="digests due?",
-                          next_run_time=self.clock())
-        scheduler.add_job(self.check_run_lock, "interval", seconds=LOCK_CHECK_SECONDS,
-                          id="run-lock", name="run lock held?")
+                          args=["digests"], id="digests", name="digests due?")
         scheduler.start()
-        states = await asyncio.to_thread(self.store.sources.states)
-        for source in self.settings.sources:
-            state = states.get(source.name)
-            at = state.next_fetch_at if state and state.url == source.url else None
-            self.schedule_source(scheduler, source.name, at)
 
     def schedule_source(self, scheduler: AsyncIOScheduler, name: str,
                         at: datetime | None) -> None:
@@ -243,20 +270,23 @@ class Daemon:
                 wanted |= {"feeds", "digests"}
         for name, work in self.publishing_stages(now):
             if name in wanted and not self.stopping.is_set():
-                await self.run_stage(name, work, now)
+                report = await self.run_stage(name, work, now)
+                if name == "digests" and report and report.queued:
+                    self.mail_ready.set()
 
     def publishing_stages(self, now: datetime) -> list[tuple[str, Callable[[], Any]]]:
         """The stages that follow new articles, in pipeline order."""
         settings, store = self.settings, self.store
         return [
             ("feeds", lambda: build_feeds(settings, store, now)),
+            ("digests", lambda: queue_digests(settings, store, now)),
         ]
 
     async def run_stage(self, name: str, work: Callable[[], Any], now: datetime) -> Any:
         """One stage in a worker thread, recorded like cron's; a failure is logged and
         the daemon goes on (the next trigger tries again)."""
         async with self.writing:
-            if self.stopping.is_set() or not await self.check_run_lock():
+            if not self.leading or self.stopping.is_set() or not await self.check_run_lock():
                 return None
             try:
                 return await asyncio.to_thread(stage, self.store, name, now, work)
@@ -264,6 +294,34 @@ class Daemon:
                 log.exception("%s failed", name, extra={"event": "stage-failed",
                                                         "stage": name})
                 return None
+
+    # --- sending: every node -----------------------------------------------------------
+    async def sender(self) -> None:
+        """Drain the outbox for good: at once when digests were queued here, else after a
+        pause that grows while there is nothing to send (other nodes' digests and
+        leases left by a crashed node are found on the next look)."""
+        transport = make_transport(self.settings)
+        pause, tidied = SEND_PAUSE_MIN, None
+        while not self.stopping.is_set():
+            now = self.clock()
+            tidy = tidied is None or now - tidied >= TIDY_EVERY
+            self.mail_ready.clear()
+            try:
+                report = await deliver(self.settings, self.store, transport, now,
+                                       stopping=self.stopping, tidy=tidy)
+                tidied = now if tidy else tidied
+                busy = report.sent or report.deferred or report.failed or report.released
+                pause = SEND_PAUSE_MIN if busy else min(pause * 2, SEND_PAUSE_MAX)
+            except PublisherError as exc:  # a broken template, a refused login
+                log.error("sending paused: %s", exc)
+                pause = SEND_PAUSE_MAX
+            except Exception:
+                log.exception("sending failed; trying again")
+                pause = SEND_PAUSE_MAX
+            if self.mail_ready.is_set():
+                continue
+            with contextlib.suppress(TimeoutError):  # stop() sets mail_ready too
+                await asyncio.wait_for(self.mail_ready.wait(), timeout=pause)
 
     # --- the inbox ------------------------------------------------------------------
     async def watch(self) -> None:

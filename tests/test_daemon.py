@@ -142,7 +142,7 @@ def test_a_daemon_that_loses_its_lock_stops_before_writing(instance, store, daem
     if not database_url.startswith("postgresql"):
         pytest.skip("a file lock cannot be lost while its process lives")
     daemon = daemons(instance)
-    daemon.wait_started()
+    daemon.wait_for_log(lambda line: line.get("event") == "leading", "that it leads")
     with store.writing() as conn:  # what a database restart or a network cut does
         conn.execute(text("SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity "
                           "WHERE application_name LIKE 'publisher pid %'"))

@@ -86,7 +86,8 @@ def retry_delay(attempt: int, max_attempts: int, rng: random.Random) -> timedelt
 
 async def deliver(settings: Settings, store: Store, transport: Transport, now: datetime,
                   limit: int | None = None, *, kind: str | None = None,
-                  rng: random.Random | None = None) -> DeliveryReport:
+                  rng: random.Random | None = None, stopping: asyncio.Event | None = None,
+                  tidy: bool = True) -> DeliveryReport:
     """Send the due outbox rows (all of them, or at most `limit`; only those of `kind`,
     "digest" or "confirm", when given) through `transport`; returns what happened.
 
@@ -94,11 +95,14 @@ async def deliver(settings: Settings, store: Store, transport: Transport, now: d
     subscribe form is posted: `await deliver(settings, store, make_transport(settings),
     now, kind="confirm")` sends the confirmation at once without waiting for digests.
     Refuses to send, with a TemplateError naming file:line, when a mail template is
-    broken. Closes the transport's connections when done; it can be used again."""
+    broken. Closes the transport's connections when done; it can be used again.
+
+    The daemon's sender passes `stopping` (once set, nothing more is claimed; what is in
+    flight finishes) and prunes the ledger (`tidy`) only now and then."""
     require_templates(settings)
     composer = Composer(settings, store, load_signer(settings))
     drain = Drain(settings, store, transport, composer, now, limit, kind,
-                  rng or random.Random())
+                  rng or random.Random(), stopping or asyncio.Event(), tidy)
     try:
         return await drain.run()
     finally:
@@ -108,7 +112,7 @@ async def deliver(settings: Settings, store: Store, transport: Transport, now: d
 class Drain:
     def __init__(self, settings: Settings, store: Store, transport: Transport,
                  composer: Composer, now: datetime, limit: int | None, kind: str | None,
-                 rng: random.Random):
+                 rng: random.Random, stopping: asyncio.Event, tidy: bool = True):
         self.settings = settings
         self.store = store
         self.transport = transport
@@ -117,6 +121,7 @@ class Drain:
         self.limit = limit
         self.kind = kind
         self.rng = rng
+        self.stopping, self.tidy = stopping, tidy
         self.report = DeliveryReport()
         self.queue: asyncio.Queue = asyncio.Queue()
         self.outcomes: list[Outcome] = []
@@ -167,17 +172,19 @@ class Drain:
                 raise DeliveryError(f"{self.report.problem}; {self.report.waiting} "
                                     f"messages wait in the outbox")
         keep = self.settings.mail.keep_days
-        if keep and self.kind is None:  # a full pass tidies up; a quick one does not
+        if keep and self.kind is None and self.tidy:  # a quick pass does not tidy up
             await self.ledger(self.store.ledger.prune,
                                     self.now() - timedelta(days=keep))
-        log.info("%s", self.report.line())
+        busy = self.report.sent or self.report.deferred or self.report.failed \
+            or self.report.waiting or self.report.released
+        log.log(logging.INFO if busy else logging.DEBUG, "%s", self.report.line())
         return self.report
 
     # ---------------------------------------------------------------- producing
     async def produce(self) -> None:
         claimed = 0
         lease = timedelta(seconds=self.settings.mail.lease_seconds)
-        while not self.transport.gave_up:
+        while not self.transport.gave_up and not self.stopping.is_set():
             size = BATCH if self.limit is None else min(BATCH, self.limit - claimed)
             if size <= 0:
                 break
