@@ -189,8 +189,8 @@ class Daemon:
         except Busy as busy:
             if not said:
                 log.warning("%s; standing by to lead, sending mail meanwhile", busy)
-        except Exception:  # the database is away; keep trying, the sender does too
-            log.warning("cannot reach the database for the run lock", exc_info=True)
+        except Exception as exc:  # the database is away; keep trying, as the sender does
+            log.warning("cannot reach the database for the run lock: %s", exc)
         return False
 
     async def check_run_lock(self) -> bool:
