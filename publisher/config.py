@@ -128,6 +128,8 @@ class DaemonSettings:
                          "polls when unavailable) or poll (network file systems).", "watch")
     drain_seconds: float = setting(30.0, "On SIGTERM, seconds to let in-flight sends finish.",
                                    "positive")
+    send_batch: int = setting(200, "Messages the daemon sends per batch; a stop waits for the "
+                              "batch in flight.", "positive")
 
 
 @dataclass(frozen=True)

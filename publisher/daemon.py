@@ -9,8 +9,9 @@ What runs when:
   run at start (a daily digest missed at 07:00 goes out once, on start).
 - each upstream source: a job at its next fetch time as the store has it (its interval,
   or its backoff after failures); a source overdue at start runs at once.
-- the outbox: drained continuously by one sender task, which sleeps with growing pauses
-  while there is nothing to send and wakes at once when digests are queued.
+- the outbox: drained continuously, on every node, by one sender (publisher.sending), in
+  batches of [daemon] send_batch; it sleeps with growing pauses while there is nothing
+  to send and wakes at once when this node queues digests.
 
 Stages that write (ingest, storing sources, feeds, digests) run one at a time in a worker
 thread; requests for them coalesce, so a burst of files is one ingest. Sending and the
@@ -33,12 +34,11 @@ nothing. SIGTERM or SIGINT: take no new work, let in-flight stages and sends fin
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import signal
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -46,14 +46,13 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 
 from publisher.config import Settings
-from publisher.delivery import deliver, make_transport
 from publisher.digests import queue_digests
-from publisher.errors import PublisherError
 from publisher.feeds import build_feeds
 from publisher.ingest import ingest
 from publisher.lock import Busy, RunLock, run_lock
 from publisher.metrics import serve_metrics
 from publisher.pipeline import stage
+from publisher.sending import OutboxSender
 from publisher.sources import fetch_due, store_fetched
 from publisher.store import Store
 from publisher.watch import watch_inbox
@@ -62,9 +61,6 @@ log = logging.getLogger(__name__)
 
 LOCK_RETRY_SECONDS = 2.0
 LOCK_CHECK_SECONDS = 30
-# The sender looks for mail after this pause, doubled while there is none, up to the max.
-SEND_PAUSE_MIN, SEND_PAUSE_MAX = 0.2, 5.0
-TIDY_EVERY = timedelta(hours=1)  # pruning the ledger of old sent mail
 
 
 def utc_now() -> datetime:
@@ -84,7 +80,6 @@ class Daemon:
         self.hurry = asyncio.Event()  # a second signal: stop waiting for in-flight work
         self.work_ready = asyncio.Event()
         self.writing = asyncio.Lock()  # one writing stage at a time
-        self.mail_ready = asyncio.Event()  # digests were queued: send without waiting
         self.lock: RunLock = run_lock(self.store.engine)
         self.leading = False
         loop = asyncio.get_running_loop()
@@ -95,9 +90,10 @@ class Daemon:
             if self.settings.daemon.metrics_port:
                 metrics = serve_metrics(self.settings, self.store)
             self.start_scheduler()
+            self.sender = OutboxSender(self.settings, self.store, self.clock, self.stopping)
             tasks = [asyncio.create_task(self.worker(), name="worker"),
                      asyncio.create_task(self.watch(), name="watch"),
-                     asyncio.create_task(self.sender(), name="sender")]
+                     asyncio.create_task(self.sender.run(), name="sender")]
             leader = asyncio.create_task(self.lead(), name="leader")
             self.announce()
             await self.stopping.wait()
@@ -123,7 +119,6 @@ class Daemon:
         self.exit_code = exit_code
         self.stopping.set()
         self.work_ready.set()
-        self.mail_ready.set()
 
     async def finish(self, tasks: list[asyncio.Task]) -> None:
         """Wait for in-flight work, at most drain_seconds; cancel what is left."""
@@ -272,7 +267,7 @@ class Daemon:
             if name in wanted and not self.stopping.is_set():
                 report = await self.run_stage(name, work, now)
                 if name == "digests" and report and report.queued:
-                    self.mail_ready.set()
+                    self.sender.wake_up()  # this node sends them without waiting
 
     def publishing_stages(self, now: datetime) -> list[tuple[str, Callable[[], Any]]]:
         """The stages that follow new articles, in pipeline order."""
@@ -294,34 +289,6 @@ class Daemon:
                 log.exception("%s failed", name, extra={"event": "stage-failed",
                                                         "stage": name})
                 return None
-
-    # --- sending: every node -----------------------------------------------------------
-    async def sender(self) -> None:
-        """Drain the outbox for good: at once when digests were queued here, else after a
-        pause that grows while there is nothing to send (other nodes' digests and
-        leases left by a crashed node are found on the next look)."""
-        transport = make_transport(self.settings)
-        pause, tidied = SEND_PAUSE_MIN, None
-        while not self.stopping.is_set():
-            now = self.clock()
-            tidy = tidied is None or now - tidied >= TIDY_EVERY
-            self.mail_ready.clear()
-            try:
-                report = await deliver(self.settings, self.store, transport, now,
-                                       stopping=self.stopping, tidy=tidy)
-                tidied = now if tidy else tidied
-                busy = report.sent or report.deferred or report.failed or report.released
-                pause = SEND_PAUSE_MIN if busy else min(pause * 2, SEND_PAUSE_MAX)
-            except PublisherError as exc:  # a broken template, a refused login
-                log.error("sending paused: %s", exc)
-                pause = SEND_PAUSE_MAX
-            except Exception:
-                log.exception("sending failed; trying again")
-                pause = SEND_PAUSE_MAX
-            if self.mail_ready.is_set():
-                continue
-            with contextlib.suppress(TimeoutError):  # stop() sets mail_ready too
-                await asyncio.wait_for(self.mail_ready.wait(), timeout=pause)
 
     # --- the inbox ------------------------------------------------------------------
     async def watch(self) -> None:

@@ -54,8 +54,8 @@ FEEDS_WRITTEN = Counter(
 DIGESTS_QUEUED = Counter(
     "publisher_digests_queued", "Digests queued into the outbox.", registry=EVENTS)
 MESSAGES = Counter(
-    "publisher_messages", "Messages handed to the transport, by outcome (sent, deferred, "
-    "failed) and reply class (2xx, 4xx, 5xx, or network when no reply came).",
+    "publisher_messages", "Messages by outcome (sent, deferred, failed) and SMTP reply class "
+    "(2xx, 4xx, 5xx; none when no reply came: network errors, maildir).",
     ["outcome", "reply_class"], registry=EVENTS)
 SOURCE_ERRORS = Counter(
     "publisher_source_errors", "Failed fetches of upstream sources.", ["source"],
@@ -91,9 +91,10 @@ def record_stage(name: str, seconds: float, ok: bool, report: object | None) -> 
 
 
 def reply_class(code: int | None) -> str:
-    """2xx, 4xx or 5xx from an SMTP reply code; network when no reply came."""
+    """2xx, 4xx or 5xx from an SMTP reply code; none when no reply came (a network
+    error, a message that could not be composed, or the maildir transport)."""
     if code is None or not 200 <= code < 600:
-        return "network"
+        return "none"
     return f"{code // 100}xx"
 
 

@@ -17,7 +17,7 @@ import io
 import logging
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from functools import lru_cache
@@ -48,6 +48,8 @@ COLUMNS = ("email", "name", "frequency", "sections", "timezone", "status", "crea
 ALIASES = {"email address": "email", "e-mail": "email", "mail": "email",
            "time zone": "timezone", "tz": "timezone", "created_at": "created"}
 BATCH = 5000
+# Where a subscriber's digests start, given their sections (publisher.digests decides).
+CursorFor = Callable[[tuple[str, ...]], int]
 LEFT_SUBSCRIBED = ("unsubscribed", "bounced")
 
 
@@ -120,7 +122,14 @@ def import_text(settings: Settings, store: Store, text: str, source: str, now: d
         raise InputError(source, f"has no email column (header: {','.join(header)}); "
                          f"expected {','.join(COLUMNS)}")
     report = ImportReport(ignored_columns=[name for name in columns if name not in COLUMNS])
-    cursor = first_cursor(settings, store)
+    cursors: dict[tuple[str, ...], int] = {}
+
+    def cursor(sections: tuple[str, ...]) -> int:
+        """Where digests start for someone with these sections (asked once each)."""
+        if sections not in cursors:
+            cursors[sections] = first_cursor(settings, store, sections)
+        return cursors[sections]
+
     batch: list[Incoming] = []
     # Progress in lines of the file (a quoted cell may span lines; rows would not add up).
     with show("import", total=max(text.count("\n") - 1, 0)) as bar:
@@ -229,7 +238,7 @@ def read_created(text: str) -> datetime | None:
 
 
 def store_batch(store: Store, batch: list[Incoming], report: ImportReport, now: datetime,
-                cursor: int, resubscribe: bool) -> None:
+                cursor: CursorFor, resubscribe: bool) -> None:
     counts = ImportReport()
 
     def plan(stored: dict[str, dict]) -> tuple[list[dict], list[dict]]:
@@ -257,18 +266,18 @@ def store_batch(store: Store, batch: list[Incoming], report: ImportReport, now: 
     report.kept += counts.kept
 
 
-def new_row(row: Incoming, now: datetime, cursor: int) -> dict:
+def new_row(row: Incoming, now: datetime, cursor: CursorFor) -> dict:
     status = row.given.get("status", "active")
     created = row.created or now
+    sections = row.given.get("sections", ())
     return {"email": row.email, "name": row.given.get("name", ""),
-            "frequency": row.given.get("frequency", "daily"),
-            "sections": row.given.get("sections", ()),
+            "frequency": row.given.get("frequency", "daily"), "sections": sections,
             "timezone": row.given.get("timezone", ""), "status": status,
-            "cursor": cursor, "created_at": created,
+            "cursor": cursor(sections), "created_at": created,
             "confirmed_at": created if status == "active" else None}
 
 
-def merged(old: dict, row: Incoming, now: datetime, cursor: int,
+def merged(old: dict, row: Incoming, now: datetime, cursor: CursorFor,
            resubscribe: bool) -> tuple[dict | None, bool]:
     """The stored row with the file's values applied (None: nothing differs), and
     whether a re-subscription was refused."""
@@ -284,7 +293,7 @@ def merged(old: dict, row: Incoming, now: datetime, cursor: int,
             if wanted == "active":
                 # Digests start from now: no backlog of what they missed meanwhile.
                 new["confirmed_at"] = old["confirmed_at"] or now
-                new["cursor"] = cursor
+                new["cursor"] = cursor(new["sections"])
     if all(new[name] == old[name] for name in MUTABLE) and "cursor" not in new:
         return None, refused
     return {"id": old["id"], **new}, refused

@@ -22,6 +22,8 @@ from zoneinfo import available_timezones
 from publisher import tokens
 from publisher.addresses import check_header_text, normalize_address
 from publisher.config import Settings
+from publisher.confirmations import queue_confirmation
+from publisher.digests import starting_cursor
 from publisher.errors import AddressError
 from publisher.markdown_source import section_names
 from publisher.store import Store
@@ -118,10 +120,11 @@ def zone_names() -> dict[str, str]:
     return {name.lower(): name for name in available_timezones()}
 
 
-def first_cursor(settings: Settings, store: Store) -> int:
+def first_cursor(settings: Settings, store: Store, sections: Iterable[str] = ()) -> int:
     """Where a new or returning subscriber's digests start: after every article stored
-    so far, so the first digest holds what arrives after they join."""
-    return store.articles.max_seq()
+    so far (or, with [digest] first_digest_recent, before the newest few of their
+    sections), so they get no flood of old ones."""
+    return starting_cursor(settings, store, tuple(sections))
 
 
 # --- joining ------------------------------------------------------------------------
@@ -129,14 +132,18 @@ def first_cursor(settings: Settings, store: Store) -> int:
 def add_subscriber(settings: Settings, store: Store, address: str, prefs: Preferences,
                    now: datetime, confirmed: bool) -> Subscriber:
     """`subscribers add`: a new subscriber, active if the operator vouches for their
-    consent (--confirmed), else pending until they follow the confirmation link."""
+    consent (--confirmed), else pending with a confirmation message queued."""
     email = normalize_address(address)
     known = store.subscribers.by_email(email)
     if known:
         raise AddressError(f"{email} is already on the list ({known.status}); use "
                            "`publisher subscribers set` to change it")
-    return store.subscribers.add(email, now, status="active" if confirmed else "pending",
-                                 cursor=first_cursor(settings, store), **prefs.columns())
+    subscriber = store.subscribers.add(
+        email, now, status="active" if confirmed else "pending",
+        cursor=first_cursor(settings, store, prefs.sections), **prefs.columns())
+    if not confirmed:
+        queue_confirmation(settings, store, subscriber, now)
+    return subscriber
 
 
 def request_subscription(settings: Settings, store: Store, address: str,
@@ -151,7 +158,7 @@ def request_subscription(settings: Settings, store: Store, address: str,
     if known is None:
         try:
             return store.subscribers.add(email, now, status="pending",
-                                         cursor=first_cursor(settings, store),
+                                         cursor=first_cursor(settings, store, prefs.sections),
                                          **prefs.columns())
         except AddressError:  # added by a concurrent request: treat as known
             known = store.subscribers.by_email(email)
@@ -170,7 +177,8 @@ def confirm(settings: Settings, store: Store, subscriber: Subscriber,
     confirming twice changes nothing."""
     if subscriber.status == "active":
         return subscriber, False
-    return store.subscribers.activate(subscriber.id, now, first_cursor(settings, store)), True
+    cursor = first_cursor(settings, store, subscriber.sections)
+    return store.subscribers.activate(subscriber.id, now, cursor), True
 
 
 def resubscribe(settings: Settings, store: Store, subscriber: Subscriber,
@@ -181,7 +189,8 @@ def resubscribe(settings: Settings, store: Store, subscriber: Subscriber,
         return subscriber
     if subscriber.confirmed_at is None:
         raise AddressError("this address was never confirmed: use the confirmation link")
-    return store.subscribers.activate(subscriber.id, now, first_cursor(settings, store))
+    return store.subscribers.activate(subscriber.id, now,
+                                      first_cursor(settings, store, subscriber.sections))
 
 
 def find(store: Store, address: str) -> Subscriber:

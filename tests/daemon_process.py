@@ -13,6 +13,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import feedparser
+import pytest
+
 # Generous: the machine may be shared and slow. Tests wait for events, never on time.
 PATIENCE_SECONDS = 60
 
@@ -38,9 +41,13 @@ class DaemonProcess:
             self.lines.append(line)
             self.new_lines.put(line)
 
-    def wait_for_log(self, predicate: Callable[[dict], bool], what: str) -> dict:
-        """The first log line (from now on, or already seen) that matches."""
-        for line in list(self.lines):
+    def wait_for_log(self, predicate: Callable[[dict], bool], what: str,
+                     after: dict | None = None) -> dict:
+        """The first log line that matches, after the line `after` if given; waits for
+        it if it has not come yet."""
+        seen = list(self.lines)
+        start = next(i for i, line in enumerate(seen) if line is after) + 1 if after else 0
+        for line in seen[start:]:
             if predicate(line):
                 return line
         deadline = time.monotonic() + PATIENCE_SECONDS
@@ -51,7 +58,7 @@ class DaemonProcess:
                 if self.process.poll() is not None:
                     break
                 continue
-            if predicate(line):
+            if line not in seen and predicate(line):
                 return line
         raise AssertionError(f"the daemon never logged {what}; it logged:\n"
                              + "\n".join(json.dumps(line) for line in self.lines))
@@ -93,3 +100,36 @@ def wait_until(condition: Callable[[], object], what: str) -> object:
             return result
         time.sleep(0.05)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def daemons():
+    """Start daemons with `daemons(instance, *args, env=...)`; all are killed at the end."""
+    started: list[DaemonProcess] = []
+
+    def start(instance, *args, env=None) -> DaemonProcess:
+        daemon = DaemonProcess(instance, *args, env=env)
+        started.append(daemon)
+        return daemon
+
+    yield start
+    for daemon in started:
+        daemon.kill()
+
+
+def drop(instance, name: str, title: str) -> None:
+    """Put a file in the inbox the way writers should: write aside, then rename."""
+    hidden = instance / "articles" / f".{name}"
+    hidden.write_text(f"{title}\n\nA paragraph about {title.lower()}.\n", encoding="utf-8")
+    hidden.rename(instance / "articles" / name)
+
+
+def feed_titles(instance) -> set[str]:
+    """Entry titles of the site's Atom feed, read back with feedparser."""
+    atom = instance / "feeds" / "atom.xml"
+    return {entry.title for entry in feedparser.parse(str(atom)).entries} \
+        if atom.exists() else set()
+
+
+def titles(store) -> set[str]:
+    return {article.title for article in store.articles.latest(100)}

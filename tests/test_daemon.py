@@ -7,49 +7,16 @@ import signal
 import subprocess
 import sys
 
-import feedparser
 import httpx
 import pytest
 from sqlalchemy import text
 
 from publisher.lock import run_lock
 from tests.conftest import free_port
-from tests.daemon_process import DaemonProcess, wait_until
+from tests.daemon_process import drop, feed_titles, titles, wait_until
 from tests.test_sources import configure, item, rss
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def daemons():
-    started: list[DaemonProcess] = []
-
-    def start(instance, *args, env=None) -> DaemonProcess:
-        daemon = DaemonProcess(instance, *args, env=env)
-        started.append(daemon)
-        return daemon
-
-    yield start
-    for daemon in started:
-        daemon.kill()
-
-
-def drop(instance, name: str, title: str) -> None:
-    """Put a file in the inbox the way writers should: write aside, then rename."""
-    hidden = instance / "articles" / f".{name}"
-    hidden.write_text(f"{title}\n\nA paragraph about {title.lower()}.\n", encoding="utf-8")
-    hidden.rename(instance / "articles" / name)
-
-
-def feed_titles(instance) -> set[str]:
-    """Entry titles of the site's Atom feed, read back with feedparser."""
-    atom = instance / "feeds" / "atom.xml"
-    return {entry.title for entry in feedparser.parse(str(atom)).entries} \
-        if atom.exists() else set()
-
-
-def titles(store) -> set[str]:
-    return {article.title for article in store.articles.latest(100)}
 
 
 def test_files_are_ingested_as_they_land_and_sigterm_exits_0(instance, store, daemons):

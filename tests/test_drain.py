@@ -207,3 +207,48 @@ def test_what_a_reply_means(code, text, status, bounce):
                       mailbox_codes=True, on_recipient=on_recipient)
     assert (result.status, result.bounce) == (status, bounce)
     assert str(code) in result.detail
+
+
+def test_deliver_blocking_works_inside_a_running_event_loop(settings, store, queued):
+    from publisher.delivery import deliver_blocking
+
+    transport = MemoryTransport()
+
+    async def from_async_code():
+        return deliver_blocking(settings, store, transport, NOW)
+
+    assert asyncio.run(from_async_code()).sent == 3
+    assert len(transport.sent) == 3
+
+
+def test_concurrent_senders_send_each_message_once(settings, store):
+    import threading
+
+    import publisher.delivery.drain as drain
+    from publisher.store import open_store
+
+    add_articles(store, [("One", ("world",))], NOW - timedelta(hours=6))
+    for n in range(80):
+        add_subscriber(store, f"c{n}@example.org", NOW)
+    queue_digests(settings, store, NOW)
+    transports = [MemoryTransport() for _ in range(3)]
+
+    def one_sender(transport):
+        other = open_store(settings.database_url)  # its own connections, like a process
+        try:
+            asyncio.run(deliver(settings, other, transport, NOW))
+        finally:
+            other.close()
+
+    batch, drain.BATCH = drain.BATCH, 7  # small claims, so the senders interleave
+    try:
+        threads = [threading.Thread(target=one_sender, args=(t,)) for t in transports]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        drain.BATCH = batch
+    sent = [e.message_id for t in transports for e in t.sent]
+    assert len(sent) == 80 and len(set(sent)) == 80
+    assert store.ledger.counts()["sent"] == 80

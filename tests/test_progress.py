@@ -5,10 +5,13 @@ from __future__ import annotations
 import io
 import os
 import pty
+from datetime import timedelta
 
 import pytest
 
 from publisher import subscriber_csv
+from publisher.delivery import deliver_blocking, make_transport
+from publisher.digests import queue_digests
 from publisher.feeds import build_feeds
 from publisher.ingest import ingest
 from publisher.progress import progress
@@ -111,3 +114,20 @@ def test_a_feeds_rebuild_shows_its_article_pages(settings, store):
     out.truncate()
     build_feeds(settings, store, NOW, show=show)  # nothing stale: nothing to show
     assert out.getvalue() == ""
+
+
+def test_a_large_send_shows_its_progress(settings, store):
+    for n in range(3):
+        store.subscribers.add(f"reader{n}@example.org", NOW - timedelta(days=2),
+                              status="active", frequency="instant")
+    (settings.path(settings.ingest.inbox) / "a.txt").write_text("Storm\n\nBody.\n")
+    ingest(settings, store, NOW)
+    assert queue_digests(settings, store, NOW).queued == 3
+    out, clock = io.StringIO(), FakeClock()
+
+    def show(description, total=None):
+        return progress(description, total, stream=out, clock=clock, every=0)
+
+    report = deliver_blocking(settings, store, make_transport(settings), NOW, show=show)
+    assert report.sent == 3
+    assert out.getvalue().splitlines()[-1] == "send: done: 3/3 (100%) in 0.0s"

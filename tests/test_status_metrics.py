@@ -118,7 +118,7 @@ def test_metrics_show_events_and_store_state(instance, store, feed_server):
     assert grew("publisher_stage_runs_total", stage="sources", outcome="ok") == 1
     assert grew("publisher_messages_total", outcome="sent", reply_class="2xx") == 1
     assert grew("publisher_messages_total", outcome="deferred", reply_class="4xx") == 1
-    assert grew("publisher_messages_total", outcome="deferred", reply_class="network") == 1
+    assert grew("publisher_messages_total", outcome="deferred", reply_class="none") == 1
     assert grew("publisher_messages_total", outcome="failed", reply_class="5xx") == 1
     assert after[("publisher_outbox_messages", (("state", "queued"),))] == 2
     assert after[("publisher_outbox_depth", ())] == 2

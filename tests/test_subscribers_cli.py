@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
 import json
+import re
 
 from click.testing import CliRunner
 
@@ -12,14 +15,29 @@ from publisher.config import load_settings
 from tests.conftest import NOW
 
 
-def test_add_list_show_set_remove(run_cli, instance, store):
+def confirm_link(data: bytes) -> str:
+    message = email.message_from_bytes(data, policy=email.policy.default)
+    text = message.get_body(preferencelist=("plain",)).get_content()
+    return re.search(r"https?://\S+/confirm/(\S+)", text)[1]
+
+
+def test_add_list_show_set_remove(run_cli, instance, store, smtp_server, monkeypatch):
+    monkeypatch.setenv("PUBLISHER_MAIL__TRANSPORT", "smtp")
+    monkeypatch.setenv("PUBLISHER_MAIL__SMTP_URL", smtp_server.url)
     cli = ("-C", instance, "subscribers")
     result = run_cli(*cli, "add", "Ada@Example.org", "--name", "Ada Lovelace",
                      "--frequency", "weekly", "--sections", "World, Science",
                      "--timezone", "europe/london", "--confirmed")
     assert result.exit_code == 0 and result.stdout.strip() == "added ada@example.org (active)"
-    assert run_cli(*cli, "add", "bo@example.org").stdout.strip() == \
-        "added bo@example.org (pending)"
+    assert smtp_server.handler.messages == []  # --confirmed: no confirmation to send
+    assert run_cli(*cli, "add", "bo@example.org").stdout.splitlines() == [
+        "added bo@example.org (pending)",
+        "confirmation link: delivery: 1 sent, 0 deferred, 0 failed"]
+    (_, recipients, data), = smtp_server.handler.messages
+    assert recipients == ["bo@example.org"]
+    bo = store.subscribers.by_email("bo@example.org")
+    assert tokens.verify(load_settings(instance), "confirm", confirm_link(data)) == \
+        tokens.TokenData(bo.id, 0)
 
     listed = run_cli(*cli, "list").stdout.splitlines()
     assert listed[0].split() == ["EMAIL", "STATUS", "FREQUENCY", "TIME", "ZONE", "SECTIONS"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
 import re
 import time
 from dataclasses import replace
@@ -41,12 +43,47 @@ def link(site, purpose, sub):
 
 # --- subscribe --------------------------------------------------------------------------
 
-def test_subscribe_creates_a_pending_subscriber(client, store):
+@pytest.fixture
+def mailing(site, store, smtp_server):
+    """The app with [mail] transport smtp to a real SMTP server (aiosmtpd)."""
+    settings = replace(site, mail=replace(site.mail, transport="smtp",
+                                          smtp_url=smtp_server.url))
+    with TestClient(create_app(settings, store), follow_redirects=False) as test_client:
+        yield test_client, smtp_server.handler.messages
+
+
+def confirm_path(data: bytes) -> str:
+    message = email.message_from_bytes(data, policy=email.policy.default)
+    text = message.get_body(preferencelist=("plain",)).get_content()
+    return path_of(re.search(r"https?://\S+/confirm/\S+", text)[0])
+
+
+def test_subscribe_sends_a_confirmation_link(mailing, store):
+    client, mails = mailing
     response = subscribe(client, sections=["World", "science"])
     assert response.status_code == 200 and "Check your inbox" in response.text
     sub = store.subscribers.by_email("ada@example.org")
     assert (sub.status, sub.name, sub.frequency, sub.sections) == \
         ("pending", "Ada", "weekly", ("world", "science"))
+    # The message went out right after the answer, through the configured transport.
+    (_, recipients, data), = mails
+    assert recipients == ["ada@example.org"]
+    url = confirm_path(data)
+    page = client.get(url)
+    client.post(url, data={"form_token": form_token_of(page.text)})
+    assert store.subscribers.by_id(sub.id).status == "active"
+    # Active now: the form changes nothing and sends nothing, yet answers the same.
+    again = subscribe(client, sections=["culture"])
+    assert again.text == response.text and len(mails) == 1
+    assert store.subscribers.by_id(sub.id).sections == ("world", "science")
+
+
+def test_one_address_gets_few_confirmations(mailing, store):
+    client, mails = mailing
+    client.app.state.web.subscribe_limiter = RateLimiter(100)
+    for _ in range(5):
+        assert subscribe(client, "victim@example.org").status_code == 200
+    assert len(mails) == 3  # at most three an hour, however often the form is sent
 
 
 def test_same_answer_whether_or_not_the_address_is_known(client, store):

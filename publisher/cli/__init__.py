@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,13 +47,24 @@ def instance_option(command):
     def wrapper(ctx: click.Context, directory: Path | None, **kwargs):
         root = ctx.find_root()
         if directory is not None:
-            root.obj = Instance(directory)
+            root.obj = enter_instance(root, directory)
         elif root.obj is None:
             root.obj = Instance(Path.cwd())
         root.call_on_close(root.obj.close)
         return ctx.invoke(command, root.obj, **kwargs)
 
     return wrapper
+
+
+def enter_instance(ctx: click.Context, directory: Path) -> Instance:
+    """Change into DIR as git -C does, so relative paths in arguments are read from there;
+    the previous folder comes back when the command ends (it matters in tests)."""
+    if not directory.is_dir():
+        raise click.BadParameter(f"{directory} is not a folder", param_hint="-C")
+    previous = Path.cwd()
+    os.chdir(directory)
+    ctx.call_on_close(lambda: os.chdir(previous))
+    return Instance(Path.cwd())
 
 
 def utc_now() -> datetime:
@@ -67,7 +79,7 @@ def utc_now() -> datetime:
 @click.pass_context
 def cli(ctx: click.Context, directory: Path | None, verbose: int) -> None:
     """Publish articles as RSS, Atom and JSON feeds, archive pages and email digests."""
-    ctx.obj = Instance(directory) if directory else None
+    ctx.obj = enter_instance(ctx, directory) if directory else None
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
     logging.basicConfig(level=level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

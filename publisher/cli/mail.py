@@ -18,6 +18,7 @@ from publisher.instance import Instance
 from publisher.mail_templates import check_templates, require_templates, shipped_templates
 from publisher.message import decoded_parts
 from publisher.pipeline import stage
+from publisher.progress import progress
 from publisher.store.ledger import Candidate, Claimed
 
 
@@ -34,7 +35,7 @@ def send(instance: Instance, everyone: bool, limit: int | None) -> None:
                     lambda: queue_digests(settings, store, now, everyone=everyone))
     click.echo(digests.line())
     delivery = stage(store, "delivery", now, lambda: deliver_blocking(
-        settings, store, make_transport(settings), now, limit))
+        settings, store, make_transport(settings), now, limit, show=progress))
     click.echo(delivery.line())
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ import click
 
 from publisher import tokens
 from publisher.cli import cli, instance_option, utc_now
+from publisher.delivery import deliver, make_transport
 from publisher.errors import AddressError, ConfigError
 from publisher.instance import Instance
 from publisher.progress import progress
@@ -47,15 +49,21 @@ timezone_option = click.option(
 @sections_option
 @timezone_option
 @click.option("--confirmed", is_flag=True, help="Active at once: you vouch that they opted "
-              "in. Without it they stay pending until they follow the confirmation link.")
+              "in. Without it they are sent a confirmation link and stay pending until "
+              "they follow it.")
 @instance_option
 def add(instance: Instance, email: str, name: str, frequency: str | None,
         sections: str | None, timezone: str | None, confirmed: bool) -> None:
     """Add EMAIL to the list."""
     prefs = clean_preferences(name, frequency or "", sections or "", timezone or "")
-    subscriber = add_subscriber(instance.settings, instance.store, email, prefs, utc_now(),
-                                confirmed)
+    settings, store, now = instance.settings, instance.store, utc_now()
+    subscriber = add_subscriber(settings, store, email, prefs, now, confirmed)
     click.echo(f"added {subscriber.email} ({subscriber.status})")
+    if not confirmed:
+        # Sent now, as the web form does; if it cannot go out, `publisher send` retries.
+        report = asyncio.run(deliver(settings, store, make_transport(settings), now,
+                                     kind="confirm"))
+        click.echo(f"confirmation link: {report.line()}")
 
 
 @subscribers.command(name="list")
@@ -123,8 +131,8 @@ def set_command(instance: Instance, email: str, name: str | None, frequency: str
                               default=Preferences.of(subscriber))
     subscriber = store.subscribers.change(subscriber.id, now, **prefs.columns())
     if status == "active" and subscriber.status != "active":
-        subscriber = store.subscribers.activate(subscriber.id, now,
-                                                first_cursor(instance.settings, store))
+        subscriber = store.subscribers.activate(
+            subscriber.id, now, first_cursor(instance.settings, store, subscriber.sections))
     elif status is not None:
         subscriber = store.subscribers.change(subscriber.id, now, status=status)
     if new_links:

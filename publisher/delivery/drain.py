@@ -39,6 +39,8 @@ from publisher.delivery.transport import (
 from publisher.dkim import load_signer
 from publisher.errors import DeliveryError, PublisherError
 from publisher.mail_templates import require_templates
+from publisher.metrics import record_message
+from publisher.progress import SILENT, Progress, ProgressDisplay, quiet
 from publisher.store import Store
 from publisher.store.ledger import Claimed, Outcome
 from publisher.store.runs import NODE
@@ -86,8 +88,9 @@ def retry_delay(attempt: int, max_attempts: int, rng: random.Random) -> timedelt
 
 async def deliver(settings: Settings, store: Store, transport: Transport, now: datetime,
                   limit: int | None = None, *, kind: str | None = None,
-                  rng: random.Random | None = None, stopping: asyncio.Event | None = None,
-                  tidy: bool = True) -> DeliveryReport:
+                  rng: random.Random | None = None, show: ProgressDisplay = quiet,
+                  stopping: asyncio.Event | None = None, tidy: bool = True
+                  ) -> DeliveryReport:
     """Send the due outbox rows (all of them, or at most `limit`; only those of `kind`,
     "digest" or "confirm", when given) through `transport`; returns what happened.
 
@@ -97,14 +100,21 @@ async def deliver(settings: Settings, store: Store, transport: Transport, now: d
     Refuses to send, with a TemplateError naming file:line, when a mail template is
     broken. Closes the transport's connections when done; it can be used again.
 
-    The daemon's sender passes `stopping` (once set, nothing more is claimed; what is in
-    flight finishes) and prunes the ledger (`tidy`) only now and then."""
+    `show` displays progress (the CLI). A full pass prunes old sent messages at the end;
+    `tidy=False` leaves that to the caller (the daemon, which sends many small batches,
+    prunes hourly). Once `stopping` is set nothing more is claimed; messages in flight
+    are sent and recorded (the daemon's SIGTERM)."""
     require_templates(settings)
     composer = Composer(settings, store, load_signer(settings))
-    drain = Drain(settings, store, transport, composer, now, limit, kind,
-                  rng or random.Random(), stopping or asyncio.Event(), tidy)
+    total = None
+    if show is not quiet:  # a display wants a total: one count, only then
+        total = await asyncio.to_thread(store.ledger.due_count, now)
+        total = min(total, limit) if limit else total
     try:
-        return await drain.run()
+        with show("send", total=total) as bar:
+            drain = Drain(settings, store, transport, composer, now, limit, kind,
+                          rng or random.Random(), bar, tidy, stopping)
+            return await drain.run()
     finally:
         await transport.close()
 
@@ -112,7 +122,8 @@ async def deliver(settings: Settings, store: Store, transport: Transport, now: d
 class Drain:
     def __init__(self, settings: Settings, store: Store, transport: Transport,
                  composer: Composer, now: datetime, limit: int | None, kind: str | None,
-                 rng: random.Random, stopping: asyncio.Event, tidy: bool = True):
+                 rng: random.Random, bar: Progress = SILENT, tidy: bool = True,
+                 stopping: asyncio.Event | None = None):
         self.settings = settings
         self.store = store
         self.transport = transport
@@ -121,7 +132,9 @@ class Drain:
         self.limit = limit
         self.kind = kind
         self.rng = rng
-        self.stopping, self.tidy = stopping, tidy
+        self.bar = bar
+        self.tidy = tidy and kind is None  # prune old sent messages at the end
+        self.stopping = stopping or asyncio.Event()  # set: claim nothing more
         self.report = DeliveryReport()
         self.queue: asyncio.Queue = asyncio.Queue()
         self.outcomes: list[Outcome] = []
@@ -172,7 +185,7 @@ class Drain:
                 raise DeliveryError(f"{self.report.problem}; {self.report.waiting} "
                                     f"messages wait in the outbox")
         keep = self.settings.mail.keep_days
-        if keep and self.kind is None and self.tidy:  # a quick pass does not tidy up
+        if keep and self.tidy:  # a full pass tidies up; a quick one does not
             await self.ledger(self.store.ledger.prune,
                                     self.now() - timedelta(days=keep))
         busy = self.report.sent or self.report.deferred or self.report.failed \
@@ -297,6 +310,9 @@ class Drain:
 
     def settle(self, row: Claimed, outcome: Outcome) -> None:
         self.outcomes.append(outcome)
+        if outcome.state != "queued":  # handed back untried: not an attempt
+            record_message(outcome.state, outcome.code)
+        self.bar.advance()
         counter = {"sent": "sent", "deferred": "deferred", "failed": "failed",
                    "queued": "waiting"}[outcome.state]
         setattr(self.report, counter, getattr(self.report, counter) + 1)
@@ -334,7 +350,8 @@ class Drain:
 
 
 def deliver_blocking(settings: Settings, store: Store, transport: Transport | None,
-                     now: datetime, limit: int | None = None) -> DeliveryReport:
+                     now: datetime, limit: int | None = None,
+                     show: ProgressDisplay = quiet) -> DeliveryReport:
     """`deliver` for synchronous callers (the pipeline, the CLI): runs its own event loop,
     in a thread of its own when the caller already runs one. No transport: the
     configured one."""
@@ -342,7 +359,7 @@ def deliver_blocking(settings: Settings, store: Store, transport: Transport | No
         from publisher.delivery import make_transport
 
         transport = make_transport(settings)
-    work = deliver(settings, store, transport, now, limit)
+    work = deliver(settings, store, transport, now, limit, show=show)
     try:
         asyncio.get_running_loop()
     except RuntimeError:

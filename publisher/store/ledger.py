@@ -22,12 +22,14 @@ from sqlalchemy import (
     Connection,
     String,
     Text,
+    and_,
     bindparam,
     cast,
     delete,
     func,
     insert,
     literal,
+    or_,
     select,
     update,
 )
@@ -296,13 +298,14 @@ class LedgerStore:
         outbox rows go with them) and other messages. A digest still unsent stays. Old
         periods are never due again (the cursor and last_digest_at moved on), so this
         cannot let a digest be queued twice. Returns how many messages were forgotten."""
-        unsent = select(outbox.c.digest_id).where(outbox.c.state != "sent",
-                                                  outbox.c.digest_id.is_not(None))
+        unsent = select(outbox.c.digest_id).where(
+            outbox.c.state.in_(("queued", "sending", "deferred", "failed")),
+            outbox.c.digest_id.is_not(None))
         with self.store.writing() as conn:
             old = conn.execute(select(func.count()).select_from(outbox).where(
-                outbox.c.state == "sent", outbox.c.created_at < before)).scalar_one()
-            conn.execute(delete(outbox).where(outbox.c.state == "sent",
-                                              outbox.c.created_at < before))
+                outbox.c.created_at < before, outbox.c.state == "sent")).scalar_one()
+            conn.execute(delete(outbox).where(outbox.c.created_at < before,
+                                              outbox.c.state == "sent"))
             conn.execute(delete(digests).where(digests.c.created_at < before,
                                                digests.c.id.not_in(unsent)))
             return old
@@ -319,6 +322,16 @@ class LedgerStore:
             return conn.execute(select(func.count()).select_from(outbox).where(
                 outbox.c.state.in_(("queued", "deferred")),
                 outbox.c.next_attempt_at <= now)).scalar_one()
+
+    def sendable_count(self, now: datetime) -> int:
+        """Rows a sender could take now: the due ones and those whose sender's lease ran
+        out (it died; another node's delivery pass queues them again)."""
+        with self.store.reading() as conn:
+            return conn.execute(select(func.count()).select_from(outbox).where(or_(
+                and_(outbox.c.state.in_(("queued", "deferred")),
+                     outbox.c.next_attempt_at <= now),
+                and_(outbox.c.state == "sending", outbox.c.lease_until < now)))
+            ).scalar_one()
 
     def latest_errors(self, limit: int = 10) -> list[dict]:
         with self.store.reading() as conn:

@@ -126,6 +126,8 @@ subscribers = Table(
     sqlite_autoincrement=True,
 )
 Index("ix_subscribers_status", subscribers.c.status, subscribers.c.frequency)
+# The queue pass walks active subscribers in id order, a batch at a time.
+Index("ix_subscribers_active", subscribers.c.status, subscribers.c.id)
 
 digests = Table(
     "digests", metadata,
@@ -166,6 +168,7 @@ outbox = Table(
 )
 Index("ix_outbox_due", outbox.c.state, outbox.c.next_attempt_at)
 Index("ix_outbox_subscriber", outbox.c.subscriber_id)
+Index("ix_outbox_created", outbox.c.created_at)  # pruning reads only the old rows
 
 runs = Table(
     "runs", metadata,

@@ -49,7 +49,7 @@ class Web:
     clock: Callable[[], datetime]
     subscribe_limiter: RateLimiter
     address_limiter: RateLimiter
-    confirmations: subscribe.ConfirmationSender | None
+    confirmations: subscribe.ConfirmationSender
     stylesheet: Representation | None = None
     started: datetime = field(default_factory=utc_now)
 
@@ -61,7 +61,7 @@ def create_app(settings: Settings, store: Store, *, clock: Callable[[], datetime
               folder=PublishFolder(settings.path(settings.feeds.folder)), clock=clock,
               subscribe_limiter=RateLimiter(settings.web.subscribe_per_minute, 60.0),
               address_limiter=RateLimiter(CONFIRMATIONS_PER_HOUR, 3600.0),
-              confirmations=confirmations)
+              confirmations=confirmations or subscribe.MailConfirmations(settings, store))
     routes = [
         Route("/subscribe", subscribe.form_page, methods=["GET"]),
         Route("/subscribe", subscribe.subscribe, methods=["POST"]),

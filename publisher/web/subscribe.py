@@ -18,7 +18,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from publisher.addresses import normalize_address
+from publisher.config import Settings
+from publisher.confirmations import queue_confirmation
+from publisher.delivery import deliver, make_transport
 from publisher.errors import AddressError
+from publisher.store import Store
 from publisher.store.subscribers import FREQUENCIES, Subscriber
 from publisher.subscribers import Preferences, clean_preferences, request_subscription
 from publisher.web.guard import same_site
@@ -32,6 +36,27 @@ class ConfirmationSender(Protocol):
     def queue(self, subscriber: Subscriber, now: datetime) -> None: ...
 
     async def deliver(self, now: datetime) -> None: ...
+
+
+class MailConfirmations:
+    """Confirmations through the outbox and [mail] transport, like every message: queued
+    in the request, sent right after the answer; a failed send stays in the outbox for
+    the next `publisher send` or `publisher run`."""
+
+    def __init__(self, settings: Settings, store: Store):
+        self.settings, self.store = settings, store
+
+    def queue(self, subscriber: Subscriber, now: datetime) -> None:
+        queue_confirmation(self.settings, self.store, subscriber, now)
+
+    async def deliver(self, now: datetime) -> None:
+        try:
+            report = await deliver(self.settings, self.store, make_transport(self.settings),
+                                   now, kind="confirm")
+        except Exception:
+            log.exception("sending confirmations failed; they stay in the outbox")
+            return
+        log.info("confirmations: %s", report.line())
 
 
 async def form_page(request: Request) -> Response:
@@ -97,10 +122,6 @@ def start_confirmation(web, email: str, prefs: Preferences,
         return None
     if not web.address_limiter.allow(subscriber.email)[0]:
         log.info("confirmation to subscriber %s not sent: sent recently", subscriber.id)
-        return None
-    if web.confirmations is None:
-        log.warning("no mail transport: confirmation to subscriber %s not sent",
-                    subscriber.id)
         return None
     web.confirmations.queue(subscriber, now)
     return BackgroundTask(web.confirmations.deliver, now)
