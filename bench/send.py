@@ -12,6 +12,15 @@ aiosmtplib send over one of 20 connections. Prints messages/s, peak RSS and the 
 
     .venv/bin/python bench/send.py                       # 100,000 subscribers
     .venv/bin/python bench/send.py -n 10000 --dkim       # DKIM-signed (RSA 2048)
+
+Scaling out (several sender processes on one database, as several `publisher daemon`
+nodes would run): with --senders N the digests are queued once, then 1, 2, ... N
+processes drain the outbox together (claims are FOR UPDATE SKIP LOCKED on PostgreSQL),
+each with [mail] connections connections; prints messages/s for each count and the
+ratio against one sender (medians of --repeat runs).
+
+    .venv/bin/python bench/send.py -n 20000 --senders 3 \
+        --store postgresql+psycopg://user@127.0.0.1:5432/bench   # the database is emptied
 """
 
 from __future__ import annotations
@@ -124,6 +133,99 @@ def fill(folder: Path, subscribers: int, articles: int) -> None:
     store.close()
 
 
+# ---------------------------------------------------------------- scaling out
+def reset_database(url: str) -> None:
+    """Empty the bench's PostgreSQL database (it is the bench's own: --store says so)."""
+    from sqlalchemy import create_engine
+
+    from publisher.store.schema import metadata
+
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        metadata.drop_all(conn)
+        conn.exec_driver_sql("DROP TABLE IF EXISTS schema_version")
+    engine.dispose()
+
+
+def sender_child(folder: str) -> None:
+    """One sender process: ready once imported and connected, then waits for the go
+    file so that every sender starts together; prints JSON with its sent count and times."""
+    from publisher.config import load_settings
+    from publisher.delivery import deliver_blocking, make_transport
+    from publisher.store import open_store
+
+    settings = load_settings(Path(folder))
+    store = open_store(settings.database_url)
+    store.ledger.counts()  # connected
+    Path(folder, f"ready-{os.getpid()}").touch()
+    while not Path(folder, "go").exists():
+        time.sleep(0.005)
+    started = time.time()
+    report = deliver_blocking(settings, store, make_transport(settings), NOW)
+    print(json.dumps({"sent": report.sent, "start": started, "end": time.time(),
+                      "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+
+
+def scaling_run(args, port: int, senders: int) -> float:
+    """Queue once, then `senders` processes drain the outbox together: messages/s."""
+    from publisher.config import load_settings
+    from publisher.digests import queue_digests
+    from publisher.store import open_store
+
+    with tempfile.TemporaryDirectory(prefix="publisher-bench-") as tmp:
+        folder = Path(tmp) / "site"
+        if args.store.startswith("postgresql"):
+            reset_database(args.store)
+        make_instance(folder, port, args.dkim, args.connections)
+        fill(folder, args.subscribers, args.articles)
+        settings = load_settings(folder)
+        store = open_store(settings.database_url)
+        queued = queue_digests(settings, store, NOW).queued
+        store.close()
+        children = [subprocess.Popen([sys.executable, __file__, "--sender-child", str(folder)],
+                                     stdout=subprocess.PIPE, text=True)
+                    for _ in range(senders)]
+        while len(list(folder.glob("ready-*"))) < senders:
+            if any(child.poll() is not None for child in children):
+                raise SystemExit("a sender process failed to start")
+            time.sleep(0.01)
+        (folder / "go").touch()
+        results = []
+        for child in children:
+            out, _ = child.communicate()
+            if child.returncode:
+                raise SystemExit("a sender process failed")
+            results.append(json.loads(out.strip().splitlines()[-1]))
+    sent = sum(r["sent"] for r in results)
+    if sent != queued or queued != args.subscribers:
+        raise SystemExit(f"queued {queued}, sent {sent} of {args.subscribers}")
+    seconds = max(r["end"] for r in results) - min(r["start"] for r in results)
+    return sent / seconds
+
+
+def scaling(args, port: int, sink_name: str) -> None:
+    counts = range(1, args.senders + 1)
+    rates: dict[int, list[float]] = {n: [] for n in counts}
+    for repeat in range(args.repeat):
+        for n in counts:  # interleaved, so a busy moment of the machine hits all alike
+            rates[n].append(scaling_run(args, port, n))
+            print(f"run {repeat + 1}, {n} sender{'s' if n > 1 else ''}: "
+                  f"{rates[n][-1]:,.0f} messages/s", flush=True)
+    backend = "PostgreSQL" if args.store.startswith("postgresql") else "SQLite"
+    print(f"\n{args.subscribers:,} subscribers on {backend}, {args.connections} connections "
+          f"per sender to {sink_name} on this machine ({os.cpu_count()} CPUs); "
+          f"medians of {args.repeat} runs")
+    one = statistics.median(rates[1])
+    for n in counts:
+        rate = statistics.median(rates[n])
+        print(f"{n} sender{'s' if n > 1 else ' '}: {rate:,.0f} messages/s  "
+              f"ratio {rate / one:.2f}x")
+    if (os.cpu_count() or 1) <= args.senders:
+        print(f"note: {args.senders} senders, the database and the SMTP sink share "
+              f"{os.cpu_count()} CPUs here, so gains stop once the CPUs are busy; on "
+              "separate machines each node brings its own CPU.")
+
+
 # ---------------------------------------------------------------- the measured send
 def child(folder: str) -> None:
     """Runs in its own process: queue and deliver; prints JSON with time and peak RSS."""
@@ -218,6 +320,8 @@ def naive(folder: Path, port: int, sample: int, dkim_sign: bool) -> float:
 
 
 def one_run(args, port: int) -> dict:
+    if args.store.startswith("postgresql"):
+        reset_database(args.store)
     with tempfile.TemporaryDirectory(prefix="publisher-bench-") as tmp:
         folder = Path(tmp) / "site"
         make_instance(folder, port, args.dkim, args.connections)
@@ -241,13 +345,31 @@ def main() -> None:
     parser.add_argument("--sample", type=int, default=3000, help="naive-way messages")
     parser.add_argument("--connections", type=int, default=10)
     parser.add_argument("--dkim", action="store_true", help="sign with a 2048-bit RSA key")
+    parser.add_argument("--store", default="",
+                        help="database URL (postgresql+psycopg://...; its tables are "
+                             "dropped); default: a fresh SQLite file per run")
+    parser.add_argument("--senders", type=int, default=0,
+                        help="measure 1..N sender processes sharing the outbox")
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--sender-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args.child)
         return
+    if args.sender_child:
+        sender_child(args.sender_child)
+        return
+    if args.store:
+        os.environ["PUBLISHER_STORE__URL"] = args.store
     port = free_port()
     sink, sink_name = start_sink(port)
+    if args.senders:
+        try:
+            scaling(args, port, sink_name)
+        finally:
+            sink.terminate()
+            sink.wait()
+        return
     try:
         runs = []
         for n in range(args.repeat):

@@ -9,18 +9,26 @@ What runs when:
   run at start (a daily digest missed at 07:00 goes out once, on start).
 - each upstream source: a job at its next fetch time as the store has it (its interval,
   or its backoff after failures); a source overdue at start runs at once.
-- the outbox: drained continuously by one sender task, which sleeps with growing pauses
-  while there is nothing to send and wakes at once when digests are queued.
+- the outbox: drained continuously, on every node, by one sender (publisher.sending), in
+  batches of [daemon] send_batch; it sleeps with growing pauses while there is nothing
+  to send and wakes at once when this node queues digests.
 
 Stages that write (ingest, storing sources, feeds, digests) run one at a time in a worker
 thread; requests for them coalesce, so a burst of files is one ingest. Sending and the
 network half of source fetches run beside them. Jobs coalesce their misfires and run
 however late (misfire_grace_time None): a machine that slept runs each job once.
 
-The daemon holds the run lock (publisher.lock) for its whole life, so a cron `publisher
-run` beside it does nothing; a second daemon waits as a standby and takes over when the
-first stops. SIGTERM or SIGINT: take no new work, let in-flight stages and sends finish
-(up to [daemon] drain_seconds), release the lock, exit 0.
+Several daemons may run on one database (PostgreSQL; on SQLite, one machine). Every one
+of them sends: outbox rows are claimed in batches under a lease (FOR UPDATE SKIP LOCKED
+on PostgreSQL), so no two nodes hold the same message. One of them, the leader, holds the
+run lock (publisher.lock: a session-level advisory lock on PostgreSQL, flock beside
+SQLite) and alone runs the writing stages: ingest, sources, feeds and digest queuing. The
+others stand by, retry the lock every few seconds and take over when the leader's
+session ends (its process died or its connection dropped). A leader that finds its lock
+gone stops (exit 1) before writing anything more, so two leaders never overlap; a
+supervisor starts it again as a follower. A cron `publisher run` beside a leader does
+nothing. SIGTERM or SIGINT: take no new work, let in-flight stages and sends finish (up to
+[daemon] drain_seconds), release the lock, exit 0.
 """
 
 from __future__ import annotations
@@ -73,33 +81,31 @@ class Daemon:
         self.work_ready = asyncio.Event()
         self.writing = asyncio.Lock()  # one writing stage at a time
         self.lock_checks = asyncio.Lock()
+        self.lock: RunLock = run_lock(self.store.engine)
+        self.leading = False
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self.stop, signal.Signals(signum).name)
-        self.lock = lock = await self.take_run_lock()
-        if lock is None:
-            return self.exit_code
         metrics = None
         try:
             if self.settings.daemon.metrics_port:
                 metrics = serve_metrics(self.settings, self.store)
-            await self.start_scheduler()
-            self.sender = OutboxSender(self.settings, self.store, self.clock, self.stopping,
-                                       self.check_run_lock)
+            self.start_scheduler()
+            self.sender = OutboxSender(self.settings, self.store, self.clock, self.stopping)
             tasks = [asyncio.create_task(self.worker(), name="worker"),
                      asyncio.create_task(self.watch(), name="watch"),
                      asyncio.create_task(self.sender.run(), name="sender")]
-            # Catch up: files that landed while we were down, feeds a stop left stale.
-            self.request("ingest", "feeds")
+            leader = asyncio.create_task(self.lead(), name="leader")
             self.announce()
             await self.stopping.wait()
             self.scheduler.shutdown(wait=False)
+            leader.cancel()
             await self.finish(tasks)
         finally:
             if metrics:
                 metrics.shutdown()
                 metrics.server_close()
-            await asyncio.to_thread(lock.release)
+            await asyncio.to_thread(self.lock.release)
         log.info("stopped", extra={"event": "stopped"})
         return self.exit_code
 
@@ -148,22 +154,40 @@ class Daemon:
     def inbox(self):
         return self.settings.path(self.settings.ingest.inbox)
 
-    # --- the run lock -------------------------------------------------------------
-    async def take_run_lock(self) -> RunLock | None:
-        """The run lock, waiting for it as a standby while another run holds it."""
-        lock, said = run_lock(self.store.engine), False
-        while not self.stopping.is_set():
-            try:
-                await asyncio.to_thread(lock.acquire)
-                if said:
-                    log.info("took over the run lock")
-                return lock
-            except Busy as busy:
-                if not said:
-                    log.warning("%s; waiting for it to finish", busy)
-                    said = True
-            await self.sleep(LOCK_RETRY_SECONDS)
-        return None
+    # --- leading: the run lock ------------------------------------------------------
+    async def lead(self) -> None:
+        """Take the run lock, standing by (and sending) while another node holds it;
+        then do the leader's work: catch up, fetch sources, watch that the lock holds."""
+        said = False
+        while not await self.take_run_lock(said):
+            said = True
+            if await self.sleep(LOCK_RETRY_SECONDS):
+                return
+        if said:
+            log.info("took over the run lock")
+        self.leading = True
+        log.info("leading: ingest, sources, feeds and digests run here",
+                 extra={"event": "leading"})
+        self.scheduler.add_job(self.check_run_lock, "interval", seconds=LOCK_CHECK_SECONDS,
+                               id="run-lock", name="run lock held?")
+        states = await asyncio.to_thread(self.store.sources.states)
+        for source in self.settings.sources:
+            state = states.get(source.name)
+            at = state.next_fetch_at if state and state.url == source.url else None
+            self.schedule_source(self.scheduler, source.name, at)
+        # Catch up: files that landed while no one led, feeds a stop left stale, digests.
+        self.request("ingest", "feeds", "digests")
+
+    async def take_run_lock(self, said: bool) -> bool:
+        try:
+            await asyncio.to_thread(self.lock.acquire)
+            return True
+        except Busy as busy:
+            if not said:
+                log.warning("%s; standing by to lead, sending mail meanwhile", busy)
+        except Exception as exc:  # the database is away; keep trying, as the sender does
+            log.warning("cannot reach the database for the run lock: %s", exc)
+        return False
 
     async def check_run_lock(self) -> bool:
         """Whether we still hold the run lock; if not, stop before doing anything more,
@@ -186,20 +210,13 @@ class Daemon:
         return True
 
     # --- jobs -----------------------------------------------------------------------
-    async def start_scheduler(self) -> None:
+    def start_scheduler(self) -> None:
+        """The digests job asks every minute; only the leader's worker acts on it."""
         self.scheduler = scheduler = AsyncIOScheduler(timezone=UTC, job_defaults={
             "coalesce": True, "max_instances": 1, "misfire_grace_time": None})
         scheduler.add_job(self.request, CronTrigger(second=0, timezone=UTC),
-                          args=["digests"], id="digests", name="digests due?",
-                          next_run_time=self.clock())
-        scheduler.add_job(self.check_run_lock, "interval", seconds=LOCK_CHECK_SECONDS,
-                          id="run-lock", name="run lock held?")
+                          args=["digests"], id="digests", name="digests due?")
         scheduler.start()
-        states = await asyncio.to_thread(self.store.sources.states)
-        for source in self.settings.sources:
-            state = states.get(source.name)
-            at = state.next_fetch_at if state and state.url == source.url else None
-            self.schedule_source(scheduler, source.name, at)
 
     def schedule_source(self, scheduler: AsyncIOScheduler, name: str,
                         at: datetime | None) -> None:
@@ -252,8 +269,8 @@ class Daemon:
         for name, work in self.publishing_stages(now):
             if name in wanted and not self.stopping.is_set():
                 report = await self.run_stage(name, work, now)
-                if getattr(report, "queued", 0):  # digests waiting in the outbox
-                    self.sender.wake_up()
+                if name == "digests" and report and report.queued:
+                    self.sender.wake_up()  # this node sends them without waiting
 
     def publishing_stages(self, now: datetime) -> list[tuple[str, Callable[[], Any]]]:
         """The stages that follow new articles, in pipeline order."""
@@ -267,7 +284,7 @@ class Daemon:
         """One stage in a worker thread, recorded like cron's; a failure is logged and
         the daemon goes on (the next trigger tries again)."""
         async with self.writing:
-            if self.stopping.is_set() or not await self.check_run_lock():
+            if not self.leading or self.stopping.is_set() or not await self.check_run_lock():
                 return None
             try:
                 return await asyncio.to_thread(stage, self.store, name, now, work)

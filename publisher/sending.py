@@ -1,19 +1,23 @@
-"""Delivery stage, for the daemon: the outbox drained continuously.
+"""Delivery stage, for the daemon: the outbox drained continuously, on every node.
 
 One task sends whatever is due, a batch of at most [daemon] send_batch messages at a
-time, so a stop waits for one batch at most and every message in it is recorded as sent
-before the daemon exits. When nothing is due it sleeps, a quarter of a second at first,
-doubling up to five seconds (one cheap count query each time), and wakes at once when the
-daemon queues digests. At start, and then every minute, it also runs a pass when nothing
-looks due, since that pass queues again what a crashed sender left half-sent once its
-lease has run out; and once an hour it forgets sent messages older than [mail] keep_days.
+time. Every daemon on the database runs one, leader or not: each batch claims its rows
+under a lease (FOR UPDATE SKIP LOCKED on PostgreSQL), so no two nodes hold the same
+message. On a stop it claims nothing more (the daemon's `stopping` event reaches the
+delivery pass) and the messages in flight are sent and recorded before the daemon exits.
+When nothing is sendable it sleeps, a quarter of a second at first, doubling up to five
+seconds (one cheap count query each time), and wakes at once when this node queues
+digests. Rows whose sender died count as sendable once their lease has run out: the next
+pass queues them again, so a follower finishes what a killed leader had in flight. Every
+minute it runs a pass even when nothing looks due, and once an hour it forgets sent
+messages older than [mail] keep_days.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from time import perf_counter
 
@@ -33,9 +37,9 @@ PRUNE_SECONDS = 3600.0
 
 class OutboxSender:
     def __init__(self, settings: Settings, store: Store, clock: Callable[[], datetime],
-                 stopping: asyncio.Event, may_write: Callable[[], Awaitable[bool]]):
+                 stopping: asyncio.Event):
         self.settings, self.store, self.clock = settings, store, clock
-        self.stopping, self.may_write = stopping, may_write
+        self.stopping = stopping
         self.wake = asyncio.Event()
         self.last_error = ""
 
@@ -50,18 +54,21 @@ class OutboxSender:
         while not self.stopping.is_set():
             self.wake.clear()
             now = self.clock()
-            due = await asyncio.to_thread(self.store.ledger.due_count, now)
-            if due or loop.time() >= sweep_at:
+            try:
+                sendable = await asyncio.to_thread(self.store.ledger.sendable_count, now)
+            except Exception as exc:  # the database is away: say so, look again later
+                self.failed(exc)
+                await self.sleep(AFTER_ERROR_PAUSE)
+                continue
+            if sendable or loop.time() >= sweep_at:
                 sweep_at = loop.time() + SWEEP_SECONDS
-                if not await self.may_write():
-                    return
                 if loop.time() >= prune_at:
                     prune_at = loop.time() + PRUNE_SECONDS
                     await self.prune(now)
                 report = await self.send_batch(transport, now)
                 if report is None:
                     pause = AFTER_ERROR_PAUSE
-                elif report.sent + report.deferred + report.failed:
+                elif report.sent + report.deferred + report.failed + report.released:
                     pause = FIRST_PAUSE
                     continue  # more may be due: no pause between batches
             await self.sleep(pause)
@@ -81,7 +88,8 @@ class OutboxSender:
         started = perf_counter()
         try:
             report = await deliver(self.settings, self.store, transport, now,
-                                   limit=self.settings.daemon.send_batch, tidy=False)
+                                   limit=self.settings.daemon.send_batch,
+                                   stopping=self.stopping, tidy=False)
         except Exception as exc:
             self.failed(exc)
             record_stage("delivery", perf_counter() - started, ok=False, report=None)

@@ -89,7 +89,8 @@ def retry_delay(attempt: int, max_attempts: int, rng: random.Random) -> timedelt
 async def deliver(settings: Settings, store: Store, transport: Transport, now: datetime,
                   limit: int | None = None, *, kind: str | None = None,
                   rng: random.Random | None = None, show: ProgressDisplay = quiet,
-                  tidy: bool = True) -> DeliveryReport:
+                  stopping: asyncio.Event | None = None, tidy: bool = True
+                  ) -> DeliveryReport:
     """Send the due outbox rows (all of them, or at most `limit`; only those of `kind`,
     "digest" or "confirm", when given) through `transport`; returns what happened.
 
@@ -97,9 +98,12 @@ async def deliver(settings: Settings, store: Store, transport: Transport, now: d
     subscribe form is posted: `await deliver(settings, store, make_transport(settings),
     now, kind="confirm")` sends the confirmation at once without waiting for digests.
     Refuses to send, with a TemplateError naming file:line, when a mail template is
-    broken. Closes the transport's connections when done; it can be used again. A full
-    pass prunes old sent messages at the end; `tidy=False` leaves that to the caller
-    (the daemon, which sends many small batches, prunes hourly)."""
+    broken. Closes the transport's connections when done; it can be used again.
+
+    `show` displays progress (the CLI). A full pass prunes old sent messages at the end;
+    `tidy=False` leaves that to the caller (the daemon, which sends many small batches,
+    prunes hourly). Once `stopping` is set nothing more is claimed; messages in flight
+    are sent and recorded (the daemon's SIGTERM)."""
     require_templates(settings)
     composer = Composer(settings, store, load_signer(settings))
     total = None
@@ -109,7 +113,7 @@ async def deliver(settings: Settings, store: Store, transport: Transport, now: d
     try:
         with show("send", total=total) as bar:
             drain = Drain(settings, store, transport, composer, now, limit, kind,
-                          rng or random.Random(), bar, tidy)
+                          rng or random.Random(), bar, tidy, stopping)
             return await drain.run()
     finally:
         await transport.close()
@@ -118,7 +122,8 @@ async def deliver(settings: Settings, store: Store, transport: Transport, now: d
 class Drain:
     def __init__(self, settings: Settings, store: Store, transport: Transport,
                  composer: Composer, now: datetime, limit: int | None, kind: str | None,
-                 rng: random.Random, bar: Progress = SILENT, tidy: bool = True):
+                 rng: random.Random, bar: Progress = SILENT, tidy: bool = True,
+                 stopping: asyncio.Event | None = None):
         self.settings = settings
         self.store = store
         self.transport = transport
@@ -129,6 +134,7 @@ class Drain:
         self.rng = rng
         self.bar = bar
         self.tidy = tidy and kind is None  # prune old sent messages at the end
+        self.stopping = stopping or asyncio.Event()  # set: claim nothing more
         self.report = DeliveryReport()
         self.queue: asyncio.Queue = asyncio.Queue()
         self.outcomes: list[Outcome] = []
@@ -182,14 +188,16 @@ class Drain:
         if keep and self.tidy:  # a full pass tidies up; a quick one does not
             await self.ledger(self.store.ledger.prune,
                                     self.now() - timedelta(days=keep))
-        log.info("%s", self.report.line())
+        busy = self.report.sent or self.report.deferred or self.report.failed \
+            or self.report.waiting or self.report.released
+        log.log(logging.INFO if busy else logging.DEBUG, "%s", self.report.line())
         return self.report
 
     # ---------------------------------------------------------------- producing
     async def produce(self) -> None:
         claimed = 0
         lease = timedelta(seconds=self.settings.mail.lease_seconds)
-        while not self.transport.gave_up:
+        while not self.transport.gave_up and not self.stopping.is_set():
             size = BATCH if self.limit is None else min(BATCH, self.limit - claimed)
             if size <= 0:
                 break

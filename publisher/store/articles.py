@@ -16,6 +16,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    text,
     type_coerce,
     union_all,
     update,
@@ -212,7 +213,20 @@ class ArticleStore:
                 yield to_published(row)
 
 
+# Held for the length of a transaction that stores articles (PostgreSQL only).
+ARTICLES_LOCK_KEY = 0x5075626C6173
+
+
 def insert_articles(conn: Connection, new: list[Article], now: datetime) -> None:
+    """Insert new articles and their sections.
+
+    Sequence numbers must become visible in order: a digest cursor at seq 11 would skip
+    an article 10 committed later. SQLite's BEGIN IMMEDIATE serializes writers; on
+    PostgreSQL two writers (a leader's ingest and a stray `publisher ingest`) could take
+    10 and 11 and commit 11 first, so storing articles takes a transaction-level advisory
+    lock before drawing sequence numbers, and releases it at commit."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ARTICLES_LOCK_KEY})
     slugs = unique_slugs(conn, [a.slug for a in new])
     conn.execute(insert(articles), [new_row(article, slug, now)
                                     for article, slug in zip(new, slugs, strict=True)])

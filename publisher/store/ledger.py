@@ -22,12 +22,14 @@ from sqlalchemy import (
     Connection,
     String,
     Text,
+    and_,
     bindparam,
     cast,
     delete,
     func,
     insert,
     literal,
+    or_,
     select,
     update,
 )
@@ -320,6 +322,16 @@ class LedgerStore:
             return conn.execute(select(func.count()).select_from(outbox).where(
                 outbox.c.state.in_(("queued", "deferred")),
                 outbox.c.next_attempt_at <= now)).scalar_one()
+
+    def sendable_count(self, now: datetime) -> int:
+        """Rows a sender could take now: the due ones and those whose sender's lease ran
+        out (it died; another node's delivery pass queues them again)."""
+        with self.store.reading() as conn:
+            return conn.execute(select(func.count()).select_from(outbox).where(or_(
+                and_(outbox.c.state.in_(("queued", "deferred")),
+                     outbox.c.next_attempt_at <= now),
+                and_(outbox.c.state == "sending", outbox.c.lease_until < now)))
+            ).scalar_one()
 
     def latest_errors(self, limit: int = 10) -> list[dict]:
         with self.store.reading() as conn:
