@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import (
+    JSON,
     Connection,
     String,
     Text,
@@ -152,7 +153,7 @@ class QueuedBatch:
 class LedgerStore:
     def __init__(self, store: Store):
         self.store = store
-        self._seqs: dict[str, tuple[int, ...]] = {}
+        self._parsed: dict[str, tuple] = {}
 
     # --- queuing ------------------------------------------------------------------
     def queue_batch(self, after_id: int, limit: int, max_seq: int, now: datetime,
@@ -163,8 +164,9 @@ class LedgerStore:
         with self.store.writing() as conn:
             rows = conn.execute(
                 select(subscribers.c.id, subscribers.c.email, subscribers.c.frequency,
-                       subscribers.c.sections, subscribers.c.timezone, subscribers.c.cursor,
-                       subscribers.c.last_digest_at, subscribers.c.created_at)
+                       cast(subscribers.c.sections, Text), subscribers.c.timezone,
+                       subscribers.c.cursor, subscribers.c.last_digest_at,
+                       subscribers.c.created_at)
                 .where(subscribers.c.id > after_id, subscribers.c.status == "active",
                        subscribers.c.cursor < max_seq)
                 .order_by(subscribers.c.id).limit(limit)
@@ -173,9 +175,10 @@ class LedgerStore:
                 .with_for_update(skip_locked=True)).all()
             if not rows:
                 return QueuedBatch(last_id=None)
-            candidates = [Candidate(r.id, r.email, r.frequency, tuple(r.sections or ()),
-                                    r.timezone, r.cursor, r.last_digest_at, r.created_at)
-                          for r in rows]
+            candidates = [Candidate(id_, email, frequency, self.parsed(sections), timezone,
+                                    cursor, last, created)
+                          for id_, email, frequency, sections, timezone, cursor, last, created
+                          in rows]
             plans = plan(candidates, ArticleLookup(conn))
             batch = QueuedBatch(last_id=rows[-1].id, read=len(rows))
             if plans:
@@ -234,20 +237,23 @@ class LedgerStore:
                                               subscribers.c.id == outbox.c.subscriber_id)
                              .outerjoin(digests, digests.c.id == outbox.c.digest_id))
                 .where(outbox.c.id.in_(ids)).order_by(outbox.c.id)).all()
-        return [Claimed(r.id, r.kind, r.message_id, r.recipient, r.attempts, r.payload or {},
-                        r.digest_id, r.subscriber_id, r.name or "", r.status,
-                        r.token_version or 0, self.seqs(r.seqs), r.more or 0)
-                for r in rows]
+        # Rows unpacked as tuples: attribute access by name costs more than the query.
+        return [Claimed(id_, kind, message_id, recipient, attempts, payload or {}, digest_id,
+                        subscriber_id, name or "", status, version or 0, self.parsed(seqs),
+                        more or 0)
+                for (id_, kind, message_id, recipient, attempts, payload, digest_id,
+                     subscriber_id, name, status, version, seqs, more) in rows]
 
-    def seqs(self, text: str | None) -> tuple[int, ...]:
-        """A digest's article list, parsed once per distinct list (most are shared)."""
+    def parsed(self, text: str | None) -> tuple:
+        """A JSON list (a digest's articles, a subscriber's sections) as a tuple, parsed
+        once per distinct text: most subscribers share theirs."""
         if not text:
             return ()
-        found = self._seqs.get(text)
+        found = self._parsed.get(text)
         if found is None:
-            if len(self._seqs) > 4096:
-                self._seqs.clear()
-            found = self._seqs[text] = tuple(json.loads(text))
+            if len(self._parsed) > 4096:
+                self._parsed.clear()
+            found = self._parsed[text] = tuple(json.loads(text) or ())
         return found
 
     def extend_leases(self, ids: Sequence[int], until: datetime, node: str) -> None:
@@ -374,17 +380,25 @@ def insert_digests(conn: Connection, plans: list[DigestPlan], now: datetime,
     """Insert digests, their outbox rows and cursor moves; returns the plans that went in
     (a digest already queued for that subscriber and period inserts nothing).
 
-    Only the digests take one parameter set per row; the outbox rows and the cursors are
-    one INSERT ... SELECT and one UPDATE ... FROM each, which keeps queuing fast."""
+    No statement takes one parameter set per subscriber: digests are one INSERT ...
+    SELECT per distinct content, outbox rows one INSERT ... SELECT and cursors one
+    UPDATE ... FROM per batch, which keeps queuing fast."""
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    inserted = conn.execute(
-        dialect.insert(digests).on_conflict_do_nothing(
-            index_elements=[digests.c.subscriber_id, digests.c.period])
-        .returning(digests.c.id, digests.c.subscriber_id),
-        [{"subscriber_id": p.subscriber_id, "period": p.period,
-          "first_seq": p.article_seqs[-1], "last_seq": p.last_seq,
-          "article_seqs": list(p.article_seqs), "more": p.more, "created_at": now}
-         for p in plans]).all()
+    inserted: list = []
+    for (period, seqs, more), members in group_by_content(plans).items():
+        # One INSERT ... SELECT per distinct content: most subscribers share one.
+        content = select(subscribers.c.id, literal(period), literal(seqs[-1]),
+                         literal(seqs[0]), literal(list(seqs), JSON), literal(more),
+                         literal(now, UTCDateTime))
+        for part in chunks(members):
+            inserted += conn.execute(
+                dialect.insert(digests).from_select(
+                    ["subscriber_id", "period", "first_seq", "last_seq", "article_seqs",
+                     "more", "created_at"],
+                    content.where(subscribers.c.id.in_(part)))
+                .on_conflict_do_nothing(index_elements=[digests.c.subscriber_id,
+                                                        digests.c.period])
+                .returning(digests.c.id, digests.c.subscriber_id)).all()
     queued_ids = {subscriber_id for _, subscriber_id in inserted}
     prefix, suffix = message_id
     at = literal(now, UTCDateTime)
@@ -403,6 +417,14 @@ def insert_digests(conn: Connection, plans: list[DigestPlan], now: datetime,
                      .where(subscribers.c.id == digests.c.subscriber_id,
                             digests.c.id.in_(part)))
     return [p for p in plans if p.subscriber_id in queued_ids]
+
+
+def group_by_content(plans: list[DigestPlan]) -> dict[tuple, list[int]]:
+    groups: dict[tuple, list[int]] = {}
+    for plan in plans:
+        groups.setdefault((plan.period, plan.article_seqs, plan.more), []).append(
+            plan.subscriber_id)
+    return groups
 
 
 def count_bounces(conn: Connection, subscriber_ids: list[int], bounce_after: int,
