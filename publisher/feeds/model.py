@@ -66,7 +66,7 @@ class Site:
         return self.url + path
 
     def permalink(self, slug: str) -> str:
-        return self.url_of(article_path(slug))
+        return f"{self.url}articles/{slug}.html"  # url_of(article_path(slug)), inlined
 
 
 def article_path(slug: str) -> str:

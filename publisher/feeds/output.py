@@ -21,6 +21,7 @@ import logging
 import os
 import tempfile
 from pathlib import Path
+from typing import NamedTuple
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,14 @@ def file_mode() -> int:
 FILE_MODE = file_mode()
 
 
+class OutputShare(NamedTuple):
+    """What a share of a build (a forked process) wrote, for the parent's Output."""
+
+    written: list[str]
+    unchanged: int
+    records: dict[str, tuple[str, int, int]]
+
+
 class Output:
     """The publish folder of one build; counts what it wrote and what it left alone."""
 
@@ -51,6 +60,27 @@ class Output:
         self.mode = FILE_MODE
         self.folders: set[Path] = set()
         self.changed = False  # whether the manifest needs writing
+        self.updated: dict[str, tuple[str, int, int]] = {}  # records set by this build
+
+    @classmethod
+    def share_of(cls, output: Output) -> Output:
+        """An Output for part of `output`'s build (in a forked process): the same folder
+        and manifest, its own counts."""
+        share = cls.__new__(cls)
+        share.__dict__.update(output.__dict__, written=[], unchanged=0, updated={},
+                              changed=False)
+        return share
+
+    def share(self) -> OutputShare:
+        return OutputShare(self.written, self.unchanged, self.updated)
+
+    def absorb(self, share: OutputShare) -> None:
+        """Count what a share of this build wrote as written by this Output."""
+        self.written += share.written
+        self.unchanged += share.unchanged
+        self.records.update(share.records)
+        self.updated.update(share.records)
+        self.changed = self.changed or bool(share.records)
 
     def fresh(self, path: str, key: str) -> bool:
         """True (and counted as unchanged) when `path` was rendered from `key` and is
@@ -83,7 +113,7 @@ class Output:
         # its passes short in a build that holds 100,000 records.
         record = (key, stat.st_size, stat.st_mtime_ns)
         if self.records.get(path) != record:
-            self.records[path] = record
+            self.records[path] = self.updated[path] = record
             self.changed = True
         return changed
 

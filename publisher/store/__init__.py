@@ -58,6 +58,10 @@ class Store:
     def close(self) -> None:
         self.engine.dispose()
 
+    def forked(self) -> None:
+        """In a forked child: new connections from here on, the parent's left to it."""
+        self.engine.dispose(close=False)
+
 
 def open_store(url: str, announce: Callable[[str], None] | None = None) -> Store:
     """Open (creating or upgrading as needed) the database at `url`."""
