@@ -105,6 +105,8 @@ def run_share(build: Build, work: Callable, share: Sequence, sender) -> None:
         result: OutputShare | BaseException = build.output.share()
     except BaseException as exc:
         result = exc
+    finally:
+        build.store.close()  # this process's own connections
     try:
         sender.send(result)
     except Exception:  # an exception that does not pickle: send its text instead

@@ -210,8 +210,8 @@ class ArticleStore:
         numbers (the usual case: archive pages, a full build) is read as one range of
         the primary key rather than a list of 2,000 parameters."""
         ordered = sorted(set(seqs))
-        times: dict = {}  # values many articles share: stored times,
-        lists: dict = {}  # and section lists
+        times: dict = {}  # decoded stored times, which many articles share
+        lists: dict = {}  # decoded section lists, likewise
         for part in chunks(ordered, chunk):
             first, last = part[0], part[-1]
             dense = last - first < 2 * len(part)
@@ -295,9 +295,9 @@ def chunks(items: Sequence, size: int = 5000) -> Iterable[Sequence]:
 
 
 def to_published(row: Row, times: dict, lists: dict) -> PublishedArticle:
-    """The article in a row of PUBLISHED_COLUMNS; `times` and `lists` memoize decoded
-    values that repeat from row to row (one pass of ingest stores many articles at one time, and
-    most articles share a few section lists)."""
+    """The article in a row of PUBLISHED_COLUMNS. `times` and `lists` memoize decoded
+    values that repeat from row to row: one pass of ingest stores many articles at one
+    time, and most articles share a few lists of sections."""
     (seq, article_id, slug, title, summary, body_html, captions, credit, author, sections,
      image, link, published, updated, stored_at) = row
     stored = times.get(stored_at) or times.setdefault(stored_at, utc_time(stored_at))
