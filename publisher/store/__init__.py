@@ -59,7 +59,10 @@ class Store:
         self.engine.dispose()
 
     def forked(self) -> None:
-        """In a forked child: new connections from here on, the parent's left to it."""
+        """In a forked child: new connections from here on, the parent's left to it.
+        The parent's pool is kept referenced, so its connections are never finalized
+        here (closing an inherited SQLite handle or socket would act on the parent's)."""
+        self.inherited_pool = self.engine.pool
         self.engine.dispose(close=False)
 
 
