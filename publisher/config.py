@@ -62,6 +62,8 @@ class FeedsSettings:
                          "positive")
     hub: str = setting("", "WebSub hub URL to ping after a feed changes; empty: none.",
                        "http_url_or_empty")
+    processes: int = setting(2, "Processes a long build pass (archive and article pages) "
+                             "may run in; 1: never fork.", "positive")
 
 
 @dataclass(frozen=True)

@@ -151,12 +151,14 @@ def test_archive_entries_are_written_as_feedgen_writes_them():
                body_html='<p>x &amp; y <a href="z">z</a></p>\n'),
         stored(2, later, updated=later + timedelta(days=5), image="https://cdn.example/i"),
         stored(3, later, body_html="<p>line\tone\nline two</p>\n"),
+        stored(4, later, image='https://cdn.example/a"b<c>&d.png', author='"Quoted" \'One\'',
+               link="https://up.example/a\"b?c=<d>&e=f", summary="Tab\there & <there>"),
     ]
     entries = [make_entry(a, SITE) for a in articles]
     items = [(feed_entry(e, SITE.url + "sections/"), e) for e in entries]
     from_feedgen = re.findall(r"  <entry>\n.*?</entry>\n",
                               atom_document(channel(), items).decode(), re.S)
-    assert len(from_feedgen) == 3
+    assert len(from_feedgen) == 4
     assert [atom_entry(e, SITE.url + "sections/") for e in entries] == from_feedgen
 
 

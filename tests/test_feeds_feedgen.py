@@ -7,12 +7,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urljoin
 from zoneinfo import ZoneInfo
 
+import pytest
 from feedgen.feed import FeedGenerator
 from lxml import etree
 
-from publisher.feeds.model import Channel, Image, Site, make_entry
+from publisher.feeds.model import Channel, Image, Site, join_url, make_entry
 from publisher.feeds.rss_atom import atom_document, feed_entry, rss_document
 from publisher.store.articles import PublishedArticle
 
@@ -159,3 +161,16 @@ def test_description_replaces_the_atom_content():
     assert item.findtext("description") == "Summary 1"
     assert item.findtext("{http://purl.org/rss/1.0/modules/content/}encoded") == \
         "<p>Body 1</p>\n"
+
+
+@pytest.mark.parametrize("base", ["http://news.example/", "https://news.example/a/b"])
+@pytest.mark.parametrize("url", [
+    "https://cdn.example/i.jpg", "http://cdn.example/i.jpg", "https://news.example/x/../y.png",
+    "https://cdn.example", "https://cdn.example?x=1", "https://cdn.example/p?", "https://c/p#",
+    "https://c/p?#", "https://c/p;v=1", "https://c/p?a=1;b=2#f?g#h", "HTTPS://C/Up.JPG",
+    "https://[::1]/x", "https://user:pw@c:8080/x", "https://c/a b", " https://c/x",
+    "https://c/x\t.jpg", "https://ex\u00e4mple/x", "https:///x", "http:/x", "//c/x",
+    "img/x.png", "/img/x.png", "../x.png", "#top", "?q", "ftp://c/x", "https://c/\x01x",
+])
+def test_join_url_is_urljoin(base, url):
+    assert join_url(base, url) == urljoin(base, url)

@@ -47,7 +47,7 @@ class FeedsReport:
 def start_build(settings: Settings, store: Store) -> Build:
     """Read what the build needs to decide what is stale; writes nothing yet."""
     return Build(Site.from_settings(settings), store, template_env(settings),
-                 template_folders(settings))
+                 template_folders(settings), processes=settings.feeds.processes)
 
 
 def build_feeds(settings: Settings, store: Store, now: datetime,

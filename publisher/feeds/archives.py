@@ -27,10 +27,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from html import escape
 
 from publisher import __version__
-from publisher.feeds.model import CONTROL_BYTES, Channel, Entry, archive_path
+from publisher.feeds.model import CONTROL_BYTES, Channel, Entry, Image, archive_path
 from publisher.feeds.rss_atom import ATOM_NS, GENERATOR
 from publisher.store.articles import Stamp
 
@@ -56,11 +55,17 @@ def archive_pages(stamps: Sequence[Stamp], window: int) -> list[ArchivePage]:
 
 
 def text(value: str) -> str:
-    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Character data as lxml writes it: &, < and > escaped (quotes are left alone)."""
+    if "&" in value or "<" in value or ">" in value:  # most short fields have none
+        return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return value
 
 
 def attribute(value: str) -> str:
-    value = text(value).replace('"', "&quot;")
+    """An attribute value as lxml writes it in double quotes."""
+    value = text(value)
+    if '"' in value:
+        value = value.replace('"', "&quot;")
     if "\t" in value or "\n" in value or "\r" in value:
         value = value.replace("\t", "&#9;").replace("\n", "&#10;").replace("\r", "&#13;")
     return value
@@ -75,31 +80,26 @@ def atom_entry(entry: Entry, section_scheme: str) -> str:
     """One <entry>, as feedgen writes it with PublisherEntry's corrected links."""
     published = entry.published.isoformat()
     updated = published if entry.updated == entry.published else entry.updated.isoformat()
-    parts = [
-        f"  <entry>\n    <id>{text(entry.id)}</id>\n    <title>{text(entry.title)}</title>\n"
-        f"    <updated>{updated}</updated>\n"
-        f"    <author>\n      <name>{text(entry.author)}</name>\n    </author>\n"
-        f'    <content type="html">{text(entry.content_html)}</content>\n'
-        f'    <link href="{attribute(entry.url)}" rel="alternate" type="text/html"/>\n'
-    ]
-    if entry.via:
-        parts.append(link(entry.via, "via", "text/html", "    "))
-    if entry.image:
-        image = entry.image
-        parts.append(f'    <link rel="enclosure" href="{attribute(image.url)}"')
-        if image.type:
-            parts.append(f' type="{attribute(image.type)}"')
-        if image.length is not None:
-            parts.append(f' length="{image.length}"')
-        parts.append("/>\n")
-    parts.append(f'    <summary type="html">{text(escape(entry.summary, quote=False))}'
-                 "</summary>\n")
+    via = link(entry.via, "via", "text/html", "    ") if entry.via else ""
+    enclosure = enclosure_link(entry.image) if entry.image else ""
     # Section names are [a-z0-9-] (make_entry drops any other): nothing to escape.
     scheme = attribute(section_scheme)
-    parts.extend(f'    <category term="{section}" scheme="{scheme}"/>\n'
-                 for section in entry.sections)
-    parts.append(f"    <published>{published}</published>\n  </entry>\n")
-    return "".join(parts)
+    categories = "".join([f'    <category term="{section}" scheme="{scheme}"/>\n'
+                          for section in entry.sections])
+    # The summary is plain text, written as escaped HTML: escaped twice.
+    return (f"  <entry>\n    <id>{text(entry.id)}</id>\n    <title>{text(entry.title)}</title>\n"
+            f"    <updated>{updated}</updated>\n"
+            f"    <author>\n      <name>{text(entry.author)}</name>\n    </author>\n"
+            f'    <content type="html">{text(entry.content_html)}</content>\n'
+            f'    <link href="{attribute(entry.url)}" rel="alternate" type="text/html"/>\n'
+            f'{via}{enclosure}    <summary type="html">{text(text(entry.summary))}</summary>\n'
+            f"{categories}    <published>{published}</published>\n  </entry>\n")
+
+
+def enclosure_link(image: Image) -> str:
+    kind = f' type="{attribute(image.type)}"' if image.type else ""
+    length = f' length="{image.length}"' if image.length is not None else ""
+    return f'    <link rel="enclosure" href="{attribute(image.url)}"{kind}{length}/>\n'
 
 
 def archive_document(channel: Channel, entries: Sequence[Entry], section_scheme: str) -> bytes:
@@ -125,7 +125,8 @@ def archive_document(channel: Channel, entries: Sequence[Entry], section_scheme:
         f"  <subtitle>{text(channel.description or channel.title)}</subtitle>\n",
         "  <fh:archive/>\n",
     ]
-    body = "".join(atom_entry(entry, section_scheme) for entry in entries)
-    data = ("".join(head) + body + "</feed>\n").encode()
+    head.extend([atom_entry(entry, section_scheme) for entry in entries])
+    head.append("</feed>\n")
+    data = "".join(head).encode()
     # Entries were made without per-field cleaning; one pass over the page is cheaper.
     return data.translate(None, CONTROL_BYTES)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -46,12 +47,16 @@ from publisher.feeds.model import (
 from publisher.feeds.output import Output
 from publisher.feeds.pages import STYLE, Pages, Section, sections_of
 from publisher.feeds.rss_atom import PublisherEntry, atom_document, feed_entry, rss_document
-from publisher.progress import ProgressDisplay, quiet
+from publisher.feeds.shares import in_shares
+from publisher.progress import Progress, ProgressDisplay, quiet
 from publisher.store import Store
 from publisher.store.articles import PublishedArticle, Stamp
 
 log = logging.getLogger(__name__)
 
+# Articles a forked process must have to render before forking pays (a fork costs
+# tens of milliseconds; 2,500 archive entries or article pages take a few hundred).
+MIN_SHARE = 2500
 SAFE_SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
 LIVE_FILES = (RSS, ATOM, JSON)
 
@@ -70,7 +75,7 @@ class Build:
     """One build of the publish folder: its inputs, keys and caches."""
 
     def __init__(self, site: Site, store: Store, env: jinja2.Environment,
-                 template_folders: Sequence[Path]):
+                 template_folders: Sequence[Path], processes: int = 1):
         self.site = site
         self.store = store
         self.output = Output(site.folder)
@@ -93,6 +98,9 @@ class Build:
         self.json_items: dict[int, dict] = {}
         self.changed_feeds: list[str] = []
         self.key_prefixes: dict[tuple, hashlib.blake2b] = {}
+        self.processes = processes  # at most, for the long passes (shares.py)
+        self.min_share = MIN_SHARE
+        self.shares_used: dict[str, int] = {}  # pass name: processes it ran in
 
     # --- keys --------------------------------------------------------------------------
     def key(self, *parts: object, stamps: Sequence[Stamp] = ()) -> str:
@@ -206,12 +214,16 @@ def publish_archives(build: Build) -> None:
     """archive/<n>.xml: only pages whose articles changed are read and written."""
     stale = [page for page in build.archive
              if not build.output.fresh(page.path, archive_key(build, page))]
-    if not stale:
-        return
-    articles = build.store.articles.published(s.seq for page in stale for s in page.stamps)
-    for page, page_articles in zip(stale, by_page(stale, articles), strict=True):
+    if stale:
+        build.shares_used["archives"] = in_shares(build, stale, write_archive_pages,
+                                                  weight=lambda page: len(page.stamps))
+
+
+def write_archive_pages(build: Build, pages: Sequence[ArchivePage]) -> None:
+    articles = build.store.articles.published(s.seq for page in pages for s in page.stamps)
+    url_of = build.site.url_of
+    for page, page_articles in zip(pages, by_page(pages, articles), strict=True):
         entries = newest_first([build.entry(a, xml_clean=False) for a in page_articles])
-        url_of = build.site.url_of
         channel = build.channel(
             "", page.path, entries, build.site.title, build.site.description,
             prev_archive=url_of(archive_path(page.number - 1)) if page.number > 1 else None,
@@ -268,16 +280,29 @@ def publish_pages(build: Build, show: ProgressDisplay = quiet) -> None:
 
 
 def publish_article_pages(build: Build, show: ProgressDisplay = quiet) -> None:
-    stale: dict[int, str] = {}
+    stale: list[tuple[int, str]] = []
     for stamp in build.stamps:
         key = build.key("article", stamps=(stamp,))
         # An unsafe slug's file name needs the article id, so it is always rendered.
         if not is_safe_slug(stamp.slug) or not build.output.fresh(article_path(stamp.slug), key):
-            stale[stamp.seq] = key
+            stale.append((stamp.seq, key))
+    if not stale:
+        return
     # A rebuild (new templates, say) renders every page: the long part worth showing.
+    # Only the parent's share moves the bar; forked children must not touch the terminal.
+    parent = os.getpid()
     with show("article pages", total=len(stale)) as bar:
-        for article in build.store.articles.published(stale):
-            entry = build.entries.get(article.seq) or build.entry(article)
-            build.output.put(article_path(entry.slug), stale[article.seq],
-                             build.pages.article(entry))
+        build.shares_used["articles"] = in_shares(
+            build, stale, lambda b, share: write_article_pages(
+                b, share, bar if os.getpid() == parent else None))
+
+
+def write_article_pages(build: Build, stale: Sequence[tuple[int, str]],
+                        bar: Progress | None = None) -> None:
+    keys = dict(stale)
+    for article in build.store.articles.published(keys):
+        entry = build.entries.get(article.seq) or build.entry(article)
+        build.output.put(article_path(entry.slug), keys[article.seq],
+                         build.pages.article(entry))
+        if bar:
             bar.advance()

@@ -35,6 +35,11 @@ FEED_NAMES = {RSS: "RSS", ATOM: "Atom", JSON: "JSON Feed"}
 SECTION_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,99}")
 # Quoted href/src attributes, as the parsers' sanitizer writes them.
 URL_ATTRIBUTE = re.compile(r'(\s(?:href|src)=")([^"]*)(")')
+# An absolute http(s) URL that urljoin returns unchanged whatever the base: an ASCII host
+# (no IPv6 brackets, which urllib checks), no whitespace, no ";" (path parameters), and
+# no empty "?" or "#", which urllib's split and unsplit would drop.
+PLAIN_ABSOLUTE_URL = re.compile(
+    r"https?://[A-Za-z0-9.\-_~%!$&'()*+,=:@]+(?:/[^\s;?#]*)?(?:\?[^\s#]+)?(?:#\S+)?")
 # C0 controls are not allowed in XML 1.0 (tab, line feed and carriage return are).
 CONTROL_BYTES = bytes(c for c in range(32) if c not in (9, 10, 13))
 
@@ -66,7 +71,7 @@ class Site:
         return self.url + path
 
     def permalink(self, slug: str) -> str:
-        return self.url_of(article_path(slug))
+        return f"{self.url}articles/{slug}.html"  # url_of(article_path(slug)), inlined
 
 
 def article_path(slug: str) -> str:
@@ -85,8 +90,7 @@ def section_title(section: str) -> str:
     return section.replace("-", " ").capitalize()
 
 
-@dataclass(frozen=True, slots=True)
-class Image:
+class Image(NamedTuple):  # a NamedTuple, as Entry: one per illustrated article
     url: str
     type: str | None
     length: int | None  # known when the image is a file in the publish folder
@@ -144,9 +148,7 @@ def make_entry(article: PublishedArticle, site: Site, xml_clean: bool = True) ->
     image = make_image(article.image, site) if article.image else None
     body = absolute_links(body, site.url, permalink)
     published, updated = entry_times(article)
-    sections = article.sections
-    if not all(map(SECTION_NAME.fullmatch, sections)):
-        sections = tuple(s for s in sections if SECTION_NAME.fullmatch(s))
+    sections = section_names(article.sections)
     return Entry(
         seq=article.seq, id=permalink, url=permalink, slug=article.slug, title=title,
         summary=summary, body_html=body,
@@ -155,6 +157,14 @@ def make_entry(article: PublishedArticle, site: Site, xml_clean: bool = True) ->
         image=image, via=article.link or None, published=published, updated=updated,
         edited=article.updated != article.stored_at,
     )
+
+
+@functools.lru_cache(maxsize=4096)  # most articles share a few lists of sections
+def section_names(sections: tuple[str, ...]) -> tuple[str, ...]:
+    """The sections that can be published (folder names); any other is left out."""
+    if all(map(SECTION_NAME.fullmatch, sections)):
+        return sections
+    return tuple(s for s in sections if SECTION_NAME.fullmatch(s))
 
 
 def entry_times(article: PublishedArticle) -> tuple[datetime, datetime]:
@@ -190,7 +200,7 @@ def newest_update(entries: list[Entry], default: datetime = EPOCH) -> datetime:
 
 
 def make_image(url: str, site: Site) -> Image:
-    absolute = urljoin(site.url, url)
+    absolute = join_url(site.url, url)
     path = absolute.split("#", 1)[0].split("?", 1)[0]
     length = None
     if absolute.startswith(site.url):
@@ -199,6 +209,13 @@ def make_image(url: str, site: Site) -> Image:
             length = local.stat().st_size
     name = path.rsplit("/", 1)[-1]
     return Image(url=absolute, type=media_type(name[name.rfind("."):].lower()), length=length)
+
+
+def join_url(base: str, url: str) -> str:
+    """urljoin(base, url), without urllib's parsing for an absolute http(s) URL that
+    urljoin would return as it is (most images are on other hosts; a full build
+    resolves 100,000 of them). Anything less plain takes urljoin's own path."""
+    return url if PLAIN_ABSOLUTE_URL.fullmatch(url) else urljoin(base, url)
 
 
 @functools.cache

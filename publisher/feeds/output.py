@@ -16,11 +16,13 @@ or new, and the size check sends anything short back through the renderer.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import tempfile
 from pathlib import Path
+from typing import NamedTuple
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +41,14 @@ def file_mode() -> int:
 FILE_MODE = file_mode()
 
 
+class OutputShare(NamedTuple):
+    """What a share of a build (a forked process) wrote, for the parent's Output."""
+
+    written: list[str]
+    unchanged: int
+    records: dict[str, tuple[str, int, int]]
+
+
 class Output:
     """The publish folder of one build; counts what it wrote and what it left alone."""
 
@@ -51,6 +61,27 @@ class Output:
         self.mode = FILE_MODE
         self.folders: set[Path] = set()
         self.changed = False  # whether the manifest needs writing
+        self.updated: dict[str, tuple[str, int, int]] = {}  # records set by this build
+
+    @classmethod
+    def share_of(cls, output: Output) -> Output:
+        """An Output for part of `output`'s build (in a forked process): the same folder
+        and manifest, its own counts."""
+        share = cls.__new__(cls)
+        share.__dict__.update(output.__dict__, written=[], unchanged=0, updated={},
+                              changed=False)
+        return share
+
+    def share(self) -> OutputShare:
+        return OutputShare(self.written, self.unchanged, self.updated)
+
+    def absorb(self, share: OutputShare) -> None:
+        """Count what a share of this build wrote as written by this Output."""
+        self.written += share.written
+        self.unchanged += share.unchanged
+        self.records.update(share.records)
+        self.updated.update(share.records)
+        self.changed = self.changed or bool(share.records)
 
     def fresh(self, path: str, key: str) -> bool:
         """True (and counted as unchanged) when `path` was rendered from `key` and is
@@ -69,33 +100,35 @@ class Output:
 
     def put(self, path: str, key: str, data: bytes) -> bool:
         """Write `data` to `path` unless the file holds those bytes already; True if written."""
+        # Paths as str and os calls: pathlib's objects cost more than the system calls
+        # in a build that writes 100,000 files.
         target = self.target(path)
         if same_bytes(target, data):
             self.unchanged += 1
+            stat = os.stat(target)
             changed = False
         else:
-            self.make_folder(target.parent)
-            write_atomic(target, data, self.mode)
+            self.make_folder(target.rpartition("/")[0])
+            stat = write_atomic(target, data, self.mode)
             self.written.append(path)
             changed = True
-        stat = target.stat()
         # Tuples of plain values: the garbage collector stops tracking them, which keeps
         # its passes short in a build that holds 100,000 records.
         record = (key, stat.st_size, stat.st_mtime_ns)
         if self.records.get(path) != record:
-            self.records[path] = record
+            self.records[path] = self.updated[path] = record
             self.changed = True
         return changed
 
-    def target(self, path: str) -> Path:
+    def target(self, path: str) -> str:
         parts = path.split("/")
         if not path or path.startswith("/") or any(p in ("", ".", "..") for p in parts):
             raise ValueError(f"refusing to write outside the publish folder: {path!r}")
-        return self.folder.joinpath(*parts)
+        return f"{self.root}/{path}"
 
-    def make_folder(self, folder: Path) -> None:
+    def make_folder(self, folder: str | Path) -> None:
         if folder not in self.folders:
-            folder.mkdir(parents=True, exist_ok=True)
+            os.makedirs(folder, exist_ok=True)
             self.folders.add(folder)
 
     def save(self) -> None:
@@ -125,38 +158,42 @@ def load_manifest(path: Path) -> dict[str, tuple[str, int, int]]:
             if isinstance(record, list) and len(record) == 3}
 
 
-def same_bytes(path: Path, data: bytes) -> bool:
+def same_bytes(path: str, data: bytes) -> bool:
     try:
-        if path.stat().st_size != len(data):
+        if os.stat(path).st_size != len(data):
             return False
-        return path.read_bytes() == data
+        with open(path, "rb") as file:
+            return file.read() == data
     except OSError:
         return False
 
 
-def write_atomic(path: Path, data: bytes, mode: int) -> None:
+def write_atomic(path: str | Path, data: bytes, mode: int) -> os.stat_result:
     """Temp file in the same folder, then rename: readers see the old file or the new.
+    Returns the new file's stat (a rename keeps its size and mtime).
 
     The temporary name carries the process id, so two processes never share one; the
     file is created with its final mode (no chmod), which saves system calls on a build
     that writes 100,000 files."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    folder, _, name = os.fspath(path).rpartition("/")
+    temporary = f"{folder}/.{name}.{os.getpid()}.tmp"
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
     try:
         handle = os.open(temporary, flags, mode)
     except FileExistsError:
         # Left by a crashed run with our pid, or another thread of this process:
         # fall back to a random name.
-        handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
-                                        suffix=".tmp")
-        temporary = Path(name)
+        handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
         os.chmod(temporary, mode)
     try:
         with os.fdopen(handle, "wb", buffering=0) as file:
             view = memoryview(data)
             while view:
                 view = view[file.write(view):]
+            stat = os.fstat(file.fileno())
         os.replace(temporary, path)
     except BaseException:
-        temporary.unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
         raise
+    return stat

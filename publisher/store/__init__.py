@@ -60,6 +60,13 @@ class Store:
     def close(self) -> None:
         self.engine.dispose()
 
+    def forked(self) -> None:
+        """In a forked child: new connections from here on, the parent's left to it.
+        The parent's pool is kept referenced, so its connections are never finalized
+        here (closing an inherited SQLite handle or socket would act on the parent's)."""
+        self.inherited_pool = self.engine.pool
+        self.engine.dispose(close=False)
+
 
 def open_store(url: str, announce: Callable[[str], None] | None = None) -> Store:
     """Open (creating or upgrading as needed) the database at `url`."""

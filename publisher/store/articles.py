@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, NamedTuple
 
 from sqlalchemy import (
@@ -72,15 +72,19 @@ class PublishedArticle(NamedTuple):
     stored_at: datetime
 
 
-# The JSON lists come back as text on SQLite and are decoded in to_published, where the
-# commonest value, an empty list, skips the JSON parser.
+# Read as plain values, with no per-value result processing (a full build reads 100,000
+# rows): the JSON lists come back as text on SQLite (decoded in to_published, where the
+# commonest value, an empty list, skips the JSON parser) and times as the text SQLite
+# stores, which utc_time reads several times faster than the generic processor does.
 PUBLISHED_COLUMNS = (articles.c.seq, articles.c.id, articles.c.slug, articles.c.title,
                      articles.c.summary, articles.c.body_html,
                      type_coerce(articles.c.captions, Text).label("captions"),
                      articles.c.credit, articles.c.author,
                      type_coerce(articles.c.sections, Text).label("sections"),
-                     articles.c.image, articles.c.link, articles.c.published,
-                     articles.c.updated, articles.c.stored_at)
+                     articles.c.image, articles.c.link,
+                     type_coerce(articles.c.published, Text).label("published"),
+                     type_coerce(articles.c.updated, Text).label("updated"),
+                     type_coerce(articles.c.stored_at, Text).label("stored_at"))
 
 
 @dataclass(frozen=True)
@@ -166,7 +170,8 @@ class ArticleStore:
         query = select(articles.c.seq, articles.c.slug, articles.c.content_hash) \
             .order_by(articles.c.seq)
         with self.store.reading() as conn:
-            return list(map(Stamp._make, conn.execute(query)))
+            rows = conn.execute(query).all()  # fetchall: iterating fetches row by row
+        return list(map(Stamp._make, rows))
 
     def section_windows(self, sections: Sequence[str], limit: int) -> dict[str, list[Stamp]]:
         """For each section, the stamps of its newest `limit` articles, newest first: one
@@ -200,17 +205,25 @@ class ArticleStore:
         with self.store.reading() as conn:
             return {section: count for section, count in conn.execute(query)}
 
-    def published(self, seqs: Iterable[int], chunk: int = 1000) -> Iterator[PublishedArticle]:
+    def published(self, seqs: Iterable[int], chunk: int = 2000) -> Iterator[PublishedArticle]:
         """The articles with these sequence numbers, in seq order, read a chunk at a
-        time so a full build never holds every body in memory."""
+        time so a full build never holds every body in memory. A chunk of neighbouring
+        numbers (the usual case: archive pages, a full build) is read as one range of
+        the primary key rather than a list of 2,000 parameters."""
         ordered = sorted(set(seqs))
+        times: dict = {}  # decoded stored times, which many articles share
+        lists: dict = {}  # decoded section lists, likewise
         for part in chunks(ordered, chunk):
-            query = select(*PUBLISHED_COLUMNS).where(articles.c.seq.in_(part)) \
-                .order_by(articles.c.seq)
+            first, last = part[0], part[-1]
+            dense = last - first < 2 * len(part)
+            where = articles.c.seq.between(first, last) if dense else articles.c.seq.in_(part)
+            query = select(*PUBLISHED_COLUMNS).where(where).order_by(articles.c.seq)
             with self.store.reading() as conn:
                 rows = conn.execute(query).all()
+            wanted = set(part) if dense and last - first + 1 != len(part) else None
             for row in rows:
-                yield to_published(row)
+                if wanted is None or row[0] in wanted:
+                    yield to_published(row, times, lists)
 
 
 # Held for the length of a transaction that stores articles (PostgreSQL only).
@@ -295,12 +308,32 @@ def chunks(items: Sequence, size: int = 5000) -> Iterable[Sequence]:
         yield items[start:start + size]
 
 
-def to_published(row: Row) -> PublishedArticle:
+def to_published(row: Row, times: dict, lists: dict) -> PublishedArticle:
+    """The article in a row of PUBLISHED_COLUMNS. `times` and `lists` memoize decoded
+    values that repeat from row to row: one pass of ingest stores many articles at one
+    time, and most articles share a few lists of sections."""
     (seq, article_id, slug, title, summary, body_html, captions, credit, author, sections,
      image, link, published, updated, stored_at) = row
+    stored = times.get(stored_at) or times.setdefault(stored_at, utc_time(stored_at))
+    changed = stored if updated == stored_at else utc_time(updated)
+    section_names = lists.get(sections) if sections.__class__ is str else None
+    if section_names is None:
+        section_names = json_tuple(sections)
+        if sections.__class__ is str:
+            lists[sections] = section_names
     return PublishedArticle(seq, article_id, slug, title, summary, body_html,
-                            json_tuple(captions), credit, author, json_tuple(sections), image,
-                            link, published, updated, stored_at)
+                            json_tuple(captions), credit, author, section_names, image,
+                            link, utc_time(published), changed, stored)
+
+
+def utc_time(value: str | datetime) -> datetime:
+    """An aware UTC time from a column read without processing: SQLite's stored text
+    (UTC, as UTCDateTime wrote it) or the driver's aware datetime (PostgreSQL)."""
+    if isinstance(value, str):
+        # fromisoformat with an explicit offset is several times cheaper than
+        # replace(tzinfo=...) afterwards, and gives the same datetime.UTC.
+        return datetime.fromisoformat(value + "+00:00")
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def json_tuple(value: str | list) -> tuple:

@@ -1,0 +1,126 @@
+"""Feeds stage, shares: a long pass of a build split between this process and forked ones.
+
+A full build renders 2,000 archive pages and 100,000 article pages, work that is all
+Python (one core) and file writes; with a second core, forked children each take a
+contiguous share of it while this process does the first share. A child inherits the
+build as it stands (settings, templates, keys; nothing is pickled on the way in), opens
+its own database connections, writes its files, and sends back what it wrote: the
+manifest records, the paths written, the count left unchanged. The parent folds those into
+its Output, so the manifest and the report are the same as a one-process build's.
+
+A build forks only where it pays and is safe: the platform forks, the pass is long
+(`min_items`), more than one core is usable, [feeds] processes allows it, and this
+process runs a single thread (the daemon runs stages in worker threads, and forking a
+threaded process can inherit a lock some other thread held: there, passes run here).
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import threading
+import traceback
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, TypeVar
+
+from publisher.feeds.output import Output, OutputShare
+
+if TYPE_CHECKING:
+    from publisher.feeds.build import Build
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def share_count(build: Build, items: int) -> int:
+    """How many processes this pass runs in: 1 unless forking pays and is safe."""
+    wanted = min(build.processes, usable_cores(), items // max(build.min_share, 1))
+    if wanted < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        return 1
+    if threading.active_count() > 1:
+        log.debug("one process: this process runs other threads")
+        return 1
+    return wanted
+
+
+def in_shares(build: Build, items: Sequence[T], work: Callable[[Build, Sequence[T]], None],
+              weight: Callable[[T], int] = lambda _item: 1) -> int:
+    """work(build, items), the items cut into contiguous shares of about equal weight,
+    all but the first share in forked children. Returns the number of processes used."""
+    total = sum(map(weight, items))
+    count = share_count(build, total)
+    if count == 1:
+        work(build, items)
+        return 1
+    shares = cut(items, weight, total, count)
+    context = multiprocessing.get_context("fork")
+    children = []
+    for share in shares[1:]:
+        receiver, sender = context.Pipe(duplex=False)
+        child = context.Process(target=run_share, args=(build, work, share, sender),
+                                daemon=True)
+        child.start()
+        sender.close()
+        children.append((child, receiver))
+    try:
+        work(build, shares[0])
+    finally:
+        results = [collect(child, receiver) for child, receiver in children]
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+        build.output.absorb(result)
+    log.debug("%d items in %d processes", len(items), count)
+    return count
+
+
+def cut(items: Sequence[T], weight: Callable[[T], int], total: int,
+        count: int) -> list[Sequence[T]]:
+    """`count` contiguous runs of `items` of about total/count weight each."""
+    shares, start, done = [], 0, 0
+    for index, item in enumerate(items):
+        done += weight(item)
+        if done >= total * (len(shares) + 1) / count and len(shares) < count - 1:
+            shares.append(items[start:index + 1])
+            start = index + 1
+    shares.append(items[start:])
+    return shares
+
+
+def run_share(build: Build, work: Callable, share: Sequence, sender) -> None:
+    """In the child: the share's work on fresh connections, and what it wrote, sent back."""
+    build.store.forked()
+    build.output = Output.share_of(build.output)
+    try:
+        work(build, share)
+        result: OutputShare | BaseException = build.output.share()
+    except BaseException as exc:
+        result = exc
+    finally:
+        build.store.close()  # this process's own connections
+    try:
+        sender.send(result)
+    except Exception:  # an exception that does not pickle: send its text instead
+        sender.send(RuntimeError("".join(traceback.format_exception(result))))
+    sender.close()
+
+
+def collect(child, receiver) -> OutputShare | BaseException:
+    try:
+        result = receiver.recv()
+    except EOFError:  # the child died before it could answer
+        result = None
+    receiver.close()
+    child.join()
+    if result is None:
+        return RuntimeError(f"a forked build process died (exit code {child.exitcode})")
+    return result
