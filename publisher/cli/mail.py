@@ -18,7 +18,8 @@ from publisher.instance import Instance
 from publisher.mail_templates import check_templates, require_templates, shipped_templates
 from publisher.message import decoded_parts
 from publisher.pipeline import stage
-from publisher.store.ledger import Candidate, Claimed
+from publisher.store.ledger import Claimed
+from publisher.store.queueing import Candidate
 
 
 @cli.command()
