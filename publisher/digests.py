@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from publisher.config import WEEKDAYS, DigestSettings, Settings
 from publisher.message import domain_of, mailbox
 from publisher.store import Store
-from publisher.store.ledger import ArticleLookup, Candidate, DigestPlan
+from publisher.store.queueing import ArticleLookup, Candidate, DigestPlan
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ import pytest
 from publisher.config import load_settings
 from publisher.delivery.drain import retry_delay
 from publisher.digests import due_label, latest_send_time, message_domain, zone
-from publisher.store.ledger import Candidate
+from publisher.store.queueing import Candidate
 
 TUESDAY_NOON = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 

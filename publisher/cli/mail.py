@@ -19,7 +19,8 @@ from publisher.mail_templates import check_templates, require_templates, shipped
 from publisher.message import decoded_parts
 from publisher.pipeline import stage
 from publisher.progress import progress
-from publisher.store.ledger import Candidate, Claimed
+from publisher.store.ledger import Claimed
+from publisher.store.queueing import Candidate
 
 
 @cli.command()
