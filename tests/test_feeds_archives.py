@@ -14,6 +14,7 @@ from publisher.feeds import build_feeds
 from publisher.feeds.archives import atom_entry
 from publisher.feeds.model import make_entry
 from publisher.feeds.rss_atom import atom_document, feed_entry
+from publisher.store.schema import archive_entries
 from tests.conftest import NOW
 from tests.feeds_support import (
     NASTY,
@@ -21,8 +22,10 @@ from tests.feeds_support import (
     edit_article,
     parse,
     publish_folder,
+    snapshot,
     store_articles,
     with_feeds,
+    with_site,
 )
 from tests.test_feeds_feedgen import SITE, channel, stored
 
@@ -173,3 +176,85 @@ def test_control_characters_never_reach_the_xml(small, store):
         assert parse(path).bozo == 0, path
     titles = [e.title for e in parse(folder / "archive" / "1.xml").entries]
     assert "Bell title" in titles
+
+
+# --- rendered entries kept in the store -----------------------------------------------------
+def stored_entries(store) -> dict[int, tuple[str, bytes]]:
+    """The store's rendered archive entries: seq -> (content hash, xml)."""
+    return {row.seq: (row.content_hash, row.xml)
+            for row in store.archive_entries.between(0, 10**9)}
+
+
+def test_entries_are_rendered_once_and_kept(small, store, tmp_path):
+    store_articles(store, [article(n) for n in range(1, 12)], NOW)
+    build_feeds(small, store, NOW)
+    kept = stored_entries(store)
+    assert sorted(kept) == list(range(1, 9))  # the 8 archived articles, not the live 3
+    first = {p.name: p.read_bytes() for p in (publish_folder(small) / "archive").iterdir()}
+    # A full build into an empty folder reads the kept entries (poisoned here, to show
+    # they are what the pages are made of) and renders nothing again.
+    with store.writing() as conn:
+        conn.execute(archive_entries.update().where(archive_entries.c.seq == 2)
+                     .values(xml=b"  <entry>kept</entry>\n"))
+    elsewhere = with_feeds(small, folder=str(tmp_path / "elsewhere"))
+    build_feeds(elsewhere, store, NOW)
+    second = {p.name: p.read_bytes()
+              for p in (publish_folder(elsewhere) / "archive").iterdir()}
+    assert second.keys() == first.keys()
+    assert second["1.xml"] != first["1.xml"] and b"<entry>kept</entry>" in second["1.xml"]
+    assert {k: v for k, v in second.items() if k != "1.xml"} == \
+        {k: v for k, v in first.items() if k != "1.xml"}
+
+
+def test_kept_entries_make_the_same_pages_as_fresh_ones(small, store, tmp_path):
+    store_articles(store, [article(n, title=f"{NASTY} {n}", author="A & B",
+                                   sections=("world", "a-b"), image="https://cdn.example/i.png")
+                           for n in range(1, 12)], NOW)
+    edit_article(store, article(4, title="Four, corrected"), NOW + timedelta(hours=1))
+    build_feeds(small, store, NOW)  # renders every archived entry and keeps it
+    elsewhere = with_feeds(small, folder=str(tmp_path / "elsewhere"))
+    build_feeds(elsewhere, store, NOW)  # reads them back
+    assert snapshot_bytes(publish_folder(elsewhere)) == snapshot_bytes(publish_folder(small))
+
+
+def snapshot_bytes(folder) -> dict[str, bytes]:
+    return {path: data for path, (_mtime, data) in snapshot(folder).items()}
+
+
+def test_an_edit_renders_that_entry_again(small, store):
+    store_articles(store, [article(n) for n in range(1, 12)], NOW)
+    build_feeds(small, store, NOW)
+    before = stored_entries(store)
+    edit_article(store, article(5, title="Article number 5, corrected"),
+                 NOW + timedelta(days=1))
+    build_feeds(small, store, NOW + timedelta(days=1))
+    after = stored_entries(store)
+    assert {seq for seq in after if after[seq] != before[seq]} == {5}
+    assert b"Article number 5, corrected" in after[5][1]
+
+
+def test_a_new_site_url_renders_every_entry_again(small, store, tmp_path):
+    store_articles(store, [article(n) for n in range(1, 12)], NOW)
+    build_feeds(small, store, NOW)
+    moved = with_feeds(with_site(small, url="https://news.example.net/"),
+                       folder=str(tmp_path / "moved"))
+    build_feeds(moved, store, NOW)
+    page = (publish_folder(moved) / "archive" / "1.xml").read_text()
+    assert "news.example.net/articles/" in page and small.site.url not in page
+    assert all(b"news.example.net" in xml for _hash, xml in stored_entries(store).values())
+
+
+def test_entries_with_a_local_image_are_not_kept(small, store):
+    """Their enclosure length is the file's, which can change with no edit."""
+    folder = publish_folder(small)
+    (folder / "img").mkdir(parents=True)
+    (folder / "img" / "a.png").write_bytes(b"x" * 10)
+    store_articles(store, [article(1, image="img/a.png")]
+                   + [article(n) for n in range(2, 8)], NOW)
+    build_feeds(small, store, NOW)
+    assert 1 not in stored_entries(store) and 2 in stored_entries(store)
+    assert 'length="10"' in (folder / "archive" / "1.xml").read_text()
+    (folder / "img" / "a.png").write_bytes(b"x" * 25)
+    (folder / "archive" / "1.xml").unlink()
+    build_feeds(small, store, NOW)
+    assert 'length="25"' in (folder / "archive" / "1.xml").read_text()

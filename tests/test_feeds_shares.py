@@ -12,7 +12,7 @@ import pytest
 
 from publisher.errors import TemplateError
 from publisher.feeds import build_feeds, start_build
-from publisher.feeds.build import publish_archives, publish_feeds, publish_pages
+from publisher.feeds.build import publish_feeds, publish_pages
 from publisher.feeds.output import MANIFEST
 from publisher.feeds.shares import cut, share_count
 from tests.conftest import NOW
@@ -26,7 +26,6 @@ def build_in_shares(settings, store, min_share: int = 4):
     build = start_build(settings, store)
     build.min_share = min_share
     publish_feeds(build)
-    publish_archives(build)
     publish_pages(build)
     build.output.save()
     return build

@@ -51,3 +51,21 @@ def test_schema_has_the_tables_later_stages_need():
             "sources", "inbox_files"} <= set(metadata.tables)
     assert isinstance(metadata.tables["articles"], Table)
     assert isinstance(Column("x", Integer), Column)
+
+
+def test_a_version_1_database_gains_the_archive_entries_table(settings, store):
+    """Databases made before archive entries were kept (schema version 1)."""
+    with store.writing() as conn:
+        conn.execute(text("DROP TABLE archive_entries"))
+        conn.execute(text("DELETE FROM schema_version WHERE version > 1"))
+    store.close()
+    said = []
+    upgraded = open_store(settings.database_url, announce=said.append)
+    try:
+        assert said == ["upgrading the database from schema version 1 to "
+                        f"{MIGRATIONS[-1][0]}"]
+        with upgraded.reading() as conn:
+            assert inspect(conn).has_table("archive_entries")
+        assert upgraded.archive_entries.count() == 0
+    finally:
+        upgraded.close()

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from publisher.config import Settings
-from publisher.feeds.build import Build, publish_archives, publish_feeds, publish_pages
+from publisher.feeds.build import Build, paused_collector, publish_feeds, publish_pages
 from publisher.feeds.model import Site
 from publisher.feeds.websub import ping_hub
 from publisher.progress import ProgressDisplay, quiet
@@ -52,11 +52,11 @@ def start_build(settings: Settings, store: Store) -> Build:
 
 def build_feeds(settings: Settings, store: Store, now: datetime,
                 show: ProgressDisplay = quiet) -> FeedsReport:
-    build = start_build(settings, store)
-    publish_feeds(build)
-    publish_archives(build)
-    publish_pages(build, show)
-    build.output.save()
+    with paused_collector():
+        build = start_build(settings, store)
+        publish_feeds(build)
+        publish_pages(build, show)
+        build.output.save()
     report = FeedsReport(written=len(build.output.written), unchanged=build.output.unchanged,
                          feeds_changed=len(build.changed_feeds))
     if settings.feeds.hub and build.changed_feeds:

@@ -21,16 +21,25 @@ archive, and 20 sections would double the disk a 100,000-article archive takes.
 A full build writes 2,000 pages for 100,000 articles, so entries are written here as
 text rather than through feedgen, in exactly the form the live atom.xml gets from
 feedgen (tests/test_feeds_archives.py holds the two byte for byte against each other).
+Each entry is rendered once and kept in the store (archive_entries) with what it was
+rendered from; a page is then its head plus its entries' stored bytes, and only an entry
+whose article was edited, or whose context changed (this code, the site's URL or
+default author), is rendered again. An entry with an image file from the publish folder
+is not kept: its enclosure length follows the file, which can change on its own.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
 
 from publisher import __version__
-from publisher.feeds.model import CONTROL_BYTES, Channel, Entry, Image, archive_path
+from publisher.feeds.model import CONTROL_BYTES, EPOCH, Channel, Entry, Image, Site, archive_path
 from publisher.feeds.rss_atom import ATOM_NS, GENERATOR
+from publisher.store.archive_entries import RenderedEntry
 from publisher.store.articles import Stamp
 
 HISTORY_NS = "http://purl.org/syndication/history/1.0"
@@ -52,6 +61,40 @@ def archive_pages(stamps: Sequence[Stamp], window: int) -> list[ArchivePage]:
     archived = stamps[:max(len(stamps) - window, 0)]
     return [ArchivePage(number, archived[start:start + window])
             for number, start in enumerate(range(0, len(archived), window), start=1)]
+
+
+def entry_context(site: Site) -> str:
+    """Everything besides the article that an archive entry's bytes depend on: the code
+    that writes entries (every module of this package, so any change renders again),
+    the site's URL (links, ids, the category scheme) and its default author."""
+    digest = hashlib.blake2b(repr((__version__, site.url, site.author)).encode(),
+                             digest_size=16)
+    for source in sorted(Path(__file__).resolve().parent.glob("*.py")):
+        digest.update(source.read_bytes())
+    return digest.hexdigest()
+
+
+def render_entry(entry: Entry, section_scheme: str, context: str,
+                 content_hash: str) -> RenderedEntry:
+    """An archive entry as the store keeps it: UTF-8 without the control characters XML
+    forbids, with the times its page sorts by."""
+    xml = atom_entry(entry, section_scheme).encode().translate(None, CONTROL_BYTES)
+    return RenderedEntry(entry.seq, context, content_hash, microseconds(entry.published),
+                         microseconds(entry.updated), xml)
+
+
+def is_kept(entry: Entry) -> bool:
+    """Whether a rendered entry may be stored for later builds (not with a local image:
+    its length is read from the file at each render)."""
+    return entry.image is None or entry.image.length is None
+
+
+def microseconds(moment: datetime) -> int:
+    return (moment - EPOCH) // timedelta(microseconds=1)
+
+
+def from_microseconds(value: int) -> datetime:
+    return EPOCH + timedelta(microseconds=value)
 
 
 def text(value: str) -> str:
@@ -102,8 +145,9 @@ def enclosure_link(image: Image) -> str:
     return f'    <link rel="enclosure" href="{attribute(image.url)}"{kind}{length}/>\n'
 
 
-def archive_document(channel: Channel, entries: Sequence[Entry], section_scheme: str) -> bytes:
-    """An archive page: the live feed's head plus the RFC 5005 links, then its entries."""
+def archive_document(channel: Channel, entries: Sequence[RenderedEntry]) -> bytes:
+    """An archive page: the live feed's head plus the RFC 5005 links, then its entries
+    (already rendered, newest first)."""
     head = [
         "<?xml version='1.0' encoding='UTF-8'?>\n",
         f'<feed xmlns="{ATOM_NS}" xmlns:fh="{HISTORY_NS}" '
@@ -125,8 +169,5 @@ def archive_document(channel: Channel, entries: Sequence[Entry], section_scheme:
         f"  <subtitle>{text(channel.description or channel.title)}</subtitle>\n",
         "  <fh:archive/>\n",
     ]
-    head.extend([atom_entry(entry, section_scheme) for entry in entries])
-    head.append("</feed>\n")
-    data = "".join(head).encode()
-    # Entries were made without per-field cleaning; one pass over the page is cheaper.
-    return data.translate(None, CONTROL_BYTES)
+    start = "".join(head).encode().translate(None, CONTROL_BYTES)
+    return b"".join([start, *[entry.xml for entry in entries], b"</feed>\n"])

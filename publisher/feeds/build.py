@@ -1,4 +1,4 @@
-"""Feeds stage, build: what one build publishes, and the three passes that publish it.
+"""Feeds stage, build: what one build publishes, and the two passes that publish it.
 
 `Build` reads the cheap facts first (every article's stamp, each section's newest
 window) and keys every output file by what it is made of. A file whose key is the one in
@@ -6,18 +6,23 @@ the manifest, and which is still on disk as written, is skipped without reading 
 article body; everything else is rendered and written only if its bytes differ.
 
 The passes: `publish_feeds` (the live RSS, Atom and JSON feeds, site-wide and per
-section), `publish_archives` (RFC 5005 archive pages) and `publish_pages` (index, section
-and article pages). Articles are read in bulk, once per build, and each Entry is shared
-by every document it appears in.
+section, and the RFC 5005 archive pages, written by forked processes meanwhile where
+there are cores for it) and `publish_pages` (index, section and article pages).
+Articles are read in bulk, once per build, and each Entry is shared by every document
+it appears in. Archive entries are rendered once and kept in the store (archives.py).
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
 import logging
+import operator
 import os
 import re
 from collections.abc import Iterator, Sequence
+from datetime import datetime
 from pathlib import Path
 
 import feedgen.version
@@ -25,7 +30,15 @@ import jinja2
 
 from publisher import __version__
 from publisher.article import slugify
-from publisher.feeds.archives import ArchivePage, archive_document, archive_pages
+from publisher.feeds.archives import (
+    ArchivePage,
+    archive_document,
+    archive_pages,
+    entry_context,
+    from_microseconds,
+    is_kept,
+    render_entry,
+)
 from publisher.feeds.jsonfeed import json_document, json_item
 from publisher.feeds.model import (
     ATOM,
@@ -50,6 +63,7 @@ from publisher.feeds.rss_atom import PublisherEntry, atom_document, feed_entry, 
 from publisher.feeds.shares import in_shares
 from publisher.progress import Progress, ProgressDisplay, quiet
 from publisher.store import Store
+from publisher.store.archive_entries import RenderedEntry
 from publisher.store.articles import PublishedArticle, Stamp
 
 log = logging.getLogger(__name__)
@@ -69,6 +83,21 @@ def web_slug(slug: str, article_id: str) -> str:
     """The slug as a file name; a hand-written front-matter slug that is not one
     (a slash, a space, dots) is slugified, the same way every build."""
     return slug if is_safe_slug(slug) else slugify(slug, article_id)
+
+
+@contextlib.contextmanager
+def paused_collector() -> Iterator[None]:
+    """The cyclic garbage collector off for a build. A full build makes hundreds of
+    thousands of objects (stamps, rows, entries) that live until it ends and form no
+    cycles; the collector would walk them over and over, finding nothing, which costs
+    a build of 100,000 articles about a third of its start."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 class Build:
@@ -93,6 +122,7 @@ class Build:
         self.section_windows = store.articles.section_windows(self.section_counts, site.items)
         self.sections: list[Section] = sections_of(self.section_counts)
         self.archive = archive_pages(self.stamps, site.items)
+        self.entry_context = entry_context(site)
         self.entries: dict[int, Entry] = {}
         self.feed_entries: dict[int, PublisherEntry] = {}
         self.json_items: dict[int, dict] = {}
@@ -146,15 +176,16 @@ class Build:
     def live_atom_id(self) -> str:
         return self.site.url_of(ATOM)
 
-    def channel(self, prefix: str, path: str, entries: list[Entry], title: str,
+    def channel(self, prefix: str, path: str, updated: datetime | None, title: str,
                 description: str, **links: str | None) -> Channel:
-        """The head of the document at `path`, one of the feeds under `prefix`."""
+        """The head of the document at `path`, one of the feeds under `prefix`, whose
+        newest entry was updated at `updated` (None: it has no entries)."""
         site = self.site
         return Channel(
             title=title, description=description, home=site.url_of(prefix),
             self_url=site.url_of(path), feed_id=site.url_of(prefix + ATOM),
             language=site.language, author=site.author, hub=site.hub,
-            updated=newest_update(entries, self.empty_since), **links)
+            updated=updated or self.empty_since, **links)
 
 
 def layout_key(site: Site, template_folders: Sequence[Path]) -> str:
@@ -174,8 +205,19 @@ def layout_key(site: Site, template_folders: Sequence[Path]) -> str:
     return digest.hexdigest()
 
 
-# --- the live feeds -----------------------------------------------------------------------
+# --- the feeds --------------------------------------------------------------------------
 def publish_feeds(build: Build) -> None:
+    """The live feeds and the archive pages. Archive pages are most of the work of a
+    full build, so forked processes start on them while this one writes the live feeds
+    (and then takes its own share of the pages)."""
+    stale = stale_archive_pages(build)
+    processes = in_shares(build, stale, write_archive_pages, meanwhile=publish_live_feeds,
+                          weight=lambda page: len(page.stamps))
+    if stale:
+        build.shares_used["archives"] = processes
+
+
+def publish_live_feeds(build: Build) -> None:
     """rss.xml, atom.xml and feed.json, site-wide and for every section."""
     site = build.site
     newest_archive = site.url_of(archive_path(len(build.archive))) if build.archive else None
@@ -196,8 +238,9 @@ def publish_live(build: Build, prefix: str, window: Sequence[Stamp], title: str,
         return
     entries = newest_first(build.entries_for(window))
     items = [(build.feed_entry(entry), entry) for entry in entries]
+    updated = newest_update(entries, default=None)
     for name in stale:
-        channel = build.channel(prefix, prefix + name, entries, title, description,
+        channel = build.channel(prefix, prefix + name, updated, title, description,
                                 prev_archive=prev_archive if name == ATOM else None)
         if name == RSS:
             data = rss_document(channel, items)
@@ -210,51 +253,77 @@ def publish_live(build: Build, prefix: str, window: Sequence[Stamp], title: str,
 
 
 # --- the archives -------------------------------------------------------------------------
-def publish_archives(build: Build) -> None:
+def stale_archive_pages(build: Build) -> list[ArchivePage]:
     """archive/<n>.xml: only pages whose articles changed are read and written."""
-    stale = [page for page in build.archive
-             if not build.output.fresh(page.path, archive_key(build, page))]
-    if stale:
-        build.shares_used["archives"] = in_shares(build, stale, write_archive_pages,
-                                                  weight=lambda page: len(page.stamps))
+    return [page for page in build.archive
+            if not build.output.fresh(page.path, archive_key(build, page))]
 
 
 def write_archive_pages(build: Build, pages: Sequence[ArchivePage]) -> None:
-    articles = build.store.articles.published(s.seq for page in pages for s in page.stamps)
+    """The pages from their stored entries, a few pages' worth of rows at a time;
+    entries missing from the store or stale are rendered and stored first."""
     url_of = build.site.url_of
-    for page, page_articles in zip(pages, by_page(pages, articles), strict=True):
-        entries = newest_first([build.entry(a, xml_clean=False) for a in page_articles])
-        channel = build.channel(
-            "", page.path, entries, build.site.title, build.site.description,
-            prev_archive=url_of(archive_path(page.number - 1)) if page.number > 1 else None,
-            next_archive=url_of(archive_path(page.number + 1))
-            if len(page.stamps) == build.site.items else None,
-            current=build.live_atom_id)
-        data = archive_document(channel, entries, build.section_scheme)
-        build.output.put(page.path, archive_key(build, page), data)
+    for group in page_groups(pages, ENTRY_ROWS):
+        entries = archive_entries(build, group)
+        for page in group:
+            rows = sorted([entries[s.seq] for s in page.stamps if s.seq in entries],
+                          key=NEWEST_FIRST, reverse=True)
+            updated = max((row.updated_us for row in rows), default=None)
+            channel = build.channel(
+                "", page.path, None if updated is None else from_microseconds(updated),
+                build.site.title, build.site.description,
+                prev_archive=url_of(archive_path(page.number - 1))
+                if page.number > 1 else None,
+                next_archive=url_of(archive_path(page.number + 1))
+                if len(page.stamps) == build.site.items else None,
+                current=build.live_atom_id)
+            build.output.put(page.path, archive_key(build, page),
+                             archive_document(channel, rows))
+
+
+# The order of entries in a document (as newest_first), for stored entries.
+NEWEST_FIRST = operator.attrgetter("published_us", "seq")
+# Rendered entries read per statement: about 40 pages of 50, 5 MB of XML.
+ENTRY_ROWS = 2000
+
+
+def page_groups(pages: Sequence[ArchivePage], rows: int) -> Iterator[list[ArchivePage]]:
+    """Runs of consecutive pages of about `rows` entries in all, each one seq range."""
+    group: list[ArchivePage] = []
+    for page in pages:
+        if group and (page.number != group[-1].number + 1
+                      or sum(len(p.stamps) for p in group) + len(page.stamps) > rows):
+            yield group
+            group = []
+        group.append(page)
+    if group:
+        yield group
+
+
+def archive_entries(build: Build, pages: list[ArchivePage]) -> dict[int, RenderedEntry]:
+    """The rendered entries of these consecutive pages by seq: the stored ones that are
+    still valid, and the rest rendered now (and stored for the next build)."""
+    stamps = [stamp for page in pages for stamp in page.stamps]
+    context = build.entry_context
+    entries = {row.seq: row for row in build.store.archive_entries.between(
+        stamps[0].seq, stamps[-1].seq) if row.context == context}
+    stale = {s.seq: s.content_hash for s in stamps
+             if s.seq not in entries or entries[s.seq].content_hash != s.content_hash}
+    if stale:
+        rendered, kept = [], []
+        for article in build.store.articles.published(stale):
+            entry = build.entry(article, xml_clean=False)
+            row = render_entry(entry, build.section_scheme, context, stale[article.seq])
+            rendered.append(row)
+            if is_kept(entry):
+                kept.append(row)
+        build.store.archive_entries.save(kept)
+        entries.update((row.seq, row) for row in rendered)
+    return entries
 
 
 def archive_key(build: Build, page: ArchivePage) -> str:
     return build.key("archive", page.number, stamps=page.stamps)
-
-
-def by_page(pages: Sequence[ArchivePage],
-            articles: Iterator[PublishedArticle]) -> Iterator[list[PublishedArticle]]:
-    """Split a seq-ordered stream of articles into the given pages' lists."""
-    pending: PublishedArticle | None = None
-    for page in pages:
-        last = page.stamps[-1].seq
-        found = []
-        if pending is not None and pending.seq <= last:
-            found.append(pending)
-            pending = None
-        if pending is None:
-            for article in articles:
-                if article.seq > last:
-                    pending = article
-                    break
-                found.append(article)
-        yield found
 
 
 # --- the pages ----------------------------------------------------------------------------

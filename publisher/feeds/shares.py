@@ -53,13 +53,18 @@ def share_count(build: Build, items: int) -> int:
 
 
 def in_shares(build: Build, items: Sequence[T], work: Callable[[Build, Sequence[T]], None],
-              weight: Callable[[T], int] = lambda _item: 1) -> int:
+              weight: Callable[[T], int] = lambda _item: 1,
+              meanwhile: Callable[[Build], None] | None = None) -> int:
     """work(build, items), the items cut into contiguous shares of about equal weight,
-    all but the first share in forked children. Returns the number of processes used."""
+    all but the first share in forked children. `meanwhile(build)`, when given, runs in
+    this process first, while the children work. Returns the number of processes used."""
     total = sum(map(weight, items))
     count = share_count(build, total)
     if count == 1:
-        work(build, items)
+        if meanwhile:
+            meanwhile(build)
+        if items:
+            work(build, items)
         return 1
     shares = cut(items, weight, total, count)
     context = multiprocessing.get_context("fork")
@@ -72,6 +77,8 @@ def in_shares(build: Build, items: Sequence[T], work: Callable[[Build, Sequence[
         sender.close()
         children.append((child, receiver))
     try:
+        if meanwhile:
+            meanwhile(build)
         work(build, shares[0])
     finally:
         results = [collect(child, receiver) for child, receiver in children]

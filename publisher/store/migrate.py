@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection, func, insert, inspect, select
 
-from publisher.store.schema import metadata, schema_version
+from publisher.store.schema import archive_entries, metadata, schema_version
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +27,8 @@ def create_all(conn: Connection) -> None:
 # (version, what it does, the step). Never edit a step once released; add one.
 MIGRATIONS: list[tuple[int, str, Step]] = [
     (1, "articles, subscribers, digests, outbox, runs, sources", create_all),
+    (2, "archive_entries: rendered RFC 5005 archive entries",
+     lambda conn: archive_entries.create(conn, checkfirst=True)),
 ]
 
 

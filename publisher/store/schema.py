@@ -18,6 +18,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -95,6 +96,24 @@ article_sections = Table(
     Column("section", String(100), primary_key=True),
 )
 Index("ix_article_sections_section", article_sections.c.section, article_sections.c.article_seq)
+
+# The feeds stage's archive entries, rendered once: an RFC 5005 archive page is the
+# concatenation of its entries, so a full build of 2,000 pages reads these instead of
+# rendering 100,000 entries again. A row is valid while its article's content hash and
+# the build's context (code, site URL, default author) are the ones it was rendered for;
+# otherwise the build renders the entry again and replaces the row.
+archive_entries = Table(
+    "archive_entries", metadata,
+    Column("seq", Id, ForeignKey("articles.seq", ondelete="CASCADE"), primary_key=True,
+           autoincrement=False),
+    Column("context", String(32), nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    # The entry's published and updated times in microseconds since the epoch (UTC):
+    # what a page sorts its entries by and takes its own updated time from.
+    Column("published_us", BigInteger, nullable=False),
+    Column("updated_us", BigInteger, nullable=False),
+    Column("xml", LargeBinary, nullable=False),  # UTF-8, ready to concatenate
+)
 
 inbox_files = Table(
     "inbox_files", metadata,

@@ -1,0 +1,61 @@
+"""Store: statements for archive_entries, the feeds stage's rendered RFC 5005 entries.
+
+The feeds stage decides whether a row is still valid (its context and content hash);
+this module only reads rows by ranges of sequence numbers and replaces them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, NamedTuple
+
+from sqlalchemy import delete, func, insert, select
+
+from publisher.store.articles import chunks
+from publisher.store.schema import archive_entries
+
+if TYPE_CHECKING:
+    from publisher.store import Store
+
+
+class RenderedEntry(NamedTuple):
+    seq: int
+    context: str  # what the feeds stage rendered it under (code, site URL, author)
+    content_hash: str  # the article's content hash when it was rendered
+    published_us: int
+    updated_us: int
+    xml: bytes
+
+
+COLUMNS = (archive_entries.c.seq, archive_entries.c.context, archive_entries.c.content_hash,
+           archive_entries.c.published_us, archive_entries.c.updated_us,
+           archive_entries.c.xml)
+
+
+class ArchiveEntryStore:
+    def __init__(self, store: Store):
+        self.store = store
+
+    def between(self, first: int, last: int) -> list[RenderedEntry]:
+        """The rows for sequence numbers first..last, in seq order."""
+        query = (select(*COLUMNS).where(archive_entries.c.seq.between(first, last))
+                 .order_by(archive_entries.c.seq))
+        with self.store.reading() as conn:
+            rows = conn.execute(query).all()  # fetchall: iterating fetches row by row
+        # As NamedTuples: the feeds stage reads five fields of each of 100,000 rows, and
+        # a NamedTuple's fields are several times cheaper to read than a Row's.
+        return list(map(RenderedEntry._make, rows))
+
+    def save(self, rows: Sequence[RenderedEntry]) -> None:
+        """Add these rows, replacing any older ones for the same articles."""
+        if not rows:
+            return
+        with self.store.writing() as conn:
+            for part in chunks(rows, 500):
+                seqs = [row.seq for row in part]
+                conn.execute(delete(archive_entries).where(archive_entries.c.seq.in_(seqs)))
+                conn.execute(insert(archive_entries), [row._asdict() for row in part])
+
+    def count(self) -> int:
+        with self.store.reading() as conn:
+            return conn.execute(select(func.count()).select_from(archive_entries)).scalar_one()
