@@ -123,6 +123,7 @@ class Build:
         self.sections: list[Section] = sections_of(self.section_counts)
         self.archive = archive_pages(self.stamps, site.items)
         self.entry_context = entry_context(site)
+        self.archive_keys: dict[int, str] = {}  # page number: key
         self.entries: dict[int, Entry] = {}
         self.feed_entries: dict[int, PublisherEntry] = {}
         self.json_items: dict[int, dict] = {}
@@ -323,7 +324,12 @@ def archive_entries(build: Build, pages: list[ArchivePage]) -> dict[int, Rendere
 
 
 def archive_key(build: Build, page: ArchivePage) -> str:
-    return build.key("archive", page.number, stamps=page.stamps)
+    """The page's key, made once per build (looking for stale pages makes it first)."""
+    key = build.archive_keys.get(page.number)
+    if key is None:
+        key = build.archive_keys[page.number] = build.key("archive", page.number,
+                                                          stamps=page.stamps)
+    return key
 
 
 # --- the pages ----------------------------------------------------------------------------

@@ -1,12 +1,15 @@
 """Feeds stage, shares: a long pass of a build split between this process and forked ones.
 
 A full build renders 2,000 archive pages and 100,000 article pages, work that is all
-Python (one core) and file writes; with a second core, forked children each take a
-contiguous share of it while this process does the first share. A child inherits the
-build as it stands (settings, templates, keys; nothing is pickled on the way in), opens
-its own database connections, writes its files, and sends back what it wrote: the
-manifest records, the paths written, the count left unchanged. The parent folds those into
-its Output, so the manifest and the report are the same as a one-process build's.
+Python (one core) and file writes; with a second core, forked children share it with
+this process. The work is cut into contiguous runs of about equal weight, several per
+process, and each process takes the next run not yet taken until none are left: on a
+shared machine one process is often slowed down, and fixed halves would leave the other
+waiting for it. A child inherits the build as it stands (settings, templates, keys;
+nothing is pickled on the way in), opens its own database connections, writes its
+files, and sends back what it wrote: the manifest records, the paths written, the count
+left unchanged. The parent folds those into its Output, so the manifest and the report
+are the same as a one-process build's.
 
 A build forks only where it pays and is safe: the platform forks, the pass is long
 (`min_items`), more than one core is usable, [feeds] processes allows it, and this
@@ -52,12 +55,17 @@ def share_count(build: Build, items: int) -> int:
     return wanted
 
 
+# Runs of work per process: enough that a slowed process holds up the others by little,
+# few enough that each run is long next to the cost of taking it.
+RUNS_PER_PROCESS = 8
+
+
 def in_shares(build: Build, items: Sequence[T], work: Callable[[Build, Sequence[T]], None],
               weight: Callable[[T], int] = lambda _item: 1,
               meanwhile: Callable[[Build], None] | None = None) -> int:
-    """work(build, items), the items cut into contiguous shares of about equal weight,
-    all but the first share in forked children. `meanwhile(build)`, when given, runs in
-    this process first, while the children work. Returns the number of processes used."""
+    """work(build, run) for contiguous runs of the items, shared between this process
+    and forked children. `meanwhile(build)`, when given, runs in this process first,
+    while the children start on the runs. Returns the number of processes used."""
     total = sum(map(weight, items))
     count = share_count(build, total)
     if count == 1:
@@ -66,12 +74,23 @@ def in_shares(build: Build, items: Sequence[T], work: Callable[[Build, Sequence[
         if items:
             work(build, items)
         return 1
-    shares = cut(items, weight, total, count)
     context = multiprocessing.get_context("fork")
+    runs = [run for run in cut(items, weight, total, count * RUNS_PER_PROCESS) if run]
+    taken = context.Value("i", 0)  # the next run to take, shared by every process
+
+    def take_runs(build: Build) -> None:
+        while True:
+            with taken.get_lock():
+                index = taken.value
+                taken.value += 1
+            if index >= len(runs):
+                return
+            work(build, runs[index])
+
     children = []
-    for share in shares[1:]:
+    for _ in range(count - 1):
         receiver, sender = context.Pipe(duplex=False)
-        child = context.Process(target=run_share, args=(build, work, share, sender),
+        child = context.Process(target=run_share, args=(build, take_runs, sender),
                                 daemon=True)
         child.start()
         sender.close()
@@ -79,7 +98,7 @@ def in_shares(build: Build, items: Sequence[T], work: Callable[[Build, Sequence[
     try:
         if meanwhile:
             meanwhile(build)
-        work(build, shares[0])
+        take_runs(build)
     finally:
         results = [collect(child, receiver) for child, receiver in children]
     for result in results:
@@ -103,12 +122,12 @@ def cut(items: Sequence[T], weight: Callable[[T], int], total: int,
     return shares
 
 
-def run_share(build: Build, work: Callable, share: Sequence, sender) -> None:
-    """In the child: the share's work on fresh connections, and what it wrote, sent back."""
+def run_share(build: Build, work: Callable[[Build], None], sender) -> None:
+    """In the child: its work on fresh connections, and what it wrote, sent back."""
     build.store.forked()
     build.output = Output.share_of(build.output)
     try:
-        work(build, share)
+        work(build)
         result: OutputShare | BaseException = build.output.share()
     except BaseException as exc:
         result = exc
