@@ -44,7 +44,12 @@ from feedgen.feed import FeedGenerator
 from publisher.article import make_article, stable_id
 from publisher.config import load_settings
 from publisher.feeds import start_build
-from publisher.feeds.build import paused_collector, publish_feeds, publish_pages
+from publisher.feeds.build import (
+    paused_collector,
+    publish_feeds,
+    publish_live_feeds,
+    publish_pages,
+)
 from publisher.feeds.model import Site, make_entry
 from publisher.feeds.pages import Pages
 from publisher.instance import init_instance
@@ -110,6 +115,15 @@ def timed_build(settings, store) -> dict:
     return {"feeds": feeds, "pages": pages + save, "feeds_cpu": cpu[1] - cpu[0],
             "written": len(build.output.written), "unchanged": build.output.unchanged,
             "shares": dict(build.shares_used)}
+
+
+def live_feeds_alone(settings, store) -> float:
+    """Seconds for the live and section feeds alone (no archive pages), into an empty
+    folder: the figure for readers of the target who count archive pages as pages."""
+    started = time.perf_counter()
+    with paused_collector():
+        publish_live_feeds(start_build(settings, store))
+    return time.perf_counter() - started
 
 
 def write_floor(built: Path, folder: Path) -> float:
@@ -215,7 +229,7 @@ def main() -> None:
               f"{first['feeds']:.2f} s (cpu {first['feeds_cpu']:.2f} s), pages "
               f"{first['pages']:.1f} s; the store is now "
               f"{store_size(settings) / 1e6:,.0f} MB", flush=True)
-        full, second, naive, loads, floors = [], [], [], [], []
+        full, second, naive, loads, floors, lives = [], [], [], [], [], []
         for run in range(args.repeat):
             run_settings = settings_for(f"full-{run}")
             loads.append(os.getloadavg()[0])
@@ -223,12 +237,14 @@ def main() -> None:
             second.append(timed_build(run_settings, store))
             floors.append(write_floor(run_settings.path(run_settings.feeds.folder),
                                       base / f"floor-{run}"))
+            lives.append(live_feeds_alone(settings_for(f"live-{run}"), store))
             line = (f"run {run + 1} (load {loads[-1]:.1f}): full build feeds "
                     f"{full[-1]['feeds']:.2f} s (cpu {full[-1]['feeds_cpu']:.2f} s, "
                     f"processes {full[-1]['shares']}), pages {full[-1]['pages']:.1f} s, "
                     f"{full[-1]['written']:,} files; second build "
                     f"{second[-1]['feeds'] + second[-1]['pages']:.2f} s, "
-                    f"{second[-1]['written']} files written; write floor {floors[-1]:.2f} s")
+                    f"{second[-1]['written']} files written; write floor {floors[-1]:.2f} s; "
+                    f"live and section feeds alone {lives[-1]:.2f} s")
             if not args.no_baseline:
                 naive.append(naive_build(settings, store, base / f"naive-{run}"))
                 line += (f"; naive feeds {naive[-1]['feeds']:.2f} s, "
@@ -237,7 +253,7 @@ def main() -> None:
         store.close()
         if args.folder:
             shutil.rmtree(base)
-    report(args, full, second, naive, loads, floors)
+    report(args, full, second, naive, loads, floors, lives)
 
 
 def median(runs: list[dict], key: str) -> float:
@@ -251,7 +267,7 @@ def store_size(settings) -> int:
 
 
 def report(args, full: list[dict], second: list[dict], naive: list[dict],
-           loads: list[float], floors: list[float]) -> None:
+           loads: list[float], floors: list[float], lives: list[float]) -> None:
     feeds = median(full, "feeds")
     print(f"\n{args.articles:,} articles, medians of {args.repeat} runs (shared machine: "
           f"1-minute load average {min(loads):.1f} to {max(loads):.1f} at the runs' starts, "
@@ -261,6 +277,8 @@ def report(args, full: list[dict], second: list[dict], naive: list[dict],
           f"files written {int(median(full, 'written')):,}")
     print(f"              write floor: the archive pages' bytes alone, bare writes "
           f"{statistics.median(floors):.2f} s")
+    print(f"              live and section feeds alone (no archive pages): "
+          f"{statistics.median(lives):.2f} s")
     again = median(second, "feeds") + median(second, "pages")
     written = int(max(run["written"] for run in second))
     print(f"second build: feeds {median(second, 'feeds'):.2f} s, pages "
