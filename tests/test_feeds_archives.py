@@ -258,3 +258,15 @@ def test_entries_with_a_local_image_are_not_kept(small, store):
     (folder / "archive" / "1.xml").unlink()
     build_feeds(small, store, NOW)
     assert 'length="25"' in (folder / "archive" / "1.xml").read_text()
+
+
+def test_storing_an_entry_again_replaces_it(small, store):
+    """Two builds at once (`publisher feeds` by hand beside a daemon) may both store an
+    entry; the second replaces the first instead of failing."""
+    store_articles(store, [article(n) for n in range(1, 8)], NOW)
+    build_feeds(small, store, NOW)
+    row = store.archive_entries.between(1, 1)[0]
+    store.archive_entries.save([row._replace(xml=b"  <entry>again</entry>\n")])
+    store.archive_entries.save([row._replace(xml=b"  <entry>and again</entry>\n")])
+    assert stored_entries(store)[1] == (row.content_hash, b"  <entry>and again</entry>\n")
+    assert store.archive_entries.count() == 4

@@ -265,7 +265,7 @@ def write_archive_pages(build: Build, pages: Sequence[ArchivePage]) -> None:
     entries missing from the store or stale are rendered and stored first."""
     url_of = build.site.url_of
     for group in page_groups(pages, ENTRY_ROWS):
-        entries = archive_entries(build, group)
+        entries = rendered_entries(build, group)
         for page in group:
             rows = sorted([entries[s.seq] for s in page.stamps if s.seq in entries],
                           key=NEWEST_FIRST, reverse=True)
@@ -301,7 +301,7 @@ def page_groups(pages: Sequence[ArchivePage], rows: int) -> Iterator[list[Archiv
         yield group
 
 
-def archive_entries(build: Build, pages: list[ArchivePage]) -> dict[int, RenderedEntry]:
+def rendered_entries(build: Build, pages: list[ArchivePage]) -> dict[int, RenderedEntry]:
     """The rendered entries of these consecutive pages by seq: the stored ones that are
     still valid, and the rest rendered now (and stored for the next build)."""
     stamps = [stamp for page in pages for stamp in page.stamps]

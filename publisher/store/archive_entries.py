@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from publisher.store.articles import chunks
 from publisher.store.schema import archive_entries
@@ -47,14 +48,18 @@ class ArchiveEntryStore:
         return list(map(RenderedEntry._make, rows))
 
     def save(self, rows: Sequence[RenderedEntry]) -> None:
-        """Add these rows, replacing any older ones for the same articles."""
+        """Add these rows, replacing any older ones for the same articles (an upsert:
+        `publisher feeds` run by hand while a daemon builds may store the same ones)."""
         if not rows:
             return
+        dialect = postgresql if self.store.dialect == "postgresql" else sqlite
+        statement = dialect.insert(archive_entries)
+        statement = statement.on_conflict_do_update(
+            index_elements=[archive_entries.c.seq],
+            set_={column.name: statement.excluded[column.name] for column in COLUMNS[1:]})
         with self.store.writing() as conn:
             for part in chunks(rows, 500):
-                seqs = [row.seq for row in part]
-                conn.execute(delete(archive_entries).where(archive_entries.c.seq.in_(seqs)))
-                conn.execute(insert(archive_entries), [row._asdict() for row in part])
+                conn.execute(statement, [row._asdict() for row in part])
 
     def count(self) -> int:
         with self.store.reading() as conn:
