@@ -29,7 +29,6 @@ from publisher.store.subscribers import SubscriberStore
 log = logging.getLogger(__name__)
 
 SQLITE_BUSY_MS = 30_000
-SQLITE_MMAP_BYTES = 1 << 30
 SQLITE_WAL_KEEP_BYTES = 64 << 20
 # Any constant shared by every node; pg_advisory_xact_lock keys are 64-bit integers.
 MIGRATION_LOCK_KEY = 0x5075626C6973
@@ -109,9 +108,6 @@ def sqlite_on_connect(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
     cursor.execute("PRAGMA synchronous=NORMAL")  # durable at each WAL checkpoint
     cursor.execute("PRAGMA foreign_keys=ON")
-    # Reads through a memory map rather than a read() per page: a full feeds build reads
-    # 300 MB of article bodies and rendered entries. Address space only, not memory.
-    cursor.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
     # A first feeds build writes 100s of MB of rendered entries through the log; let the
     # log file shrink back once checkpointed instead of keeping that size for good.
     cursor.execute(f"PRAGMA journal_size_limit={SQLITE_WAL_KEEP_BYTES}")
