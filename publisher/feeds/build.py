@@ -291,12 +291,13 @@ ENTRY_ROWS = 2000
 def page_groups(pages: Sequence[ArchivePage], rows: int) -> Iterator[list[ArchivePage]]:
     """Runs of consecutive pages of about `rows` entries in all, each one seq range."""
     group: list[ArchivePage] = []
+    size = 0  # entries in the group
     for page in pages:
-        if group and (page.number != group[-1].number + 1
-                      or sum(len(p.stamps) for p in group) + len(page.stamps) > rows):
+        if group and (page.number != group[-1].number + 1 or size + len(page.stamps) > rows):
             yield group
-            group = []
+            group, size = [], 0
         group.append(page)
+        size += len(page.stamps)
     if group:
         yield group
 
