@@ -12,9 +12,10 @@ left unchanged. The parent folds those into its Output, so the manifest and the 
 are the same as a one-process build's.
 
 A build forks only where it pays and is safe: the platform forks, the pass is long
-(`min_items`), more than one core is usable, [feeds] processes allows it, and this
-process runs a single thread (the daemon runs stages in worker threads, and forking a
-threaded process can inherit a lock some other thread held: there, passes run here).
+(`Build.min_share` items a process at least), more than one core is usable, [feeds]
+processes allows it, and this process runs a single thread (the daemon runs stages in
+worker threads, and forking a threaded process can inherit a lock some other thread
+held: there, passes run here).
 """
 
 from __future__ import annotations
