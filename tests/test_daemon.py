@@ -11,7 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from publisher.lock import run_lock
+from publisher.schedule.lock import run_lock
 from tests.conftest import free_port
 from tests.daemon_process import drop, feed_titles, titles, wait_until
 from tests.test_sources import configure, item, rss

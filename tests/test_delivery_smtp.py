@@ -213,7 +213,7 @@ def test_an_unreachable_server_leaves_messages_queued(site, monkeypatch):
     smtp_env(monkeypatch, f"smtp://127.0.0.1:{free_port()}")
     settings = fill_site(site, datetime.now(UTC))
     store = open_store(settings.database_url)
-    from publisher.digests import queue_digests
+    from publisher.digests.planner import queue_digests
 
     now = datetime.now(UTC)
     queue_digests(settings, store, now)

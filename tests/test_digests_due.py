@@ -10,7 +10,7 @@ import pytest
 
 from publisher.config import load_settings
 from publisher.delivery.drain import retry_delay
-from publisher.digests import due_label, latest_send_time, message_domain, zone
+from publisher.digests.planner import due_label, latest_send_time, message_domain, zone
 from publisher.store.queueing import Candidate
 
 TUESDAY_NOON = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)

@@ -12,8 +12,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from publisher.config import load_settings
 from publisher.delivery.compose import Composer
-from publisher.digests import queue_digests
-from publisher.dkim import load_signer
+from publisher.delivery.dkim import load_signer
+from publisher.digests.planner import queue_digests
 from publisher.errors import ConfigError
 from publisher.store import open_store
 from publisher.store.runs import NODE

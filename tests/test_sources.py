@@ -10,8 +10,8 @@ from datetime import timedelta
 import pytest
 
 from publisher.config import load_settings
-from publisher.feed_entries import parse_feed
-from publisher.sources import fetch_sources, retry_delay, source_health
+from publisher.ingest.source_entries import parse_feed
+from publisher.ingest.sources import fetch_sources, retry_delay, source_health
 from tests.conftest import NOW, free_port
 
 
@@ -122,7 +122,7 @@ def test_a_failing_source_backs_off_goes_unhealthy_and_spares_the_others(
                          {"url": broken, "name": "broken", "interval": 900},
                          {"url": refused, "name": "refused", "interval": 900},
                          {"url": good, "name": "good", "interval": 900})
-    caplog.set_level(logging.WARNING, logger="publisher.sources")
+    caplog.set_level(logging.WARNING, logger="publisher.ingest.sources")
 
     report = fetch_sources(settings, store, NOW)
     assert (report.fetched, report.failed, report.new) == (1, 2, 1)

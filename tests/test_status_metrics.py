@@ -14,8 +14,8 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 
 from publisher.config import load_settings
-from publisher.metrics import metrics_app, record_message, registry_for, serve_metrics
-from publisher.pipeline import run_once
+from publisher.ops.metrics import metrics_app, record_message, registry_for, serve_metrics
+from publisher.schedule.pipeline import run_once
 from publisher.store import Store, make_engine
 from publisher.store.schema import outbox
 from publisher.web import create_app

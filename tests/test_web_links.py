@@ -13,7 +13,7 @@ import pytest
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
 from publisher import tokens
-from publisher.ingest import ingest
+from publisher.ingest.inbox import ingest
 from publisher.web import create_app
 from publisher.web.guard import RateLimiter
 from tests.conftest import NOW

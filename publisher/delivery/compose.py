@@ -19,21 +19,9 @@ from email.utils import format_datetime
 
 from publisher.addresses import check_header_text
 from publisher.config import Settings
+from publisher.delivery.dkim import DkimSigner
 from publisher.delivery.links import LinkSigner
-from publisher.delivery.transport import Envelope
-from publisher.digests import message_domain
-from publisher.dkim import DkimSigner
-from publisher.errors import PublisherError
-from publisher.mail_templates import (
-    article_context,
-    confirm_context,
-    confirm_subject,
-    digest_context,
-    digest_subject,
-    inline_css,
-    render,
-)
-from publisher.message import (
+from publisher.delivery.message import (
     Body,
     Slots,
     address_line,
@@ -47,6 +35,18 @@ from publisher.message import (
     make_body,
     raw_line,
 )
+from publisher.delivery.templates import (
+    article_context,
+    confirm_context,
+    confirm_subject,
+    digest_context,
+    digest_subject,
+    inline_css,
+    render,
+)
+from publisher.delivery.transport import Envelope
+from publisher.digests.planner import message_domain
+from publisher.errors import PublisherError
 from publisher.store import Store
 from publisher.store.ledger import Claimed
 

@@ -12,7 +12,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from pathlib import Path
 from urllib.parse import urljoin
 
 import css_inline
@@ -20,20 +19,13 @@ import jinja2
 
 from publisher.config import Settings
 from publisher.errors import TemplateError
+from publisher.templating import shipped_templates
 
 # Every message kind and the templates it renders; `digest check` renders all of them.
 MESSAGE_TEMPLATES = {
     "digest": ("digest.txt", "digest.html"),
     "confirm": ("confirm.txt", "confirm.html"),
 }
-
-
-def shipped_templates() -> Path:
-    """The default templates: inside the wheel, or the repository's templates/ folder."""
-    packaged = Path(__file__).resolve().parent / "templates"
-    if packaged.is_dir():
-        return packaged
-    return Path(__file__).resolve().parent.parent / "templates"
 
 
 def environment(settings: Settings) -> jinja2.Environment:

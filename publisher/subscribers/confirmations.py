@@ -18,7 +18,7 @@ import secrets
 from datetime import datetime
 
 from publisher.config import Settings
-from publisher.digests import message_domain
+from publisher.digests.planner import message_domain
 from publisher.errors import AddressError
 from publisher.store import Store
 from publisher.store.subscribers import Subscriber

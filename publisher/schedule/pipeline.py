@@ -11,11 +11,11 @@ from typing import Any, TypeVar
 
 from publisher.config import Settings
 from publisher.delivery import DeliveryReport, deliver_blocking
-from publisher.digests import DigestReport, queue_digests
+from publisher.digests.planner import DigestReport, queue_digests
 from publisher.feeds import FeedsReport, build_feeds
-from publisher.ingest import IngestReport, ingest
-from publisher.metrics import record_stage
-from publisher.sources import SourcesReport, fetch_sources
+from publisher.ingest.inbox import IngestReport, ingest
+from publisher.ingest.sources import SourcesReport, fetch_sources
+from publisher.ops.metrics import record_stage
 from publisher.store import Store
 
 log = logging.getLogger(__name__)

@@ -29,7 +29,7 @@ import nh3
 
 from publisher.article import Article, make_article, stable_id, summarize
 from publisher.errors import InputError
-from publisher.markdown_source import section_names
+from publisher.ingest.markdown import section_names
 
 log = logging.getLogger(__name__)
 

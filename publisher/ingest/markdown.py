@@ -17,7 +17,7 @@ from markdown_it import MarkdownIt
 
 from publisher.article import Article, make_article, stable_id, summarize
 from publisher.errors import InputError
-from publisher.scraped import decode
+from publisher.ingest.scraped import decode
 
 FRONT_MATTER = re.compile(r"\A---[ \t]*\n(?P<meta>.*?)\n---[ \t]*(?:\n(?P<body>.*))?\Z", re.S)
 KNOWN_KEYS = {"title", "date", "author", "sections", "summary", "image", "id", "slug",

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from publisher.config import WEEKDAYS, DigestSettings, Settings
-from publisher.message import domain_of, mailbox
+from publisher.delivery.message import domain_of, mailbox
 from publisher.store import Store
 from publisher.store.queueing import ArticleLookup, Candidate, DigestPlan
 

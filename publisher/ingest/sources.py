@@ -20,8 +20,8 @@ import httpx
 from publisher import __version__
 from publisher.config import Settings, SourceSettings
 from publisher.errors import InputError
-from publisher.feed_entries import parse_feed
-from publisher.metrics import SOURCE_ERRORS
+from publisher.ingest.source_entries import parse_feed
+from publisher.ops.metrics import SOURCE_ERRORS
 from publisher.store import Store
 from publisher.store.sources import SourceState
 

@@ -24,7 +24,7 @@ from time import perf_counter
 from publisher.config import Settings
 from publisher.delivery import DeliveryReport, deliver, make_transport
 from publisher.errors import PublisherError
-from publisher.metrics import record_stage
+from publisher.ops.metrics import record_stage
 from publisher.store import Store
 
 log = logging.getLogger(__name__)

@@ -18,8 +18,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from publisher.config import Settings
+from publisher.delivery.message import CRLF, domain_of, mailbox
 from publisher.errors import ConfigError
-from publisher.message import CRLF, domain_of, mailbox
 
 # Every header we write that a receiver shows or acts on, the List-* ones included.
 SIGNED = frozenset((b"from", b"to", b"subject", b"date", b"message-id", b"reply-to",
