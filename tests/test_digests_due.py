@@ -8,9 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from publisher.addresses import message_domain
 from publisher.config import load_settings
 from publisher.delivery.drain import retry_delay
-from publisher.digests.planner import due_label, latest_send_time, message_domain, zone
+from publisher.digests.planner import due_label, latest_send_time, zone
 from publisher.store.queueing import Candidate
 
 TUESDAY_NOON = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime
 
-from publisher.addresses import check_header_text
+from publisher.addresses import check_header_text, domain_of, mailbox, message_domain
 from publisher.config import Settings
 from publisher.delivery.dkim import DkimSigner
 from publisher.delivery.links import LinkSigner
@@ -29,9 +29,7 @@ from publisher.delivery.message import (
     content_type_line,
     decoded_parts,
     display_phrase,
-    domain_of,
     header_line,
-    mailbox,
     make_body,
     raw_line,
 )
@@ -45,7 +43,6 @@ from publisher.delivery.templates import (
     render,
 )
 from publisher.delivery.transport import Envelope
-from publisher.digests.planner import message_domain
 from publisher.errors import PublisherError
 from publisher.store import Store
 from publisher.store.ledger import Claimed

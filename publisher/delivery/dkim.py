@@ -17,8 +17,9 @@ from pathlib import Path
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from publisher.addresses import domain_of, mailbox
 from publisher.config import Settings
-from publisher.delivery.message import CRLF, domain_of, mailbox
+from publisher.delivery.message import CRLF
 from publisher.errors import ConfigError
 
 # Every header we write that a receiver shows or acts on, the List-* ones included.
