@@ -19,6 +19,7 @@ import jinja2
 
 from publisher.config import Settings
 from publisher.errors import TemplateError
+from publisher.feeds.model import article_path
 from publisher.templating import shipped_templates
 
 # Every message kind and the templates it renders; `digest check` renders all of them.
@@ -92,24 +93,19 @@ TEMPLATE_SUFFIXES = (".html", ".txt", ".htm", ".xml")
 
 # ---------------------------------------------------------------- template contexts
 def site_context(settings: Settings) -> dict:
-    return {"title": settings.site.title, "url": base_url(settings),
+    return {"title": settings.site.title, "url": settings.site.base_url,
             "description": settings.site.description, "language": settings.site.language}
-
-
-def base_url(settings: Settings) -> str:
-    url = settings.site.url
-    return url if url.endswith("/") else url + "/"
 
 
 def article_url(settings: Settings, slug: str) -> str:
     """The article's archive page, as the feeds stage writes it."""
-    return urljoin(base_url(settings), f"articles/{slug}.html")
+    return urljoin(settings.site.base_url, article_path(slug))
 
 
 def article_context(settings: Settings, article) -> dict:
     image = article.image
     if image and not image.startswith(("http://", "https://")):
-        image = urljoin(base_url(settings), image)
+        image = urljoin(settings.site.base_url, image)
     return {
         "title": article.title, "url": article_url(settings, article.slug),
         "summary": article.summary, "image": image or None,
@@ -130,7 +126,7 @@ def digest_context(settings: Settings, articles: list[dict], more: int, subject:
         "articles": articles,
         "n": len(articles) + more,
         "more": more,
-        "more_url": base_url(settings),
+        "more_url": settings.site.base_url,
         "subject": subject,
         "preheader": titles,
         **links,
@@ -186,13 +182,13 @@ def sample_contexts(settings: Settings) -> dict[str, dict]:
     """Each message kind's context filled with sample data covering the edge cases."""
     articles = [article_context(settings, a) for a in SAMPLES]
     subscriber = {"name": "Ada Lovelace", "email": "ada@example.org"}
-    links = {"unsubscribe_url": base_url(settings) + "unsubscribe/SAMPLE",
-             "preferences_url": base_url(settings) + "preferences/SAMPLE"}
+    links = {"unsubscribe_url": settings.site.base_url + "unsubscribe/SAMPLE",
+             "preferences_url": settings.site.base_url + "preferences/SAMPLE"}
     return {
         "digest": digest_context(settings, articles, 3, digest_subject(settings, 5),
                                  subscriber, links),
         "confirm": confirm_context(settings, confirm_subject(settings), subscriber,
-                                   base_url(settings) + "confirm/SAMPLE"),
+                                   settings.site.base_url + "confirm/SAMPLE"),
     }
 
 

@@ -61,7 +61,7 @@ class Site:
     @classmethod
     def from_settings(cls, settings: Settings) -> Site:
         site = settings.site
-        return cls(title=site.title, url=site.url.rstrip("/") + "/",
+        return cls(title=site.title, url=site.base_url,
                    description=site.description, language=site.language,
                    author=site.author, timezone=ZoneInfo(site.timezone),
                    hub=settings.feeds.hub, items=settings.feeds.items,
@@ -71,10 +71,12 @@ class Site:
         return self.url + path
 
     def permalink(self, slug: str) -> str:
-        return f"{self.url}articles/{slug}.html"  # url_of(article_path(slug)), inlined
+        return self.url + article_path(slug)
 
 
 def article_path(slug: str) -> str:
+    """An article's page in the publish folder; its URL (the feeds' entry id and the
+    link in mail) is this under the site's base URL."""
     return f"articles/{slug}.html"
 
 
