@@ -150,7 +150,7 @@ def make_entry(article: PublishedArticle, site: Site, xml_clean: bool = True) ->
     image = make_image(article.image, site) if article.image else None
     body = absolute_links(body, site.url, permalink)
     published, updated = entry_times(article)
-    sections = section_names(article.sections)
+    sections = publishable_sections(article.sections)
     return Entry(
         seq=article.seq, id=permalink, url=permalink, slug=article.slug, title=title,
         summary=summary, body_html=body,
@@ -162,7 +162,7 @@ def make_entry(article: PublishedArticle, site: Site, xml_clean: bool = True) ->
 
 
 @functools.lru_cache(maxsize=4096)  # most articles share a few lists of sections
-def section_names(sections: tuple[str, ...]) -> tuple[str, ...]:
+def publishable_sections(sections: tuple[str, ...]) -> tuple[str, ...]:
     """The sections that can be published (folder names); any other is left out."""
     if all(map(SECTION_NAME.fullmatch, sections)):
         return sections

@@ -27,9 +27,8 @@ from urllib.parse import urljoin, urlsplit
 import feedparser
 import nh3
 
-from publisher.article import Article, make_article, stable_id, summarize
+from publisher.article import Article, make_article, section_names, stable_id, summarize
 from publisher.errors import InputError
-from publisher.ingest.markdown import section_names
 
 log = logging.getLogger(__name__)
 
