@@ -12,15 +12,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
+from pathlib import Path
 from urllib.parse import urljoin
 
 import css_inline
 import jinja2
 
+from publisher import templating
 from publisher.config import Settings
 from publisher.errors import TemplateError
 from publisher.feeds.model import article_path
-from publisher.templating import shipped_templates
+from publisher.templating import shipped_templates, template_folders
 
 # Every message kind and the templates it renders; `digest check` renders all of them.
 MESSAGE_TEMPLATES = {
@@ -30,22 +32,12 @@ MESSAGE_TEMPLATES = {
 
 
 def environment(settings: Settings) -> jinja2.Environment:
-    return _environment(str(settings.path("templates")), str(shipped_templates()))
+    return _environment(tuple(template_folders(settings)))
 
 
-@lru_cache(maxsize=8)
-def _environment(instance_folder: str, shipped_folder: str) -> jinja2.Environment:
-    loader = jinja2.ChoiceLoader([jinja2.FileSystemLoader(instance_folder),
-                                  jinja2.FileSystemLoader(shipped_folder)])
-    env = jinja2.Environment(
-        loader=loader,
-        autoescape=jinja2.select_autoescape(["html", "htm", "xml"], default=False),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        auto_reload=True,
-    )
+@lru_cache(maxsize=8)  # one per instance: templates are compiled once, reloaded if edited
+def _environment(folders: tuple[Path, ...]) -> jinja2.Environment:
+    env = templating.environment(folders, trim=True)
     env.filters["datetime"] = format_datetime
     return env
 
