@@ -181,4 +181,4 @@ def upstream_server():
 
 # The web app's fixtures (site, client) live beside the LiveServer helper.
 from tests.daemon_process import daemons  # noqa: E402,F401
-from tests.webapp import client, site  # noqa: E402,F401
+from tests.webapp import client, web_settings  # noqa: E402,F401

@@ -161,12 +161,12 @@ def test_a_scrape_answers_when_the_store_does_not(tmp_path):
     assert ("process_cpu_seconds_total", ()) in samples  # the rest is still served
 
 
-def test_serve_has_metrics_at_slash_metrics(client, site, store, monkeypatch):
+def test_serve_has_metrics_at_slash_metrics(client, web_settings, store, monkeypatch):
     response = client.get("/metrics")
     assert response.status_code == 200
     assert "publisher_articles 0.0" in response.text
     assert response.headers["content-type"].startswith("text/plain")
 
     monkeypatch.setenv("PUBLISHER_WEB__METRICS", "false")
-    with TestClient(create_app(load_settings(site.instance), store)) as private:
+    with TestClient(create_app(load_settings(web_settings.instance), store)) as private:
         assert private.get("/metrics").status_code == 404

@@ -14,17 +14,17 @@ from tests.conftest import NOW
 
 
 @pytest.fixture
-def site(tmp_path):
+def settings(tmp_path):
     (tmp_path / "publisher.toml").write_text(
         '[web]\nsecret = "0123456789abcdef0123456789abcdef"\n'
         '[site]\nurl = "https://news.example.org/"\n')
     return load_settings(tmp_path, environ={})
 
 
-def test_token_round_trip_and_link(site):
-    token = tokens.sign(site, "unsubscribe", 42, 3)
-    assert tokens.verify(site, "unsubscribe", token) == tokens.TokenData(42, 3)
-    url = tokens.link(site, "preferences", 42)
+def test_token_round_trip_and_link(settings):
+    token = tokens.sign(settings, "unsubscribe", 42, 3)
+    assert tokens.verify(settings, "unsubscribe", token) == tokens.TokenData(42, 3)
+    url = tokens.link(settings, "preferences", 42)
     assert url.startswith("https://news.example.org/preferences/")
 
 
@@ -34,28 +34,28 @@ def test_token_round_trip_and_link(site):
     lambda t: "",
     lambda t: "not-a-token",
 ])
-def test_altered_tokens_are_refused(site, mangle):
-    token = tokens.sign(site, "unsubscribe", 42)
+def test_altered_tokens_are_refused(settings, mangle):
+    token = tokens.sign(settings, "unsubscribe", 42)
     with pytest.raises(tokens.TokenError):
-        tokens.verify(site, "unsubscribe", mangle(token))
+        tokens.verify(settings, "unsubscribe", mangle(token))
 
 
-def test_token_for_one_purpose_fails_for_another(site):
-    token = tokens.sign(site, "unsubscribe", 42)
+def test_token_for_one_purpose_fails_for_another(settings):
+    token = tokens.sign(settings, "unsubscribe", 42)
     with pytest.raises(tokens.TokenError):
-        tokens.verify(site, "preferences", token)
+        tokens.verify(settings, "preferences", token)
 
 
-def test_token_from_another_secret_fails(site):
-    other = replace(site, web=replace(site.web, secret="another-secret-of-enough-length"))
+def test_token_from_another_secret_fails(settings):
+    other = replace(settings, web=replace(settings.web, secret="another-secret-of-enough-length"))
     with pytest.raises(tokens.TokenError):
-        tokens.verify(site, "confirm", tokens.sign(other, "confirm", 1))
+        tokens.verify(settings, "confirm", tokens.sign(other, "confirm", 1))
 
 
-def test_expired_token(site):
-    token = tokens.sign(site, "confirm", 1)
+def test_expired_token(settings):
+    token = tokens.sign(settings, "confirm", 1)
     with pytest.raises(tokens.TokenError, match="expired"):
-        tokens.verify(site, "confirm", token, max_age_seconds=-1)
+        tokens.verify(settings, "confirm", token, max_age_seconds=-1)
 
 
 def test_empty_secret_is_a_config_error(tmp_path):

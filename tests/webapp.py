@@ -21,7 +21,7 @@ from publisher.web import create_app
 
 
 @pytest.fixture
-def site(instance, monkeypatch):
+def web_settings(instance, monkeypatch):
     """Settings whose [site] url is the TestClient's own host, so links work as given."""
     monkeypatch.setenv("PUBLISHER_SITE__URL", "http://testserver/")
     monkeypatch.setenv("PUBLISHER_WEB__SUBSCRIBE_PER_MINUTE", "3")
@@ -29,8 +29,8 @@ def site(instance, monkeypatch):
 
 
 @pytest.fixture
-def client(site, store):
-    with TestClient(create_app(site, store), follow_redirects=False) as test_client:
+def client(web_settings, store):
+    with TestClient(create_app(web_settings, store), follow_redirects=False) as test_client:
         yield test_client
 
 
