@@ -1,4 +1,4 @@
-"""Digests: the Jinja2 templates of every message (digest, confirmation) and their checks.
+"""Delivery: the Jinja2 templates of every message (digest, confirmation) and their checks.
 
 An instance's own `templates/NAME` overrides the shipped one by name. Templates render
 with StrictUndefined, so a misspelt variable is an error that `publisher digest check`
