@@ -47,13 +47,10 @@ from apscheduler.triggers.date import DateTrigger
 
 from publisher.clock import Clock, system_clock
 from publisher.config import Settings
-from publisher.digests.planner import queue_digests
-from publisher.feeds import build_feeds
-from publisher.ingest.inbox import ingest
 from publisher.ingest.sources import fetch_due, store_fetched
 from publisher.ops.metrics import serve_metrics
 from publisher.schedule.lock import Busy, RunLock, run_lock
-from publisher.schedule.pipeline import stage
+from publisher.schedule.pipeline import stage, stages
 from publisher.schedule.sending import OutboxSender
 from publisher.schedule.watch import watch_inbox
 from publisher.store import Store
@@ -259,25 +256,16 @@ class Daemon:
             await self.publish(wanted)
 
     async def publish(self, wanted: set[str]) -> None:
-        now = self.clock()
-        if "ingest" in wanted:
-            report = await self.run_stage(
-                "ingest", lambda: ingest(self.settings, self.store, now))
-            if report and (report.new or report.updated):
+        """The wanted stages of the pipeline, in its order (sources and delivery have jobs
+        of their own, so they are never wanted here)."""
+        for name, work in stages(self.settings, self.store, self.clock()):
+            if name not in wanted or self.stopping.is_set():
+                continue
+            report = await self.run_stage(name, work)
+            if name == "ingest" and report and (report.new or report.updated):
                 wanted |= {"feeds", "digests"}
-        for name, work in self.publishing_stages(now):
-            if name in wanted and not self.stopping.is_set():
-                report = await self.run_stage(name, work)
-                if name == "digests" and report and report.queued:
-                    self.sender.wake_up()  # this node sends them without waiting
-
-    def publishing_stages(self, now: datetime) -> list[tuple[str, Callable[[], Any]]]:
-        """The stages that follow new articles, in pipeline order."""
-        settings, store = self.settings, self.store
-        return [
-            ("feeds", lambda: build_feeds(settings, store, now)),
-            ("digests", lambda: queue_digests(settings, store, now)),
-        ]
+            if name == "digests" and report and report.queued:
+                self.sender.wake_up()  # this node sends them without waiting
 
     async def run_stage(self, name: str, work: Callable[[], Any]) -> Any:
         """One stage in a worker thread, recorded like cron's; a failure is logged and

@@ -1,11 +1,14 @@
-"""The pipeline: one pass of every stage, in order. Cron and the daemon both call this."""
+"""Schedule: the pipeline, one pass of every stage in order, and the bookkeeping every
+stage run gets (a runs-table row and metrics), for cron's pass and the daemon's jobs alike."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 
 from publisher.clock import Clock
@@ -36,17 +39,24 @@ class RunReport:
 
 
 def run_once(settings: Settings, store: Store, transport: Any, clock: Clock) -> RunReport:
-    """Ingest new articles; later stages read what this one stored. Every stage decides
-    by the pass's one `now`, read once from the clock."""
+    """Every stage once, in order; later stages read what earlier ones stored. Every stage
+    decides by the pass's one `now`, read once from the clock."""
     now = clock()
-    return RunReport(
-        ingest=stage(store, "ingest", clock, lambda: ingest(settings, store, now)),
-        sources=stage(store, "sources", clock, lambda: fetch_sources(settings, store, now)),
-        feeds=stage(store, "feeds", clock, lambda: build_feeds(settings, store, now)),
-        digests=stage(store, "digests", clock, lambda: queue_digests(settings, store, now)),
-        delivery=stage(store, "delivery", clock,
-                       lambda: deliver_blocking(settings, store, transport, now)),
-    )
+    return RunReport(**{name: stage(store, name, clock, work)
+                        for name, work in stages(settings, store, now, transport)})
+
+
+def stages(settings: Settings, store: Store, now: datetime,
+           transport: Any = None) -> list[tuple[str, Callable[[], Any]]]:
+    """The stages of a pass in pipeline order, each deciding by `now`. `publisher run`
+    runs them all; the daemon runs the ones a new file or a new article calls for."""
+    return [
+        ("ingest", lambda: ingest(settings, store, now)),
+        ("sources", lambda: fetch_sources(settings, store, now)),
+        ("feeds", lambda: build_feeds(settings, store, now)),
+        ("digests", lambda: queue_digests(settings, store, now)),
+        ("delivery", lambda: deliver_blocking(settings, store, transport, now)),
+    ]
 
 
 def stage(store: Store, name: str, clock: Clock, work: Callable[[], T]) -> T:
@@ -56,15 +66,50 @@ def stage(store: Store, name: str, clock: Clock, work: Callable[[], T]) -> T:
     when each stage really ran and what it took; the pass's own `now`, which the work
     closes over, is what the work itself decides by.
     """
-    run_id = store.runs.start(name, clock())
-    started = time.perf_counter()
+    run = StageRun.start(store, name, clock)
     try:
         result = work()
     except Exception as exc:
-        record_stage(name, time.perf_counter() - started, ok=False, report=None)
-        store.runs.finish(run_id, clock(), ok=False, summary={"error": str(exc)})
+        run.failed(exc)
         raise
-    record_stage(name, time.perf_counter() - started, ok=True, report=result)
-    summary = asdict(result) if hasattr(result, "__dataclass_fields__") else {}
-    store.runs.finish(run_id, clock(), ok=True, summary=summary)
+    run.done(result)
     return result
+
+
+async def astage(store: Store, name: str, clock: Clock,
+                 work: Callable[[], Awaitable[T]]) -> T:
+    """`stage` for a coroutine (the daemon's sender): the same runs row and metrics; the
+    store is written from a thread so the event loop never waits on the database."""
+    run = await asyncio.to_thread(StageRun.start, store, name, clock)
+    try:
+        result = await work()
+    except Exception as exc:
+        await asyncio.to_thread(run.failed, exc)
+        raise
+    await asyncio.to_thread(run.done, result)
+    return result
+
+
+@dataclass
+class StageRun:
+    """The bookkeeping of one stage run: its runs-table row and its metrics."""
+
+    store: Store
+    name: str
+    clock: Clock
+    run_id: int
+    started: float  # perf_counter
+
+    @classmethod
+    def start(cls, store: Store, name: str, clock: Clock) -> StageRun:
+        return cls(store, name, clock, store.runs.start(name, clock()), time.perf_counter())
+
+    def failed(self, exc: BaseException) -> None:
+        record_stage(self.name, time.perf_counter() - self.started, ok=False, report=None)
+        self.store.runs.finish(self.run_id, self.clock(), ok=False,
+                               summary={"error": str(exc)})
+
+    def done(self, result: object) -> None:
+        record_stage(self.name, time.perf_counter() - self.started, ok=True, report=result)
+        summary = asdict(result) if hasattr(result, "__dataclass_fields__") else {}
+        self.store.runs.finish(self.run_id, self.clock(), ok=True, summary=summary)
