@@ -38,6 +38,11 @@ class SiteSettings:
     author: str = setting("Publisher", "Default author when an article names none.")
     timezone: str = setting("UTC", "Time zone for dates shown to readers.", "timezone")
 
+    @property
+    def base_url(self) -> str:
+        """[site] url ending in "/", so a relative path joins under it (every link we make)."""
+        return self.url if self.url.endswith("/") else self.url + "/"
+
 
 @dataclass(frozen=True)
 class StoreSettings:

@@ -12,12 +12,12 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis.strategies import from_regex, one_of, sampled_from, text
 from sqlalchemy import update
 
-from publisher import subscriber_csv
 from publisher.addresses import normalize_address
 from publisher.errors import AddressError, InputError
-from publisher.ingest import ingest
+from publisher.ingest.inbox import ingest
 from publisher.store.schema import subscribers
-from publisher.subscriber_csv import import_text, normalize_listed_address
+from publisher.subscribers import csv_io as subscriber_csv
+from publisher.subscribers.csv_io import import_text, normalize_listed_address
 from tests.conftest import NOW, REPO
 from tests.test_subscribers import write_articles
 

@@ -14,10 +14,10 @@ from publisher.cli import cli, instance_option
 from publisher.delivery import deliver, make_transport
 from publisher.errors import AddressError, ConfigError
 from publisher.instance import Instance
-from publisher.progress import progress
+from publisher.ops.progress import progress
 from publisher.store.subscribers import FREQUENCIES, STATUSES, Subscriber
-from publisher.subscriber_csv import export_file, export_rows, import_file
-from publisher.subscribers import (
+from publisher.subscribers.csv_io import export_file, export_rows, import_file
+from publisher.subscribers.rules import (
     Preferences,
     add_subscriber,
     clean_preferences,

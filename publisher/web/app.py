@@ -22,7 +22,7 @@ from starlette.routing import Route
 from publisher import tokens
 from publisher.clock import Clock, system_clock
 from publisher.config import Settings
-from publisher.metrics import metrics_app
+from publisher.ops.metrics import metrics_app
 from publisher.store import Store
 from publisher.web import links, subscribe
 from publisher.web.guard import FormTokenError, RateLimiter

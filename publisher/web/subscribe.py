@@ -19,12 +19,12 @@ from starlette.responses import Response
 
 from publisher.addresses import normalize_address
 from publisher.config import Settings
-from publisher.confirmations import queue_confirmation
 from publisher.delivery import deliver, make_transport
 from publisher.errors import AddressError
 from publisher.store import Store
 from publisher.store.subscribers import FREQUENCIES, Subscriber
-from publisher.subscribers import Preferences, clean_preferences, request_subscription
+from publisher.subscribers.confirmations import queue_confirmation
+from publisher.subscribers.rules import Preferences, clean_preferences, request_subscription
 from publisher.web.guard import same_site
 
 log = logging.getLogger(__name__)

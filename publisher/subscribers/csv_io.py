@@ -30,10 +30,10 @@ from email_validator.rfc_constants import DOT_ATOM_TEXT, EMAIL_MAX_LENGTH
 from publisher.addresses import LINE_BREAK, normalize_address
 from publisher.config import Settings
 from publisher.errors import AddressError, InputError
-from publisher.progress import ProgressDisplay, quiet
+from publisher.ops.progress import ProgressDisplay, quiet
 from publisher.store import Store
 from publisher.store.subscribers import MUTABLE
-from publisher.subscribers import (
+from publisher.subscribers.rules import (
     clean_frequency,
     clean_name,
     clean_sections,
@@ -48,7 +48,7 @@ COLUMNS = ("email", "name", "frequency", "sections", "timezone", "status", "crea
 ALIASES = {"email address": "email", "e-mail": "email", "mail": "email",
            "time zone": "timezone", "tz": "timezone", "created_at": "created"}
 BATCH = 5000
-# Where a subscriber's digests start, given their sections (publisher.digests decides).
+# Where a subscriber's digests start, given their sections (publisher.digests.planner decides).
 CursorFor = Callable[[tuple[str, ...]], int]
 LEFT_SUBSCRIBED = ("unsubscribed", "bounced")
 

@@ -12,8 +12,8 @@ from datetime import datetime
 from typing import Any
 
 from publisher.config import Settings, SourceSettings
-from publisher.feed_entries import source_key
-from publisher.sources import source_health
+from publisher.ingest.source_entries import source_key
+from publisher.ingest.sources import source_health
 from publisher.store import Store, safe_url
 from publisher.store.sources import SourceState
 from publisher.store.subscribers import STATUSES

@@ -1,7 +1,7 @@
 """Schedule: `publisher daemon` — the pipeline's stages on APScheduler, running for good.
 
 What runs when:
-- ingest, as files land in the inbox (publisher.watch), and once at start for files
+- ingest, as files land in the inbox (publisher.schedule.watch), and once at start for files
   that landed while the daemon was down; then feeds and digests when it stored anything.
 - digests: a job every minute on the minute asks the digests stage who is due at `now`.
   Due-ness is a function of `now` and each subscriber's last digest, so the schedule of
@@ -9,7 +9,7 @@ What runs when:
   run at start (a daily digest missed at 07:00 goes out once, on start).
 - each upstream source: a job at its next fetch time as the store has it (its interval,
   or its backoff after failures); a source overdue at start runs at once.
-- the outbox: drained continuously, on every node, by one sender (publisher.sending), in
+- the outbox: drained continuously, on every node, by one sender (publisher.schedule.sending), in
   batches of [daemon] send_batch; it sleeps with growing pauses while there is nothing
   to send and wakes at once when this node queues digests.
 
@@ -21,7 +21,7 @@ however late (misfire_grace_time None): a machine that slept runs each job once.
 Several daemons may run on one database (PostgreSQL; on SQLite, one machine). Every one
 of them sends: outbox rows are claimed in batches under a lease (FOR UPDATE SKIP LOCKED
 on PostgreSQL), so no two nodes hold the same message. One of them, the leader, holds the
-run lock (publisher.lock: a session-level advisory lock on PostgreSQL, flock beside
+run lock (publisher.schedule.lock: a session-level advisory lock on PostgreSQL, flock beside
 SQLite) and alone runs the writing stages: ingest, sources, feeds and digest queuing. The
 others stand by, retry the lock every few seconds and take over when the leader's
 session ends (its process died or its connection dropped). A leader that finds its lock
@@ -47,16 +47,13 @@ from apscheduler.triggers.date import DateTrigger
 
 from publisher.clock import Clock, system_clock
 from publisher.config import Settings
-from publisher.digests import queue_digests
-from publisher.feeds import build_feeds
-from publisher.ingest import ingest
-from publisher.lock import Busy, RunLock, run_lock
-from publisher.metrics import serve_metrics
-from publisher.pipeline import stage
-from publisher.sending import OutboxSender
-from publisher.sources import fetch_due, store_fetched
+from publisher.ingest.sources import fetch_due, store_fetched
+from publisher.ops.metrics import serve_metrics
+from publisher.schedule.lock import Busy, RunLock, run_lock
+from publisher.schedule.pipeline import stage, stages
+from publisher.schedule.sending import OutboxSender
+from publisher.schedule.watch import watch_inbox
 from publisher.store import Store
-from publisher.watch import watch_inbox
 
 log = logging.getLogger(__name__)
 
@@ -259,25 +256,16 @@ class Daemon:
             await self.publish(wanted)
 
     async def publish(self, wanted: set[str]) -> None:
-        now = self.clock()
-        if "ingest" in wanted:
-            report = await self.run_stage(
-                "ingest", lambda: ingest(self.settings, self.store, now))
-            if report and (report.new or report.updated):
+        """The wanted stages of the pipeline, in its order (sources and delivery have jobs
+        of their own, so they are never wanted here)."""
+        for name, work in stages(self.settings, self.store, self.clock()):
+            if name not in wanted or self.stopping.is_set():
+                continue
+            report = await self.run_stage(name, work)
+            if name == "ingest" and report and (report.new or report.updated):
                 wanted |= {"feeds", "digests"}
-        for name, work in self.publishing_stages(now):
-            if name in wanted and not self.stopping.is_set():
-                report = await self.run_stage(name, work)
-                if name == "digests" and report and report.queued:
-                    self.sender.wake_up()  # this node sends them without waiting
-
-    def publishing_stages(self, now: datetime) -> list[tuple[str, Callable[[], Any]]]:
-        """The stages that follow new articles, in pipeline order."""
-        settings, store = self.settings, self.store
-        return [
-            ("feeds", lambda: build_feeds(settings, store, now)),
-            ("digests", lambda: queue_digests(settings, store, now)),
-        ]
+            if name == "digests" and report and report.queued:
+                self.sender.wake_up()  # this node sends them without waiting
 
     async def run_stage(self, name: str, work: Callable[[], Any]) -> Any:
         """One stage in a worker thread, recorded like cron's; a failure is logged and

@@ -21,13 +21,13 @@ from zoneinfo import available_timezones
 
 from publisher import tokens
 from publisher.addresses import check_header_text, normalize_address
+from publisher.article import section_names
 from publisher.config import Settings
-from publisher.confirmations import queue_confirmation
-from publisher.digests import starting_cursor
+from publisher.digests.planner import starting_cursor
 from publisher.errors import AddressError
-from publisher.markdown_source import section_names
 from publisher.store import Store
 from publisher.store.subscribers import FREQUENCIES, STATUSES, Subscriber
+from publisher.subscribers.confirmations import queue_confirmation
 
 log = logging.getLogger(__name__)
 
