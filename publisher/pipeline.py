@@ -17,6 +17,7 @@ from publisher.ingest import IngestReport, ingest
 from publisher.metrics import record_stage
 from publisher.sources import SourcesReport, fetch_sources
 from publisher.store import Store
+from publisher.webhooks import WebhooksReport, deliver_webhooks
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -29,10 +30,12 @@ class RunReport:
     feeds: FeedsReport
     digests: DigestReport
     delivery: DeliveryReport
+    webhooks: WebhooksReport | None = None  # None: no [[webhooks]] configured
 
     def lines(self) -> list[str]:
         return [self.ingest.line(), self.sources.line(), self.feeds.line(),
-                self.digests.line(), self.delivery.line()]
+                self.digests.line(), self.delivery.line()] + \
+            ([self.webhooks.line()] if self.webhooks else [])
 
 
 def run_once(settings: Settings, store: Store, transport: Any, now: datetime) -> RunReport:
@@ -44,7 +47,16 @@ def run_once(settings: Settings, store: Store, transport: Any, now: datetime) ->
         digests=stage(store, "digests", now, lambda: queue_digests(settings, store, now)),
         delivery=stage(store, "delivery", now,
                        lambda: deliver_blocking(settings, store, transport, now)),
+        webhooks=webhooks_stage(settings, store, now),
     )
+
+
+def webhooks_stage(settings: Settings, store: Store, now: datetime) -> WebhooksReport | None:
+    """Post events to [[webhooks]] receivers; with none, only forget old events."""
+    if not settings.webhooks:
+        deliver_webhooks(settings, store, now)
+        return None
+    return stage(store, "webhooks", now, lambda: deliver_webhooks(settings, store, now))
 
 
 def stage(store: Store, name: str, now: datetime, work: Callable[[], T]) -> T:
