@@ -135,6 +135,7 @@ def routes() -> list[Route]:
     for route in ROUTES:
         made.append(Route(route.path, endpoint(route.work, write=route.write,
                                                idempotent_create=route.operation
-                                               == "createSubscriber"),
+                                               == "createSubscriber",
+                                               reads_body=route.request is not None),
                           methods=[route.method], name=route.operation))
     return made

@@ -92,8 +92,10 @@ class Call:
 Work = Callable[[Call], tuple[int, Any]]
 
 
-def endpoint(work: Work, write: bool = False, idempotent_create: bool = False):
-    """The Starlette endpoint for `work`. Writes need a token that is not read-only."""
+def endpoint(work: Work, write: bool = False, idempotent_create: bool = False,
+             reads_body: bool = False):
+    """The Starlette endpoint for `work`. Writes need a token that is not read-only;
+    `reads_body`: the request carries a JSON object."""
 
     async def handle(request: Request) -> Response:
         web = request.app.state.web
@@ -103,7 +105,7 @@ def endpoint(work: Work, write: bool = False, idempotent_create: bool = False):
             token = await run_in_threadpool(web.api.guard.authenticate,
                                             request.headers.get("authorization"), client,
                                             write, now)
-            body = await read_body(request) if request.method in ("POST", "PATCH") else None
+            body = await read_body(request) if reads_body else None
             call = Call(web=web, token=token, path=dict(request.path_params),
                         query=request.query_params, body=body, now=now,
                         headers=request.headers)
