@@ -67,7 +67,7 @@ class ApiQueries:
         c = subscribers.c
         if self.store.dialect == "postgresql":
             as_jsonb = cast(c.sections, JSONB)
-            return as_jsonb.contains([section]) | (as_jsonb == cast("[]", JSONB))
+            return as_jsonb.contains([section]) | (func.jsonb_array_length(as_jsonb) == 0)
         items = func.json_each(c.sections).table_valued("value")
         return exists(select(literal_column("1")).select_from(items)
                       .where(items.c.value == section)) | (func.json_array_length(c.sections) == 0)
