@@ -93,5 +93,5 @@ def test_limits_are_the_same_whatever_the_origin(embed, store):
 
 def test_allowed_origins_are_checked_at_load(instance, monkeypatch):
     monkeypatch.setenv("PUBLISHER_WEB__ALLOWED_ORIGINS", "https://www.example.org/signup")
-    with pytest.raises(ConfigError, match="web.allowed_origins"):
+    with pytest.raises(ConfigError, match=r"web\.allowed_origins"):
         load_settings(instance)
