@@ -30,10 +30,10 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from publisher.config import load_settings  # noqa: E402
-from publisher.instance import init_instance  # noqa: E402
-from publisher.store import open_store  # noqa: E402
-from publisher.web.api.auth import create_token  # noqa: E402
+from publisher.config import load_settings
+from publisher.instance import init_instance
+from publisher.store import open_store
+from publisher.web.api.auth import create_token
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 PUBLISHER = Path(sys.executable).parent / "publisher"

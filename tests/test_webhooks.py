@@ -194,3 +194,22 @@ def test_gives_up_after_max_attempts_and_events_filter(instance, store, receiver
     assert [e["type"] for e in hook.events()] == ["subscriber.unsubscribed"] * MAX_ATTEMPTS
     [row] = store.events.deliveries(hook.url)
     assert (row["state"], row["attempts"]) == ("failed", MAX_ATTEMPTS)
+
+
+@pytest.mark.slow
+def test_the_daemon_delivers_webhooks(instance, store, receiver, daemons):
+    from tests.daemon_process import wait_until
+
+    hook = receiver()
+    configure(instance, hook.url)
+    daemon = daemons(instance)
+    daemon.wait_started()
+    # The receiver is registered by the daemon's first webhooks pass.
+    wait_until(lambda: any(run["stage"] == "webhooks"
+                           for run in store.runs.last_of_each_stage()), "a webhooks pass")
+    sub = store.subscribers.add("ada@example.org", NOW, status="pending")
+    confirm(load_settings(instance), store, sub, NOW)
+    wait_until(lambda: hook.requests, "the delivery")
+    wait_until(lambda: store.events.deliveries(hook.url)[0]["state"] == "sent", "its record")
+    assert daemon.stop() == 0
+    assert [e["type"] for e in hook.events()] == ["subscriber.confirmed"]
