@@ -110,6 +110,7 @@ def endpoint(work: Work, write: bool = False, idempotent_create: bool = False,
                         query=request.query_params, body=body, now=now,
                         headers=request.headers)
             if idempotent_create and request.headers.get("idempotency-key"):
+                # Imported here: the idempotency module builds on this one.
                 from publisher.web.api.idempotency import run_once
 
                 status, payload = await run_in_threadpool(run_once, call, work)
