@@ -1,9 +1,9 @@
 """Benchmark: the JSON API's list and create, in requests a second, beside the same
 operations through the command line.
 
-A fresh instance (SQLite) gets --subscribers subscribers. `publisher serve` (uvicorn) runs
-on 127.0.0.1 as a process of its own; a client with a kept-alive connection (httpx) then
-times GET /api/v1/subscribers?limit=N (the whole list, in one page) and
+Each round gets fresh instances (SQLite) of --subscribers subscribers. `publisher serve`
+(uvicorn) runs on 127.0.0.1 as a process of its own; a client with a kept-alive
+connection (httpx) times GET /api/v1/subscribers?limit=N (the whole list, one page) and
 POST /api/v1/subscribers (double_opt_in false: active at once, no mail), one request
 after another, then from --clients threads at once. The baseline, in the same run: the
 same operations through the CLI, as a script would do them without the API:
@@ -146,16 +146,19 @@ def main() -> None:
     args = parser.parse_args()
 
     api, cli = [], []
-    with tempfile.TemporaryDirectory(prefix="bench-api-") as tmp:
-        folder = Path(tmp) / "site"
-        secret = prepare(folder, args.subscribers)
-        server = Server(folder)
-        try:
-            for round_no in range(args.repeat):
+    for round_no in range(args.repeat):  # a fresh instance each round: lists stay N long
+        with tempfile.TemporaryDirectory(prefix="bench-api-") as tmp:
+            folder = Path(tmp) / "site"
+            secret = prepare(folder, args.subscribers)
+            server = Server(folder)
+            try:
                 api.append(api_rates(server, secret, args, round_no))
-                cli.append(cli_rates(folder, args, round_no))
-        finally:
-            server.stop()
+            finally:
+                server.stop()
+        with tempfile.TemporaryDirectory(prefix="bench-cli-") as tmp:
+            folder = Path(tmp) / "site"
+            prepare(folder, args.subscribers)
+            cli.append(cli_rates(folder, args, round_no))
 
     def median(rounds: list[dict], key: str) -> float:
         return statistics.median(r[key] for r in rounds)
