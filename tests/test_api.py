@@ -11,6 +11,7 @@ import pytest
 from openapi_spec_validator import validate
 from starlette.testclient import TestClient
 
+from publisher.clock import fixed
 from publisher.config import load_settings
 from publisher.delivery.memory import MemoryTransport
 from publisher.pipeline import run_once
@@ -52,7 +53,7 @@ def seed(settings, store):
     write_articles(settings, ("world", "Harbour Reopens"), ("science", "A Comet"))
     sub = store.subscribers.add("ada@example.org", NOW, name="Ada", status="active",
                                 frequency="instant", cursor=0)
-    run_once(settings, store, MemoryTransport(), NOW)
+    run_once(settings, store, MemoryTransport(), fixed(NOW))
     return sub
 
 

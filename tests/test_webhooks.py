@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from publisher.clock import fixed
 from publisher.config import load_settings
 from publisher.delivery.memory import MemoryTransport
 from publisher.delivery.transport import PERMANENT, Result
@@ -99,7 +100,7 @@ def test_events_are_signed_and_delivered(instance, store, receiver):
     settings = replace(settings, mail=replace(settings.mail, bounce_after=1))
     bounce = MemoryTransport(lambda env: Result(PERMANENT, 550, "no such user", bounce=True)
                              if "bob@" in str(env.recipients) else Result("sent", 250, "ok"))
-    report = run_once(settings, store, bounce, NOW)
+    report = run_once(settings, store, bounce, fixed(NOW))
     store.subscribers.unsubscribe(ada.id, NOW)
     later = deliver_webhooks(settings, store, NOW + timedelta(seconds=1))
     kinds = [event["type"] for event in hook.events()]
@@ -170,7 +171,7 @@ def test_a_dead_receiver_holds_up_neither_mail_nor_other_receivers(instance, sto
         store.subscribers.add(f"p{n}@example.org", NOW, status="active", frequency="instant",
                               cursor=0)
     transport = MemoryTransport()
-    report = run_once(settings, store, transport, NOW)
+    report = run_once(settings, store, transport, fixed(NOW))
     assert len(transport.sent) == 3 and report.delivery.sent == 3
     assert report.webhooks.sent == 3 and len(good.requests) == 3
     # The dead one failed once and waits; its other deliveries were not even tried.

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from publisher.cli import cli, instance_option, utc_now
+from publisher.cli import cli, instance_option
 from publisher.errors import InputError
 from publisher.instance import Instance
 from publisher.web.api.auth import create_token
@@ -22,7 +22,7 @@ def api_token() -> None:
 @instance_option
 def create(instance: Instance, name: str, read_only: bool) -> None:
     """Make a token called NAME and print it (this one time only)."""
-    token, secret = create_token(instance.store, name, read_only, utc_now())
+    token, secret = create_token(instance.store, name, read_only, instance.now())
     click.echo(secret)
     click.echo(f"API token {token.name!r} ({'read-only' if read_only else 'read and write'}) "
                "made. Keep it now: it is stored only as a hash and cannot be shown again.",
@@ -49,7 +49,7 @@ def list_command(instance: Instance) -> None:
 @instance_option
 def revoke(instance: Instance, name: str) -> None:
     """Revoke the token called NAME: it stops working at once."""
-    if not instance.store.api_tokens.revoke(name, utc_now()):
+    if not instance.store.api_tokens.revoke(name, instance.now()):
         raise InputError(name, "no API token of this name is live (see `publisher "
                          "api-token list`)")
     click.echo(f"revoked API token {name!r}")
