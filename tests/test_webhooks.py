@@ -178,6 +178,9 @@ def test_a_dead_receiver_holds_up_neither_mail_nor_other_receivers(instance, sto
     states = [(r["state"], r["attempts"]) for r in store.events.deliveries(dead)]
     assert states == [("queued", 1), ("queued", 0), ("queued", 0)]
     assert "ConnectError" in store.events.deliveries(dead)[0]["last_error"]
+    # Taken out of the settings: its waiting deliveries go, so its events can be pruned.
+    deliver_webhooks(replace(settings, webhooks=settings.webhooks[1:]), store, NOW)
+    assert store.events.deliveries(dead) == [] and len(store.events.deliveries(good.url)) == 3
 
 
 def test_gives_up_after_max_attempts_and_events_filter(instance, store, receiver):
@@ -214,3 +217,18 @@ def test_the_daemon_delivers_webhooks(instance, store, receiver, daemons):
     wait_until(lambda: store.events.deliveries(hook.url)[0]["state"] == "sent", "its record")
     assert daemon.stop() == 0
     assert [e["type"] for e in hook.events()] == ["subscriber.confirmed"]
+
+
+def test_old_events_are_pruned_unless_a_receiver_waits(instance, store, receiver):
+    hook = receiver(statuses=[500] * 3)
+    settings = configure(instance, hook.url)
+    deliver_webhooks(settings, store, NOW)
+    sub = store.subscribers.add("ada@example.org", NOW, status="pending")
+    confirm(settings, store, sub, NOW)
+    store.subscribers.unsubscribe(sub.id, NOW)
+    deliver_webhooks(settings, store, NOW)  # both wait: the receiver failed
+    month = NOW + timedelta(days=settings.mail.keep_days + 1)
+    assert deliver_webhooks(settings, store, month).retrying == 1  # fails again
+    assert len(store.events.for_subscriber(sub.id)) == 2  # kept: the receiver waits
+    deliver_webhooks(replace(settings, webhooks=()), store, month)
+    assert store.events.for_subscriber(sub.id) == []  # no receiver waits any more

@@ -99,6 +99,15 @@ class EventStore:
                              .values(last_event_id=newest))
         return queued
 
+    def forget_receivers(self, keep: Sequence[str]) -> int:
+        """Drop the place and the waiting deliveries of receivers no longer in the
+        settings (their events may then be pruned); returns the deliveries dropped."""
+        with self.store.writing() as conn:
+            conn.execute(delete(webhook_cursors).where(webhook_cursors.c.url.not_in(keep)))
+            return conn.execute(delete(webhook_deliveries).where(
+                webhook_deliveries.c.url.not_in(keep),
+                webhook_deliveries.c.state == "queued")).rowcount
+
     def due(self, urls: Sequence[str], now: datetime, limit: int) -> list[dict]:
         """Deliveries to make now, oldest first."""
         query = (select(webhook_deliveries.c.id, webhook_deliveries.c.url,

@@ -77,9 +77,13 @@ def deliver_webhooks(settings: Settings, store: Store, now: datetime,
                      client: httpx.Client | None = None) -> WebhooksReport:
     """One pass: queue new events for each receiver, post what is due, prune old ones."""
     report = WebhooksReport()
+    hooks = {hook.url: hook for hook in settings.webhooks}
+    dropped = store.events.forget_receivers(list(hooks))
+    if dropped:
+        log.warning("webhooks: %d deliveries to receivers no longer configured dropped",
+                    dropped)
     if settings.mail.keep_days:
         store.events.prune(now - timedelta(days=settings.mail.keep_days))
-    hooks = {hook.url: hook for hook in settings.webhooks}
     if not hooks:
         return report
     report.queued = store.events.fan_out({url: h.events for url, h in hooks.items()}, now)
