@@ -17,6 +17,7 @@ from publisher.config import load_settings
 from publisher.delivery.memory import MemoryTransport
 from publisher.delivery.transport import PERMANENT, Result
 from publisher.pipeline import run_once
+from publisher.status import collect_status, status_lines
 from publisher.subscribers import confirm
 from publisher.webhooks import (
     FIRST_RETRY,
@@ -178,6 +179,9 @@ def test_a_dead_receiver_holds_up_neither_mail_nor_other_receivers(instance, sto
     states = [(r["state"], r["attempts"]) for r in store.events.deliveries(dead)]
     assert states == [("queued", 1), ("queued", 0), ("queued", 0)]
     assert "ConnectError" in store.events.deliveries(dead)[0]["last_error"]
+    status = collect_status(settings, store, NOW)
+    assert status.webhooks == {"queued": 3, "sent": 3, "failed": 0}
+    assert "webhooks: 3 queued, 3 sent, 0 failed" in status_lines(status)
     # Taken out of the settings: its waiting deliveries go, so its events can be pruned.
     deliver_webhooks(replace(settings, webhooks=settings.webhooks[1:]), store, NOW)
     assert store.events.deliveries(dead) == [] and len(store.events.deliveries(good.url)) == 3

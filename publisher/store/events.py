@@ -142,6 +142,13 @@ class EventStore:
                                  next_attempt_at=next_at, last_code=code,
                                  last_error=error[:1000]))
 
+    def delivery_counts(self) -> dict[str, int]:
+        """Webhook deliveries in each state (every state listed), for status."""
+        with self.store.reading() as conn:
+            found = dict(conn.execute(select(webhook_deliveries.c.state, func.count())
+                                      .group_by(webhook_deliveries.c.state)).all())
+        return {state: found.get(state, 0) for state in ("queued", "sent", "failed")}
+
     def deliveries(self, url: str | None = None) -> list[dict]:
         """Every delivery (of one receiver), oldest first: for status and tests."""
         query = (select(webhook_deliveries, events.c.kind)
