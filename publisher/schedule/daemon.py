@@ -9,6 +9,8 @@ What runs when:
   run at start (a daily digest missed at 07:00 goes out once, on start).
 - each upstream source: a job at its next fetch time as the store has it (its interval,
   or its backoff after failures); a source overdue at start runs at once.
+- webhooks: every WEBHOOK_SECONDS on the leader, beside the other stages (a slow
+  receiver holds up nothing else); without [[webhooks]], an hourly pruning of events.
 - the outbox: drained continuously, on every node, by one sender (publisher.schedule.sending), in
   batches of [daemon] send_batch; it sleeps with growing pauses while there is nothing
   to send and wakes at once when this node queues digests.
@@ -50,7 +52,7 @@ from publisher.config import Settings
 from publisher.ingest.sources import fetch_due, store_fetched
 from publisher.ops.metrics import serve_metrics
 from publisher.schedule.lock import Busy, RunLock, run_lock
-from publisher.schedule.pipeline import stage, stages
+from publisher.schedule.pipeline import stage, stages, webhooks_stage
 from publisher.schedule.sending import OutboxSender
 from publisher.schedule.watch import watch_inbox
 from publisher.store import Store
@@ -59,6 +61,7 @@ log = logging.getLogger(__name__)
 
 LOCK_RETRY_SECONDS = 2.0
 LOCK_CHECK_SECONDS = 30
+WEBHOOK_SECONDS = 10
 
 
 class Daemon:
@@ -164,6 +167,9 @@ class Daemon:
                  extra={"event": "leading"})
         self.scheduler.add_job(self.check_run_lock, "interval", seconds=LOCK_CHECK_SECONDS,
                                id="run-lock", name="run lock held?")
+        self.scheduler.add_job(self.webhooks, "interval",
+                               seconds=WEBHOOK_SECONDS if self.settings.webhooks else 3600,
+                               id="webhooks", name="webhooks", next_run_time=self.clock())
         states = await asyncio.to_thread(self.store.sources.states)
         for source in self.settings.sources:
             state = states.get(source.name)
@@ -239,6 +245,18 @@ class Daemon:
             state = None
         if not self.stopping.is_set():
             self.schedule_source(self.scheduler, name, state.next_fetch_at if state else None)
+
+    async def webhooks(self) -> None:
+        """Outside the writing lock: its writes are a row per delivery, and a receiver
+        that times out must not hold up ingest, feeds or digests."""
+        if not self.leading or self.stopping.is_set():
+            return
+        now = self.clock()
+        try:
+            await asyncio.to_thread(webhooks_stage, self.settings, self.store, self.clock, now)
+        except Exception:
+            log.exception("webhooks failed", extra={"event": "stage-failed",
+                                                    "stage": "webhooks"})
 
     # --- the writing stages ---------------------------------------------------------
     def request(self, *stages: str) -> None:

@@ -20,6 +20,7 @@ from publisher.ingest.inbox import IngestReport, ingest
 from publisher.ingest.sources import SourcesReport, fetch_sources
 from publisher.ops.metrics import record_stage
 from publisher.store import Store
+from publisher.webhooks import WebhooksReport, deliver_webhooks
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -32,18 +33,30 @@ class RunReport:
     feeds: FeedsReport
     digests: DigestReport
     delivery: DeliveryReport
+    webhooks: WebhooksReport | None = None  # None: no [[webhooks]] configured
 
     def lines(self) -> list[str]:
         return [self.ingest.line(), self.sources.line(), self.feeds.line(),
-                self.digests.line(), self.delivery.line()]
+                self.digests.line(), self.delivery.line()] + \
+            ([self.webhooks.line()] if self.webhooks else [])
 
 
 def run_once(settings: Settings, store: Store, transport: Any, clock: Clock) -> RunReport:
     """Every stage once, in order; later stages read what earlier ones stored. Every stage
     decides by the pass's one `now`, read once from the clock."""
     now = clock()
-    return RunReport(**{name: stage(store, name, clock, work)
-                        for name, work in stages(settings, store, now, transport)})
+    reports = {name: stage(store, name, clock, work)
+               for name, work in stages(settings, store, now, transport)}
+    return RunReport(**reports, webhooks=webhooks_stage(settings, store, clock, now))
+
+
+def webhooks_stage(settings: Settings, store: Store, clock: Clock,
+                   now: datetime) -> WebhooksReport | None:
+    """Post events to [[webhooks]] receivers; with none, only forget old events."""
+    if not settings.webhooks:
+        deliver_webhooks(settings, store, now)
+        return None
+    return stage(store, "webhooks", clock, lambda: deliver_webhooks(settings, store, now))
 
 
 def stages(settings: Settings, store: Store, now: datetime,

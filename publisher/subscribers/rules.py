@@ -193,6 +193,22 @@ def resubscribe(settings: Settings, store: Store, subscriber: Subscriber,
                                       first_cursor(settings, store, subscriber.sections))
 
 
+def update_subscriber(settings: Settings, store: Store, subscriber: Subscriber,
+                      prefs: Preferences, status: str | None, now: datetime,
+                      new_links: bool = False) -> Subscriber:
+    """`subscribers set` and the API's PATCH: new preferences, and a new state if given.
+    Made active by hand, digests start afresh (no backlog of what they missed)."""
+    subscriber = store.subscribers.change(subscriber.id, now, **prefs.columns())
+    if status == "active" and subscriber.status != "active":
+        subscriber = store.subscribers.activate(
+            subscriber.id, now, first_cursor(settings, store, subscriber.sections))
+    elif status is not None and status != subscriber.status:
+        subscriber = store.subscribers.change(subscriber.id, now, status=clean_status(status))
+    if new_links:
+        subscriber = store.subscribers.revoke_links(subscriber.id, now)
+    return subscriber
+
+
 def find(store: Store, address: str) -> Subscriber:
     """The subscriber with this address, or an AddressError saying it is not on the list."""
     email = normalize_address(address)
