@@ -1,5 +1,5 @@
 """Subscribers: CSV import and export (email, name, frequency, sections, timezone, status,
-created, confirmed); exports of other tools are read through publisher.subscriber_formats.
+created, confirmed); exports of other tools are read through publisher.subscribers.formats.
 
 Import checks every row, reports each bad one with its line number and reason, and
 stores the rest in batches (one transaction each). A column present in the file sets
@@ -27,13 +27,13 @@ from typing import TextIO
 from email_validator import EmailNotValidError, validate_email
 from email_validator.rfc_constants import DOT_ATOM_TEXT, EMAIL_MAX_LENGTH
 
-from publisher import subscriber_formats as formats
 from publisher.addresses import LINE_BREAK, normalize_address
 from publisher.config import Settings
 from publisher.errors import AddressError, InputError
 from publisher.ops.progress import ProgressDisplay, quiet
 from publisher.store import Store
 from publisher.store.subscribers import MUTABLE
+from publisher.subscribers import formats
 from publisher.subscribers.rules import (
     clean_frequency,
     clean_name,
