@@ -118,6 +118,8 @@ class WebSettings:
                                         "positive")
     metrics: bool = setting(True, "Serve Prometheus metrics at /metrics; turn off when the "
                             "site faces the internet with no proxy keeping /metrics private.")
+    admin_session_hours: int = setting(12, "Hours a console (/admin/) login lasts.",
+                                       "positive")
 
 
 @dataclass(frozen=True)

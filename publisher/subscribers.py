@@ -193,6 +193,22 @@ def resubscribe(settings: Settings, store: Store, subscriber: Subscriber,
                                       first_cursor(settings, store, subscriber.sections))
 
 
+def edit_subscriber(settings: Settings, store: Store, subscriber: Subscriber,
+                    prefs: Preferences, now: datetime, status: str | None = None,
+                    new_links: bool = False) -> Subscriber:
+    """`subscribers set` and the console's edit form: new preferences, optionally a
+    state set by hand (made active: digests start afresh), optionally new links."""
+    subscriber = store.subscribers.change(subscriber.id, now, **prefs.columns())
+    if status == "active" and subscriber.status != "active":
+        subscriber = store.subscribers.activate(
+            subscriber.id, now, first_cursor(settings, store, subscriber.sections))
+    elif status is not None and status != subscriber.status:
+        subscriber = store.subscribers.change(subscriber.id, now, status=status)
+    if new_links:
+        subscriber = store.subscribers.revoke_links(subscriber.id, now)
+    return subscriber
+
+
 def find(store: Store, address: str) -> Subscriber:
     """The subscriber with this address, or an AddressError saying it is not on the list."""
     email = normalize_address(address)

@@ -21,8 +21,8 @@ from publisher.subscribers import (
     Preferences,
     add_subscriber,
     clean_preferences,
+    edit_subscriber,
     find,
-    first_cursor,
     unsubscribe_by_mail,
 )
 
@@ -129,14 +129,8 @@ def set_command(instance: Instance, email: str, name: str | None, frequency: str
                            "--timezone, --status or --new-links")
     prefs = clean_preferences(name, frequency, sections, timezone,
                               default=Preferences.of(subscriber))
-    subscriber = store.subscribers.change(subscriber.id, now, **prefs.columns())
-    if status == "active" and subscriber.status != "active":
-        subscriber = store.subscribers.activate(
-            subscriber.id, now, first_cursor(instance.settings, store, subscriber.sections))
-    elif status is not None:
-        subscriber = store.subscribers.change(subscriber.id, now, status=status)
-    if new_links:
-        subscriber = store.subscribers.revoke_links(subscriber.id, now)
+    subscriber = edit_subscriber(instance.settings, store, subscriber, prefs, now, status,
+                                 new_links)
     click.echo(f"changed {subscriber.email} ({subscriber.status})")
 
 

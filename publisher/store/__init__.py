@@ -17,8 +17,11 @@ from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from publisher.errors import StoreError
+from publisher.store.accounts import AccountStore
 from publisher.store.archive_entries import ArchiveEntryStore
 from publisher.store.articles import ArticleStore
+from publisher.store.browse import BrowseStore
+from publisher.store.dashboard import DashboardStore
 from publisher.store.ledger import LedgerStore
 from publisher.store.migrate import upgrade
 from publisher.store.runs import RunStore
@@ -44,6 +47,9 @@ class Store:
         self.sources = SourceStore(self)
         self.status = StatusStore(self)
         self.ledger = LedgerStore(self)
+        self.accounts = AccountStore(self)  # the console's operators, sessions, audit
+        self.browse = BrowseStore(self)
+        self.dashboard = DashboardStore(self)
 
     @property
     def dialect(self) -> str:
