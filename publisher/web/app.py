@@ -22,9 +22,10 @@ from starlette.routing import Route
 
 from publisher import tokens
 from publisher.config import Settings
+from publisher.delivery import Transport, make_transport
 from publisher.metrics import metrics_app
 from publisher.store import Store
-from publisher.web import links, subscribe
+from publisher.web import admin, links, subscribe
 from publisher.web.guard import FormTokenError, RateLimiter
 from publisher.web.http import Representation, conditional_response
 from publisher.web.pages import Pages
@@ -52,6 +53,7 @@ class Web:
     confirmations: subscribe.ConfirmationSender
     stylesheet: Representation | None = None
     started: datetime = field(default_factory=utc_now)
+    transport_factory: Callable[[Settings], Transport] = make_transport  # console test sends
 
 
 def create_app(settings: Settings, store: Store, *, clock: Callable[[], datetime] = utc_now,
@@ -73,6 +75,7 @@ def create_app(settings: Settings, store: Store, *, clock: Callable[[], datetime
         Route("/unsubscribe/{token}", links.unsubscribe, methods=["POST"]),
         Route("/s/{token}/feed.atom", links.private_feed, methods=["GET"]),
         Route("/_publisher/style.css", stylesheet, methods=["GET"]),
+        *admin.routes(),
         *([Route("/metrics", metrics_app(settings, store), methods=["GET"])]
           if settings.web.metrics else []),
         Route("/{path:path}", static_file, methods=["GET"]),

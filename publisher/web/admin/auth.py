@@ -35,6 +35,8 @@ COOKIE = "publisher_admin"
 LOGIN_FAILURES = 10  # refused logins allowed per account and per client ...
 LOGIN_WINDOW = timedelta(minutes=15)  # ... in this long; then 429 until they age out
 MAX_UPLOAD = 20 << 20  # a CSV import; every other form is a few hundred bytes
+NOTICES = {"password": "Your password was changed and every session ended; log in again.",
+           "out": "You are logged out."}
 
 
 @dataclass(frozen=True)
@@ -148,7 +150,8 @@ def login_page(request: Request, error: str = "", status: int = 200,
         "admin/login.html", status=status, headers=headers, title="Log in", error=error,
         email=email, next=safe_next(web.settings, request.query_params.get("next", "")),
         form_token=form_token(web.settings, "admin-login", "login"),
-        admin=admin_path(web.settings), operator=None)
+        admin=admin_path(web.settings), operator=None, nav=[],
+        notice=NOTICES.get(request.query_params.get("notice", ""), ""))
 
 
 async def login_form(request: Request) -> Response:
@@ -204,6 +207,7 @@ async def logout(request: Request, operator: Operator) -> Response:
     await run_in_threadpool(web.store.accounts.end_session, operator.token_hash)
     await run_in_threadpool(web.store.accounts.audit, operator.account.email, "logout",
                             web.clock())
-    response = RedirectResponse(admin_path(web.settings, "login"), status_code=303)
+    response = RedirectResponse(admin_path(web.settings, "login?notice=out"),
+                                status_code=303)
     response.delete_cookie(COOKIE, path=admin_path(web.settings))
     return response
