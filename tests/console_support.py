@@ -51,8 +51,8 @@ def console(site, store, smtp_server):
                               app=app, mail=smtp_server.handler.messages)
 
 
-def logged_in(console, email: str = OWNER):
+def logged_in(console, email: str = OWNER, password: str = PASSWORD):
     """A second client on the same app, logged in as `email`."""
     client = TestClient(console.app, follow_redirects=False)
-    assert login(client, email).status_code == 303
+    assert login(client, email, password).status_code == 303
     return client

@@ -87,7 +87,7 @@ def current_operator(web, request: Request) -> Operator | None:
 def login_redirect(request: Request) -> Response:
     settings = request.app.state.web.settings
     wanted = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return RedirectResponse(f"{admin_path(settings, 'login')}?next={quote(wanted)}",
+    return RedirectResponse(f"{admin_path(settings, 'login')}?next={quote(wanted, safe='')}",
                             status_code=303)
 
 
