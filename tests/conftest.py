@@ -180,5 +180,6 @@ def feed_server():
     httpd.server_close()
 
 # The web app's fixtures (site, client) live beside the LiveServer helper.
+from tests.console_support import console  # noqa: E402,F401
 from tests.daemon_process import daemons  # noqa: E402,F401
 from tests.webapp import client, site  # noqa: E402,F401

@@ -11,11 +11,10 @@ from sqlalchemy import select
 from publisher.store.schema import admin_sessions
 from publisher.web.admin.auth import COOKIE
 from tests.conftest import NOW
-from tests.console_support import (  # noqa: F401  (console is a fixture)
+from tests.console_support import (
     EDITOR,
     OWNER,
     PASSWORD,
-    console,
     csrf_of,
     logged_in,
     login,

@@ -14,7 +14,7 @@ from publisher.delivery.memory import MemoryTransport
 from publisher.delivery.transport import PERMANENT, Result
 from publisher.digests import queue_digests
 from tests.conftest import NOW
-from tests.console_support import OWNER, console, csrf_of, login  # noqa: F401
+from tests.console_support import OWNER, csrf_of, login
 from tests.mailtest import add_articles, add_subscriber, parse
 
 
