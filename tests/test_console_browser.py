@@ -119,7 +119,7 @@ def test_console_end_to_end(chromium, smtp_server, tmp_path):  # noqa: F811
         page.goto(served.url + "admin/subscribers")
         assert "/admin/login" in page.url
     shots = sorted(p.name for p in SHOTS.glob("*.png"))
-    assert len(shots) == 4 * (len(PAGES) + 3)
+    assert len(shots) == 4 * (len(PAGES) + 4)
 
 
 def shoot_every_page(chromium, url: str, cookies: list, extra: dict) -> None:  # noqa: F811
@@ -135,6 +135,13 @@ def shoot_every_page(chromium, url: str, cookies: list, extra: dict) -> None:  #
                 assert "/admin/login" not in page.url
                 page.screenshot(path=str(SHOTS / f"{name}-{scheme}-{width}.png"),
                                 full_page=True)
+                if name == "preview":
+                    # A page screenshot leaves the sandboxed (out-of-process) frame blank;
+                    # the frame's own screenshot shows what it holds.
+                    page.frame_locator("iframe.mail").get_by_text("A Night at the Opera") \
+                        .first.wait_for()
+                    page.locator("iframe.mail").screenshot(
+                        path=str(SHOTS / f"preview-frame-{scheme}-{width}.png"))
             context.close()
             context = chromium.new_context(viewport={"width": width, "height": 800},
                                            color_scheme=scheme)

@@ -11,17 +11,18 @@ from datetime import date
 
 from markupsafe import Markup, escape
 
-WIDTH, HEIGHT = 720, 200
+WIDTH, HEIGHT = 800, 200
 LEFT, RIGHT, TOP, BOTTOM = 44, 8, 10, 24  # room for the axis labels
 
 
 def nice_max(value: float) -> int:
-    """A round number at or above value for the top of the axis: 1, 2, 5, 10, 20, ..."""
+    """The top of the axis: four grid steps of a round whole size (1, 2, 5, 10, 20, ...)
+    that reach value, so every grid line is a whole number."""
     magnitude = 1
     while True:
         for step in (1, 2, 5):
-            if step * magnitude >= value:
-                return step * magnitude
+            if 4 * step * magnitude >= value:
+                return 4 * step * magnitude
         magnitude *= 10
 
 
