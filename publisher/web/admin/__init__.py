@@ -10,11 +10,12 @@ on POST) and calls the same stage and store functions the CLI calls:
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from publisher.web.admin import accounts, auth, dashboard, outbox, person, preview, subscribers
 from publisher.web.admin import settings_page as settings
+from publisher.web.admin.auth import admin_path
 
 GET, POST = ["GET"], ["POST"]
 SUBSCRIBER = "/admin/subscribers/{subscriber_id}"
@@ -23,6 +24,8 @@ SUBSCRIBER = "/admin/subscribers/{subscriber_id}"
 @auth.console_page()
 async def unknown(request: Request, operator: auth.Operator) -> Response:
     """Any other /admin/ address: the login page without a session, 404 with one."""
+    if request.url.path == "/admin" and request.method == "GET":
+        return RedirectResponse(admin_path(request.app.state.web.settings), status_code=308)
     return request.app.state.web.pages.message(404, "Not found",
                                                "The console has no page at this address.")
 
