@@ -45,8 +45,8 @@ async def list_page(request: Request, operator: Operator) -> Response:
     web = web_of(request)
     filters = filters_of(request)
     after = request.query_params.get("after", "")[:500] or None
-    page = await run_in_threadpool(web.store.browse.page, filters, after)
-    sections = await run_in_threadpool(web.store.subscribers.known_sections)
+    page, sections = await run_in_threadpool(
+        lambda: (web.store.browse.page(filters, after), web.store.subscribers.known_sections()))
     return render(request, operator, "subscribers.html", section="subscribers",
                   title="Subscribers", filters=filters, page=page, statuses=STATUSES,
                   frequencies=FREQUENCIES, sections=sections, paged=bool(after),
