@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from publisher.cli import cli, instance_option, utc_now
+from publisher.cli import cli, instance_option
 from publisher.instance import Instance
 from publisher.store.accounts import ROLES
 from publisher.web.admin.operators import (
@@ -43,7 +43,7 @@ stdin_option = click.option("--password-stdin", "password_stdin", is_flag=True,
 def add(instance: Instance, email: str, role: str, password_stdin: bool) -> None:
     """Create a console account for EMAIL."""
     password = read_password(password_stdin)
-    now = utc_now()
+    now = instance.now()
     account = add_operator(instance.store, email, role, password, now)
     instance.store.accounts.audit("cli", "account.add", now, f"account {account.id}",
                                   f"role {role}")
@@ -69,7 +69,8 @@ def remove(instance: Instance, email: str) -> None:
     """Remove EMAIL's console account; its sessions end."""
     account = find_operator(instance.store, email)
     remove_operator(instance.store, account)
-    instance.store.accounts.audit("cli", "account.remove", utc_now(), f"account {account.id}")
+    instance.store.accounts.audit("cli", "account.remove", instance.now(),
+                                  f"account {account.id}")
     click.echo(f"removed {account.email}")
 
 
@@ -80,7 +81,7 @@ def remove(instance: Instance, email: str) -> None:
 def password(instance: Instance, email: str, password_stdin: bool) -> None:
     """Set a new password for EMAIL; every session of that account ends."""
     account = find_operator(instance.store, email)
-    now = utc_now()
+    now = instance.now()
     ended = change_password(instance.store, account, read_password(password_stdin), now)
     instance.store.accounts.audit("cli", "account.password", now, f"account {account.id}")
     click.echo(f"password changed for {account.email}; {ended} session"

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from publisher.addresses import normalize_address
-from publisher.cli import cli, instance_option, utc_now
+from publisher.cli import cli, instance_option
 from publisher.delivery import deliver_blocking, make_transport
 from publisher.delivery.preview import preview_digest
 from publisher.digests import queue_digests
@@ -27,12 +27,12 @@ from publisher.progress import progress
 @instance_option
 def send(instance: Instance, everyone: bool, limit: int | None) -> None:
     """Queue the digests that are due and deliver the outbox (no ingest)."""
-    settings, store, now = instance.settings, instance.store, utc_now()
+    settings, store, now = instance.settings, instance.store, instance.now()
     require_templates(settings)
-    digests = stage(store, "digests", now,
+    digests = stage(store, "digests", instance.clock,
                     lambda: queue_digests(settings, store, now, everyone=everyone))
     click.echo(digests.line())
-    delivery = stage(store, "delivery", now, lambda: deliver_blocking(
+    delivery = stage(store, "delivery", instance.clock, lambda: deliver_blocking(
         settings, store, make_transport(settings), now, limit, show=progress))
     click.echo(delivery.line())
 
@@ -67,7 +67,7 @@ def show_outbox(instance: Instance, error_count: int) -> None:
 @instance_option
 def outbox_retry(instance: Instance) -> None:
     """Queue every failed message again; the next run or `publisher send` sends them."""
-    count = instance.store.ledger.retry_failed(utc_now())
+    count = instance.store.ledger.retry_failed(instance.now())
     click.echo(f"{count} failed messages queued again")
 
 
@@ -110,7 +110,7 @@ def preview(instance: Instance, email: str | None, sample: bool, output: Path) -
             raise AddressError(f"{email} is not on the subscriber list")
     elif not sample:
         raise click.UsageError("give a subscriber's EMAIL, or --sample")
-    shown = preview_digest(settings, store, subscriber, utc_now(), sample)
+    shown = preview_digest(settings, store, subscriber, instance.now(), sample)
     if shown is None:
         if subscriber is not None and not sample:
             click.echo(f"nothing new for {subscriber.email} after article "

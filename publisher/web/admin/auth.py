@@ -149,7 +149,7 @@ def login_page(request: Request, error: str = "", status: int = 200,
     return web.pages.render(
         "admin/login.html", status=status, headers=headers, title="Log in", error=error,
         email=email, next=safe_next(web.settings, request.query_params.get("next", "")),
-        form_token=form_token(web.settings, "admin-login", "login"),
+        form_token=form_token(web.settings, "admin-login", "login", web.clock()),
         admin=admin_path(web.settings), operator=None, nav=[],
         notice=NOTICES.get(request.query_params.get("notice", ""), ""))
 
@@ -167,11 +167,11 @@ async def login(request: Request) -> Response:
     if not same_site(request, settings):
         return web.pages.message(403, "Form not accepted", "Log in from this site's own page.")
     form = await request.form(max_files=0, max_fields=10)
-    check_form_token(settings, "admin-login", "login", str(form.get("form_token", "")))
+    now = web.clock()
+    check_form_token(settings, "admin-login", "login", str(form.get("form_token", "")), now)
     email = str(form.get("email", "")).strip().lower()[:320]
     password = str(form.get("password", ""))
     client = client_of(request)
-    now = web.clock()
     store = web.store
     by_email, by_client = await run_in_threadpool(store.accounts.failures_since, email,
                                                   client, now - LOGIN_WINDOW)
