@@ -27,7 +27,7 @@ def admin_urls(method: str) -> list[str]:
     """Every console route for `method`, its parameters filled in."""
     paths = []
     for route in admin.routes():
-        if method in route.methods and route.path != "/admin/login":
+        if method in route.methods and route.path not in ("/admin/login", "/admin"):
             paths.append(route.path.replace("{subscriber_id}", "1")
                          .replace("{account_id}", "1").replace("{rest:path}", "no-such"))
     return paths
@@ -37,7 +37,7 @@ def test_nothing_under_admin_answers_without_a_session(console):
     sub = add_subscriber(console.store, "ada@example.org", NOW)
     assert sub.id == 1
     gets, posts = admin_urls("GET"), admin_urls("POST")
-    assert len(gets) >= 17 and len(posts) >= 14
+    assert len(gets) >= 16 and len(posts) >= 14
     for path in [*gets, "/admin/subscribers?q=a&status=active"]:
         answer = console.client.get(path)
         assert answer.status_code == 303, path
@@ -64,6 +64,9 @@ def test_login_sets_a_hashed_session_cookie(console):
     assert page.status_code == 200 and OWNER in page.text
     assert "<svg" in page.text and "<script" not in page.text
     assert "frame-src 'self'" in page.headers["content-security-policy"]
+    bare = console.client.get("/admin")
+    assert bare.status_code == 308 and bare.headers["location"] == "/admin/"
+    assert console.client.get("/admin/no-such-page").status_code == 404
 
 
 def test_secure_cookie_when_the_site_is_https(console):

@@ -24,10 +24,13 @@ SUBSCRIBER = "/admin/subscribers/{subscriber_id}"
 @auth.console_page()
 async def unknown(request: Request, operator: auth.Operator) -> Response:
     """Any other /admin/ address: the login page without a session, 404 with one."""
-    if request.url.path == "/admin" and request.method == "GET":
-        return RedirectResponse(admin_path(request.app.state.web.settings), status_code=308)
     return request.app.state.web.pages.message(404, "Not found",
                                                "The console has no page at this address.")
+
+
+async def bare(request: Request) -> Response:
+    """/admin without its slash (the session cookie's path is /admin/)."""
+    return RedirectResponse(admin_path(request.app.state.web.settings), status_code=308)
 
 
 def routes() -> list[Route]:
@@ -64,6 +67,6 @@ def routes() -> list[Route]:
         Route("/admin/accounts/{account_id}/password", accounts.reset, methods=POST),
         Route("/admin/password", accounts.own_password_page, methods=GET),
         Route("/admin/password", accounts.own_password, methods=POST),
-        Route("/admin", unknown, methods=["GET", "POST"]),
+        Route("/admin", bare, methods=["GET"]),
         Route("/admin/{rest:path}", unknown, methods=["GET", "POST"]),
     ]
