@@ -10,14 +10,16 @@ from pathlib import Path
 import click
 
 from publisher import tokens
+from publisher.boundary import item_errors
 from publisher.cli import cli, instance_option, utc_now
 from publisher.delivery import deliver, make_transport
-from publisher.errors import AddressError, ConfigError
+from publisher.errors import AddressError, ConfigError, InputError
 from publisher.instance import Instance
 from publisher.progress import progress
 from publisher.store.subscribers import FREQUENCIES, STATUSES, Subscriber
 from publisher.subscriber_csv import export_file, export_rows, import_file
 from publisher.subscribers import (
+    MAX_MAIL_BYTES,
     Preferences,
     add_subscriber,
     clean_preferences,
@@ -191,17 +193,34 @@ def export(instance: Instance, file: Path | None, status: str | None) -> None:
 
 
 @subscribers.command(name="unsubscribe-mail")
-@click.argument("files", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("files", nargs=-1, type=click.Path(path_type=Path))
 @instance_option
 def unsubscribe_mail(instance: Instance, files: tuple[Path, ...]) -> None:
     """Act on mail sent to the List-Unsubscribe mailto address: each FILE (or standard
     input) is one message; its subject carries the signed token. Exits 0 so a mail
     server piping to it never bounces the request back."""
-    messages = [(str(path), path.read_bytes()) for path in files] if files \
-        else [("-", sys.stdin.buffer.read())]
-    for name, data in messages:
-        line = unsubscribe_by_mail(instance.settings, instance.store, data, utc_now())
+    for name, source in [(str(path), path) for path in files] or [("-", None)]:
+        # The boundary: anyone can mail this address, so whatever reading or parsing
+        # one message raises is that message's line, and the others go on.
+        try:
+            with item_errors(name, "could not be read"):
+                line = unsubscribe_by_mail(instance.settings, instance.store,
+                                           read_bounded(source), utc_now())
+        except InputError as exc:
+            line = f"unsubscribe mail: {exc.reason}; nothing done"
         click.echo(line if name == "-" else f"{name}: {line}")
+
+
+def read_bounded(path: Path | None) -> bytes:
+    """The first MAX_MAIL_BYTES of the file (None: standard input, the rest of which is
+    read and dropped, so the mail server piping it in sees it all taken)."""
+    if path is not None:
+        with path.open("rb") as handle:
+            return handle.read(MAX_MAIL_BYTES)
+    data = sys.stdin.buffer.read(MAX_MAIL_BYTES)
+    while sys.stdin.buffer.read(1 << 20):
+        pass
+    return data
 
 
 def as_dict(subscriber: Subscriber) -> dict:
