@@ -133,7 +133,10 @@ async def http_error(request: Request, exc: Exception) -> Response:
 
 
 async def server_error(request: Request, exc: Exception) -> Response:
-    log.exception("error serving %s %s", request.method, request.url.path, exc_info=exc)
+    # The path, never the query, and with any link token cut out: the log must not be
+    # able to unsubscribe people or read their private feeds.
+    log.error("error serving %s %s", request.method, tokens.redact(request.url.path),
+              exc_info=exc)
     try:
         return web_of(request).pages.message(
             500, "Something went wrong", "The error was logged; please try again later.")
