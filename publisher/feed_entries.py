@@ -217,11 +217,18 @@ def clean_html(html: str, base: str) -> str:
 
 
 def absolute(base: str, url: str) -> str:
+    """The URL made absolute, or "" when it is not one we keep: not http(s) or mailto,
+    or not a URL at all (urllib raises on "http://[::1"; a bad href in an entry's body
+    costs that href, not the entry)."""
     url = url.strip()
     if not url:
         return ""
-    joined = urljoin(base, url)
-    return joined if urlsplit(joined).scheme in {"http", "https", "mailto"} else ""
+    try:
+        joined = urljoin(base, url)
+        scheme = urlsplit(joined).scheme
+    except ValueError:
+        return ""
+    return joined if scheme in {"http", "https", "mailto"} else ""
 
 
 def entry_image(entry, base: str) -> str | None:
@@ -232,7 +239,8 @@ def entry_image(entry, base: str) -> str | None:
     candidates += [e.get("href") for e in entry.get("enclosures", [])
                    if e.get("type", "").startswith("image/")]
     for url in candidates:
-        if url and (found := absolute(base, url)):
+        # absolute() keeps mailto: for links; a picture is http(s) or nothing.
+        if url and (found := absolute(base, url)).startswith(("http://", "https://")):
             return found
     return None
 

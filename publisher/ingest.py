@@ -126,6 +126,10 @@ def parse_bytes(data: bytes, key: str, settings: Settings) -> list[Article]:
     """Articles from one file's bytes; sub-folders of the inbox name their sections."""
     folders = section_names(list(Path(key).parent.parts))
     if PARSERS.get(Path(key).suffix.lower()) == "markdown":
+        if len(data) > settings.ingest.max_markdown_bytes:
+            raise InputError(key, f"Markdown file is over the limit of "
+                                  f"{settings.ingest.max_markdown_bytes:,} bytes "
+                                  "([ingest] max_markdown_bytes)")
         return parse_markdown(data, key, folders, ZoneInfo(settings.site.timezone))
     return parse_scraped(data, key, folders)
 

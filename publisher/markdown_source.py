@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 import nh3
 from markdown_it import MarkdownIt
+from markdown_it.token import Token
 
 from publisher.article import (
     Article,
@@ -44,7 +45,8 @@ def parse_markdown(data: bytes, source: str, sections: tuple[str, ...] = (),
     title = meta.get("title")
     if not isinstance(title, str) or not title.strip():
         raise InputError(source, "front matter has no title: add a line 'title: ...'")
-    paragraphs = tuple(paragraph_texts(body))
+    tokens = markdown.parse(body)  # once, for both the HTML and the plain text
+    paragraphs = tuple(paragraph_texts(tokens))
     if not paragraphs:
         raise InputError(source, "the article has a title but no body text")
     summary = meta.get("summary")
@@ -52,7 +54,7 @@ def parse_markdown(data: bytes, source: str, sections: tuple[str, ...] = (),
         id=str(meta.get("id") or stable_id(source)),
         title=" ".join(title.split()),
         paragraphs=paragraphs,
-        body_html=nh3.clean(markdown.render(body)),
+        body_html=nh3.clean(markdown.renderer.render(tokens, markdown.options, {})),
         summary=" ".join(str(summary).split()) if summary else summarize(paragraphs),
         source=source,
         author=str(meta["author"]) if meta.get("author") else None,
@@ -104,10 +106,10 @@ def read_date(value: object, source: str, tz: ZoneInfo) -> datetime | None:
     return published_utc(moment, source)
 
 
-def paragraph_texts(body: str) -> list[str]:
+def paragraph_texts(tokens: list[Token]) -> list[str]:
     """Plain text of each block, for text mail and summaries."""
     texts, parts = [], []
-    for token in markdown.parse(body):
+    for token in tokens:
         if token.type == "inline":
             parts.append("".join(
                 " " if "break" in child.type else child.content

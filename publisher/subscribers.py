@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from email.parser import BytesHeaderParser, BytesParser
@@ -21,10 +21,11 @@ from zoneinfo import available_timezones
 
 from publisher import tokens
 from publisher.addresses import check_header_text, normalize_address
+from publisher.boundary import item_errors
 from publisher.config import Settings
 from publisher.confirmations import queue_confirmation
 from publisher.digests import starting_cursor
-from publisher.errors import AddressError
+from publisher.errors import AddressError, InputError
 from publisher.markdown_source import section_names
 from publisher.store import Store
 from publisher.store.subscribers import FREQUENCIES, STATUSES, Subscriber
@@ -223,6 +224,20 @@ def candidate_tokens(text: str) -> list[str]:
             if len(found) == MAX_CANDIDATES:
                 break
     return found
+
+
+def handle_unsubscribe_mail(settings: Settings, store: Store, name: str,
+                            read: Callable[[], bytes], now: datetime) -> str:
+    """One message to the unsubscribe box, read and acted on; always one line back.
+
+    The boundary: anyone can mail that address, so whatever reading or parsing the
+    message raises (an unknown charset, MIME nested 2,000 deep, a file that is gone)
+    is this message's line, and the others go on."""
+    try:
+        with item_errors(name, "could not be read"):
+            return unsubscribe_by_mail(settings, store, read(), now)
+    except InputError as exc:
+        return f"unsubscribe mail: {exc.reason}; nothing done"
 
 
 def unsubscribe_by_mail(settings: Settings, store: Store, message: bytes,

@@ -265,3 +265,15 @@ def test_a_bad_file_never_stops_the_pass(settings, store):
     report = run_once(settings, store, MemoryTransport(), NOW)
     assert (report.ingest.new, report.ingest.quarantined) == (1, 1)
     assert (settings.path("feeds") / "rss.xml").exists()
+
+
+def test_markdown_over_its_own_limit_is_refused_before_rendering(settings, store):
+    """Markdown costs up to ~50 µs a byte to render (10 MB of '[' would take minutes),
+    so .md files have a smaller limit than page text."""
+    from dataclasses import replace
+    small = replace(settings, ingest=replace(settings.ingest, max_markdown_bytes=1000))
+    write(settings, "good.txt", dump("Good", body="A paragraph. " * 200))
+    write(settings, "brackets.md", md("title: T", "[" * 2000))
+    report = ingest(small, store, NOW)
+    assert (report.new, report.quarantined) == (1, 1)
+    assert "max_markdown_bytes" in reasons(settings)["brackets.md"]

@@ -10,10 +10,9 @@ from pathlib import Path
 import click
 
 from publisher import tokens
-from publisher.boundary import item_errors
 from publisher.cli import cli, instance_option, utc_now
 from publisher.delivery import deliver, make_transport
-from publisher.errors import AddressError, ConfigError, InputError
+from publisher.errors import AddressError, ConfigError
 from publisher.instance import Instance
 from publisher.progress import progress
 from publisher.store.subscribers import FREQUENCIES, STATUSES, Subscriber
@@ -25,7 +24,7 @@ from publisher.subscribers import (
     clean_preferences,
     find,
     first_cursor,
-    unsubscribe_by_mail,
+    handle_unsubscribe_mail,
 )
 
 
@@ -200,14 +199,8 @@ def unsubscribe_mail(instance: Instance, files: tuple[Path, ...]) -> None:
     input) is one message; its subject carries the signed token. Exits 0 so a mail
     server piping to it never bounces the request back."""
     for name, source in [(str(path), path) for path in files] or [("-", None)]:
-        # The boundary: anyone can mail this address, so whatever reading or parsing
-        # one message raises is that message's line, and the others go on.
-        try:
-            with item_errors(name, "could not be read"):
-                line = unsubscribe_by_mail(instance.settings, instance.store,
-                                           read_bounded(source), utc_now())
-        except InputError as exc:
-            line = f"unsubscribe mail: {exc.reason}; nothing done"
+        line = handle_unsubscribe_mail(instance.settings, instance.store, name,
+                                       lambda source=source: read_bounded(source), utc_now())
         click.echo(line if name == "-" else f"{name}: {line}")
 
 
