@@ -94,3 +94,18 @@ def test_an_entry_whose_parsing_raises_is_skipped_not_the_feed(monkeypatch):
     bad = item("Bad", guid="tag:up,bad", body="<p>x</p>")
     entries = parse_feed(rss(*GOOD, bad).encode(), "up", "http://127.0.0.1/")
     assert len(entries.articles) == 9 and entries.skipped == 1
+
+
+def test_an_upstream_image_is_http_only_and_a_bad_href_costs_only_the_href():
+    # Both found by the fuzz suite (tests/test_fuzz.py).
+    data = (b'<rss version="2.0"><channel><title>R</title>'
+            b'<item><title>Mail pic</title><description>x</description>'
+            b'<enclosure url="mailto:a@b" type="image/png"/></item>'
+            b'<item><title>Bad href</title><link>http://[::1</link>'
+            b'<description>&lt;a href="http://[::1"&gt;x&lt;/a&gt; text</description></item>'
+            b"</channel></rss>")
+    entries = parse_feed(data, "up", "http://127.0.0.1/")
+    by_title = {a.title: a for a in entries.articles}
+    assert set(by_title) == {"Mail pic", "Bad href"}
+    assert by_title["Mail pic"].image is None
+    assert by_title["Bad href"].link is None and "href" not in by_title["Bad href"].body_html
