@@ -18,6 +18,7 @@ SUMMARY_CHARS = 280
 MAX_SECTIONS = 32
 MAX_SECTION_CHARS = 64
 MAX_ID_CHARS, MAX_SLUG_CHARS, MAX_SOURCE_BYTES = 64, 200, 1000  # the store's columns
+MAX_TITLE_CHARS = 1000  # a longer first line is a paragraph, not a title
 FIRST_YEAR, LAST_YEAR = 1900, 8999
 IMAGE_SCHEMES = {"", "http", "https"}  # "": a path under [site] url
 
@@ -123,6 +124,9 @@ class StoredArticle(Article):
 def check_bounds(fields: dict) -> None:
     """What the store's columns and the publish folder's file names can hold."""
     source, sections = fields["source"], fields.get("sections", ())
+    if len(fields["title"]) > MAX_TITLE_CHARS:
+        raise InputError(source, f"title of {len(fields['title']):,} characters: a title "
+                                 f"has at most {MAX_TITLE_CHARS:,}")
     for name, limit in (("id", MAX_ID_CHARS), ("slug", MAX_SLUG_CHARS)):
         if len(fields.get(name) or "") > limit:
             raise InputError(source, f"{name} is longer than {limit} characters")

@@ -73,8 +73,8 @@ def parse_scraped(data: bytes, source: str, sections: tuple[str, ...] = ()) -> l
     for index, blocks in enumerate(split_articles(text)):
         try:
             articles.append(parse_chunk(blocks, source, index, sections, used_ids))
-        except ValueError as exc:
-            problems.append(f"text block {index + 1}: {exc}")
+        except (ValueError, InputError) as exc:  # this chunk's problem, not the file's
+            problems.append(f"text block {index + 1}: {getattr(exc, 'reason', exc)}")
     if not articles:
         reason = problems[0] if problems else "no text in the file"
         raise InputError(source, f"no article found ({reason})")

@@ -277,3 +277,9 @@ def test_markdown_over_its_own_limit_is_refused_before_rendering(settings, store
     report = ingest(small, store, NOW)
     assert (report.new, report.quarantined) == (1, 1)
     assert "max_markdown_bytes" in reasons(settings)["brackets.md"]
+
+
+def test_a_first_line_too_long_for_a_title_is_refused(settings, store):
+    reason = ingest_beside_good(settings, store, "wall.txt",
+                                "word " * 2000 + "\n\nA paragraph.\n")
+    assert "title" in reason
