@@ -263,7 +263,7 @@ def unsubscribe_by_mail(settings: Settings, store: Store, message: bytes,
 def act_on_tokens(settings: Settings, store: Store, text: str, now: datetime) -> str | None:
     for candidate in candidate_tokens(text):
         try:
-            data = tokens.verify(settings, "unsubscribe", candidate)
+            data = tokens.verify(settings, "unsubscribe", candidate, now=now)
         except tokens.TokenError:
             continue
         subscriber = store.subscribers.by_id(data.subscriber_id)
