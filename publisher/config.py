@@ -61,8 +61,8 @@ class IngestSettings:
     inbox: str = setting("articles", "Folder scanned for new .txt and .md articles.")
     max_bytes: int = setting(10_000_000, "Larger inbox files are quarantined.", "positive")
     max_markdown_bytes: int = setting(
-        524_288, "Larger Markdown files are quarantined: rendering Markdown costs up to "
-        "50 microseconds a byte.", "positive")
+        262_144, "Larger Markdown files are quarantined: rendering Markdown costs up to "
+        "100 microseconds a byte on hostile input.", "positive")
 
 
 @dataclass(frozen=True)

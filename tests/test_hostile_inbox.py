@@ -268,7 +268,7 @@ def test_a_bad_file_never_stops_the_pass(settings, store):
 
 
 def test_markdown_over_its_own_limit_is_refused_before_rendering(settings, store):
-    """Markdown costs up to ~50 µs a byte to render (10 MB of '[' would take minutes),
+    """Markdown costs up to ~100 µs a byte to render (10 MB of '[' would take minutes),
     so .md files have a smaller limit than page text."""
     from dataclasses import replace
     small = replace(settings, ingest=replace(settings.ingest, max_markdown_bytes=1000))
