@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 
+from publisher.clock import fixed
 from publisher.delivery.memory import MemoryTransport
 from publisher.ingest import ingest
 from publisher.pipeline import run_once
@@ -262,7 +263,7 @@ def test_a_bad_file_never_stops_the_pass(settings, store):
     """`publisher run` with a bad date beside a good file: every stage runs."""
     write(settings, "good.txt", dump("Good"))
     write(settings, "dated.md", md("title: T\ndate: 2026-11-22T25:61:00"))
-    report = run_once(settings, store, MemoryTransport(), NOW)
+    report = run_once(settings, store, MemoryTransport(), fixed(NOW))
     assert (report.ingest.new, report.ingest.quarantined) == (1, 1)
     assert (settings.path("feeds") / "rss.xml").exists()
 

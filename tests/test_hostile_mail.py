@@ -42,7 +42,7 @@ def test_an_unknown_charset_is_that_messages_problem(instance, store, tmp_path):
     good = tmp_path / "good.eml"
     settings = load_settings(instance)
     ada = store.subscribers.add("ada@example.org", NOW, status="active")
-    token = tokens.sign(settings, "unsubscribe", ada.id)
+    token = tokens.sign(settings, "unsubscribe", ada.id, now=NOW)
     good.write_bytes(unsubscribe_message(f"unsubscribe {token}"))
     result = run(instance, bad, good)
     lines = result.output.splitlines()
@@ -53,7 +53,7 @@ def test_an_unknown_charset_is_that_messages_problem(instance, store, tmp_path):
 def test_a_token_in_a_body_with_an_unknown_charset_in_its_subject_still_counts(instance, store):
     settings = load_settings(instance)
     ada = store.subscribers.add("ada@example.org", NOW, status="active")
-    token = tokens.sign(settings, "unsubscribe", ada.id)
+    token = tokens.sign(settings, "unsubscribe", ada.id, now=NOW)
     message = with_body(f"Subject: =?x-nonexistent?q?unsubscribe_{token}?=\r\n", b"")
     assert "unsubscribed ada@example.org" in run(instance, data=message).output
 
@@ -66,7 +66,7 @@ def test_deeply_nested_multiparts_are_that_messages_problem(instance, store):
 def test_a_token_in_a_subject_counts_whatever_the_body(instance, store):
     settings = load_settings(instance)
     ada = store.subscribers.add("ada@example.org", NOW, status="active")
-    token = tokens.sign(settings, "unsubscribe", ada.id)
+    token = tokens.sign(settings, "unsubscribe", ada.id, now=NOW)
     message = with_body(f"Subject: unsubscribe {token}\r\n" + NESTED, nested_multipart(2000))
     assert "unsubscribed ada@example.org" in run(instance, data=message).output
 
@@ -91,7 +91,7 @@ def test_token_search_is_linear(monkeypatch):
 def test_a_huge_body_or_subject_is_bounded(instance, store):
     settings = load_settings(instance)
     ada = store.subscribers.add("ada@example.org", NOW, status="active")
-    token = tokens.sign(settings, "unsubscribe", ada.id)
+    token = tokens.sign(settings, "unsubscribe", ada.id, now=NOW)
     huge = with_body(f"Subject: unsubscribe {token}\r\n", b"a" * 20_000_000)
     assert "unsubscribed ada@example.org" in run(instance, data=huge).output
     long_subject = with_body("Subject: " + "a" * 2_000_000 + "\r\n", b"")

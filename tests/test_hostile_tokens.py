@@ -9,6 +9,7 @@ import pytest
 
 from publisher import tokens
 from publisher.web import create_app
+from tests.conftest import NOW
 from tests.webapp import TestClient, path_of
 
 ENDPOINTS = [("GET", "confirm"), ("POST", "confirm"), ("GET", "preferences"),
@@ -30,19 +31,20 @@ def loose_client(site, store):
 def test_a_signed_token_with_an_absurd_id_is_a_400(site, store, loose_client, method,
                                                    purpose, number):
     for subscriber_id, version in ((number, 0), (1, number)):
-        url = path_of(tokens.link(site, purpose, subscriber_id, version))
+        url = path_of(tokens.link(site, purpose, subscriber_id, version, now=NOW))
         response = loose_client.request(method, url, headers={"Origin": "http://testserver"})
         assert response.status_code == 400, (subscriber_id, version, response.status_code)
 
 
 def test_verify_refuses_ids_a_database_cannot_hold(site):
     with pytest.raises(tokens.TokenError):
-        tokens.verify(site, "unsubscribe", tokens.sign(site, "unsubscribe", 10**30))
+        tokens.verify(site, "unsubscribe", tokens.sign(site, "unsubscribe", 10**30, now=NOW),
+                      now=NOW)
 
 
 def test_the_error_log_never_prints_a_token(site, store, loose_client, caplog, monkeypatch):
-    sub = store.subscribers.add("ada@example.org", store_now(), status="active")
-    token = tokens.sign(site, "unsubscribe", sub.id, sub.token_version)
+    sub = store.subscribers.add("ada@example.org", NOW, status="active")
+    token = tokens.sign(site, "unsubscribe", sub.id, sub.token_version, now=NOW)
 
     def broken(*args):
         raise RuntimeError("the database went away")
@@ -56,7 +58,3 @@ def test_the_error_log_never_prints_a_token(site, store, loose_client, caplog, m
     assert "/unsubscribe/" in logged
     assert token not in logged and token.split(".")[-1] not in logged
 
-
-def store_now():
-    from tests.conftest import NOW
-    return NOW
