@@ -142,9 +142,15 @@ def printable(name: str) -> str:
 
 
 def quarantine(path: Path, inbox: Path, reason: str, now: datetime) -> Path:
-    """Move a bad entry aside with NAME.error saying why; never overwrite an earlier one."""
-    target = free_name(inbox / QUARANTINE / path.relative_to(inbox), now)
+    """Move a bad entry aside with NAME.error saying why; never overwrite an earlier one.
+    OSError when quarantine/ is not a folder of the inbox's own (a file, a link)."""
+    folder = inbox / QUARANTINE
+    if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+        raise NotADirectoryError(f"{folder} is not a folder (a file or a link)")
+    target = free_name(folder / path.relative_to(inbox), now)
     target.parent.mkdir(parents=True, exist_ok=True)
+    if not target.parent.resolve().is_relative_to(folder.resolve()):
+        raise NotADirectoryError(f"{target.parent} leads out of the quarantine (a link)")
     path.replace(target)
     info, key = target.lstat(), key_of(path, inbox)
     record = f"{reason}\nquarantined at {now.isoformat()}\n"
@@ -189,7 +195,7 @@ def release_changed(inbox: Path) -> int:
     place in the inbox, to be read again; how many."""
     released = 0
     folder = inbox / QUARANTINE
-    if not folder.is_dir():
+    if not folder.is_dir() or folder.is_symlink():
         return 0
     for record in sorted(folder.rglob(f"*{ERROR_SUFFIX}")):
         target = record.with_name(record.name[:-len(ERROR_SUFFIX)])

@@ -97,7 +97,11 @@ def plan_file(path: Path, inbox: Path, settings: Settings, store: Store,
         log.info("%s went away before it was read", key)
         return None
     except InputError as exc:
-        quarantine(path, inbox, exc.reason, now)
+        try:
+            quarantine(path, inbox, exc.reason, now)
+        except OSError as error:  # the quarantine cannot be used: the file stays put
+            log.error("%s: %s; cannot quarantine it (%s)", key, exc.reason, error)
+            return None
         report.quarantined += 1
         return None
     plan = reconcile(FilePlan(key, sha256, len(parsed)), parsed,

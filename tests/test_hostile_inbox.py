@@ -284,3 +284,20 @@ def test_a_first_line_too_long_for_a_title_is_refused(settings, store):
     reason = ingest_beside_good(settings, store, "wall.txt",
                                 "word " * 2000 + "\n\nA paragraph.\n")
     assert "title" in reason
+
+
+@pytest.mark.parametrize("blocker", ["file", "link"])
+def test_a_quarantine_that_cannot_be_used_never_stops_the_pass(settings, store, tmp_path,
+                                                               blocker):
+    inbox = settings.path("articles")
+    if blocker == "file":
+        (inbox / "quarantine").write_text("not a folder")
+    else:
+        (tmp_path / "elsewhere").mkdir()
+        (inbox / "quarantine").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    write(settings, "good.txt", dump("Good"))
+    write(settings, "empty.txt", b"")
+    report = ingest(settings, store, NOW)
+    assert report.new == 1
+    assert (inbox / "empty.txt").exists()  # left where it is, tried again next pass
+    assert not list((tmp_path / "elsewhere").glob("*")) if blocker == "link" else True
