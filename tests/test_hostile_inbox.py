@@ -301,3 +301,10 @@ def test_a_quarantine_that_cannot_be_used_never_stops_the_pass(settings, store, 
     assert report.new == 1
     assert (inbox / "empty.txt").exists()  # left where it is, tried again next pass
     assert not list((tmp_path / "elsewhere").glob("*")) if blocker == "link" else True
+
+
+@pytest.mark.parametrize("front", ["id: " + "i" * 65, "slug: " + "s" * 201])
+def test_values_too_long_for_the_stores_columns_are_refused(settings, store, front):
+    """PostgreSQL refuses them (VARCHAR(64), VARCHAR(200)) and would fail the batch."""
+    reason = ingest_beside_good(settings, store, "long.md", md(f"title: T\n{front}"))
+    assert "longer than" in reason
