@@ -5,11 +5,13 @@ The promise under test: each parser returns its result or raises its stage's own
 (InputError, ConfigError), never anything else, and what it returns is within bounds.
 Every run is bounded (max_examples, input sizes); every input the fuzzing ever found is
 kept below as an @example, so it is checked on every run whatever Hypothesis draws.
+A longer campaign: PUBLISHER_FUZZ_EXAMPLES=2000 .venv/bin/python -m pytest tests/test_fuzz.py
 """
 
 from __future__ import annotations
 
 import json
+import os
 import string
 from datetime import UTC, datetime
 
@@ -33,7 +35,8 @@ from tests.test_hostile_inbox import ALIAS_BOMB
 # the hostile-input tests (tests/test_hostile_*.py) keep every finding in the fast suite.
 pytestmark = pytest.mark.slow
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
-BOUNDED = settings(max_examples=150, deadline=None, derandomize=False,
+EXAMPLES = int(os.environ.get("PUBLISHER_FUZZ_EXAMPLES", "150"))
+BOUNDED = settings(max_examples=EXAMPLES, deadline=None,
                    suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -242,7 +245,7 @@ def mails(draw) -> tuple[bytes, bool]:
             + b"\r\n\r\n" + nested + body, with_token)
 
 
-@settings(max_examples=150, deadline=None,
+@settings(max_examples=EXAMPLES, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(mails())
 @example((b"Subject: hi\r\nContent-Type: text/plain; charset=x-nonexistent\r\n\r\nx", False))
@@ -296,7 +299,7 @@ def toml_value(value) -> str:
     return json.dumps(value).replace("\\/", "/")
 
 
-@settings(max_examples=200, deadline=None,
+@settings(max_examples=EXAMPLES + 50, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(st.lists(st.tuples(st.sampled_from(sorted(SETTING_KEYS)), st.data()), max_size=4),
        st.dictionaries(st.sampled_from([f"PUBLISHER_{s.upper()}__{k.upper()}"
