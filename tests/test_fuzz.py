@@ -14,6 +14,7 @@ import json
 import os
 import string
 from datetime import UTC, datetime
+from urllib.parse import urljoin, urlsplit
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -46,9 +47,9 @@ def assert_sane(article: Article) -> None:
     if article.published is not None:
         assert article.published.tzinfo is not None
         assert FIRST_YEAR <= article.published.year <= LAST_YEAR
-    if article.image:
-        assert article.image.split(":", 1)[0].lower() in {"http", "https"} or \
-            ":" not in article.image.split("/", 1)[0]
+    if article.image:  # resolved as the feeds resolve it: always http(s)
+        assert urlsplit(urljoin("https://site.example/", article.image)).scheme in \
+            {"http", "https"}
 
 
 def parsed_or_refused(parse, *args) -> list[Article]:
@@ -131,6 +132,7 @@ FRONT = st.one_of(
 @example("title: T\ndate: !!timestamp 2026-02-30", "Body.")
 @example("title: T\nslug: " + "s" * 300, "Body.")
 @example("title: T\n<<: {author: x}", "Body.")
+@example("title: 09\nimage: :0", "0")  # a relative path under the site (this test's own bug)
 def test_front_matter(front, body):
     data = f"---\n{front}\n---\n{body}".encode("utf-8", "surrogatepass")
     parsed_or_refused(parse_markdown, data, "fuzz.md")
