@@ -50,11 +50,12 @@ def test_an_unknown_charset_is_that_messages_problem(instance, store, tmp_path):
     assert lines[1] == f"{good}: unsubscribe mail: unsubscribed ada@example.org"
 
 
-def test_a_token_in_a_body_with_an_unknown_charset_in_its_subject_still_counts(instance, store):
+def test_a_token_in_a_subject_in_an_unknown_charset_still_counts(instance, store):
     settings = load_settings(instance)
     ada = store.subscribers.add("ada@example.org", NOW, status="active")
     token = tokens.sign(settings, "unsubscribe", ada.id, now=NOW)
-    message = with_body(f"Subject: =?x-nonexistent?q?unsubscribe_{token}?=\r\n", b"")
+    encoded = token.replace("_", "=5F")  # in a Q-encoded word "_" is a space
+    message = with_body(f"Subject: =?x-nonexistent?q?unsubscribe_{encoded}?=\r\n", b"")
     assert "unsubscribed ada@example.org" in run(instance, data=message).output
 
 
