@@ -20,9 +20,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from publisher.errors import InputError
-from publisher.markdown_source import parse_markdown
-from publisher.scraped import parse_scraped
-from publisher.subscribers import candidate_tokens
+from publisher.ingest.markdown import parse_markdown
+from publisher.ingest.scraped import parse_scraped
+from publisher.subscribers.rules import candidate_tokens
 
 PROSE = "A body paragraph of ordinary length, with words and a comma, here.\n\n"
 

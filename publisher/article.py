@@ -21,6 +21,7 @@ MAX_ID_CHARS, MAX_SLUG_CHARS, MAX_SOURCE_BYTES = 64, 200, 1000  # the store's co
 MAX_TITLE_CHARS = 1000  # a longer first line is a paragraph, not a title
 FIRST_YEAR, LAST_YEAR = 1900, 8999
 IMAGE_SCHEMES = {"", "http", "https"}  # "": a path under [site] url
+NOT_IN_SECTION_NAME = re.compile(r"[^a-z0-9]+")
 
 
 @dataclass(frozen=True)
@@ -163,3 +164,14 @@ def image_url_problem(url: str) -> str | None:
     if scheme not in IMAGE_SCHEMES:
         return f"is a {scheme}: URL; images must be http(s) URLs or paths under the site"
     return None
+
+
+def section_names(value: object) -> tuple[str, ...]:
+    """Sections become URL path parts, so they are lower-case words joined by '-'."""
+    if value is None:
+        return ()
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple):
+        items = [str(items)]
+    names = (NOT_IN_SECTION_NAME.sub("-", str(item).strip().lower()).strip("-") for item in items)
+    return tuple(name for name in names if name)

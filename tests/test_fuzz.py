@@ -24,12 +24,12 @@ from publisher import tokens
 from publisher.article import FIRST_YEAR, LAST_YEAR, MAX_SECTIONS, Article
 from publisher.config import load_settings
 from publisher.errors import ConfigError, InputError
-from publisher.feed_entries import parse_feed
+from publisher.ingest.markdown import parse_markdown
+from publisher.ingest.scraped import parse_scraped
+from publisher.ingest.source_entries import parse_entries
 from publisher.instance import init_instance
-from publisher.markdown_source import parse_markdown
-from publisher.scraped import parse_scraped
 from publisher.store import open_store
-from publisher.subscribers import handle_unsubscribe_mail
+from publisher.subscribers.rules import handle_unsubscribe_mail
 from tests.test_hostile_inbox import ALIAS_BOMB
 
 # Each of these runs takes more than 3 s (the scraped one about that), so all are slow;
@@ -202,7 +202,7 @@ def feeds(draw) -> tuple[bytes, str]:
 def test_upstream_entries(feed):
     data, content_type = feed
     try:
-        entries = parse_feed(data, "fuzz", "http://127.0.0.1/feed", ("world",), content_type)
+        entries = parse_entries(data, "fuzz", "http://127.0.0.1/feed", ("world",), content_type)
     except InputError as exc:
         assert exc.reason
         return

@@ -10,8 +10,8 @@ import pytest
 
 from publisher.clock import fixed
 from publisher.delivery.memory import MemoryTransport
-from publisher.ingest import ingest
-from publisher.pipeline import run_once
+from publisher.ingest.inbox import ingest
+from publisher.schedule.pipeline import run_once
 from tests.conftest import NOW
 from tests.test_ingest import dump, write
 
@@ -190,7 +190,7 @@ def test_a_251_character_name_keeps_its_reason(settings, store):
 
 
 def test_a_file_removed_between_listing_and_reading_is_skipped(settings, store, monkeypatch):
-    from publisher import ingest as ingest_module
+    from publisher.ingest import inbox as ingest_module
     write(settings, "good.txt", dump("Good"))
     gone = write(settings, "gone.txt", dump("Gone"))
     listing = ingest_module.inbox_files

@@ -81,7 +81,7 @@ def test_a_file_that_cannot_be_read_is_one_line(instance, store, tmp_path):
 def test_token_search_is_linear(monkeypatch):
     """The candidates are words found in one pass, at most a few of them verified: a
     2 MB run of token characters without dots yields no candidate at all."""
-    from publisher.subscribers import candidate_tokens
+    from publisher.subscribers.rules import candidate_tokens
 
     assert candidate_tokens("a" * 2_000_000) == []
     assert candidate_tokens("unsubscribe " + "a.b.c " * 100_000)[:1] == ["a.b.c"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from publisher.scraped import is_meta, parse_scraped
+from publisher.ingest.scraped import is_meta, parse_scraped
 
 
 class Counted(str):

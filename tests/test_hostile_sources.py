@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from publisher.feed_entries import parse_feed
-from publisher.sources import fetch_sources
+from publisher.ingest.source_entries import parse_entries
+from publisher.ingest.sources import fetch_sources
 from tests.conftest import NOW
 from tests.test_sources import configure, item, rss
 
@@ -27,7 +27,7 @@ def atom(*entries: tuple[str, str]) -> bytes:
 @pytest.mark.parametrize("date", BAD_ATOM_DATES)
 def test_an_atom_entry_with_an_out_of_range_date_is_that_entrys_error(date):
     good = [(f"Good {n}", "2026-11-24T08:00:00Z") for n in range(9)]
-    entries = parse_feed(atom(*good[:4], ("Bad", date), *good[4:]), "up", "http://127.0.0.1/")
+    entries = parse_entries(atom(*good[:4], ("Bad", date), *good[4:]), "up", "http://127.0.0.1/")
     assert sorted(a.title for a in entries.articles) == [f"Good {n}" for n in range(9)]
     assert entries.skipped == 1
 
@@ -35,7 +35,7 @@ def test_an_atom_entry_with_an_out_of_range_date_is_that_entrys_error(date):
 def test_an_rss_entry_dated_year_one_is_that_entrys_error():
     bad = item("Bad date", guid="tag:up,bad", body="<p>x</p>",
                date="Mon, 01 Jan 0001 00:00:00 GMT")
-    entries = parse_feed(rss(*GOOD[:4], bad, *GOOD[4:]).encode(), "up", "http://127.0.0.1/")
+    entries = parse_entries(rss(*GOOD[:4], bad, *GOOD[4:]).encode(), "up", "http://127.0.0.1/")
     assert len(entries.articles) == 9 and entries.skipped == 1
 
 
@@ -50,13 +50,13 @@ def test_a_json_entry_with_an_out_of_range_date_is_that_entrys_error(date):
     items = [{"id": str(n), "title": f"Good {n}", "content_text": "x",
               "date_published": "2026-11-24T08:00:00Z"} for n in range(9)]
     items.insert(3, {"id": "bad", "title": "Bad", "content_text": "x", "date_published": date})
-    entries = parse_feed(json_feed(*items), "up", "http://127.0.0.1/feed.json")
+    entries = parse_entries(json_feed(*items), "up", "http://127.0.0.1/feed.json")
     assert len(entries.articles) == 9 and entries.skipped == 1
 
 
-def test_other_entries_of_a_feed_with_a_bad_one_are_stored(instance, store, feed_server):
+def test_other_entries_of_a_feed_with_a_bad_one_are_stored(instance, store, upstream_server):
     good = [(f"Good {n}", "2026-11-24T08:00:00Z") for n in range(9)]
-    url = feed_server.serve("/feed.xml", atom(*good, ("Bad", BAD_ATOM_DATES[0])),
+    url = upstream_server.serve("/feed.xml", atom(*good, ("Bad", BAD_ATOM_DATES[0])),
                             content_type="application/atom+xml")
     settings = configure(instance, {"url": url, "name": "up"})
     report = fetch_sources(settings, store, NOW)
@@ -64,8 +64,8 @@ def test_other_entries_of_a_feed_with_a_bad_one_are_stored(instance, store, feed
 
 
 @pytest.mark.parametrize("body", [b"", b"   \n\t "])
-def test_an_empty_200_body_is_an_error_not_an_empty_feed(instance, store, feed_server, body):
-    url = feed_server.serve("/feed.xml", body)
+def test_an_empty_200_body_is_an_error_not_an_empty_feed(instance, store, upstream_server, body):
+    url = upstream_server.serve("/feed.xml", body)
     settings = configure(instance, {"url": url, "name": "up"})
     report = fetch_sources(settings, store, NOW)
     assert (report.fetched, report.failed) == (0, 1)
@@ -73,15 +73,15 @@ def test_an_empty_200_body_is_an_error_not_an_empty_feed(instance, store, feed_s
     assert "empty" in state.last_error
 
 
-def test_a_feed_with_no_entries_is_still_healthy(instance, store, feed_server):
-    url = feed_server.serve("/feed.xml", rss())
+def test_a_feed_with_no_entries_is_still_healthy(instance, store, upstream_server):
+    url = upstream_server.serve("/feed.xml", rss())
     settings = configure(instance, {"url": url, "name": "up"})
     report = fetch_sources(settings, store, NOW)
     assert (report.fetched, report.failed) == (1, 0)
 
 
 def test_an_entry_whose_parsing_raises_is_skipped_not_the_feed(monkeypatch):
-    from publisher import feed_entries
+    from publisher.ingest import source_entries as feed_entries
 
     real = feed_entries.entry_html
 
@@ -92,7 +92,7 @@ def test_an_entry_whose_parsing_raises_is_skipped_not_the_feed(monkeypatch):
 
     monkeypatch.setattr(feed_entries, "entry_html", explode_on_one)
     bad = item("Bad", guid="tag:up,bad", body="<p>x</p>")
-    entries = parse_feed(rss(*GOOD, bad).encode(), "up", "http://127.0.0.1/")
+    entries = parse_entries(rss(*GOOD, bad).encode(), "up", "http://127.0.0.1/")
     assert len(entries.articles) == 9 and entries.skipped == 1
 
 
@@ -104,7 +104,7 @@ def test_an_upstream_image_is_http_only_and_a_bad_href_costs_only_the_href():
             b'<item><title>Bad href</title><link>http://[::1</link>'
             b'<description>&lt;a href="http://[::1"&gt;x&lt;/a&gt; text</description></item>'
             b"</channel></rss>")
-    entries = parse_feed(data, "up", "http://127.0.0.1/")
+    entries = parse_entries(data, "up", "http://127.0.0.1/")
     by_title = {a.title: a for a in entries.articles}
     assert set(by_title) == {"Mail pic", "Bad href"}
     assert by_title["Mail pic"].image is None

@@ -20,15 +20,15 @@ from publisher.article import (
     image_url_problem,
     make_article,
     published_utc,
+    section_names,
     stable_id,
     summarize,
 )
 from publisher.errors import InputError
-from publisher.front_matter import load_front_matter
-from publisher.scraped import decode
+from publisher.ingest.front_matter import load_front_matter
+from publisher.ingest.scraped import decode
 
 FRONT_MATTER = re.compile(r"\A---[ \t]*\n(?P<meta>.*?)\n---[ \t]*(?:\n(?P<body>.*))?\Z", re.S)
-SECTION_NAME = re.compile(r"[^a-z0-9]+")
 
 markdown = MarkdownIt("commonmark", {"html": True}).enable("table")
 
@@ -74,17 +74,6 @@ def image_of(meta: dict, source: str) -> str | None:
     if problem:
         raise InputError(source, f"front matter image {url[:60]!r} {problem}")
     return url
-
-
-def section_names(value: object) -> tuple[str, ...]:
-    """Sections become URL path parts, so they are lower-case words joined by '-'."""
-    if value is None:
-        return ()
-    items = value.split(",") if isinstance(value, str) else value
-    if not isinstance(items, list | tuple):
-        items = [str(items)]
-    names = (SECTION_NAME.sub("-", str(item).strip().lower()).strip("-") for item in items)
-    return tuple(name for name in names if name)
 
 
 def read_date(value: object, source: str, tz: ZoneInfo) -> datetime | None:

@@ -26,10 +26,16 @@ from urllib.parse import urljoin, urlsplit
 import feedparser
 import nh3
 
-from publisher.article import Article, make_article, published_utc, stable_id, summarize
+from publisher.article import (
+    Article,
+    make_article,
+    published_utc,
+    section_names,
+    stable_id,
+    summarize,
+)
 from publisher.boundary import item_errors
 from publisher.errors import InputError
-from publisher.markdown_source import section_names
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +47,7 @@ UNTITLED_CHARS = 80
 
 
 @dataclass(frozen=True)
-class FeedEntries:
+class SourceEntries:
     title: str
     articles: list[Article]
     skipped: int  # entries with neither a title, a link nor any text
@@ -52,9 +58,9 @@ def source_key(name: str) -> str:
     return f"feed:{name}"
 
 
-def parse_feed(data: bytes, name: str, url: str, sections: tuple[str, ...] = (),
-               content_type: str = "") -> FeedEntries:
-    """Every usable entry of the feed in `data`, fetched from `url`, newest first.
+def parse_entries(data: bytes, name: str, url: str, sections: tuple[str, ...] = (),
+                  content_type: str = "") -> SourceEntries:
+    """Every usable entry of the upstream feed in `data`, fetched from `url`, newest first.
 
     InputError when the bytes are not a feed at all.
     """
@@ -62,10 +68,10 @@ def parse_feed(data: bytes, name: str, url: str, sections: tuple[str, ...] = (),
         raise InputError(name, "empty response: the server sent no feed")
     with item_errors(name, "not a feed"):
         if is_json(data, content_type):
-            feed_title, entries = read_json_feed(data, name)
+            feed_title, entries = read_json(data, name)
             shape = json_entry
         else:
-            feed_title, entries = read_xml_feed(data, name, url, content_type)
+            feed_title, entries = read_xml(data, name, url, content_type)
             shape = None
     sections = section_names(list(sections))
     articles, seen, skipped = [], set(), 0
@@ -84,10 +90,10 @@ def parse_feed(data: bytes, name: str, url: str, sections: tuple[str, ...] = (),
         elif article.id not in seen:  # a feed that repeats an entry stores it once
             seen.add(article.id)
             articles.append(article)
-    return FeedEntries(title=text_of(feed_title), articles=articles, skipped=skipped)
+    return SourceEntries(title=text_of(feed_title), articles=articles, skipped=skipped)
 
 
-def read_xml_feed(data: bytes, name: str, url: str, content_type: str) -> tuple[str, list]:
+def read_xml(data: bytes, name: str, url: str, content_type: str) -> tuple[str, list]:
     """RSS or Atom, through feedparser."""
     headers = {"content-location": url}
     if content_type:
@@ -105,9 +111,9 @@ def is_json(data: bytes, content_type: str) -> bool:
     return "json" in content_type.lower() or data.lstrip()[:1] == b"{"
 
 
-def read_json_feed(data: bytes, name: str) -> tuple[str, list[dict]]:
-    """JSON Feed 1.0 and 1.1 (feedparser reads only XML), as entries shaped like
-    feedparser's so one function turns either into an Article."""
+def read_json(data: bytes, name: str) -> tuple[str, list[dict]]:
+    """JSON Feed 1.0 and 1.1 (feedparser reads only XML): its items, which json_entry
+    shapes like feedparser's entries one by one (so a bad item is that item's error)."""
     try:
         feed = json.loads(data)
     except ValueError as exc:

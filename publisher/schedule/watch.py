@@ -20,7 +20,7 @@ from pathlib import Path
 
 from watchfiles import Change, awatch
 
-from publisher.inbox import ERROR_SUFFIX, QUARANTINE, inbox_files, walk
+from publisher.ingest.files import ERROR_SUFFIX, QUARANTINE, inbox_files, walk
 
 log = logging.getLogger(__name__)
 

@@ -14,11 +14,11 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from publisher.article import Article
+from publisher.article import Article, section_names
 from publisher.boundary import item_errors
 from publisher.config import Settings
 from publisher.errors import InputError
-from publisher.inbox import (
+from publisher.ingest.files import (
     QUARANTINE,
     Vanished,
     check_entry,
@@ -29,8 +29,8 @@ from publisher.inbox import (
     read_inbox_file,
     release_changed,
 )
-from publisher.markdown_source import parse_markdown, section_names
-from publisher.scraped import parse_scraped
+from publisher.ingest.markdown import parse_markdown
+from publisher.ingest.scraped import parse_scraped
 from publisher.store import Store
 from publisher.store.articles import FilePlan, StoredRef
 
