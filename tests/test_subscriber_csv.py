@@ -16,8 +16,8 @@ from publisher.addresses import normalize_address
 from publisher.errors import AddressError, InputError
 from publisher.ingest.inbox import ingest
 from publisher.store.schema import subscribers
+from publisher.subscribers import csv_io as subscriber_csv
 from publisher.subscribers.csv_io import import_text, normalize_listed_address
-from publisher.subscribers.rules import csv_io as subscriber_csv
 from tests.conftest import NOW, REPO
 from tests.test_subscribers import write_articles
 
