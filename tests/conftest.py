@@ -202,5 +202,6 @@ def upstream_server():
     httpd.server_close()
 
 # The web app's fixtures (site, client) live beside the LiveServer helper.
+from tests.console_support import console  # noqa: E402,F401
 from tests.daemon_process import daemons  # noqa: E402,F401
 from tests.webapp import client, web_settings  # noqa: E402,F401
