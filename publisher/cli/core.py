@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from publisher.boundary import item_errors
 from publisher.cli import cli, instance_option
 from publisher.delivery import make_transport
 from publisher.errors import InputError
@@ -46,8 +47,10 @@ def parse(instance: Instance, files: tuple[Path, ...]) -> None:
         try:
             if not path.is_file():
                 raise InputError(str(path), "no such file")
-            for article in parse_bytes(read_input(path, key, settings.ingest.max_bytes),
-                                       key, settings):
+            with item_errors(key):  # the same rule as ingest's: a parser's error is the file's
+                articles = parse_bytes(read_input(path, key, settings.ingest.max_bytes),
+                                       key, settings)
+            for article in articles:
                 click.echo(json.dumps(article.to_json(), ensure_ascii=False))
         except InputError as exc:
             click.echo(f"{path}: {exc.reason}", err=True)

@@ -19,11 +19,12 @@ from publisher.store.subscribers import FREQUENCIES, STATUSES, Subscriber
 from publisher.subscribers.csv_io import export_file, export_rows, import_file
 from publisher.subscribers.formats import FORMATS
 from publisher.subscribers.rules import (
+    MAX_MAIL_BYTES,
     Preferences,
     add_subscriber,
     clean_preferences,
     find,
-    unsubscribe_by_mail,
+    handle_unsubscribe_mail,
     update_subscriber,
 )
 
@@ -194,17 +195,29 @@ def export(instance: Instance, file: Path | None, status: str | None) -> None:
 
 
 @subscribers.command(name="unsubscribe-mail")
-@click.argument("files", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("files", nargs=-1, type=click.Path(path_type=Path))
 @instance_option
 def unsubscribe_mail(instance: Instance, files: tuple[Path, ...]) -> None:
     """Act on mail sent to the List-Unsubscribe mailto address: each FILE (or standard
     input) is one message; its subject carries the signed token. Exits 0 so a mail
     server piping to it never bounces the request back."""
-    messages = [(str(path), path.read_bytes()) for path in files] if files \
-        else [("-", sys.stdin.buffer.read())]
-    for name, data in messages:
-        line = unsubscribe_by_mail(instance.settings, instance.store, data, instance.now())
+    for name, source in [(str(path), path) for path in files] or [("-", None)]:
+        line = handle_unsubscribe_mail(instance.settings, instance.store, name,
+                                       lambda source=source: read_bounded(source),
+                                       instance.now())
         click.echo(line if name == "-" else f"{name}: {line}")
+
+
+def read_bounded(path: Path | None) -> bytes:
+    """The first MAX_MAIL_BYTES of the file (None: standard input, the rest of which is
+    read and dropped, so the mail server piping it in sees it all taken)."""
+    if path is not None:
+        with path.open("rb") as handle:
+            return handle.read(MAX_MAIL_BYTES)
+    data = sys.stdin.buffer.read(MAX_MAIL_BYTES)
+    while sys.stdin.buffer.read(1 << 20):
+        pass
+    return data
 
 
 def as_dict(subscriber: Subscriber) -> dict:

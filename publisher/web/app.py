@@ -149,7 +149,10 @@ async def http_error(request: Request, exc: Exception) -> Response:
 
 
 async def server_error(request: Request, exc: Exception) -> Response:
-    log.exception("error serving %s %s", request.method, request.url.path, exc_info=exc)
+    # The path, never the query, and with any link token cut out: the log must not be
+    # able to unsubscribe people or read their private feeds.
+    log.error("error serving %s %s", request.method, tokens.redact(request.url.path),
+              exc_info=exc)
     if request.url.path.startswith(api.PREFIX + "/"):
         return problem_response(500, {"type": "about:blank", "title": "Internal Server Error",
                                       "status": 500, "detail": "The error was logged."})
