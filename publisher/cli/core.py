@@ -8,10 +8,9 @@ from pathlib import Path
 
 import click
 
-from publisher.boundary import item_errors
 from publisher.cli import cli, instance_option
 from publisher.delivery import make_transport
-from publisher.errors import InputError
+from publisher.errors import InputError, item_errors
 from publisher.ingest.inbox import ingest, parse_bytes, read_input
 from publisher.instance import Instance, init_instance, render_toml
 from publisher.schedule.lock import Busy, run_lock

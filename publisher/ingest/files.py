@@ -23,8 +23,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
-from publisher.boundary import Gone
-from publisher.errors import InputError
+from publisher.errors import Gone, InputError
 
 log = logging.getLogger(__name__)
 

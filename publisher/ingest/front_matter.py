@@ -14,8 +14,7 @@ from typing import Any
 
 import yaml
 
-from publisher.boundary import item_errors
-from publisher.errors import InputError
+from publisher.errors import InputError, item_errors
 
 MAX_BYTES = 64 * 1024      # front matter is a dozen short lines; this is generous
 MAX_DEPTH = 16             # the top mapping, a list of sections: depth 3

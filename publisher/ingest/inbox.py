@@ -15,9 +15,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from publisher.article import Article, section_names
-from publisher.boundary import item_errors
 from publisher.config import Settings
-from publisher.errors import InputError
+from publisher.errors import InputError, item_errors
 from publisher.ingest.files import (
     QUARANTINE,
     Vanished,

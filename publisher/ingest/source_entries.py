@@ -34,8 +34,7 @@ from publisher.article import (
     stable_id,
     summarize,
 )
-from publisher.boundary import item_errors
-from publisher.errors import InputError
+from publisher.errors import InputError, item_errors
 
 log = logging.getLogger(__name__)
 

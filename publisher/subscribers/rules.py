@@ -22,10 +22,9 @@ from zoneinfo import available_timezones
 from publisher import tokens
 from publisher.addresses import check_header_text, normalize_address
 from publisher.article import section_names
-from publisher.boundary import item_errors
 from publisher.config import Settings
 from publisher.digests.planner import starting_cursor
-from publisher.errors import AddressError, InputError
+from publisher.errors import AddressError, InputError, item_errors
 from publisher.store import Store
 from publisher.store.subscribers import FREQUENCIES, STATUSES, Subscriber
 from publisher.subscribers.confirmations import queue_confirmation

@@ -19,8 +19,7 @@ import string
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from publisher.boundary import setting_errors
-from publisher.errors import ConfigError
+from publisher.errors import ConfigError, setting_errors
 
 if TYPE_CHECKING:
     from publisher.config import Settings

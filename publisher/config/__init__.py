@@ -18,14 +18,13 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from publisher.boundary import setting_errors
-from publisher.config_checks import (
+from publisher.config.checks import (
     check_database_url,
     check_folders,
     check_subject,
     check_value,
 )
-from publisher.errors import ConfigError
+from publisher.errors import ConfigError, setting_errors
 
 CONFIG_NAME = "publisher.toml"
 ENV_PREFIX = "PUBLISHER_"
