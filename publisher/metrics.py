@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import (
@@ -31,6 +32,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from publisher.errors import ConfigError
+from publisher.store.bounces import KINDS
 from publisher.store.status import WAITING
 
 if TYPE_CHECKING:
@@ -60,6 +62,9 @@ MESSAGES = Counter(
 SOURCE_ERRORS = Counter(
     "publisher_source_errors", "Failed fetches of upstream sources.", ["source"],
     registry=EVENTS)
+BOUNCES = Counter(
+    "publisher_bounces", "Bounce events stored, by kind (hard, soft, complaint).",
+    ["kind"], registry=EVENTS)
 STAGE_RUNS = Counter(
     "publisher_stage_runs", "Stage passes, by stage and outcome (ok, error).",
     ["stage", "outcome"], registry=EVENTS)
@@ -96,6 +101,11 @@ def reply_class(code: int | None) -> str:
     if code is None or not 200 <= code < 600:
         return "none"
     return f"{code // 100}xx"
+
+
+def record_bounce(kind: str) -> None:
+    """Called by the bounces stage for each new event it stores."""
+    BOUNCES.labels(kind=kind).inc()
 
 
 def record_message(outcome: str, code: int | None) -> None:
@@ -153,6 +163,31 @@ class StoreCollector:
             state = states.get(source.name)
             failures.add_metric([source.name], state.failures if state else 0)
         yield failures
+        yield from self.bounces()
+
+    def bounces(self) -> Iterator[Metric]:
+        # The scrape's own time: metrics describe the instance as it is when asked.
+        now = datetime.now(UTC)
+        day = GaugeMetricFamily("publisher_bounces_24h",
+                                "Bounce events stored in the last 24 hours, by kind.",
+                                labels=["kind"])
+        last_day = self.store.bounces.counts_since(now - timedelta(days=1))
+        for kind in KINDS:
+            day.add_metric([kind], last_day.get(kind, 0))
+        yield day
+        rate = GaugeMetricFamily("publisher_complaint_rate_7d",
+                                 "Complaints over messages sent, the last 7 days.")
+        complaints = self.store.bounces.counts_since(now - timedelta(days=7)).get("complaint", 0)
+        rate.add_metric([], complaint_rate(complaints, self.store.bounces.sent_since(
+            now - timedelta(days=7))))
+        yield rate
+
+
+def complaint_rate(complaints: int, sent: int) -> float:
+    """Complaints as a share of messages sent (complaints with nothing sent: all of it)."""
+    if not sent:
+        return 1.0 if complaints else 0.0
+    return complaints / sent
 
 
 def registry_for(settings: Settings, store: Store) -> CollectorRegistry:

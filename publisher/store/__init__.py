@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from publisher.errors import StoreError
 from publisher.store.archive_entries import ArchiveEntryStore
 from publisher.store.articles import ArticleStore
+from publisher.store.bounces import BounceStore
 from publisher.store.ledger import LedgerStore
 from publisher.store.migrate import upgrade
 from publisher.store.runs import RunStore
@@ -44,6 +45,7 @@ class Store:
         self.sources = SourceStore(self)
         self.status = StatusStore(self)
         self.ledger = LedgerStore(self)
+        self.bounces = BounceStore(self)
 
     @property
     def dialect(self) -> str:

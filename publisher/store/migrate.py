@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection, func, insert, inspect, select
 
-from publisher.store.schema import archive_entries, metadata, schema_version
+from publisher.store.schema import archive_entries, bounce_events, metadata, schema_version
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +29,8 @@ MIGRATIONS: list[tuple[int, str, Step]] = [
     (1, "articles, subscribers, digests, outbox, runs, sources", create_all),
     (2, "archive_entries: rendered RFC 5005 archive entries",
      lambda conn: archive_entries.create(conn, checkfirst=True)),
+    (3, "bounce_events: bounces and complaints with their raw messages",
+     lambda conn: bounce_events.create(conn, checkfirst=True)),
 ]
 
 
