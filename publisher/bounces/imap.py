@@ -104,9 +104,12 @@ class Mailbox:
                 conn.starttls(context)
         self.conn = conn
         check(conn.login(self.user, self.password), "login")
+        # Servers say more after login (MOVE, UIDPLUS) than in their greeting.
+        _status, data = conn.capability()
+        capabilities = set((data[0] or b"").decode("ascii", "replace").upper().split())
         check(conn.select(quoted(self.folder)), f"select {self.folder}")
         self.keywords = b"\\*" in b" ".join(conn.untagged_responses.get("PERMANENTFLAGS", []))
-        self.can_move = "MOVE" in conn.capabilities
+        self.can_move = "MOVE" in capabilities | set(conn.capabilities)
         conn.create(quoted(self.done))  # NO when it exists already: fine
         return self
 
