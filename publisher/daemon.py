@@ -45,6 +45,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 
+from publisher.bounces import bounces_stage
 from publisher.config import Settings
 from publisher.digests import queue_digests
 from publisher.feeds import build_feeds
@@ -175,8 +176,12 @@ class Daemon:
             state = states.get(source.name)
             at = state.next_fetch_at if state and state.url == source.url else None
             self.schedule_source(self.scheduler, source.name, at)
+        # The bounce mailbox and pruning old bounce events, every few minutes.
+        self.scheduler.add_job(self.request, "interval", args=["bounces"],
+                               minutes=self.settings.bounces.imap_minutes, id="bounces",
+                               name="bounce mailbox")
         # Catch up: files that landed while no one led, feeds a stop left stale, digests.
-        self.request("ingest", "feeds", "digests")
+        self.request("ingest", "feeds", "digests", "bounces")
 
     async def take_run_lock(self, said: bool) -> bool:
         try:
@@ -273,11 +278,13 @@ class Daemon:
                     self.sender.wake_up()  # this node sends them without waiting
 
     def publishing_stages(self, now: datetime) -> list[tuple[str, Callable[[], Any]]]:
-        """The stages that follow new articles, in pipeline order."""
+        """The stages that follow new articles, in pipeline order (and the bounce
+        mailbox, asked for by its own timer)."""
         settings, store = self.settings, self.store
         return [
             ("feeds", lambda: build_feeds(settings, store, now)),
             ("digests", lambda: queue_digests(settings, store, now)),
+            ("bounces", lambda: bounces_stage(settings, store, now)),
         ]
 
     async def run_stage(self, name: str, work: Callable[[], Any], now: datetime) -> Any:

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from publisher.bounces import ImapReport, bounces_stage
 from publisher.config import Settings
 from publisher.delivery import DeliveryReport, deliver_blocking
 from publisher.digests import DigestReport, queue_digests
@@ -29,10 +30,11 @@ class RunReport:
     feeds: FeedsReport
     digests: DigestReport
     delivery: DeliveryReport
+    bounces: ImapReport
 
     def lines(self) -> list[str]:
         return [self.ingest.line(), self.sources.line(), self.feeds.line(),
-                self.digests.line(), self.delivery.line()]
+                self.digests.line(), self.delivery.line(), self.bounces.line()]
 
 
 def run_once(settings: Settings, store: Store, transport: Any, now: datetime) -> RunReport:
@@ -44,6 +46,7 @@ def run_once(settings: Settings, store: Store, transport: Any, now: datetime) ->
         digests=stage(store, "digests", now, lambda: queue_digests(settings, store, now)),
         delivery=stage(store, "delivery", now,
                        lambda: deliver_blocking(settings, store, transport, now)),
+        bounces=stage(store, "bounces", now, lambda: bounces_stage(settings, store, now)),
     )
 
 

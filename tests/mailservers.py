@@ -219,7 +219,7 @@ service stats {{
         path = self.root / "dovecot.log"
         return path.read_text()[-2000:] if path.exists() else "(no log)"
 
-    def url(self, folder: str = "INBOX") -> str:
+    def url(self, folder: str) -> str:
         return f"imap://{self.user}:{self.password}@127.0.0.1:{self.port}/{folder}"
 
 

@@ -16,7 +16,7 @@ import logging
 import re
 import ssl
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from urllib.parse import unquote, urlsplit
 
 from publisher.bounces.classify import MAX_BYTES, NONE
@@ -36,26 +36,40 @@ class ImapReport:
     handled: int = 0  # bounces and complaints, moved to the done folder
     left: int = 0  # not bounces, left unread where they were
     failed: int = 0  # could not be read or moved; tried again next pass
+    pruned: int = 0  # events older than [bounces] keep_days deleted
     error: str = ""  # the mailbox itself could not be read
+    mailbox: bool = False  # whether there is a mailbox to read
 
     def line(self) -> str:
-        if self.error:
-            return f"bounce mailbox: not read ({self.error})"
-        return (f"bounce mailbox: {self.handled} handled, {self.left} left alone"
-                + (f", {self.failed} failed" if self.failed else ""))
+        pruned = f", {self.pruned} old events deleted" if self.pruned else ""
+        if not self.mailbox:
+            return f"bounces: no bounce mailbox{pruned}"
+        if self.error and not (self.handled or self.left or self.failed):
+            return f"bounces: mailbox not read ({self.error}){pruned}"
+        return (f"bounces: {self.handled} handled, {self.left} left alone"
+                + (f", {self.failed} failed ({self.error})" if self.failed else "") + pruned)
+
+
+def bounces_stage(settings: Settings, store: Store, now: datetime) -> ImapReport:
+    """The pipeline's bounces stage: forget events older than [bounces] keep_days, then
+    read the bounce mailbox, if there is one."""
+    pruned = store.bounces.prune(now - timedelta(days=settings.bounces.keep_days))
+    report = fetch_imap(settings, store, now)
+    report.pruned = pruned
+    return report
 
 
 def fetch_imap(settings: Settings, store: Store, now: datetime) -> ImapReport:
     """One pass over the bounce mailbox; an unreachable server is the report's error."""
-    report = ImapReport()
-    if not settings.bounces.imap_url:
+    report = ImapReport(mailbox=bool(settings.bounces.imap_url))
+    if not report.mailbox:
         return report
     try:
         with Mailbox(settings.bounces.imap_url, settings.bounces.done_folder) as box:
             for uid in box.waiting():
                 handle_one(settings, store, box, uid, now, report)
     except (TimeoutError, imaplib.IMAP4.error, OSError, ssl.SSLError) as exc:
-        report.error = str(exc) or type(exc).__name__
+        report.error = text_of(exc)
         log.warning("bounce mailbox: %s", report.error)
     return report
 
@@ -75,10 +89,16 @@ def handle_one(settings: Settings, store: Store, box: Mailbox, uid: bytes, now: 
     if outcome is None or outcome.kind == NONE:
         box.mark_left(uid)
         report.left += 1
-    else:
-        log.info("bounce mailbox: %s", outcome.line)
+        return
+    log.info("bounce mailbox: %s", outcome.line)
+    try:
         box.move_done(uid)
-        report.handled += 1
+    except imaplib.IMAP4.error as exc:  # recorded already: the next pass only moves it
+        log.warning("bounce mailbox: message %s not moved: %s", uid.decode(), exc)
+        report.failed += 1
+        report.error = report.error or text_of(exc)
+        return
+    report.handled += 1
 
 
 class Mailbox:
@@ -103,7 +123,10 @@ class Mailbox:
             if "STARTTLS" in conn.capabilities:
                 conn.starttls(context)
         self.conn = conn
-        check(conn.login(self.user, self.password), "login")
+        try:
+            check(conn.login(self.user, self.password), "login")
+        except imaplib.IMAP4.error as exc:
+            raise imaplib.IMAP4.error(f"login as {self.user}: {text_of(exc)}") from exc
         # Servers say more after login (MOVE, UIDPLUS) than in their greeting.
         _status, data = conn.capability()
         capabilities = set((data[0] or b"").decode("ascii", "replace").upper().split())
@@ -150,6 +173,13 @@ class Mailbox:
             return
         check(self.conn.uid("COPY", uid, quoted(self.done)), "copy")
         self.conn.uid("STORE", uid, "+FLAGS.SILENT", "(\\Deleted)")
+
+
+def text_of(exc: BaseException) -> str:
+    """imaplib's errors often carry the server's bytes: show them as text."""
+    arg = exc.args[0] if exc.args else ""
+    text = arg.decode("utf-8", "replace") if isinstance(arg, bytes) else str(arg)
+    return text or type(exc).__name__
 
 
 def quoted(folder: str) -> str:
