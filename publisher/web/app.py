@@ -1,6 +1,6 @@
 """Web: the application `publisher serve` runs (Starlette): the publish folder, the
-subscribe form, confirmation, preferences and one-click unsubscribe links, and each
-subscriber's private feed.
+subscribe form, confirmation, preferences and one-click unsubscribe links, each
+subscriber's private feed, and the bounce webhooks of hosted senders.
 
 `create_app(settings, store)` builds it; everything a handler needs travels in one
 `Web` object on app.state, so tests build the same app with their own store, clock or
@@ -21,10 +21,11 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from publisher import tokens
+from publisher.bounces.sns import Fetch, SnsVerifier, https_get
 from publisher.config import Settings
 from publisher.metrics import metrics_app
 from publisher.store import Store
-from publisher.web import links, subscribe
+from publisher.web import links, subscribe, webhooks
 from publisher.web.guard import FormTokenError, RateLimiter
 from publisher.web.http import Representation, conditional_response
 from publisher.web.pages import Pages
@@ -50,18 +51,25 @@ class Web:
     subscribe_limiter: RateLimiter
     address_limiter: RateLimiter
     confirmations: subscribe.ConfirmationSender
+    sns: SnsVerifier
+    webhook_refusals: RateLimiter
     stylesheet: Representation | None = None
     started: datetime = field(default_factory=utc_now)
 
 
 def create_app(settings: Settings, store: Store, *, clock: Callable[[], datetime] = utc_now,
-               confirmations: subscribe.ConfirmationSender | None = None) -> Starlette:
+               confirmations: subscribe.ConfirmationSender | None = None,
+               sns_fetch: Fetch = https_get) -> Starlette:
+    """`sns_fetch` gets SNS signing certificates and confirmation URLs (tests pass their
+    own); the rule that those URLs are https on an SNS host applies whatever it is."""
     tokens.sign(settings, "confirm", 0)  # a missing or short [web] secret stops us here
     web = Web(settings=settings, store=store, pages=Pages(settings),
               folder=PublishFolder(settings.path(settings.feeds.folder)), clock=clock,
               subscribe_limiter=RateLimiter(settings.web.subscribe_per_minute, 60.0),
               address_limiter=RateLimiter(CONFIRMATIONS_PER_HOUR, 3600.0),
-              confirmations=confirmations or subscribe.MailConfirmations(settings, store))
+              confirmations=confirmations or subscribe.MailConfirmations(settings, store),
+              sns=SnsVerifier(settings.bounces.sns_topics, sns_fetch),
+              webhook_refusals=RateLimiter(webhooks.REFUSALS_PER_MINUTE, 60.0))
     routes = [
         Route("/subscribe", subscribe.form_page, methods=["GET"]),
         Route("/subscribe", subscribe.subscribe, methods=["POST"]),
@@ -72,6 +80,10 @@ def create_app(settings: Settings, store: Store, *, clock: Callable[[], datetime
         Route("/unsubscribe/{token}", links.unsubscribe_page, methods=["GET"]),
         Route("/unsubscribe/{token}", links.unsubscribe, methods=["POST"]),
         Route("/s/{token}/feed.atom", links.private_feed, methods=["GET"]),
+        Route("/webhooks/ses", webhooks.ses, methods=["POST"]),
+        Route("/webhooks/postmark", webhooks.postmark, methods=["POST"]),
+        Route("/webhooks/mailgun", webhooks.mailgun, methods=["POST"]),
+        Route("/webhooks/bounces", webhooks.generic, methods=["POST"]),
         Route("/_publisher/style.css", stylesheet, methods=["GET"]),
         *([Route("/metrics", metrics_app(settings, store), methods=["GET"])]
           if settings.web.metrics else []),
