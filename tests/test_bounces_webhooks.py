@@ -197,7 +197,7 @@ def generic_call(app, body: bytes, secret: str = "generic-secret-789", timestamp
 
 
 def test_generic_webhook(app, store):
-    ada = add_subscriber(store, "ada@example.net", NOW)
+    add_subscriber(store, "ada@example.net", NOW)
     body = json.dumps([{"type": "soft", "email": "ada@example.net", "status": "4.2.2",
                         "id": "evt-1"}]).encode()
     assert generic_call(app, body, secret="not-the-secret").status_code == 401
