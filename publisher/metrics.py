@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import (
@@ -31,6 +31,7 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
 
+from publisher.clock import Clock, system_clock
 from publisher.errors import ConfigError
 from publisher.store.bounces import KINDS
 from publisher.store.status import WAITING
@@ -116,9 +117,10 @@ def record_message(outcome: str, code: int | None) -> None:
 class StoreCollector:
     """Gauges read from the store at each scrape, so they hold across processes."""
 
-    def __init__(self, settings: Settings, store: Store):
+    def __init__(self, settings: Settings, store: Store, clock: Clock = system_clock):
         self.settings = settings
         self.store = store
+        self.clock = clock
 
     def describe(self) -> list[Metric]:
         return []  # read at scrape time only; nothing to check at registration
@@ -167,7 +169,7 @@ class StoreCollector:
 
     def bounces(self) -> Iterator[Metric]:
         # The scrape's own time: metrics describe the instance as it is when asked.
-        now = datetime.now(UTC)
+        now = self.clock()
         day = GaugeMetricFamily("publisher_bounces_24h",
                                 "Bounce events stored in the last 24 hours, by kind.",
                                 labels=["kind"])

@@ -8,7 +8,7 @@ import sys
 import click
 
 from publisher.bounces import read_paths
-from publisher.cli import cli, instance_option, utc_now
+from publisher.cli import cli, instance_option
 from publisher.instance import Instance
 from publisher.store.bounces import BounceEvent
 
@@ -26,7 +26,7 @@ def read(instance: Instance, paths: tuple[str, ...]) -> None:
     one message on standard input (an MTA alias). One line per message; exits 0 unless
     the command itself is misused, so a mail server never bounces a bounce."""
     for _name, _outcome, line in read_paths(instance.settings, instance.store, list(paths),
-                                            utc_now(), stdin=sys.stdin.buffer):
+                                            instance.now(), stdin=sys.stdin.buffer):
         click.echo(line)
 
 
