@@ -33,8 +33,12 @@ class RunReport:
     bounces: ImapReport
 
     def lines(self) -> list[str]:
-        return [self.ingest.line(), self.sources.line(), self.feeds.line(),
-                self.digests.line(), self.delivery.line(), self.bounces.line()]
+        lines = [self.ingest.line(), self.sources.line(), self.feeds.line(),
+                 self.digests.line(), self.delivery.line()]
+        # Without a bounce mailbox the stage only prunes: say so only when it did.
+        if self.bounces.mailbox or self.bounces.pruned:
+            lines.append(self.bounces.line())
+        return lines
 
 
 def run_once(settings: Settings, store: Store, transport: Any, clock: Clock) -> RunReport:
