@@ -116,30 +116,19 @@ def policy(settings: Settings) -> Decide:
 
 def resolve(settings: Settings, store: Store,
             event: Event) -> tuple[int | None, str | None, str]:
-    """(subscriber id, address, how it was found)."""
+    """(subscriber id, address, how it was found), in the order the module states."""
     tag = read_tag(settings, event)
+    candidates: list[tuple[str, str, object]] = []
     if tag is not None:
-        found = store.subscribers.by_id(tag.subscriber_id) if tag.subscriber_id else None
-        if found is None:
-            sid = store.bounces.subscriber_of_message(outbox_id=tag.outbox_id)
-            found = store.subscribers.by_id(sid) if sid else None
-        if found is not None:
-            return found.id, found.email, "by VERP tag"
-    by_email = store.bounces.subscriber_ids_by_email(event.recipients)
-    for email in event.recipients:
-        if email in by_email:
-            return by_email[email], email, "by address"
-    sid = store.bounces.subscriber_of_message(message_ids=event.message_ids)
-    if sid is not None:
-        found = store.subscribers.by_id(sid)
-        if found is not None:
-            return found.id, found.email, "by Message-ID"
-    by_email = store.bounces.subscriber_ids_by_email(event.detected)
-    for email in event.detected:
-        if email in by_email:
-            return by_email[email], email, "by address"
-    named = next(iter(event.recipients + event.detected), None)
-    return None, named, ""
+        candidates += [("by VERP tag", "id", tag.subscriber_id),
+                       ("by VERP tag", "outbox", tag.outbox_id)]
+    candidates += [("by address", "emails", event.recipients),
+                   ("by Message-ID", "message_ids", event.message_ids),
+                   ("by address", "emails", event.detected)]
+    found = store.bounces.first_subscriber(candidates)
+    if found is not None:
+        return found
+    return None, next(iter(event.recipients + event.detected), None), ""
 
 
 def read_tag(settings: Settings, event: Event):

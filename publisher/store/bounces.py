@@ -58,70 +58,68 @@ class BounceStore:
         self.store = store
 
     # --- whom a bounce is about ----------------------------------------------------------
-    def subscriber_of_message(self, outbox_id: int | None = None,
-                              message_ids: tuple[str, ...] = ()) -> int | None:
-        """The subscriber a message of ours went to, by outbox row or Message-ID (rows
-        pruned after [mail] keep_days are gone, and so is this answer)."""
-        if outbox_id is None and not message_ids:
-            return None
-        query = select(outbox.c.subscriber_id).where(or_(
-            outbox.c.id == (outbox_id or -1), outbox.c.message_id.in_(message_ids[:20])))
+    def first_subscriber(self, candidates: list[tuple[str, str, object]]
+                         ) -> tuple[int, str, str] | None:
+        """(id, address, how) of the first candidate that names a subscriber, tried in
+        the caller's order, in one read. A candidate is (how, what, value), `what` one of
+        "id", "outbox" (our outbox row, pruned after [mail] keep_days), "emails",
+        "message_ids" (our messages' Message-IDs)."""
         with self.store.reading() as conn:
-            return conn.execute(query.limit(1)).scalar()
+            for how, what, value in candidates:
+                found = conn.execute(self.lookup(what, value)).first() if value else None
+                if found:
+                    return found[0], found[1], how
+        return None
 
-    def subscriber_ids_by_email(self, emails: tuple[str, ...]) -> dict[str, int]:
-        if not emails:
-            return {}
-        with self.store.reading() as conn:
-            return dict(conn.execute(select(subscribers.c.email, subscribers.c.id)
-                                     .where(subscribers.c.email.in_(emails[:50]))).all())
-
-    def known(self, fingerprint: str) -> bool:
-        with self.store.reading() as conn:
-            return conn.execute(select(bounce_events.c.id).where(
-                bounce_events.c.fingerprint == fingerprint)).first() is not None
+    @staticmethod
+    def lookup(what: str, value):
+        person = select(subscribers.c.id, subscribers.c.email)
+        if what == "id":
+            return person.where(subscribers.c.id == value)
+        if what == "emails":
+            return person.where(subscribers.c.email.in_(value[:50])).limit(1)
+        sent = select(outbox.c.subscriber_id)
+        sent = sent.where(outbox.c.id == value) if what == "outbox" \
+            else sent.where(outbox.c.message_id.in_(value[:20]))
+        return person.where(subscribers.c.id.in_(sent.scalar_subquery())).limit(1)
 
     # --- recording -----------------------------------------------------------------------
     def record(self, event: dict, decide: Decide, soft_since: datetime,
                now: datetime) -> Recorded:
         """Store one event and apply `decide` to its subscriber, in one transaction. The
-        same fingerprint twice (a re-read mailbox, a retried webhook) changes nothing."""
+        same fingerprint twice (a re-read mailbox, a retried webhook) changes nothing:
+        its insert fails on the unique fingerprint and the transaction rolls back."""
         raw = event.get("raw")
         event = {**event, "raw": raw[:RAW_MAX] if raw else None}
         try:
             with self.store.writing() as conn:
-                if conn.execute(select(bounce_events.c.id).where(
-                        bounce_events.c.fingerprint == event["fingerprint"])).first():
-                    return Recorded(True, "already recorded; nothing done")
-                event_id = conn.execute(insert(bounce_events).values(action="", **event)
-                                        .returning(bounce_events.c.id)).scalar_one()
-                action = self.apply(conn, event, decide, soft_since, now)
-                conn.execute(update(bounce_events).where(bounce_events.c.id == event_id)
-                             .values(action=action[:60]))
-        except IntegrityError:  # the same event recorded by another process meanwhile
+                new_status, action = self.decision(conn, event, decide, soft_since)
+                conn.execute(insert(bounce_events).values(action=action[:60], **event))
+                if new_status:
+                    conn.execute(update(subscribers)
+                                 .where(subscribers.c.id == event["subscriber_id"])
+                                 .values(status=new_status, updated_at=now))
+        except IntegrityError:
             return Recorded(True, "already recorded; nothing done")
         return Recorded(False, action)
 
-    def apply(self, conn, event: dict, decide: Decide, soft_since: datetime,
-              now: datetime) -> str:
+    def decision(self, conn, event: dict, decide: Decide,
+                 soft_since: datetime) -> tuple[str | None, str]:
         subscriber_id = event.get("subscriber_id")
         if subscriber_id is None:
-            return "no such subscriber; recorded"
+            return None, "no such subscriber; recorded"
         query = select(subscribers.c.status).where(subscribers.c.id == subscriber_id)
         if self.store.dialect == "postgresql":
             query = query.with_for_update()
         status = conn.execute(query).scalar()
         soft = 0
-        if event["kind"] == "soft":
-            soft = conn.execute(select(func.count()).select_from(bounce_events).where(
+        if event["kind"] == "soft":  # the earlier ones in the window, and this one
+            soft = 1 + conn.execute(select(func.count()).select_from(bounce_events).where(
                 bounce_events.c.subscriber_id == subscriber_id,
                 bounce_events.c.kind == "soft",
                 bounce_events.c.received_at >= soft_since)).scalar_one()
         new_status, action = decide(event["kind"], status, soft)
-        if new_status and new_status != status:
-            conn.execute(update(subscribers).where(subscribers.c.id == subscriber_id)
-                         .values(status=new_status, updated_at=now))
-        return action
+        return (new_status if new_status != status else None), action
 
     # --- reading -------------------------------------------------------------------------
     def events(self, subscriber_id: int | None = None, email: str | None = None,
