@@ -177,8 +177,10 @@ class Daemon:
         self.scheduler.add_job(self.request, "interval", args=["bounces"],
                                minutes=self.settings.bounces.imap_minutes, id="bounces",
                                name="bounce mailbox")
-        # Catch up: files that landed while no one led, feeds a stop left stale, digests.
-        self.request("ingest", "feeds", "digests", "bounces")
+        # Catch up: files that landed while no one led, feeds a stop left stale, digests,
+        # and the bounce mailbox if there is one (pruning alone can wait for its timer).
+        mailbox = ("bounces",) if self.settings.bounces.imap_url else ()
+        self.request("ingest", "feeds", "digests", *mailbox)
 
     async def take_run_lock(self, said: bool) -> bool:
         try:

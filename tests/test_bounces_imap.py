@@ -60,7 +60,9 @@ def imap(server) -> imaplib.IMAP4:
 def folder_state(server, folder: str) -> dict[str, bool]:
     """{Subject: seen?} of every message in the folder."""
     conn = imap(server)
-    conn.select(f'"{folder}"', readonly=True)
+    if conn.select(f'"{folder}"', readonly=True)[0] != "OK":
+        conn.logout()
+        return {}  # not made yet
     _, data = conn.uid("FETCH", "1:*", "(FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
     found = {}
     for item in data:
@@ -115,3 +117,20 @@ def test_a_wrong_password_is_the_reports_error_not_a_crash(settings, store, dove
     assert report.line() == "bounces: mailbox not read (login as bounces: " \
                             "[AUTHENTICATIONFAILED] Authentication failed.)"
     assert store.bounces.events() == []
+
+
+def test_the_daemon_reads_the_mailbox(instance, store, daemons, dovecot, folder):
+    from tests.daemon_process import wait_until
+
+    gone = add_subscriber(store, "gone.user@example.net", NOW)
+    conn = imap(dovecot)
+    conn.append(folder, None, None, (SAMPLES / "postfix-user-unknown.eml").read_bytes())
+    conn.logout()
+    daemon = daemons(instance, env={"PUBLISHER_BOUNCES__IMAP_URL": dovecot.url(folder),
+                                    "PUBLISHER_BOUNCES__DONE_FOLDER": f"{folder}-done"})
+    daemon.wait_started()
+    wait_until(lambda: store.subscribers.by_id(gone.id).status == "bounced",
+               "the daemon's first pass over the bounce mailbox")
+    wait_until(lambda: folder_state(dovecot, f"{folder}-done") ==
+               {"Undelivered Mail Returned to Sender": True}, "the bounce moved")
+    assert daemon.stop() == 0

@@ -39,6 +39,9 @@ DAEMON = re.compile(r"mailer-daemon|postmaster|mail delivery (sub)?system|"
 AUTO_SUBJECT = re.compile(
     r"out of (the )?office|automatic reply|auto(matic)?[- ]?(reply|response|antwort)|"
     r"^auto:|abwesenheit|vacation|r[ée]ponse automatique|away from", re.IGNORECASE)
+RETURNED_COPY = re.compile(
+    r"^[ \t]*-{2,}[ \t]*(this is a copy|below this line is a copy|original message|"
+    r"the header of the original message)", re.IGNORECASE | re.MULTILINE)
 MESSAGE_ID = re.compile(r"^message-id:\s*(<[^>\s]{3,250}>)", re.IGNORECASE | re.MULTILINE)
 ADDRESS = re.compile(r"<?([^\s<>;\"]+@[^\s<>;\"]+?)>?$")
 
@@ -73,13 +76,15 @@ def classify(data: bytes) -> Finding:
 
 # ------------------------------------------------------------- standard reports
 def report(message: Message) -> Finding | None:
+    """A DSN or an ARF report; some senders leave out the report-type parameter, so the
+    parts decide."""
     if message.get_content_type() != "multipart/report":
         return None
-    kind = message.get_param("report-type", "", header="content-type")
-    kind = kind.lower() if isinstance(kind, str) else ""
-    for part in message.walk():
-        if kind == "feedback-report" and part.get_content_type() == "message/feedback-report":
+    parts = list(message.walk())
+    for part in parts:
+        if part.get_content_type() == "message/feedback-report":
             return feedback(message, part)
+    for part in parts:
         if part.get_content_type() == "message/delivery-status":
             found = delivery_status(part)
             if found:
@@ -225,19 +230,34 @@ def returned_ids(message: Message, data: bytes) -> list[str]:
 
 
 def body_text(message: Message, limit: int = 200_000) -> str:
+    """The report's own words: its text parts, without the message it returns (an
+    attached message/rfc822, or the copy after "--- Below this line is a copy ...")."""
     pieces, size = [], 0
-    for part in message.walk():
-        if part.get_content_maintype() != "text":
+    for part in own_parts(message):
+        if part.get_content_maintype() != "text" or part.get_content_type() == \
+                "text/rfc822-headers":
             continue
         try:
             payload = part.get_payload(decode=True) or b""
         except Exception:
             continue
-        pieces.append(payload[:limit - size].decode("utf-8", "replace"))
+        text = payload[:limit - size].decode("utf-8", "replace")
+        pieces.append(RETURNED_COPY.split(text, maxsplit=1)[0])
         size += len(pieces[-1])
         if size >= limit:
             break
     return "\n".join(pieces)
+
+
+def own_parts(message: Message):
+    """Every part, but not those inside an attached message."""
+    yield message
+    if message.get_content_type() == "message/rfc822":
+        return
+    payload = message.get_payload()
+    if message.is_multipart() and isinstance(payload, list):
+        for part in payload:
+            yield from own_parts(part)
 
 
 def diagnostic_line(text: str) -> str:
