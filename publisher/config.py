@@ -145,8 +145,8 @@ class BouncesSettings:
     keep_days: int = setting(90, "Days bounce events (with their raw message) are kept.",
                              "positive")
     imap_url: str = setting("", "Bounce mailbox read by `publisher run` and the daemon: "
-                            "imaps://user:pass@host[:port]/FOLDER (imap://: STARTTLS when "
-                            "offered); empty: none.", "imap_url_or_empty")
+                            "imaps://user:pass@host[:port]/FOLDER (imap://: STARTTLS, needed "
+                            "unless the host is this machine); empty: none.", "imap_url_or_empty")
     done_folder: str = setting("Processed", "IMAP folder handled bounces are moved to; "
                                "other messages stay where they are, unread.", "imap_folder")
     imap_minutes: int = setting(5, "Minutes between the daemon's reads of imap_url.",

@@ -12,6 +12,7 @@ stdlib imaplib: the protocol subset needed is small, and it handles STARTTLS and
 from __future__ import annotations
 
 import imaplib
+import ipaddress
 import logging
 import re
 import ssl
@@ -122,6 +123,10 @@ class Mailbox:
             conn = imaplib.IMAP4(self.host, self.port, timeout=TIMEOUT)
             if "STARTTLS" in conn.capabilities:
                 conn.starttls(context)
+            elif not is_loopback(self.host):
+                conn.logout()
+                raise imaplib.IMAP4.error(f"{self.host} offers no STARTTLS: use imaps:// "
+                                          "(the password is never sent in clear text)")
         self.conn = conn
         try:
             check(conn.login(self.user, self.password), "login")
@@ -173,6 +178,13 @@ class Mailbox:
             return
         check(self.conn.uid("COPY", uid, quoted(self.done)), "copy")
         self.conn.uid("STORE", uid, "+FLAGS.SILENT", "(\\Deleted)")
+
+
+def is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 def text_of(exc: BaseException) -> str:
