@@ -134,7 +134,7 @@ def test_soft_bounces_count_within_the_window(settings, store):
 def test_a_complaint_outranks_a_bounce_and_holds_until_a_new_opt_in(settings, store,
                                                                     run_cli, instance):
     from publisher.errors import AddressError
-    from publisher.subscribers import Preferences, request_subscription, resubscribe
+    from publisher.subscribers.rules import Preferences, request_subscription, resubscribe
 
     sub = add_subscriber(store, "annoyed.reader@yahoo.com", NOW)
     store.subscribers.change(sub.id, NOW, status="bounced")
@@ -205,7 +205,7 @@ def test_status_warns_above_a_tenth_of_a_percent(instance, settings, store, run_
     add_subscriber(store, "annoyed.reader@yahoo.com", NOW)
     handle(settings, store, event_of_message((SAMPLES / "arf-yahoo-abuse.eml").read_bytes(),
                                              "mail"), NOW)
-    from publisher.status import collect_status, status_lines
+    from publisher.schedule.status import collect_status, status_lines
 
     status = collect_status(settings, store, NOW + timedelta(hours=1))
     lines = status_lines(status)
@@ -217,7 +217,7 @@ def test_status_warns_above_a_tenth_of_a_percent(instance, settings, store, run_
 
 
 def test_metrics_count_bounces_by_kind(settings, store):
-    from publisher.metrics import BOUNCES
+    from publisher.ops.metrics import BOUNCES
 
     before = BOUNCES.labels(kind="complaint")._value.get()
     add_subscriber(store, "annoyed.reader@yahoo.com", NOW)

@@ -16,11 +16,11 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from publisher.addresses import mailbox
 from publisher.bounces.classify import NONE, Finding, classify
 from publisher.config import Settings
 from publisher.errors import ConfigError
-from publisher.message import mailbox
-from publisher.metrics import record_bounce
+from publisher.ops.metrics import record_bounce
 from publisher.store import Store
 from publisher.store.bounces import Decide
 from publisher.store.subscribers import SUPPRESSED

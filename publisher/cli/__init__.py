@@ -102,7 +102,9 @@ def main() -> None:
     cli(prog_name="publisher")
 
 
-from publisher.cli import (  # noqa: E402,F401  (registers the commands)
+from publisher.cli import (  # noqa: E402, F401  (registers the commands)
+    admin,
+    api_tokens,
     bounces,
     core,
     feeds,

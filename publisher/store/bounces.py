@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from publisher.store.events import STATUS_EVENTS, record_subscriber_events
 from publisher.store.schema import bounce_events, outbox, subscribers
 
 if TYPE_CHECKING:
@@ -99,6 +100,9 @@ class BounceStore:
                     conn.execute(update(subscribers)
                                  .where(subscribers.c.id == event["subscriber_id"])
                                  .values(status=new_status, updated_at=now))
+                    if new_status in STATUS_EVENTS:  # subscriber.bounced, for webhooks
+                        record_subscriber_events(conn, STATUS_EVENTS[new_status],
+                                                 [event["subscriber_id"]], now)
         except IntegrityError:
             return Recorded(True, "already recorded; nothing done")
         return Recorded(False, action)

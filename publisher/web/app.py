@@ -10,22 +10,26 @@ confirmation sender.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from publisher import tokens
 from publisher.bounces.sns import Fetch, SnsVerifier, https_get
 from publisher.clock import Clock, system_clock
 from publisher.config import Settings
-from publisher.metrics import metrics_app
+from publisher.delivery import Transport, make_transport
+from publisher.ops.metrics import metrics_app
 from publisher.store import Store
-from publisher.web import links, subscribe, webhooks
+from publisher.web import admin, api, bounce_hooks, links, subscribe
+from publisher.web.api.problems import problem_response
 from publisher.web.guard import FormTokenError, RateLimiter
 from publisher.web.http import Representation, conditional_response
 from publisher.web.pages import Pages
@@ -50,7 +54,9 @@ class Web:
     sns: SnsVerifier
     webhook_refusals: RateLimiter
     stylesheet: Representation | None = None
+    api: Any = None  # publisher.web.api.ApiState
     started: datetime = field(init=False)
+    transport_factory: Callable[[Settings], Transport] = make_transport  # console test sends
 
     def __post_init__(self) -> None:
         self.started = self.clock()  # the style sheet's Last-Modified
@@ -69,10 +75,12 @@ def create_app(settings: Settings, store: Store, *, clock: Clock = system_clock,
               address_limiter=RateLimiter(CONFIRMATIONS_PER_HOUR, 3600.0),
               confirmations=confirmations or subscribe.MailConfirmations(settings, store),
               sns=SnsVerifier(settings.bounces.sns_topics, sns_fetch),
-              webhook_refusals=RateLimiter(webhooks.REFUSALS_PER_MINUTE, 60.0))
+              webhook_refusals=RateLimiter(bounce_hooks.REFUSALS_PER_MINUTE, 60.0))
+    web.api = api.ApiState(settings, store)
     routes = [
         Route("/subscribe", subscribe.form_page, methods=["GET"]),
-        Route("/subscribe", subscribe.subscribe, methods=["POST"]),
+        Route("/subscribe", subscribe.with_cors(settings), methods=["POST", "OPTIONS"]),
+        Mount(api.PREFIX, routes=api.routes()),
         Route("/confirm/{token}", links.confirm_page, methods=["GET"]),
         Route("/confirm/{token}", links.confirm, methods=["POST"]),
         Route("/preferences/{token}", links.preferences_page, methods=["GET"]),
@@ -80,11 +88,12 @@ def create_app(settings: Settings, store: Store, *, clock: Clock = system_clock,
         Route("/unsubscribe/{token}", links.unsubscribe_page, methods=["GET"]),
         Route("/unsubscribe/{token}", links.unsubscribe, methods=["POST"]),
         Route("/s/{token}/feed.atom", links.private_feed, methods=["GET"]),
-        Route("/webhooks/ses", webhooks.ses, methods=["POST"]),
-        Route("/webhooks/postmark", webhooks.postmark, methods=["POST"]),
-        Route("/webhooks/mailgun", webhooks.mailgun, methods=["POST"]),
-        Route("/webhooks/bounces", webhooks.generic, methods=["POST"]),
+        Route("/webhooks/ses", bounce_hooks.ses, methods=["POST"]),
+        Route("/webhooks/postmark", bounce_hooks.postmark, methods=["POST"]),
+        Route("/webhooks/mailgun", bounce_hooks.mailgun, methods=["POST"]),
+        Route("/webhooks/bounces", bounce_hooks.generic, methods=["POST"]),
         Route("/_publisher/style.css", stylesheet, methods=["GET"]),
+        *admin.routes(),
         *([Route("/metrics", metrics_app(settings, store), methods=["GET"])]
           if settings.web.metrics else []),
         Route("/{path:path}", static_file, methods=["GET"]),
@@ -138,6 +147,13 @@ async def bad_form(request: Request, exc: Exception) -> Response:
 
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
+    if request.url.path.startswith(api.PREFIX + "/"):
+        detail = {404: "there is no such API route; see /api/v1/openapi.json",
+                  405: f"{request.method} is not allowed here"}.get(exc.status_code,
+                                                                    str(exc.detail))
+        return problem_response(exc.status_code, {
+            "type": "about:blank", "title": str(exc.detail), "status": exc.status_code,
+            "detail": detail[:1].upper() + detail[1:] + "."}, exc.headers)
     titles = {404: "Not found", 405: "Method not allowed", 413: "Request too large"}
     title = titles.get(exc.status_code, "Request not accepted")
     return web_of(request).pages.message(exc.status_code, title, str(exc.detail),
@@ -146,6 +162,9 @@ async def http_error(request: Request, exc: Exception) -> Response:
 
 async def server_error(request: Request, exc: Exception) -> Response:
     log.exception("error serving %s %s", request.method, request.url.path, exc_info=exc)
+    if request.url.path.startswith(api.PREFIX + "/"):
+        return problem_response(500, {"type": "about:blank", "title": "Internal Server Error",
+                                      "status": 500, "detail": "The error was logged."})
     try:
         return web_of(request).pages.message(
             500, "Something went wrong", "The error was logged; please try again later.")
