@@ -157,6 +157,34 @@ class DaemonSettings:
 
 
 @dataclass(frozen=True)
+class BouncesSettings:
+    verp: bool = setting(True, "Envelope sender bounce+TAG@domain, a short signed tag naming "
+                         "the message, so a bounce names its subscriber without being read.")
+    soft_limit: int = setting(3, "Soft bounces (mailbox full, 4.x.x) within soft_days that "
+                              "mark a subscriber bounced.", "positive")
+    soft_days: int = setting(14, "Days the soft bounces counted towards soft_limit span.",
+                             "positive")
+    keep_days: int = setting(90, "Days bounce events (with their raw message) are kept.",
+                             "positive")
+    imap_url: str = setting("", "Bounce mailbox read by `publisher run` and the daemon: "
+                            "imaps://user:pass@host[:port]/FOLDER (imap://: STARTTLS, needed "
+                            "unless the host is this machine); empty: none.", "imap_url_or_empty")
+    done_folder: str = setting("Processed", "IMAP folder handled bounces are moved to; "
+                               "other messages stay where they are, unread.", "imap_folder")
+    imap_minutes: int = setting(5, "Minutes between the daemon's reads of imap_url.",
+                                "positive")
+    webhook_secret: str = setting("", "Key of the generic HMAC-SHA256 webhook "
+                                  "(POST /webhooks/bounces); empty: that webhook is off.")
+    sns_topics: tuple[str, ...] = setting((), "Amazon SNS topic ARNs whose SES notifications "
+                                          "POST /webhooks/ses accepts; empty: that webhook "
+                                          "is off.")
+    postmark_secret: str = setting("", "Password Postmark sends with HTTP basic auth on "
+                                   "POST /webhooks/postmark; empty: that webhook is off.")
+    mailgun_signing_key: str = setting("", "Mailgun's webhook signing key, checking "
+                                       "POST /webhooks/mailgun; empty: that webhook is off.")
+
+
+@dataclass(frozen=True)
 class SourceSettings:
     url: str = setting("", "Feed URL to fetch.", "http_url")
     name: str = setting("", "Name shown in logs and status.")
@@ -190,6 +218,7 @@ SECTIONS: dict[str, type] = {
     "digest": DigestSettings,
     "web": WebSettings,
     "daemon": DaemonSettings,
+    "bounces": BouncesSettings,
 }
 
 
@@ -204,6 +233,7 @@ class Settings:
     digest: DigestSettings = DigestSettings()
     web: WebSettings = WebSettings()
     daemon: DaemonSettings = DaemonSettings()
+    bounces: BouncesSettings = BouncesSettings()
     sources: tuple[SourceSettings, ...] = ()
     webhooks: tuple[WebhookSettings, ...] = ()
 
@@ -399,6 +429,17 @@ def check_smtp_url(value: str) -> str | None:
     return None
 
 
+def check_imap_url(value: str) -> str | None:
+    parts = urlsplit(value)
+    if parts.scheme not in {"imap", "imaps"} or not parts.hostname or not parts.username:
+        return "imaps://user:pass@host[:port]/FOLDER or imap://..."
+    try:
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        return "a port number from 1 to 65535"
+    return None
+
+
 CHECKS = {
     "http_url": check_http_url,
     "http_url_or_empty": lambda v: check_http_url(v) if v else None,
@@ -416,6 +457,9 @@ CHECKS = {
     "mailbox": check_mailbox,
     "mailbox_or_empty": lambda v: check_mailbox(v) if v else None,
     "smtp_url": check_smtp_url,
+    "imap_url_or_empty": lambda v: check_imap_url(v) if v else None,
+    "imap_folder": lambda v: None if v.strip() and not re.search(r'[\r\n"*%\\]', v)
+    else "a folder name such as Processed",
     "clock": check_clock,
     "weekday": lambda v: None if v.lower() in WEEKDAYS else f"one of {', '.join(WEEKDAYS)}",
     "origins": check_origins,

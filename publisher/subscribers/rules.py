@@ -26,7 +26,7 @@ from publisher.config import Settings
 from publisher.digests.planner import starting_cursor
 from publisher.errors import AddressError, InputError, item_errors
 from publisher.store import Store
-from publisher.store.subscribers import FREQUENCIES, STATUSES, Subscriber
+from publisher.store.subscribers import FREQUENCIES, STATUSES, SUPPRESSED, Subscriber
 from publisher.subscribers.confirmations import queue_confirmation
 
 log = logging.getLogger(__name__)
@@ -130,11 +130,17 @@ def first_cursor(settings: Settings, store: Store, sections: Iterable[str] = ())
 # --- joining ------------------------------------------------------------------------
 
 def add_subscriber(settings: Settings, store: Store, address: str, prefs: Preferences,
-                   now: datetime, confirmed: bool) -> Subscriber:
+                   now: datetime, confirmed: bool, force: bool = False) -> Subscriber:
     """`subscribers add`: a new subscriber, active if the operator vouches for their
-    consent (--confirmed), else pending with a confirmation message queued."""
+    consent (--confirmed), else pending with a confirmation message queued. An address
+    on the suppression list (bounced, complained) is refused unless `force`."""
     email = normalize_address(address)
     known = store.subscribers.by_email(email)
+    if known and known.status in SUPPRESSED:
+        if not force:
+            raise AddressError(f"{email} is on the suppression list ({known.status}); "
+                               "add it anyway with --force")
+        return readd(settings, store, known, prefs, now, confirmed)
     if known:
         raise AddressError(f"{email} is already on the list ({known.status}); use "
                            "`publisher subscribers set` to change it")
@@ -143,6 +149,18 @@ def add_subscriber(settings: Settings, store: Store, address: str, prefs: Prefer
         cursor=first_cursor(settings, store, prefs.sections), **prefs.columns())
     if not confirmed:
         queue_confirmation(settings, store, subscriber, now)
+    return subscriber
+
+
+def readd(settings: Settings, store: Store, known: Subscriber, prefs: Preferences,
+          now: datetime, confirmed: bool) -> Subscriber:
+    """`add --force` of a suppressed address: active again, or pending with a new link."""
+    store.subscribers.change(known.id, now, **prefs.columns())
+    if confirmed:
+        return store.subscribers.activate(known.id, now,
+                                          first_cursor(settings, store, prefs.sections))
+    subscriber = store.subscribers.change(known.id, now, status="pending")
+    queue_confirmation(settings, store, subscriber, now)
     return subscriber
 
 
@@ -167,7 +185,8 @@ def request_subscription(settings: Settings, store: Store, address: str,
     if known.status == "active":
         log.info("subscribe form for active subscriber %s: nothing to do", known.id)
         return None
-    # Pending, unsubscribed or bounced: take the new choices; status waits for the link.
+    # Pending, unsubscribed, bounced or complained: take the new choices; status waits
+    # for the link (for a complaint, this double opt-in is the only way back).
     return store.subscribers.change(known.id, now, status="pending", **prefs.columns())
 
 
@@ -187,6 +206,10 @@ def resubscribe(settings: Settings, store: Store, subscriber: Subscriber,
     unsubscribe page): they proved the address is theirs when they first confirmed."""
     if subscriber.status == "active":
         return subscriber
+    if subscriber.status == "complained":
+        # They marked our mail as spam: only a new double opt-in brings them back.
+        raise AddressError("this address reported our mail as spam; subscribe again with "
+                           "the form, and confirm the link we send")
     if subscriber.confirmed_at is None:
         raise AddressError("this address was never confirmed: use the confirmation link")
     return store.subscribers.activate(subscriber.id, now,
