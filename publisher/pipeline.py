@@ -35,15 +35,22 @@ class RunReport:
                 self.digests.line(), self.delivery.line()]
 
 
-def run_once(settings: Settings, store: Store, transport: Any, now: datetime) -> RunReport:
-    """Ingest new articles; later stages read what this one stored."""
+def run_once(settings: Settings, store: Store, transport: Any, now: datetime,
+             show: Callable[[str], None] = lambda line: None) -> RunReport:
+    """Ingest new articles; later stages read what this one stored. `show` gets each
+    stage's summary as it ends, so a stage that fails leaves the others' on screen."""
+
+    def step(name: str, work: Callable[[], T]) -> T:
+        result = stage(store, name, now, work)
+        show(result.line())
+        return result
+
     return RunReport(
-        ingest=stage(store, "ingest", now, lambda: ingest(settings, store, now)),
-        sources=stage(store, "sources", now, lambda: fetch_sources(settings, store, now)),
-        feeds=stage(store, "feeds", now, lambda: build_feeds(settings, store, now)),
-        digests=stage(store, "digests", now, lambda: queue_digests(settings, store, now)),
-        delivery=stage(store, "delivery", now,
-                       lambda: deliver_blocking(settings, store, transport, now)),
+        ingest=step("ingest", lambda: ingest(settings, store, now)),
+        sources=step("sources", lambda: fetch_sources(settings, store, now)),
+        feeds=step("feeds", lambda: build_feeds(settings, store, now)),
+        digests=step("digests", lambda: queue_digests(settings, store, now)),
+        delivery=step("delivery", lambda: deliver_blocking(settings, store, transport, now)),
     )
 
 

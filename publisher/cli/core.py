@@ -12,17 +12,10 @@ from publisher.cli import cli, instance_option, utc_now
 from publisher.delivery import make_transport
 from publisher.errors import InputError
 from publisher.ingest import ingest, parse_bytes, read_input
-from publisher.instance import Instance, init_instance, render_toml
+from publisher.instance import Instance, render_toml
 from publisher.lock import Busy, run_lock
 from publisher.pipeline import run_once
-
-
-@cli.command()
-@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
-def init(folder: Path) -> None:
-    """Create an instance in FOLDER: publisher.toml and the folders it uses."""
-    config = init_instance(folder)
-    click.echo(f"created {config} and {folder}/articles, templates, feeds, subscribers")
+from publisher.preflight import require_ready
 
 
 @cli.command()
@@ -76,8 +69,11 @@ def ingest_command(instance: Instance) -> None:
 def run(instance: Instance) -> None:
     """One pass of every stage (for cron; safe to start every minute).
 
-    Holds the run lock for the pass: when another run holds it, says so and exits 0.
+    Checks the settings first (as `publisher check` does, without DNS) and stops on a
+    problem. Holds the run lock for the pass: when another run holds it, says so and
+    exits 0.
     """
+    require_ready(instance.settings, lambda line: click.echo(line, err=True))
     lock = run_lock(instance.store.engine)
     try:
         lock.acquire()
@@ -85,9 +81,7 @@ def run(instance: Instance) -> None:
         click.echo(f"{busy}; nothing done")
         return
     try:
-        report = run_once(instance.settings, instance.store,
-                          make_transport(instance.settings), utc_now())
+        run_once(instance.settings, instance.store, make_transport(instance.settings),
+                 utc_now(), show=click.echo)
     finally:
         lock.release()
-    for line in report.lines():
-        click.echo(line)

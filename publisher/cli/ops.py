@@ -12,6 +12,7 @@ from publisher.cli import cli, instance_option, utc_now
 from publisher.daemon import Daemon
 from publisher.instance import Instance
 from publisher.logs import FORMATS, configure_logging
+from publisher.preflight import require_ready
 from publisher.status import collect_status, status_json, status_lines
 
 
@@ -38,4 +39,5 @@ def daemon(instance: Instance, log_format: str) -> None:
     verbose = click.get_current_context().find_root().params.get("verbose") or 0
     configure_logging(log_format, logging.DEBUG if verbose >= 2 else logging.INFO)
     settings, store = instance.settings, instance.store
+    require_ready(settings, lambda line: click.echo(line, err=True))
     sys.exit(asyncio.run(Daemon(settings, store).run()))

@@ -9,6 +9,7 @@ import click
 
 from publisher.cli import cli, instance_option
 from publisher.instance import Instance
+from publisher.preflight import require_ready
 
 # The signed part of /confirm/<t>, /preferences/<t>, /unsubscribe/<t>, /s/<t>/feed.atom.
 LINK_TOKEN = re.compile(r"(/(?:confirm|preferences|unsubscribe|s)/)[^/?\s]+")
@@ -36,6 +37,7 @@ def serve(instance: Instance, host: str | None, port: int | None) -> None:
     from publisher.web import create_app
 
     settings = instance.settings
+    require_ready(settings, lambda line: click.echo(line, err=True))
     app = create_app(settings, instance.store)
     host, port = host or settings.web.host, port or settings.web.port
     click.echo(f"serving {settings.path(settings.feeds.folder)} on http://{host}:{port}/ "

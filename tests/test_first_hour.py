@@ -1,0 +1,290 @@
+"""The first hour: `publisher init` asks (on a real pseudo-terminal), commands outside an
+instance stop and create nothing, `publisher check` finds what only the world can tell."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import threading
+from pathlib import Path
+
+import dns.message
+import dns.resolver
+import dns.rrset
+import pexpect
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from publisher.config import load_settings
+from publisher.dkim import load_signer
+from publisher.instance import init_instance
+from publisher.preflight import preflight
+from publisher.preflight.dns import resolver_lookup
+from tests.mailtest import Recorder, mail_server, smtp_env
+from tests.test_delivery_smtp import check_login, self_signed
+
+PUBLISHER = str(Path(sys.executable).with_name("publisher"))
+
+
+# ---------------------------------------------------------------- init
+def test_init_asks_on_a_terminal_with_defaults_and_asks_again_on_a_bad_answer(tmp_path):
+    child = pexpect.spawn(PUBLISHER, ["init", "daily-bugle"], cwd=str(tmp_path),
+                          encoding="utf-8", timeout=30,
+                          env={**os.environ, "TERM": "dumb"})
+    child.expect_exact("Site title [Daily Bugle]: ")
+    child.sendline("")  # the default
+    child.expect_exact("Public URL [http://127.0.0.1:8080/]: ")
+    child.sendline("bugle.example.net")
+    child.expect_exact("expected an absolute http:// or https:// URL")
+    child.expect_exact("Public URL [http://127.0.0.1:8080/]: ")
+    child.sendline("https://bugle.example.net/news")
+    child.expect_exact("Sender address [Daily Bugle <news@bugle.example.net>]: ")
+    child.sendline("")
+    child.expect_exact("Time zone [")
+    child.sendline("Mars/Olympus")
+    child.expect_exact("an IANA time zone name")
+    child.expect_exact("Time zone [")
+    child.sendline("America/New_York")
+    child.expect_exact("Next:")
+    for step in ("1. ", "2. ", "3. "):
+        child.expect_exact(step)
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    settings = load_settings(tmp_path / "daily-bugle", environ={})
+    assert settings.site.title == "Daily Bugle"
+    assert settings.site.url == "https://bugle.example.net/news/"
+    assert settings.site.description == "News from Daily Bugle."
+    assert settings.mail.from_ == "Daily Bugle <news@bugle.example.net>"
+    assert settings.site.timezone == "America/New_York"
+    assert len(settings.web.secret) >= 32
+
+
+def test_init_takes_options_for_scripts_and_writes_a_fresh_secret(run_cli, tmp_path):
+    args = ["--title", "The Ledger", "--url", "https://ledger.example.net/",
+            "--from", "The Ledger <desk@ledger.example.net>", "--timezone", "Asia/Tokyo"]
+    result = run_cli("init", tmp_path / "a", *args)
+    assert result.exit_code == 0, result.output
+    assert [line[:5] for line in result.stdout.splitlines()[-3:]] == \
+        ["  1. ", "  2. ", "  3. "]
+    run_cli("init", tmp_path / "b", *args)
+    a, b = (load_settings(tmp_path / n, environ={}) for n in "ab")
+    assert a.site.title == "The Ledger" and a.site.timezone == "Asia/Tokyo"
+    assert a.mail.from_ == "The Ledger <desk@ledger.example.net>"
+    assert a.web.secret != b.web.secret
+
+
+def test_init_refuses_a_bad_option_in_one_line(run_cli, tmp_path):
+    result = run_cli("init", tmp_path / "x", "--url", "ledger.example.net")
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [
+        "publisher: setting --url = 'ledger.example.net' is not valid: expected an "
+        "absolute http:// or https:// URL"]
+    assert not (tmp_path / "x").exists()
+
+
+# ---------------------------------------------------------------- outside an instance
+@pytest.mark.parametrize("command", [["status"], ["run"], ["serve"], ["check"], ["config"],
+                                     ["subscribers", "list"], ["feeds"], ["send"]])
+def test_commands_outside_an_instance_stop_in_one_line_and_create_nothing(
+        run_cli, tmp_path, command):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = run_cli("-C", empty, *command)
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [
+        f"publisher: not a Publisher instance: no publisher.toml in {empty}; "
+        "run `publisher init DIR` or pass -C DIR"]
+    assert list(empty.iterdir()) == []
+
+
+def test_no_instance_in_the_current_folder(tmp_path):
+    result = pexpect.run(f"{PUBLISHER} status", cwd=str(tmp_path), withexitstatus=True,
+                         encoding="utf-8")
+    assert result[1] == 2 and "not a Publisher instance" in result[0]
+    assert list(tmp_path.iterdir()) == []
+
+
+# ---------------------------------------------------------------- check
+@pytest.fixture
+def site(tmp_path, monkeypatch):
+    folder = tmp_path / "site"
+    init_instance(folder)
+    monkeypatch.delenv("PUBLISHER_STORE__URL", raising=False)
+    return folder
+
+
+def test_check_passes_on_a_fresh_instance(run_cli, site):
+    result = run_cli("-C", site, "check")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(f"check: {site} is ready")
+
+
+def test_check_names_each_problem_on_its_own_line_and_run_writes_nothing(
+        run_cli, site, monkeypatch):
+    (site / "templates" / "pages").mkdir()
+    (site / "templates" / "pages" / "article.html").write_text("{% for %}\n")
+    monkeypatch.setenv("PUBLISHER_MAIL__DKIM_KEY", "missing.pem")
+    monkeypatch.setenv("PUBLISHER_MAIL__DKIM_SELECTOR", "s1")
+    monkeypatch.setenv("PUBLISHER_WEB__SECRET", "")
+    (site / "articles" / "a.txt").write_text("Title\n\nBody.\n")
+    for command in ("check", "run"):
+        result = run_cli("-C", site, command)
+        assert result.exit_code == 2
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 3, lines
+        assert lines[0].startswith("publisher: [web] secret is empty")
+        assert lines[1].startswith(f"publisher: template {site}/templates/pages/article.html:1:")
+        assert lines[2].startswith("publisher: setting mail.dkim_key = 'missing.pem' is not "
+                                   "valid: expected a readable")
+        assert "Traceback" not in result.output
+    assert sorted(p.name for p in site.iterdir()) == [
+        "articles", "feeds", "publisher.toml", "subscribers", "templates"]
+    assert list((site / "feeds").iterdir()) == []
+
+
+def test_check_finds_an_unwritable_publish_folder(run_cli, site, monkeypatch):
+    if os.geteuid() == 0:
+        # root writes anywhere; a file where the folder should be fails for everyone.
+        (site / "feeds").rmdir()
+        (site / "feeds").write_text("")
+        expected = "is not a folder"
+    else:
+        (site / "feeds").chmod(0o500)
+        expected = "is not writable"
+    result = run_cli("-C", site, "check")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("publisher: [feeds] folder 'feeds': ")
+    assert expected in result.stderr
+
+
+def test_check_logs_in_to_the_smtp_server_over_tls(run_cli, site, tmp_path, monkeypatch):
+    context, cert = self_signed(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    with mail_server(Recorder(), authenticator=check_login, auth_require_tls=True,
+                     tls_context=context, require_starttls=True) as server:
+        smtp_env(monkeypatch, server.url.replace("://", "://mailer:s3cret%2Fpass@"),
+                 mail__from="News <news@news.example.net>")
+        good = run_cli("-C", site, "check")
+        smtp_env(monkeypatch, server.url.replace("://", "://mailer:wrong@"))
+        refused = run_cli("-C", site, "check")
+        run = run_cli("-C", site, "run")
+    assert good.exit_code == 0, good.output
+    assert refused.exit_code == 2
+    assert "the SMTP server refused the login: 535" in refused.stderr
+    # A refused login is a setting to fix: run stops before writing anything, too.
+    assert run.exit_code == 2 and run.stdout == ""
+    assert not server.handler.messages
+
+
+def test_check_refuses_a_certificate_it_cannot_verify(run_cli, site, tmp_path, monkeypatch):
+    context, _ = self_signed(tmp_path)  # not trusted: SSL_CERT_FILE left alone
+    with mail_server(Recorder(), ssl_context=context) as server:
+        smtp_env(monkeypatch, server.url)
+        result = run_cli("-C", site, "check")
+    assert result.exit_code == 2
+    assert "certificate verify failed" in result.stderr
+
+
+def test_a_server_that_is_down_stops_check_but_run_only_warns(run_cli, site, monkeypatch):
+    from tests.conftest import free_port
+
+    smtp_env(monkeypatch, f"smtp://127.0.0.1:{free_port()}")
+    (site / "articles" / "a.txt").write_text("Title\n\nBody.\n")
+    check = run_cli("-C", site, "check")
+    assert check.exit_code == 2 and "cannot connect to 127.0.0.1" in check.stderr
+    run = run_cli("-C", site, "run")
+    assert "warning: [mail] smtp_url" in run.stderr
+    assert run.stdout.startswith("ingest: 1 new")  # feeds need no mail server
+
+
+def test_a_reserved_sender_domain_is_a_warning(run_cli, site, monkeypatch):
+    with mail_server(Recorder()) as server:
+        smtp_env(monkeypatch, server.url)
+        result = run_cli("-C", site, "check")
+    assert result.exit_code == 0
+    assert "warning: [mail] from 'Publisher demo <news@example.org>' uses example.org" \
+        in result.stderr
+
+
+# ---------------------------------------------------------------- DKIM against DNS
+def chunked(record: str) -> str:
+    """A TXT record in the zone-file form: strings of at most 255 bytes, as DNS has it."""
+    return " ".join(f'"{record[i:i + 200]}"' for i in range(0, len(record), 200))
+
+
+class TxtServer:
+    """A DNS server on 127.0.0.1 (UDP) answering TXT questions from a dict."""
+
+    def __init__(self, records: dict[str, list[str]]):
+        self.records = records
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self) -> None:
+        while True:
+            try:
+                data, peer = self.sock.recvfrom(4096)
+            except OSError:
+                return
+            query = dns.message.from_wire(data)
+            response = dns.message.make_response(query)
+            name = query.question[0].name.to_text().rstrip(".")
+            if name in self.records:
+                response.answer.append(dns.rrset.from_text_list(
+                    query.question[0].name, 300, "IN", "TXT",
+                    [chunked(r) for r in self.records[name]]))
+            else:
+                response.set_rcode(dns.rcode.NXDOMAIN)
+            self.sock.sendto(response.to_wire(), peer)
+
+    def lookup(self):
+        resolver = dns.resolver.Resolver(configure=False)
+        resolver.nameservers, resolver.port = ["127.0.0.1"], self.port
+        return resolver_lookup(resolver, seconds=2.0)
+
+
+@pytest.fixture
+def dkim_site(site, monkeypatch):
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    (site / "dkim.pem").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption()))
+    monkeypatch.setenv("PUBLISHER_MAIL__DKIM_KEY", "dkim.pem")
+    monkeypatch.setenv("PUBLISHER_MAIL__DKIM_SELECTOR", "s1")
+    return load_settings(site)
+
+
+def test_dkim_key_compared_with_the_published_record(dkim_site):
+    signer = load_signer(dkim_site)
+    other = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    wrong = signer.dns_record().split("p=")[0] + "p=" + "".join(
+        other.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode().splitlines()[1:-1])
+    # The record is longer than one TXT string (255 bytes); the lookup joins its strings.
+    record = signer.dns_record()
+    assert len(record) > 255
+    server = TxtServer({"s1._domainkey.example.org": ["v=spf1 -all", record]})
+    assert preflight(dkim_site, lookup=server.lookup()).problems == []
+    server.records["s1._domainkey.example.org"] = [wrong]
+    assert preflight(dkim_site, lookup=server.lookup()).problems == [
+        f"the DKIM record at s1._domainkey.example.org does not match [mail] dkim_key: "
+        f"publish {record!r}"]
+    del server.records["s1._domainkey.example.org"]
+    assert preflight(dkim_site, lookup=server.lookup()).problems == [
+        f"no DKIM record at s1._domainkey.example.org: publish the TXT record {record!r}"]
+    server.sock.close()
+
+
+def test_no_dns_answer_skips_the_comparison(dkim_site):
+    silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # bound, never answers
+    silent.bind(("127.0.0.1", 0))
+    resolver = dns.resolver.Resolver(configure=False)
+    resolver.nameservers, resolver.port = ["127.0.0.1"], silent.getsockname()[1]
+    assert preflight(dkim_site, lookup=resolver_lookup(resolver, seconds=0.5)).problems == []
+    silent.close()
