@@ -288,3 +288,70 @@ def test_no_dns_answer_skips_the_comparison(dkim_site):
     resolver.nameservers, resolver.port = ["127.0.0.1"], silent.getsockname()[1]
     assert preflight(dkim_site, lookup=resolver_lookup(resolver, seconds=0.5)).problems == []
     silent.close()
+
+
+# ---------------------------------------------------------------- messages
+@pytest.mark.parametrize("toml, message", [
+    ('[sitee]\npassword = "hunter2"\n',
+     "publisher.toml: unknown table [sitee] (did you mean 'site'?); the tables are site, "),
+    ('[mail]\nsmtp_pasword = "hunter2"\n',
+     "publisher.toml: unknown setting 'smtp_pasword' in [mail]; its settings are transport,"),
+    ('[site]\ntitle = "x"\n\n\n\n\nurl = \n',
+     "publisher.toml line 7: Invalid value (column 7)"),
+    ('[feeds]\nitems = "ten"\n',
+     "setting feeds.items = 'ten' is not valid: expected an integer"),
+])
+def test_settings_file_errors_in_plain_words_without_values(run_cli, tmp_path, toml, message):
+    (tmp_path / "publisher.toml").write_text(toml)
+    result = run_cli("-C", tmp_path, "status")
+    assert result.exit_code == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"publisher: {message}"), line
+    assert "hunter2" not in line
+    assert list(tmp_path.iterdir()) == [tmp_path / "publisher.toml"]
+
+
+@pytest.mark.parametrize("variable, message", [
+    ("PUBLISHER_MAIL__TRANSPRT", "unknown environment variable PUBLISHER_MAIL__TRANSPRT "
+     "(did you mean PUBLISHER_MAIL__TRANSPORT?)"),
+    ("PUBLISHER_MAIL_TRANSPORT", "unknown environment variable PUBLISHER_MAIL_TRANSPORT "
+     "(did you mean PUBLISHER_MAIL__TRANSPORT?)"),
+    ("PUBLISHER_NOPE__X", "unknown environment variable PUBLISHER_NOPE__X"),
+])
+def test_unknown_publisher_variables_are_errors(run_cli, site, variable, message):
+    result = run_cli("-C", site, "status", env={variable: "smtp"})
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [f"publisher: {message}: settings are "
+                                                  "PUBLISHER_<SECTION>__<KEY>, such as "
+                                                  "PUBLISHER_MAIL__TRANSPORT"]
+
+
+def test_other_publisher_names_are_left_to_tools(run_cli, site):
+    # Names without a section (tests' PUBLISHER_TEST_PG_URL, PUBLISHER_CHROMIUM) are not ours.
+    assert run_cli("-C", site, "config", env={"PUBLISHER_CHROMIUM": "x"}).exit_code == 0
+
+
+def test_config_masks_secrets_unless_asked(run_cli, site):
+    env = {"PUBLISHER_MAIL__SMTP_URL": "smtp://mailer:s3cret%2Fpass@mail.example.net:587",
+           "PUBLISHER_STORE__URL": "postgresql+psycopg://pub:pgpass@db.example.net/news"}
+    secret = load_settings(site, environ={}).web.secret
+    masked = run_cli("-C", site, "config", env=env).stdout
+    assert 'smtp_url = "smtp://mailer:********@mail.example.net:587"' in masked
+    assert 'url = "postgresql+psycopg://pub:********@db.example.net/news"' in masked
+    assert 'secret = "********"' in masked
+    assert "s3cret" not in masked and "pgpass" not in masked and secret not in masked
+    shown = run_cli("-C", site, "config", "--show-secrets", env=env).stdout
+    assert "s3cret%2Fpass" in shown and "pgpass" in shown and secret in shown
+
+
+def test_a_stage_that_fails_leaves_the_earlier_summaries(run_cli, site):
+    # Compiles (so the check passes) but fails when rendered: the feeds stage fails.
+    (site / "templates" / "pages").mkdir()
+    (site / "templates" / "pages" / "index.html").write_text("{{ no_such_thing.x }}\n")
+    (site / "articles" / "a.txt").write_text("Title\n\nBody.\n")
+    result = run_cli("-C", site, "run")
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [
+        "ingest: 1 new, 0 updated, 0 unchanged, 0 quarantined",
+        "sources: 0 fetched, 0 not modified, 0 failed; 0 new, 0 updated"]
+    assert "index.html" in result.stderr and "Traceback" not in result.output

@@ -19,10 +19,12 @@ from publisher.preflight import require_ready
 
 
 @cli.command()
+@click.option("--show-secrets", is_flag=True, help="Print [web] secret and the passwords "
+              "in URLs too (they are masked by default).")
 @instance_option
-def config(instance: Instance) -> None:
+def config(instance: Instance, show_secrets: bool) -> None:
     """Print the settings in force (file, defaults and environment), as TOML."""
-    click.echo(render_toml(instance.settings), nl=False)
+    click.echo(render_toml(instance.settings, masked=not show_secrets), nl=False)
 
 
 @cli.command()
