@@ -14,7 +14,7 @@ from functools import cached_property
 from pathlib import Path
 
 from publisher.config import CONFIG_NAME, SECTIONS, Settings, load_settings, toml_key
-from publisher.errors import ConfigError, PublisherError
+from publisher.errors import PublisherError, SettingsFileError
 from publisher.store import Store, open_store
 
 FOLDERS = ("articles", "templates", "feeds", "subscribers")
@@ -68,8 +68,8 @@ def init_instance(folder: Path, identity: Identity = Identity()) -> Path:
     empty folders."""
     config = folder / CONFIG_NAME
     if config.exists():
-        raise ConfigError(str(config), "(exists)", "a folder without publisher.toml; "
-                          "edit the existing file instead")
+        raise SettingsFileError(str(config), f"{config} already exists: edit the existing "
+                                "file instead")
     folder.mkdir(parents=True, exist_ok=True)
     for name in FOLDERS:
         (folder / name).mkdir(exist_ok=True)

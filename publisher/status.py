@@ -17,6 +17,7 @@ from publisher.sources import source_health
 from publisher.store import Store, safe_url
 from publisher.store.sources import SourceState
 from publisher.store.subscribers import STATUSES
+from publisher.subscribers import lost_sections
 
 
 @dataclass
@@ -59,6 +60,8 @@ class Status:
     outbox: dict[str, int]
     oldest_waiting_at: datetime | None
     sources: list[SourceStatus] = field(default_factory=list)
+    # Active subscribers whose chosen sections all disappeared: they get nothing.
+    without_sections: list[str] = field(default_factory=list)
 
     @property
     def healthy(self) -> bool:
@@ -84,6 +87,7 @@ def collect_status(settings: Settings, store: Store, now: datetime) -> Status:
         sources=[source_status(source, states.get(source.name),
                                counts.get(source_key(source.name), 0))
                  for source in settings.sources],
+        without_sections=[s.email for s in lost_sections(settings, store)],
     )
 
 
@@ -124,6 +128,11 @@ def status_lines(status: Status) -> list[str]:
         f"articles: {status.articles}" + (f" (newest stored {when(status.newest_article_at)})"
                                            if status.newest_article_at else ""),
         "subscribers: " + counts(status.subscribers),
+        *([f"  {len(status.without_sections)} active subscriber(s) get nothing: none of "
+           f"their sections exists any more ({', '.join(status.without_sections[:5])}"
+           f"{', ...' if len(status.without_sections) > 5 else ''}); change them with "
+           "`publisher subscribers set EMAIL --sections ...`"]
+          if status.without_sections else []),
         "outbox: " + counts(status.outbox) + (
             f" (oldest waiting since {when(status.oldest_waiting_at)})"
             if status.oldest_waiting_at else ""),

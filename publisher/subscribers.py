@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from email.parser import BytesParser
@@ -25,6 +25,7 @@ from publisher.config import Settings
 from publisher.confirmations import queue_confirmation
 from publisher.digests import starting_cursor
 from publisher.errors import AddressError
+from publisher.ingest import QUARANTINE
 from publisher.markdown_source import section_names
 from publisher.store import Store
 from publisher.store.subscribers import FREQUENCIES, STATUSES, Subscriber
@@ -58,13 +59,16 @@ class Preferences:
 def clean_preferences(name: str | None = "", frequency: str | None = "",
                       sections: str | Iterable[str] | None = "",
                       timezone: str | None = "",
-                      default: Preferences = Preferences()) -> Preferences:
-    """Checked preferences; a value given as None keeps `default`'s."""
+                      default: Preferences = Preferences(),
+                      known: Collection[str] | None = None) -> Preferences:
+    """Checked preferences; a value given as None keeps `default`'s. With `known` (the
+    sections that exist), a section outside it is refused."""
     return Preferences(
         name=default.name if name is None else clean_name(name),
         frequency=default.frequency if frequency is None
         else clean_frequency(frequency, default.frequency),
-        sections=default.sections if sections is None else clean_sections(sections),
+        sections=default.sections if sections is None
+        else existing(clean_sections(sections), known),
         timezone=default.timezone if timezone is None else clean_timezone(timezone),
     )
 
@@ -96,6 +100,39 @@ def clean_sections(value: str | Iterable[str]) -> tuple[str, ...]:
         return sections_of_text(value)
     items = [part for item in value for part in SECTION_SPLIT.split(item)]
     return tuple(dict.fromkeys(section_names(items)))
+
+
+def existing(sections: tuple[str, ...], known: Collection[str] | None) -> tuple[str, ...]:
+    unknown = [name for name in sections if known is not None and name not in known]
+    if unknown:
+        there = (f"the sections are {', '.join(sorted(known))}" if known
+                 else "there are no sections yet")
+        raise AddressError(f"no section {', '.join(map(repr, unknown))}: {there} "
+                           "(or choose none for every section)")
+    return sections
+
+
+def existing_sections(settings: Settings, store: Store) -> set[str]:
+    """The sections a subscriber may choose: those of stored articles, those [[sources]]
+    give their articles, and the inbox's sub-folders (each names a section, so one made
+    before its first article already counts)."""
+    names = set(store.subscribers.known_sections())
+    names.update(name for source in settings.sources for name in source.sections)
+    inbox = settings.path(settings.ingest.inbox)
+    for depth in ("*", "*/*"):
+        folders = [p.name for p in inbox.glob(depth) if p.is_dir()
+                   and not p.name.startswith(".") and p.relative_to(inbox).parts[0]
+                   != QUARANTINE]
+        names.update(section_names(folders))
+    return names
+
+
+def lost_sections(settings: Settings, store: Store) -> list[Subscriber]:
+    """Active subscribers who chose sections of which none exists any more: they get
+    nothing (`publisher status` names them)."""
+    known = existing_sections(settings, store)
+    return [s for s in store.subscribers.stream(status="active")
+            if s.sections and not known.intersection(s.sections)]
 
 
 @lru_cache(maxsize=1024)

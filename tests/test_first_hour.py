@@ -355,3 +355,55 @@ def test_a_stage_that_fails_leaves_the_earlier_summaries(run_cli, site):
         "ingest: 1 new, 0 updated, 0 unchanged, 0 quarantined",
         "sources: 0 fetched, 0 not modified, 0 failed; 0 new, 0 updated"]
     assert "index.html" in result.stderr and "Traceback" not in result.output
+
+
+# ---------------------------------------------------------------- sections
+def test_cli_accepts_only_sections_that_exist(run_cli, site):
+    cli = ("-C", site, "subscribers")
+    none_yet = run_cli(*cli, "add", "ada@example.org", "--sections", "World News",
+                       "--confirmed")
+    assert none_yet.exit_code == 1
+    assert none_yet.stderr.strip() == ("publisher: no section 'world-news': there are no "
+                                       "sections yet (or choose none for every section)")
+    (site / "articles" / "world").mkdir()  # an inbox folder names a section
+    (site / "articles" / "world" / "a.txt").write_text("Title\n\nBody.\n")
+    (site / "articles" / "science").mkdir()
+    run_cli("-C", site, "ingest")
+    bad = run_cli(*cli, "add", "ada@example.org", "--sections", "World News", "--confirmed")
+    assert bad.stderr.strip() == ("publisher: no section 'world-news': the sections are "
+                                  "science, world (or choose none for every section)")
+    assert run_cli(*cli, "add", "ada@example.org", "--sections", "World",
+                   "--confirmed").exit_code == 0
+    assert run_cli(*cli, "set", "ada@example.org", "--sections", "sports").exit_code == 1
+    assert run_cli(*cli, "set", "ada@example.org", "--sections", "science").exit_code == 0
+
+
+def test_sections_of_sources_exist_before_their_first_article(site, monkeypatch):
+    from publisher.store import open_store
+    from publisher.subscribers import existing_sections
+
+    with (site / "publisher.toml").open("a") as toml:
+        toml.write('\n[[sources]]\nurl = "http://127.0.0.1:9/feed.xml"\n'
+                   'sections = ["sports"]\n')
+    settings = load_settings(site)
+    store = open_store(settings.database_url)
+    assert existing_sections(settings, store) == {"sports"}
+    store.close()
+
+
+def test_status_names_subscribers_whose_sections_all_disappeared(run_cli, site):
+    from publisher.store import open_store
+
+    (site / "articles" / "world").mkdir()
+    run_cli("-C", site, "subscribers", "add", "ada@example.org", "--sections", "world",
+            "--confirmed")
+    run_cli("-C", site, "subscribers", "add", "bob@example.org", "--confirmed")
+    assert "get nothing" not in run_cli("-C", site, "status").stdout
+    (site / "articles" / "world").rmdir()
+    lines = run_cli("-C", site, "status").stdout.splitlines()
+    assert ("  1 active subscriber(s) get nothing: none of their sections exists any more "
+            "(ada@example.org); change them with `publisher subscribers set EMAIL "
+            "--sections ...`") in lines
+    store = open_store(load_settings(site).database_url)
+    assert store.subscribers.by_email("ada@example.org").sections == ("world",)
+    store.close()

@@ -14,6 +14,7 @@ from publisher.cli import cli, instance_option, utc_now
 from publisher.delivery import deliver, make_transport
 from publisher.errors import AddressError, ConfigError
 from publisher.instance import Instance
+from publisher.preflight import require_ready
 from publisher.progress import progress
 from publisher.store.subscribers import FREQUENCIES, STATUSES, Subscriber
 from publisher.subscriber_csv import export_file, export_rows, import_file
@@ -21,6 +22,7 @@ from publisher.subscribers import (
     Preferences,
     add_subscriber,
     clean_preferences,
+    existing_sections,
     find,
     first_cursor,
     unsubscribe_by_mail,
@@ -55,8 +57,11 @@ timezone_option = click.option(
 def add(instance: Instance, email: str, name: str, frequency: str | None,
         sections: str | None, timezone: str | None, confirmed: bool) -> None:
     """Add EMAIL to the list."""
-    prefs = clean_preferences(name, frequency or "", sections or "", timezone or "")
     settings, store, now = instance.settings, instance.store, utc_now()
+    prefs = clean_preferences(name, frequency or "", sections or "", timezone or "",
+                              known=existing_sections(settings, store))
+    if not confirmed:  # a confirmation must be able to go out before anyone waits for it
+        require_ready(settings, lambda line: click.echo(line, err=True))
     subscriber = add_subscriber(settings, store, email, prefs, now, confirmed)
     click.echo(f"added {subscriber.email} ({subscriber.status})")
     if not confirmed:
@@ -128,7 +133,8 @@ def set_command(instance: Instance, email: str, name: str | None, frequency: str
         raise AddressError("nothing to change: give --name, --frequency, --sections, "
                            "--timezone, --status or --new-links")
     prefs = clean_preferences(name, frequency, sections, timezone,
-                              default=Preferences.of(subscriber))
+                              default=Preferences.of(subscriber),
+                              known=existing_sections(instance.settings, store))
     subscriber = store.subscribers.change(subscriber.id, now, **prefs.columns())
     if status == "active" and subscriber.status != "active":
         subscriber = store.subscribers.activate(

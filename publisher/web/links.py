@@ -21,7 +21,7 @@ from starlette.responses import RedirectResponse, Response
 from publisher import tokens
 from publisher.errors import AddressError
 from publisher.store.subscribers import FREQUENCIES, Subscriber
-from publisher.subscribers import clean_preferences, resubscribe
+from publisher.subscribers import clean_preferences, existing_sections, resubscribe
 from publisher.subscribers import confirm as confirm_subscriber
 from publisher.web.feed import private_feed as build_private_feed
 from publisher.web.feed import site_url
@@ -97,7 +97,7 @@ async def render_preferences(request: Request, token: str, subscriber: Subscribe
                              status: int = 200, error: str | None = None,
                              values: dict | None = None, notice: str | None = None):
     web = request.app.state.web
-    known = await run_in_threadpool(web.store.subscribers.known_sections)
+    known = await run_in_threadpool(existing_sections, web.settings, web.store)
     values = values or {"name": subscriber.name, "frequency": subscriber.frequency,
                         "sections": list(subscriber.sections),
                         "timezone": subscriber.timezone}
@@ -127,8 +127,9 @@ async def save_preferences(request: Request) -> Response:
               "sections": [str(v) for v in form.getlist("sections")],
               "timezone": str(form.get("timezone", ""))}
     try:
+        known = await run_in_threadpool(existing_sections, web.settings, web.store)
         prefs = clean_preferences(values["name"], values["frequency"], values["sections"],
-                                  values["timezone"])
+                                  values["timezone"], known={*known, *subscriber.sections})
     except AddressError as exc:
         return await render_preferences(request, token, subscriber, 400, str(exc), values)
     await run_in_threadpool(lambda: web.store.subscribers.change(subscriber.id, now,

@@ -24,7 +24,12 @@ from publisher.delivery import deliver, make_transport
 from publisher.errors import AddressError
 from publisher.store import Store
 from publisher.store.subscribers import FREQUENCIES, Subscriber
-from publisher.subscribers import Preferences, clean_preferences, request_subscription
+from publisher.subscribers import (
+    Preferences,
+    clean_preferences,
+    existing_sections,
+    request_subscription,
+)
 from publisher.web.guard import same_site
 
 log = logging.getLogger(__name__)
@@ -66,7 +71,7 @@ async def form_page(request: Request) -> Response:
 async def render_form(request: Request, values: dict, error: str | None,
                       status: int) -> Response:
     web = request.app.state.web
-    sections = await run_in_threadpool(web.store.subscribers.known_sections)
+    sections = await run_in_threadpool(existing_sections, web.settings, web.store)
     chosen = values.get("sections", ())
     return web.pages.render("subscribe.html", status=status, error=error,
                             values={"email": values.get("email", ""),
@@ -99,8 +104,9 @@ async def subscribe(request: Request) -> Response:
               "timezone": str(form.get("timezone", ""))}
     try:
         email = normalize_address(values["email"])
+        known = await run_in_threadpool(existing_sections, web.settings, web.store)
         prefs = clean_preferences(values["name"], values["frequency"], values["sections"],
-                                  values["timezone"])
+                                  values["timezone"], known=known)
     except AddressError as exc:
         return await render_form(request, values, str(exc), 400)
     now = web.clock()
