@@ -36,8 +36,11 @@ class SiteSettings:
     url: str = setting("http://127.0.0.1:8080/", "Public base URL of the site.", "http_url")
     description: str = setting("News from the Publisher demo.", "One line about the site.")
     language: str = setting("en", "Language tag of the content (BCP 47).", "language")
-    author: str = setting("Publisher", "Default author when an article names none.")
+    author: str = setting("", "Author of articles that name none; empty: pages show no "
+                          "byline for them and feeds name the site.")
     timezone: str = setting("UTC", "Time zone for dates shown to readers.", "timezone")
+    icon: str = setting("", "The site's icon: a URL, or a path in the publish folder; "
+                        "empty: a letter mark made from the title (favicon.svg).")
 
 
 @dataclass(frozen=True)

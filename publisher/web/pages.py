@@ -8,7 +8,7 @@ only to this site.
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import jinja2
 from starlette.background import BackgroundTask
@@ -45,11 +45,17 @@ class Pages:
             "Cache-Control": "no-store",  # pages hold personal data and one-time forms
         }
 
+    @property
+    def icon_url(self) -> str:
+        """[site] icon, else the letter mark the feeds stage writes (favicon.svg)."""
+        return urljoin(self.settings.site.url, self.settings.site.icon or "favicon.svg")
+
     def render(self, name: str, status: int = 200, headers: dict | None = None,
                background: BackgroundTask | None = None, **context) -> HTMLResponse:
         try:
             html = self.env.get_template(f"web/{name}").render(
-                site=self.settings.site, base=base_path(self.settings), **context)
+                site=self.settings.site, base=base_path(self.settings),
+                icon_url=self.icon_url, **context)
         except jinja2.TemplateError as exc:
             where = getattr(exc, "filename", None) or name
             line = getattr(exc, "lineno", None)
