@@ -21,7 +21,7 @@ from zoneinfo import available_timezones
 
 from publisher import tokens
 from publisher.addresses import check_header_text, normalize_address
-from publisher.config import Settings
+from publisher.config import Settings, check_clock
 from publisher.confirmations import queue_confirmation
 from publisher.digests import starting_cursor
 from publisher.errors import AddressError
@@ -45,22 +45,25 @@ class Preferences:
     frequency: str = "daily"
     sections: tuple[str, ...] = ()
     timezone: str = ""
+    deliver_at: str = ""  # HH:MM in their zone; empty: [digest] daily_at
 
     @classmethod
     def of(cls, subscriber: Subscriber) -> Preferences:
         return cls(subscriber.name, subscriber.frequency, subscriber.sections,
-                   subscriber.timezone)
+                   subscriber.timezone, subscriber.deliver_at)
 
     def columns(self) -> dict:
         return {"name": self.name, "frequency": self.frequency,
-                "sections": self.sections, "timezone": self.timezone}
+                "sections": self.sections, "timezone": self.timezone,
+                "deliver_at": self.deliver_at}
 
 
 def clean_preferences(name: str | None = "", frequency: str | None = "",
                       sections: str | Iterable[str] | None = "",
                       timezone: str | None = "",
                       default: Preferences = Preferences(),
-                      known: Collection[str] | None = None) -> Preferences:
+                      known: Collection[str] | None = None,
+                      deliver_at: str | None = "") -> Preferences:
     """Checked preferences; a value given as None keeps `default`'s. With `known` (the
     sections that exist), a section outside it is refused."""
     return Preferences(
@@ -70,7 +73,19 @@ def clean_preferences(name: str | None = "", frequency: str | None = "",
         sections=default.sections if sections is None
         else existing(clean_sections(sections), known),
         timezone=default.timezone if timezone is None else clean_timezone(timezone),
+        deliver_at=default.deliver_at if deliver_at is None else clean_deliver_at(deliver_at),
     )
+
+
+def clean_deliver_at(text: str) -> str:
+    """'18:00', '7:30' -> '18:00', '07:30'; empty: the site's [digest] daily_at."""
+    value = text.strip()
+    if not value:
+        return ""
+    if check_clock(value):
+        raise AddressError(f"delivery time {text!r} is not a 24-hour time such as 18:00")
+    hour, minute = value.split(":")
+    return f"{int(hour):02d}:{minute}"
 
 
 def clean_name(text: str) -> str:

@@ -39,6 +39,9 @@ frequency_option = click.option(
 sections_option = click.option(
     "--sections", metavar="A,B", help="Sections to receive, comma-separated; "
     "empty: every section.")
+deliver_at_option = click.option(
+    "--deliver-at", metavar="HH:MM", help="When daily and weekly digests arrive, in their "
+    "time zone, e.g. 18:00; empty: [digest] daily_at.")
 timezone_option = click.option(
     "--timezone", metavar="ZONE", help="IANA time zone for delivery times, e.g. "
     "Europe/Berlin; empty: the default.")
@@ -50,16 +53,19 @@ timezone_option = click.option(
 @frequency_option
 @sections_option
 @timezone_option
+@deliver_at_option
 @click.option("--confirmed", is_flag=True, help="Active at once: you vouch that they opted "
               "in. Without it they are sent a confirmation link and stay pending until "
               "they follow it.")
 @instance_option
 def add(instance: Instance, email: str, name: str, frequency: str | None,
-        sections: str | None, timezone: str | None, confirmed: bool) -> None:
+        sections: str | None, timezone: str | None, deliver_at: str | None,
+        confirmed: bool) -> None:
     """Add EMAIL to the list."""
     settings, store, now = instance.settings, instance.store, utc_now()
     prefs = clean_preferences(name, frequency or "", sections or "", timezone or "",
-                              known=existing_sections(settings, store))
+                              known=existing_sections(settings, store),
+                              deliver_at=deliver_at or "")
     if not confirmed:  # a confirmation must be able to go out before anyone waits for it
         require_ready(settings, lambda line: click.echo(line, err=True))
     subscriber = add_subscriber(settings, store, email, prefs, now, confirmed)
@@ -118,23 +124,25 @@ def show(instance: Instance, email: str) -> None:
 @frequency_option
 @sections_option
 @timezone_option
+@deliver_at_option
 @click.option("--status", type=click.Choice(STATUSES), help="Change the state by hand.")
 @click.option("--new-links", is_flag=True, help="Revoke every link sent to them so far "
               "(unsubscribe, preferences, feed); later mail carries new ones.")
 @instance_option
 def set_command(instance: Instance, email: str, name: str | None, frequency: str | None,
-                sections: str | None, timezone: str | None, status: str | None,
-                new_links: bool) -> None:
+                sections: str | None, timezone: str | None, deliver_at: str | None,
+                status: str | None, new_links: bool) -> None:
     """Change EMAIL's preferences or state."""
     store, now = instance.store, utc_now()
     subscriber = find(store, email)
     if name is None and frequency is None and sections is None and timezone is None \
-            and status is None and not new_links:
+            and deliver_at is None and status is None and not new_links:
         raise AddressError("nothing to change: give --name, --frequency, --sections, "
-                           "--timezone, --status or --new-links")
+                           "--timezone, --deliver-at, --status or --new-links")
     prefs = clean_preferences(name, frequency, sections, timezone,
                               default=Preferences.of(subscriber),
-                              known=existing_sections(instance.settings, store))
+                              known=existing_sections(instance.settings, store),
+                              deliver_at=deliver_at)
     subscriber = store.subscribers.change(subscriber.id, now, **prefs.columns())
     if status == "active" and subscriber.status != "active":
         subscriber = store.subscribers.activate(
@@ -214,7 +222,8 @@ def as_dict(subscriber: Subscriber) -> dict:
     return {
         "email": subscriber.email, "name": subscriber.name, "status": subscriber.status,
         "frequency": subscriber.frequency, "sections": list(subscriber.sections),
-        "timezone": subscriber.timezone, "created": subscriber.created_at.isoformat(),
+        "timezone": subscriber.timezone, "deliver_at": subscriber.deliver_at,
+        "created": subscriber.created_at.isoformat(),
         "confirmed": subscriber.confirmed_at.isoformat() if subscriber.confirmed_at else None,
         "last_digest": subscriber.last_digest_at.isoformat()
         if subscriber.last_digest_at else None,

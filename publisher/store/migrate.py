@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, func, insert, inspect, select
+from sqlalchemy import Connection, func, insert, inspect, select, text
 
 from publisher.store.schema import archive_entries, metadata, schema_version
 
@@ -24,11 +24,19 @@ def create_all(conn: Connection) -> None:
     metadata.create_all(conn)
 
 
+def add_deliver_at(conn: Connection) -> None:
+    # A database made at version 1 by this code's schema.py has the column already.
+    if "deliver_at" not in {c["name"] for c in inspect(conn).get_columns("subscribers")}:
+        conn.execute(text("ALTER TABLE subscribers ADD COLUMN deliver_at VARCHAR(5) "
+                          "NOT NULL DEFAULT ''"))
+
+
 # (version, what it does, the step). Never edit a step once released; add one.
 MIGRATIONS: list[tuple[int, str, Step]] = [
     (1, "articles, subscribers, digests, outbox, runs, sources", create_all),
     (2, "archive_entries: rendered RFC 5005 archive entries",
      lambda conn: archive_entries.create(conn, checkfirst=True)),
+    (3, "subscribers.deliver_at: each subscriber's delivery time", add_deliver_at),
 ]
 
 

@@ -17,6 +17,7 @@ from starlette.responses import HTMLResponse
 from publisher.config import Settings
 from publisher.errors import TemplateError
 from publisher.templating import template_env
+from publisher.timezones import ZONE_SCRIPT_HASH
 
 
 def origin(url: str) -> str:
@@ -37,7 +38,9 @@ class Pages:
         site_origin = origin(settings.site.url)
         self.headers = {
             "Content-Security-Policy": (
-                "default-src 'none'; style-src 'self'; img-src 'self' data:; "
+                # One script: the form's time zone preselection, allowed by its hash.
+                f"default-src 'none'; script-src '{ZONE_SCRIPT_HASH}'; style-src 'self'; "
+                "img-src 'self' data:; "
                 f"form-action 'self' {site_origin}; base-uri 'none'; frame-ancestors 'none'"),
             "Referrer-Policy": "same-origin",  # link tokens never leave in a Referer
             "X-Content-Type-Options": "nosniff",

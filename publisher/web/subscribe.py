@@ -30,6 +30,7 @@ from publisher.subscribers import (
     existing_sections,
     request_subscription,
 )
+from publisher.timezones import ZONE_SCRIPT, delivery_times, zone_groups
 from publisher.web.guard import same_site
 
 log = logging.getLogger(__name__)
@@ -77,8 +78,14 @@ async def render_form(request: Request, values: dict, error: str | None,
                             values={"email": values.get("email", ""),
                                     "name": values.get("name", ""),
                                     "frequency": values.get("frequency") or "daily",
-                                    "sections": chosen},
-                            frequencies=FREQUENCIES, sections=sorted({*sections, *chosen}))
+                                    "sections": chosen,
+                                    "timezone": values.get("timezone", ""),
+                                    "deliver_at": values.get("deliver_at", "")},
+                            frequencies=FREQUENCIES, sections=sorted({*sections, *chosen}),
+                            zones=zone_groups(), default_zone=web.settings.digest_timezone,
+                            times=delivery_times(values.get("deliver_at", "")),
+                            default_time=web.settings.digest.daily_at,
+                            zone_script=ZONE_SCRIPT)
 
 
 def client_key(request: Request) -> str:
@@ -101,12 +108,14 @@ async def subscribe(request: Request) -> Response:
     values = {"email": str(form.get("email", "")).strip(), "name": str(form.get("name", "")),
               "frequency": str(form.get("frequency", "")),
               "sections": [str(v) for v in form.getlist("sections")],
-              "timezone": str(form.get("timezone", ""))}
+              "timezone": str(form.get("timezone", "")),
+              "deliver_at": str(form.get("deliver_at", ""))}
     try:
         email = normalize_address(values["email"])
         known = await run_in_threadpool(existing_sections, web.settings, web.store)
         prefs = clean_preferences(values["name"], values["frequency"], values["sections"],
-                                  values["timezone"], known=known)
+                                  values["timezone"], known=known,
+                                  deliver_at=values["deliver_at"])
     except AddressError as exc:
         return await render_form(request, values, str(exc), 400)
     now = web.clock()
