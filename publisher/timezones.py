@@ -15,9 +15,12 @@ from zoneinfo import available_timezones
 
 # Preselects the browser's zone when nothing is chosen yet (a form shown again after an
 # error keeps the person's choice). Without scripts the menu works as it is.
+# The published pages' form has a hidden field instead of the long menu (it is on every
+# article page); the script fills it, and without scripts the default zone applies.
 ZONE_SCRIPT = (
     '(function(){var s=document.getElementById("timezone");if(!s||s.value)return;'
     "try{var z=Intl.DateTimeFormat().resolvedOptions().timeZone;"
+    'if(s.tagName==="INPUT"){s.value=z;return;}'
     "for(var i=0;i<s.options.length;i++){if(s.options[i].value===z){s.value=z;break;}}}"
     "catch(e){}})();")
 ZONE_SCRIPT_HASH = "sha256-" + base64.b64encode(
