@@ -6,9 +6,9 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from publisher.clock import Clock
 from publisher.config import Settings
 from publisher.delivery import DeliveryReport, deliver_blocking
 from publisher.digests import DigestReport, queue_digests
@@ -35,13 +35,15 @@ class RunReport:
                 self.digests.line(), self.delivery.line()]
 
 
-def run_once(settings: Settings, store: Store, transport: Any, now: datetime,
+def run_once(settings: Settings, store: Store, transport: Any, clock: Clock,
              show: Callable[[str], None] = lambda line: None) -> RunReport:
-    """Ingest new articles; later stages read what this one stored. `show` gets each
-    stage's summary as it ends, so a stage that fails leaves the others' on screen."""
+    """Ingest new articles; later stages read what this one stored. Every stage decides
+    by the pass's one `now`, read once from the clock. `show` gets each stage's summary
+    as it ends, so a stage that fails leaves the others' on screen."""
+    now = clock()
 
     def step(name: str, work: Callable[[], T]) -> T:
-        result = stage(store, name, now, work)
+        result = stage(store, name, clock, work)
         show(result.line())
         return result
 
@@ -54,21 +56,22 @@ def run_once(settings: Settings, store: Store, transport: Any, now: datetime,
     )
 
 
-def stage(store: Store, name: str, now: datetime, work: Callable[[], T]) -> T:
+def stage(store: Store, name: str, clock: Clock, work: Callable[[], T]) -> T:
     """Run one stage; record it in the runs table and the metrics, failed or not.
 
-    The runs table gets wall-clock times, so status shows when each stage really ran and
-    what it took; `now`, the pass's own time, is what the work itself decides by.
+    The runs table gets the clock's time at the stage's start and end, so status shows
+    when each stage really ran and what it took; the pass's own `now`, which the work
+    closes over, is what the work itself decides by.
     """
-    run_id = store.runs.start(name, datetime.now(UTC))
+    run_id = store.runs.start(name, clock())
     started = time.perf_counter()
     try:
         result = work()
     except Exception as exc:
         record_stage(name, time.perf_counter() - started, ok=False, report=None)
-        store.runs.finish(run_id, datetime.now(UTC), ok=False, summary={"error": str(exc)})
+        store.runs.finish(run_id, clock(), ok=False, summary={"error": str(exc)})
         raise
     record_stage(name, time.perf_counter() - started, ok=True, report=result)
     summary = asdict(result) if hasattr(result, "__dataclass_fields__") else {}
-    store.runs.finish(run_id, datetime.now(UTC), ok=True, summary=summary)
+    store.runs.finish(run_id, clock(), ok=True, summary=summary)
     return result

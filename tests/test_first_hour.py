@@ -7,6 +7,7 @@ import os
 import socket
 import sys
 import threading
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dns.message
@@ -406,4 +407,51 @@ def test_status_names_subscribers_whose_sections_all_disappeared(run_cli, site):
             "--sections ...`") in lines
     store = open_store(load_settings(site).database_url)
     assert store.subscribers.by_email("ada@example.org").sections == ("world",)
+    store.close()
+
+
+# ---------------------------------------------------------------- delivery time
+def test_the_due_rule_uses_the_subscribers_delivery_time_in_their_zone(tmp_path):
+    from publisher.digests import due, schedule
+    from publisher.store.queueing import Candidate
+
+    settings = load_settings(tmp_path, environ={})  # [digest] daily_at 07:00
+    tuesday = datetime(2026, 11, 24, tzinfo=UTC)
+    joined = tuesday - timedelta(days=30)
+    last = datetime(2026, 11, 23, 23, 5, tzinfo=UTC)  # Monday 18:05 in New York
+    ny = Candidate(1, "a@example.org", "daily", (), "America/New_York", 0, last, joined,
+                   deliver_at="18:00")
+    plain = Candidate(2, "b@example.org", "daily", (), "America/New_York", 0, last, joined)
+
+    def label(who, hour, minute=0):
+        return due(who, schedule(settings, tuesday.replace(hour=hour, minute=minute)))
+
+    assert label(ny, 12) is None            # 07:00 in New York: not their time
+    assert label(plain, 12) == "daily:2026-11-24"  # ...but the site's
+    assert label(ny, 22, 59) is None        # 17:59 in New York
+    assert label(ny, 23) == "daily:2026-11-24"  # 18:00 in New York
+    # A weekly one on [digest] weekly_on (Monday) at their time.
+    weekly = Candidate(3, "c@example.org", "weekly", (), "Asia/Tokyo", 0, None, joined,
+                       deliver_at="06:30")
+    monday = datetime(2026, 11, 23, tzinfo=UTC)
+    assert due(weekly, schedule(settings, monday - timedelta(hours=2, minutes=31))) == \
+        "weekly:2026-W47"                   # Sunday 21:29 UTC: last Monday's
+    assert due(weekly, schedule(settings, monday - timedelta(hours=2, minutes=30))) == \
+        "weekly:2026-W48"                   # Monday 06:30 in Tokyo
+
+
+def test_deliver_at_from_the_command_line(run_cli, site):
+    from publisher.store import open_store
+
+    cli = ("-C", site, "subscribers")
+    assert run_cli(*cli, "add", "ada@example.org", "--deliver-at", "7:30",
+                   "--timezone", "Europe/Paris", "--confirmed").exit_code == 0
+    bad = run_cli(*cli, "set", "ada@example.org", "--deliver-at", "25:00")
+    assert bad.exit_code == 1 and bad.stderr.strip() == (
+        "publisher: delivery time '25:00' is not a 24-hour time such as 18:00")
+    shown = run_cli(*cli, "show", "ada@example.org").stdout
+    assert "deliver_at:       07:30" in shown
+    assert run_cli(*cli, "set", "ada@example.org", "--deliver-at", "").exit_code == 0
+    store = open_store(load_settings(site).database_url)
+    assert store.subscribers.by_email("ada@example.org").deliver_at == ""
     store.close()

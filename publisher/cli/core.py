@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from publisher.cli import cli, instance_option, utc_now
+from publisher.cli import cli, instance_option
 from publisher.delivery import make_transport
 from publisher.errors import InputError
 from publisher.ingest import ingest, parse_bytes, read_input
@@ -62,7 +62,7 @@ def source_key(path: Path, inbox: Path) -> str:
 @instance_option
 def ingest_command(instance: Instance) -> None:
     """Store new and edited articles from the inbox; quarantine files that fail."""
-    report = ingest(instance.settings, instance.store, utc_now())
+    report = ingest(instance.settings, instance.store, instance.now())
     click.echo(report.line())
 
 
@@ -76,7 +76,7 @@ def run(instance: Instance) -> None:
     exits 0.
     """
     require_ready(instance.settings, lambda line: click.echo(line, err=True))
-    lock = run_lock(instance.store.engine)
+    lock = run_lock(instance.store.engine, instance.clock)
     try:
         lock.acquire()
     except Busy as busy:
@@ -84,6 +84,6 @@ def run(instance: Instance) -> None:
         return
     try:
         run_once(instance.settings, instance.store, make_transport(instance.settings),
-                 utc_now(), show=click.echo)
+                 instance.clock, show=click.echo)
     finally:
         lock.release()
