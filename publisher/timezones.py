@@ -18,7 +18,8 @@ from zoneinfo import available_timezones
 # The published pages' form has a hidden field instead of the long menu (it is on every
 # article page); the script fills it, and without scripts the default zone applies.
 ZONE_SCRIPT = (
-    '(function(){var s=document.getElementById("timezone");if(!s||s.value)return;'
+    '(function(){var s=document.getElementById("timezone")||'
+    'document.getElementsByName("timezone")[0];if(!s||s.value)return;'
     "try{var z=Intl.DateTimeFormat().resolvedOptions().timeZone;"
     'if(s.tagName==="INPUT"){s.value=z;return;}'
     "for(var i=0;i<s.options.length;i++){if(s.options[i].value===z){s.value=z;break;}}}"

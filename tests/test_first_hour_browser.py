@@ -6,9 +6,12 @@ and dark, 375 px and wide, in the test's tmp folder."""
 # ruff: noqa: F811  (tests take the imported `chromium` fixture as an argument)
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import httpx
 import pytest
 
+from publisher import tokens
 from publisher.config import load_settings
 from publisher.instance import init_instance
 from publisher.store import open_store
@@ -17,6 +20,7 @@ from tests.test_web_serve import Served
 
 pytestmark = pytest.mark.browser
 
+NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)  # the tests' clock (PUBLISHER_TIME)
 SIZES = {"375": {"width": 375, "height": 800}, "wide": {"width": 1200, "height": 900}}
 
 
@@ -107,12 +111,19 @@ def test_index_form_near_the_top_and_article_form_at_the_end(chromium, served, t
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 @pytest.mark.parametrize("size", SIZES)
 def test_screenshots_of_site_and_forms(chromium, served, tmp_path, scheme, size):
-    running, _ = served
+    running, instance = served
+    settings = load_settings(instance, environ={"PUBLISHER_SITE__URL": running.url})
+    store = open_store(settings.database_url)
+    ada = store.subscribers.add("ada@example.org", NOW, status="active",
+                                sections=("world",), deliver_at="18:00")
+    store.close()
+    preferences = tokens.link(settings, "preferences", ada.id, now=NOW)
     context = chromium.new_context(color_scheme=scheme, viewport=SIZES[size],
                                    timezone_id="Europe/Berlin")
     page = context.new_page()
     for name, path in (("index", ""), ("article", "articles/a-comet-this-week.html"),
-                       ("subscribe", "subscribe")):
+                       ("subscribe", "subscribe"),
+                       ("preferences", preferences.removeprefix(running.url))):
         page.goto(running.url + path)
         # Nothing wider than the window (375 px phones scroll only vertically).
         assert page.evaluate("document.documentElement.scrollWidth") <= SIZES[size]["width"]
