@@ -54,3 +54,14 @@ def test_an_older_database_gets_the_delivery_time_column(tmp_path):
     store = open_store(url)
     assert store.subscribers.add("ada@example.org", NOW_OLD).deliver_at == ""
     store.close()
+
+
+def test_the_zone_script_is_on_the_subscribe_page_only(client, store, site):
+    from publisher.timezones import ZONE_SCRIPT
+    from tests.test_web_links import NOW, link
+
+    assert ZONE_SCRIPT in client.get("/subscribe").text
+    sub = store.subscribers.add("ada@example.org", NOW, status="active")
+    page = client.get(link(site, "preferences", sub)).text
+    # "Default" stays chosen: the browser's zone must not replace a person's choice.
+    assert "<script" not in page and '<option value="" selected>Default (UTC)' in page
