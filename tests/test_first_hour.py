@@ -455,3 +455,13 @@ def test_deliver_at_from_the_command_line(run_cli, site):
     store = open_store(load_settings(site).database_url)
     assert store.subscribers.by_email("ada@example.org").deliver_at == ""
     store.close()
+
+
+@pytest.mark.parametrize("command", [["daemon"], ["serve", "--port", "1"], ["run"]])
+def test_daemon_serve_and_run_check_first_and_create_nothing(run_cli, site, monkeypatch,
+                                                              command):
+    monkeypatch.setenv("PUBLISHER_WEB__SECRET", "")
+    result = run_cli("-C", site, *command)
+    assert result.exit_code == 2
+    assert result.stderr.strip().startswith("publisher: [web] secret is empty")
+    assert not (site / "publisher.db").exists()
