@@ -72,16 +72,22 @@ class Instance:
 def init_instance(folder: Path, identity: Identity = Identity()) -> Path:
     """Create an instance: settings with every key (the identity filled in), and the
     empty folders."""
-    config = folder / CONFIG_NAME
-    if config.exists():
-        raise SettingsFileError(str(config), f"{config} already exists: edit the existing "
-                                "file instead")
+    config = refuse_existing(folder)
     folder.mkdir(parents=True, exist_ok=True)
     for name in FOLDERS:
         (folder / name).mkdir(exist_ok=True)
     settings = identified(Settings(instance=folder), identity)
     config.write_text(render_toml(settings, secret=secrets.token_urlsafe(32)),
                       encoding="utf-8")
+    return config
+
+
+def refuse_existing(folder: Path) -> Path:
+    """The settings file to write; an error if there is one already (nothing asked)."""
+    config = folder / CONFIG_NAME
+    if config.exists():
+        raise SettingsFileError(str(config), f"{config} already exists: edit the existing "
+                                "file instead")
     return config
 
 

@@ -465,3 +465,12 @@ def test_daemon_serve_and_run_check_first_and_create_nothing(run_cli, site, monk
     assert result.exit_code == 2
     assert result.stderr.strip().startswith("publisher: [web] secret is empty")
     assert not (site / "publisher.db").exists()
+
+
+def test_init_in_an_instance_refuses_before_asking(tmp_path):
+    init_instance(tmp_path / "site")
+    output, status = pexpect.run(f"{PUBLISHER} init site", cwd=str(tmp_path), timeout=30,
+                                 withexitstatus=True, encoding="utf-8")
+    assert status == 2 and "Site title" not in output
+    assert output.strip() == ("publisher: site/publisher.toml already exists: "
+                              "edit the existing file instead")

@@ -15,7 +15,7 @@ import click
 from publisher.cli import cli, instance_option
 from publisher.config import check_http_url, check_mailbox, check_timezone
 from publisher.errors import ConfigError
-from publisher.instance import Identity, Instance, init_instance
+from publisher.instance import Identity, Instance, init_instance, refuse_existing
 from publisher.preflight import preflight
 
 DEFAULT_URL = "http://127.0.0.1:8080/"
@@ -34,6 +34,7 @@ def init(folder: Path, title: str | None, url: str | None, sender: str | None,
          timezone: str | None) -> None:
     """Create an instance in FOLDER: publisher.toml (with a fresh secret) and the
     folders it uses. On a terminal it asks for what is not given as an option."""
+    refuse_existing(folder)  # before asking anything
     ask = sys.stdin.isatty()
     title = answer("Site title", title, folder.resolve().name.replace("-", " ").title()
                    or "News", lambda v: None if v.strip() else "a name", ask)
