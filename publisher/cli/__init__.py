@@ -56,6 +56,10 @@ def instance_option(command):
     return wrapper
 
 
+def warn_line(line: str) -> None:
+    click.echo(f"warning: {line}", err=True)
+
+
 def change_directory(ctx: click.Context, directory: Path) -> None:
     """Change into DIR as git -C does, so relative paths in arguments are read from there;
     the previous folder comes back when the command ends (it matters in tests)."""

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from publisher.cli import cli, instance_option
+from publisher.cli import cli, instance_option, warn_line
 from publisher.delivery import make_transport
 from publisher.errors import InputError
 from publisher.ingest import ingest, parse_bytes, read_input
@@ -75,7 +75,7 @@ def run(instance: Instance) -> None:
     problem. Holds the run lock for the pass: when another run holds it, says so and
     exits 0.
     """
-    require_ready(instance.settings, lambda line: click.echo(line, err=True))
+    require_ready(instance.settings, warn_line)
     lock = run_lock(instance.store.engine, instance.clock)
     try:
         lock.acquire()

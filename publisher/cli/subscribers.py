@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from publisher import tokens
-from publisher.cli import cli, instance_option
+from publisher.cli import cli, instance_option, warn_line
 from publisher.delivery import deliver, make_transport
 from publisher.errors import AddressError, ConfigError
 from publisher.instance import Instance
@@ -67,7 +67,7 @@ def add(instance: Instance, email: str, name: str, frequency: str | None,
                               known=existing_sections(settings, store),
                               deliver_at=deliver_at or "")
     if not confirmed:  # a confirmation must be able to go out before anyone waits for it
-        require_ready(settings, lambda line: click.echo(line, err=True))
+        require_ready(settings, warn_line)
     subscriber = add_subscriber(settings, store, email, prefs, now, confirmed)
     click.echo(f"added {subscriber.email} ({subscriber.status})")
     if not confirmed:

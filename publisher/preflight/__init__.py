@@ -68,11 +68,11 @@ def preflight(settings: Settings, lookup: TxtLookup | None = system_lookup,
     return found
 
 
-def require_ready(settings: Settings, show: Callable[[str], None]) -> None:
-    """What run, daemon and serve do first: stop on a problem, show the warnings."""
+def require_ready(settings: Settings, warn: Callable[[str], None]) -> None:
+    """What run, daemon and serve do first: stop on a problem, pass on the warnings."""
     found = preflight(settings, lookup=None, strict=False)
     for line in found.warnings:
-        show(f"warning: {line}")
+        warn(line)
     if found.problems:
         raise NotReady(found.problems)
 
