@@ -42,6 +42,11 @@ class SiteSettings:
     icon: str = setting("", "The site's icon: a URL, or a path in the publish folder; "
                         "empty: a letter mark made from the title (favicon.svg).")
 
+    @property
+    def base_url(self) -> str:
+        """[site] url ending in "/", so a relative path joins under it (every link we make)."""
+        return self.url if self.url.endswith("/") else self.url + "/"
+
 
 @dataclass(frozen=True)
 class StoreSettings:
@@ -122,6 +127,14 @@ class WebSettings:
                                         "positive")
     metrics: bool = setting(True, "Serve Prometheus metrics at /metrics; turn off when the "
                             "site faces the internet with no proxy keeping /metrics private.")
+    allowed_origins: tuple[str, ...] = setting(
+        (), "Other origins (https://www.example.org) whose pages may post the subscribe "
+        "form or call it with fetch (CORS); the site's own origin is always allowed.",
+        "origins")
+    api_per_minute: int = setting(600, "JSON API requests one token may make a minute.",
+                                  "positive")
+    admin_session_hours: int = setting(12, "Hours a console (/admin/) login lasts.",
+                                       "positive")
 
 
 @dataclass(frozen=True)
@@ -149,6 +162,20 @@ class SourceSettings:
                                    "positive")
 
 
+WEBHOOK_EVENTS = ("subscriber.confirmed", "subscriber.unsubscribed", "subscriber.bounced",
+                  "digest.sent")
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    url: str = setting("", "Receiver URL events are POSTed to.", "http_url")
+    secret: str = setting("", "Shared secret the HMAC-SHA256 signature is made with.",
+                          "webhook_secret")
+    events: tuple[str, ...] = setting(WEBHOOK_EVENTS, "Events to send; default: all.",
+                                      "webhook_events")
+    timeout: float = setting(10.0, "Seconds to wait for the receiver.", "positive")
+
+
 SECTIONS: dict[str, type] = {
     "site": SiteSettings,
     "store": StoreSettings,
@@ -173,6 +200,7 @@ class Settings:
     web: WebSettings = WebSettings()
     daemon: DaemonSettings = DaemonSettings()
     sources: tuple[SourceSettings, ...] = ()
+    webhooks: tuple[WebhookSettings, ...] = ()
 
     def path(self, relative: str) -> Path:
         """A setting's folder, resolved against the instance unless absolute."""
@@ -197,7 +225,7 @@ def load_settings(instance: Path, environ: dict[str, str] | None = None) -> Sett
     environ = os.environ if environ is None else environ
     check_environment(environ)
     raw = read_toml(instance / CONFIG_NAME)
-    unknown = set(raw) - set(SECTIONS) - {"sources"}
+    unknown = set(raw) - set(SECTIONS) - {"sources", "webhooks"}
     if unknown:
         name = sorted(unknown)[0]
         raise SettingsFileError(f"[{name}]", f"{CONFIG_NAME}: unknown table [{name}]"
@@ -208,7 +236,8 @@ def load_settings(instance: Path, environ: dict[str, str] | None = None) -> Sett
         for name, cls in SECTIONS.items()
     }
     sources = tuple(build_source(i, entry) for i, entry in enumerate(raw.get("sources", [])))
-    return Settings(instance=instance, sources=sources, **sections)
+    webhooks = tuple(build_webhook(i, entry) for i, entry in enumerate(raw.get("webhooks", [])))
+    return Settings(instance=instance, sources=sources, webhooks=webhooks, **sections)
 
 
 def read_toml(path: Path) -> dict[str, Any]:
@@ -295,6 +324,33 @@ def check_environment(environ) -> None:
             raise SettingsFileError(variable, f"unknown environment variable {variable}"
                                     f"{guess}: settings are PUBLISHER_<SECTION>__<KEY>, "
                                     "such as PUBLISHER_MAIL__TRANSPORT")
+
+
+def build_webhook(index: int, entry: Any) -> WebhookSettings:
+    if not isinstance(entry, dict):
+        raise ConfigError(f"webhooks[{index}]", entry, "a table with url and secret")
+    fields = {toml_key(f): f for f in dataclasses.fields(WebhookSettings)}
+    values = {}
+    for key, value in entry.items():
+        if key not in fields:
+            raise unknown_key(f"[[webhooks]] number {index + 1}", key, fields)
+        values[fields[key].name] = validate(f"webhooks[{index}].{key}", value, fields[key])
+    for key in ("url", "secret"):
+        if not values.get(key):
+            raise ConfigError(f"webhooks[{index}].{key}", "",
+                              "the receiver's http(s) URL" if key == "url"
+                              else "a shared secret of 16 characters or more")
+    return WebhookSettings(**values)
+
+
+def check_origins(values: tuple[str, ...]) -> str | None:
+    for value in values:
+        parts = urlsplit(value)
+        if parts.scheme not in {"http", "https"} or not parts.netloc or \
+                parts.path not in {"", "/"} or parts.query or parts.fragment:
+            return f"origins such as https://www.example.org (scheme and host only; {value!r} " \
+                "is not one)"
+    return None
 
 
 def from_env(env_name: str, text: str, f: dataclasses.Field) -> Any:
@@ -401,5 +457,9 @@ CHECKS = {
     "smtp_url": check_smtp_url,
     "clock": check_clock,
     "weekday": lambda v: None if v.lower() in WEEKDAYS else f"one of {', '.join(WEEKDAYS)}",
+    "origins": check_origins,
+    "webhook_secret": lambda v: None if len(v) >= 16 else "16 characters or more",
+    "webhook_events": lambda v: None if v and set(v) <= set(WEBHOOK_EVENTS)
+    else f"a list of events from {', '.join(WEBHOOK_EVENTS)}",
     "subject": lambda v: None if not HEADER_BREAK.search(v) else "one line of text",
 }

@@ -131,10 +131,25 @@ def render_toml(settings: Settings | None, secret: str = "", masked: bool = Fals
         "# timeout = 30.0          # seconds to wait for the server",
         "# unhealthy_after = 3     # failures in a row before status says unhealthy",
     ]
+    lines += [
+        "",
+        "# Receivers of events (subscriber.confirmed, subscriber.unsubscribed,",
+        "# subscriber.bounced, digest.sent), POSTed as JSON with an HMAC-SHA256 signature.",
+        "# [[webhooks]]",
+        '# url = "https://crm.example.org/hooks/publisher"',
+        '# secret = "a long random string shared with the receiver"',
+        '# events = ["subscriber.confirmed", "subscriber.unsubscribed"]   # default: all',
+        "# timeout = 10.0          # seconds to wait for the receiver",
+    ]
     for source in settings.sources if settings else ():
         shown = [(f, getattr(source, f.name)) for f in dataclasses.fields(source)]
         lines += ["", "[[sources]]"] + [
             f"{toml_key(f)} = {toml_value(mask('sources', f.name, v) if masked else v)}"
+            for f, v in shown]
+    for hook in settings.webhooks if settings else ():
+        shown = [(f, getattr(hook, f.name)) for f in dataclasses.fields(hook)]
+        lines += ["", "[[webhooks]]"] + [
+            f"{toml_key(f)} = {toml_value(mask('webhooks', f.name, v) if masked else v)}"
             for f, v in shown]
     return "\n".join(lines) + "\n"
 
@@ -148,7 +163,7 @@ def toml_value(value: object) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-SECRET_KEYS = {("web", "secret")}
+SECRET_KEYS = {("web", "secret"), ("webhooks", "secret")}
 URL_PASSWORD = re.compile(r"^([a-z][a-z0-9+.-]*://[^:/@]*:)([^@/]*)(@)", re.I)
 
 

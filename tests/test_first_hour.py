@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from publisher.config import load_settings
-from publisher.dkim import load_signer
+from publisher.delivery.dkim import load_signer
 from publisher.instance import init_instance
 from publisher.preflight import preflight
 from publisher.preflight.dns import resolver_lookup
@@ -381,7 +381,7 @@ def test_cli_accepts_only_sections_that_exist(run_cli, site):
 
 def test_sections_of_sources_exist_before_their_first_article(site, monkeypatch):
     from publisher.store import open_store
-    from publisher.subscribers import existing_sections
+    from publisher.subscribers.rules import existing_sections
 
     with (site / "publisher.toml").open("a") as toml:
         toml.write('\n[[sources]]\nurl = "http://127.0.0.1:9/feed.xml"\n'
@@ -412,7 +412,7 @@ def test_status_names_subscribers_whose_sections_all_disappeared(run_cli, site):
 
 # ---------------------------------------------------------------- delivery time
 def test_the_due_rule_uses_the_subscribers_delivery_time_in_their_zone(tmp_path):
-    from publisher.digests import due, schedule
+    from publisher.digests.planner import due, schedule
     from publisher.store.queueing import Candidate
 
     settings = load_settings(tmp_path, environ={})  # [digest] daily_at 07:00

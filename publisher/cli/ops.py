@@ -9,11 +9,11 @@ import sys
 import click
 
 from publisher.cli import cli, instance_option
-from publisher.daemon import Daemon
 from publisher.instance import Instance
-from publisher.logs import FORMATS, configure_logging
+from publisher.ops.logs import FORMATS, configure_logging
 from publisher.preflight import require_ready
-from publisher.status import collect_status, status_json, status_lines
+from publisher.schedule.daemon import Daemon
+from publisher.schedule.status import collect_status, status_json, status_lines
 
 
 @cli.command()

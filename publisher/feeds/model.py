@@ -64,7 +64,7 @@ class Site:
     @classmethod
     def from_settings(cls, settings: Settings) -> Site:
         site = settings.site
-        return cls(title=site.title, url=site.url.rstrip("/") + "/",
+        return cls(title=site.title, url=site.base_url,
                    description=site.description, language=site.language,
                    # Feeds name an author for every entry: the site when no one else.
                    author=site.author or site.title, byline=site.author,
@@ -81,7 +81,7 @@ class Site:
         return self.url + path
 
     def permalink(self, slug: str) -> str:
-        return f"{self.url}articles/{slug}.html"  # url_of(article_path(slug)), inlined
+        return self.url + article_path(slug)
 
 
 LETTER_MARK = "favicon.svg"
@@ -100,6 +100,8 @@ def letter_mark(title: str) -> bytes:
 
 
 def article_path(slug: str) -> str:
+    """An article's page in the publish folder; its URL (the feeds' entry id and the
+    link in mail) is this under the site's base URL."""
     return f"articles/{slug}.html"
 
 
@@ -174,7 +176,7 @@ def make_entry(article: PublishedArticle, site: Site, xml_clean: bool = True) ->
     image = make_image(article.image, site) if article.image else None
     body = absolute_links(body, site.url, permalink)
     published, updated = entry_times(article)
-    sections = section_names(article.sections)
+    sections = publishable_sections(article.sections)
     return Entry(
         seq=article.seq, id=permalink, url=permalink, slug=article.slug, title=title,
         summary=summary, body_html=body,
@@ -188,7 +190,7 @@ def make_entry(article: PublishedArticle, site: Site, xml_clean: bool = True) ->
 
 
 @functools.lru_cache(maxsize=4096)  # most articles share a few lists of sections
-def section_names(sections: tuple[str, ...]) -> tuple[str, ...]:
+def publishable_sections(sections: tuple[str, ...]) -> tuple[str, ...]:
     """The sections that can be published (folder names); any other is left out."""
     if all(map(SECTION_NAME.fullmatch, sections)):
         return sections

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import jinja2
 
+from publisher.addresses import domain_of, mailbox
 from publisher.config import Settings, check_http_url
+from publisher.delivery.templates import check_templates
 from publisher.errors import PublisherError
-from publisher.mail_templates import check_templates
-from publisher.message import domain_of, mailbox
 from publisher.preflight.dns import TxtLookup, system_lookup
 from publisher.preflight.smtp import probe_smtp
 from publisher.templating import INSTANCE_TEMPLATES, shipped_templates, template_env
@@ -138,7 +138,7 @@ def check_all_templates(settings: Settings, found: Findings) -> None:
 
 
 def check_dkim(settings: Settings, found: Findings, lookup: TxtLookup | None) -> None:
-    from publisher.dkim import load_signer
+    from publisher.delivery.dkim import load_signer
 
     try:
         signer = load_signer(settings)

@@ -17,8 +17,8 @@ from starlette.responses import RedirectResponse, Response
 from publisher import tokens
 from publisher.errors import AddressError
 from publisher.store.subscribers import FREQUENCIES, Subscriber
-from publisher.subscribers import clean_preferences, existing_sections, resubscribe
-from publisher.subscribers import confirm as confirm_subscriber
+from publisher.subscribers.rules import clean_preferences, existing_sections, resubscribe
+from publisher.subscribers.rules import confirm as confirm_subscriber
 from publisher.timezones import ZONE_SCRIPT, delivery_times, zone_groups
 from publisher.web.feed import private_feed as build_private_feed
 from publisher.web.feed import site_url

@@ -1,0 +1,300 @@
+"""Subscribers stage: the rules for joining, confirming, changing preferences and leaving
+(by link, or by mail to List-Unsubscribe's mailto address).
+
+Every value a person or a file gives is checked here, once, before it is stored: the
+address with email-validator (syntax only), the name as header text (it ends up in a
+To: header), sections as lower-case words joined by '-', the time zone as an IANA name.
+The command line, the CSV import and the web forms all go through these functions.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from email.parser import BytesParser
+from email.policy import default as email_policy
+from functools import cache, lru_cache
+from zoneinfo import available_timezones
+
+from publisher import tokens
+from publisher.addresses import check_header_text, normalize_address
+from publisher.article import section_names
+from publisher.config import Settings, check_clock
+from publisher.digests.planner import starting_cursor
+from publisher.errors import AddressError
+from publisher.ingest.inbox import QUARANTINE
+from publisher.store import Store
+from publisher.store.subscribers import FREQUENCIES, STATUSES, Subscriber
+from publisher.subscribers.confirmations import queue_confirmation
+
+log = logging.getLogger(__name__)
+
+NAME_MAX = 200
+SECTION_SPLIT = re.compile(r"[;,]")
+
+
+@dataclass(frozen=True)
+class Preferences:
+    """What a subscriber chooses: empty sections mean every section, an empty time zone
+    the default one ([digest] timezone, else [site] timezone)."""
+
+    name: str = ""
+    frequency: str = "daily"
+    sections: tuple[str, ...] = ()
+    timezone: str = ""
+    deliver_at: str = ""  # HH:MM in their zone; empty: [digest] daily_at
+
+    @classmethod
+    def of(cls, subscriber: Subscriber) -> Preferences:
+        return cls(subscriber.name, subscriber.frequency, subscriber.sections,
+                   subscriber.timezone, subscriber.deliver_at)
+
+    def columns(self) -> dict:
+        return {"name": self.name, "frequency": self.frequency,
+                "sections": self.sections, "timezone": self.timezone,
+                "deliver_at": self.deliver_at}
+
+
+def clean_preferences(name: str | None = "", frequency: str | None = "",
+                      sections: str | Iterable[str] | None = "",
+                      timezone: str | None = "",
+                      default: Preferences = Preferences(),
+                      known: Collection[str] | None = None,
+                      deliver_at: str | None = "") -> Preferences:
+    """Checked preferences; a value given as None keeps `default`'s. With `known` (the
+    sections that exist), a section outside it is refused."""
+    return Preferences(
+        name=default.name if name is None else clean_name(name),
+        frequency=default.frequency if frequency is None
+        else clean_frequency(frequency, default.frequency),
+        sections=default.sections if sections is None
+        else existing(clean_sections(sections), known),
+        timezone=default.timezone if timezone is None else clean_timezone(timezone),
+        deliver_at=default.deliver_at if deliver_at is None else clean_deliver_at(deliver_at),
+    )
+
+
+def clean_deliver_at(text: str) -> str:
+    """'18:00', '7:30' -> '18:00', '07:30'; empty: the site's [digest] daily_at."""
+    value = text.strip()
+    if not value:
+        return ""
+    if check_clock(value):
+        raise AddressError(f"delivery time {text!r} is not a 24-hour time such as 18:00")
+    hour, minute = value.split(":")
+    return f"{int(hour):02d}:{minute}"
+
+
+def clean_name(text: str) -> str:
+    name = " ".join(check_header_text("name", text).split())
+    if len(name) > NAME_MAX:
+        raise AddressError(f"name is longer than {NAME_MAX} characters")
+    return name
+
+
+def clean_frequency(text: str, default: str = "daily") -> str:
+    value = text.strip().lower() or default
+    if value not in FREQUENCIES:
+        raise AddressError(f"frequency {text!r} is not one of {', '.join(FREQUENCIES)}")
+    return value
+
+
+def clean_status(text: str, default: str = "active") -> str:
+    value = text.strip().lower() or default
+    if value not in STATUSES:
+        raise AddressError(f"status {text!r} is not one of {', '.join(STATUSES)}")
+    return value
+
+
+def clean_sections(value: str | Iterable[str]) -> tuple[str, ...]:
+    """'World; Science' or ['world', 'science'] -> ('world', 'science')."""
+    if isinstance(value, str):
+        return sections_of_text(value)
+    items = [part for item in value for part in SECTION_SPLIT.split(item)]
+    return tuple(dict.fromkeys(section_names(items)))
+
+
+def existing(sections: tuple[str, ...], known: Collection[str] | None) -> tuple[str, ...]:
+    unknown = [name for name in sections if known is not None and name not in known]
+    if unknown:
+        there = (f"the sections are {', '.join(sorted(known))}" if known
+                 else "there are no sections yet")
+        raise AddressError(f"no section {', '.join(map(repr, unknown))}: {there} "
+                           "(or choose none for every section)")
+    return sections
+
+
+def existing_sections(settings: Settings, store: Store) -> set[str]:
+    """The sections a subscriber may choose: those of stored articles, those [[sources]]
+    give their articles, and the inbox's sub-folders (each names a section, so one made
+    before its first article already counts)."""
+    names = set(store.subscribers.known_sections())
+    names.update(name for source in settings.sources for name in source.sections)
+    inbox = settings.path(settings.ingest.inbox)
+    for depth in ("*", "*/*"):
+        folders = [p.name for p in inbox.glob(depth) if p.is_dir()
+                   and not p.name.startswith(".") and p.relative_to(inbox).parts[0]
+                   != QUARANTINE]
+        names.update(section_names(folders))
+    return names
+
+
+def lost_sections(settings: Settings, store: Store) -> list[Subscriber]:
+    """Active subscribers who chose sections of which none exists any more: they get
+    nothing (`publisher status` names them)."""
+    known = existing_sections(settings, store)
+    return [s for s in store.subscribers.stream(status="active")
+            if s.sections and not known.intersection(s.sections)]
+
+
+@lru_cache(maxsize=1024)
+def sections_of_text(text: str) -> tuple[str, ...]:
+    """Cached: a list being imported repeats the same few section cells."""
+    return tuple(dict.fromkeys(section_names(SECTION_SPLIT.split(text))))
+
+
+def clean_timezone(text: str) -> str:
+    value = text.strip()
+    if not value:
+        return ""
+    zone = zone_names().get(value.lower())
+    if zone is None:
+        raise AddressError(f"time zone {text!r} is not an IANA name such as Europe/Berlin")
+    return zone
+
+
+@cache
+def zone_names() -> dict[str, str]:
+    """IANA zone names by their lower-case spelling, so 'europe/berlin' is accepted."""
+    return {name.lower(): name for name in available_timezones()}
+
+
+def first_cursor(settings: Settings, store: Store, sections: Iterable[str] = ()) -> int:
+    """Where a new or returning subscriber's digests start: after every article stored
+    so far (or, with [digest] first_digest_recent, before the newest few of their
+    sections), so they get no flood of old ones."""
+    return starting_cursor(settings, store, tuple(sections))
+
+
+# --- joining ------------------------------------------------------------------------
+
+def add_subscriber(settings: Settings, store: Store, address: str, prefs: Preferences,
+                   now: datetime, confirmed: bool) -> Subscriber:
+    """`subscribers add`: a new subscriber, active if the operator vouches for their
+    consent (--confirmed), else pending with a confirmation message queued."""
+    email = normalize_address(address)
+    known = store.subscribers.by_email(email)
+    if known:
+        raise AddressError(f"{email} is already on the list ({known.status}); use "
+                           "`publisher subscribers set` to change it")
+    subscriber = store.subscribers.add(
+        email, now, status="active" if confirmed else "pending",
+        cursor=first_cursor(settings, store, prefs.sections), **prefs.columns())
+    if not confirmed:
+        queue_confirmation(settings, store, subscriber, now)
+    return subscriber
+
+
+def request_subscription(settings: Settings, store: Store, address: str,
+                         prefs: Preferences, now: datetime) -> Subscriber | None:
+    """The subscribe form: whom to send a confirmation link, or None.
+
+    An active subscriber is left exactly as they are (a stranger must not change their
+    settings); anyone else gets a link and becomes active only by following it. The
+    form's answer is the same in every case, so it tells no one who is on the list."""
+    email = normalize_address(address)
+    known = store.subscribers.by_email(email)
+    if known is None:
+        try:
+            return store.subscribers.add(email, now, status="pending",
+                                         cursor=first_cursor(settings, store, prefs.sections),
+                                         **prefs.columns())
+        except AddressError:  # added by a concurrent request: treat as known
+            known = store.subscribers.by_email(email)
+            if known is None:
+                raise
+    if known.status == "active":
+        log.info("subscribe form for active subscriber %s: nothing to do", known.id)
+        return None
+    # Pending, unsubscribed or bounced: take the new choices; status waits for the link.
+    return store.subscribers.change(known.id, now, status="pending", **prefs.columns())
+
+
+def confirm(settings: Settings, store: Store, subscriber: Subscriber,
+            now: datetime) -> tuple[Subscriber, bool]:
+    """Follow a confirmation link: active from now on. Returns (subscriber, changed);
+    confirming twice changes nothing."""
+    if subscriber.status == "active":
+        return subscriber, False
+    cursor = first_cursor(settings, store, subscriber.sections)
+    return store.subscribers.activate(subscriber.id, now, cursor), True
+
+
+def resubscribe(settings: Settings, store: Store, subscriber: Subscriber,
+                now: datetime) -> Subscriber:
+    """'Subscribe again' from a link in the person's own mail (preferences or the
+    unsubscribe page): they proved the address is theirs when they first confirmed."""
+    if subscriber.status == "active":
+        return subscriber
+    if subscriber.confirmed_at is None:
+        raise AddressError("this address was never confirmed: use the confirmation link")
+    return store.subscribers.activate(subscriber.id, now,
+                                      first_cursor(settings, store, subscriber.sections))
+
+
+def update_subscriber(settings: Settings, store: Store, subscriber: Subscriber,
+                      prefs: Preferences, status: str | None, now: datetime,
+                      new_links: bool = False) -> Subscriber:
+    """`subscribers set`, the API's PATCH and the console's edit form: new preferences,
+    and a new state if given. Made active by hand, digests start afresh (no backlog of
+    what they missed)."""
+    subscriber = store.subscribers.change(subscriber.id, now, **prefs.columns())
+    if status == "active" and subscriber.status != "active":
+        subscriber = store.subscribers.activate(
+            subscriber.id, now, first_cursor(settings, store, subscriber.sections))
+    elif status is not None and status != subscriber.status:
+        subscriber = store.subscribers.change(subscriber.id, now, status=clean_status(status))
+    if new_links:
+        subscriber = store.subscribers.revoke_links(subscriber.id, now)
+    return subscriber
+
+
+def find(store: Store, address: str) -> Subscriber:
+    """The subscriber with this address, or an AddressError saying it is not on the list."""
+    email = normalize_address(address)
+    subscriber = store.subscribers.by_email(email)
+    if subscriber is None:
+        raise AddressError(f"{email} is not on the list")
+    return subscriber
+
+
+# --- leaving by mail --------------------------------------------------------------------
+
+TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+
+
+def unsubscribe_by_mail(settings: Settings, store: Store, message: bytes,
+                        now: datetime) -> str:
+    """Handle one message sent to List-Unsubscribe's mailto address, whose subject is
+    "unsubscribe <token>" (the signed unsubscribe token of the digest it answers).
+
+    Only the token counts: a From address is easily forged, so a message without a valid
+    token unsubscribes no one. Returns one line saying what happened."""
+    parsed = BytesParser(policy=email_policy).parsebytes(message)
+    subject = str(parsed.get("subject", ""))
+    body = parsed.get_body(preferencelist=("plain",))
+    text = subject + "\n" + (body.get_content() if body is not None else "")
+    for candidate in TOKEN_SHAPE.findall(text):
+        try:
+            data = tokens.verify(settings, "unsubscribe", candidate, now=now)
+        except tokens.TokenError:
+            continue
+        subscriber = store.subscribers.by_id(data.subscriber_id)
+        if subscriber is None or subscriber.token_version != data.version:
+            return "unsubscribe mail: the link it carries is no longer valid; nothing done"
+        store.subscribers.unsubscribe(subscriber.id, now)
+        return f"unsubscribe mail: unsubscribed {subscriber.email}"
+    return "unsubscribe mail: no valid unsubscribe token in it; nothing done"
