@@ -18,12 +18,12 @@ def test_web_form_refuses_a_section_that_does_not_exist(client, store):
     assert store.subscribers.by_email("ada@example.org") is None
 
 
-def test_preferences_keep_a_delivery_time_and_a_vanished_section(client, store, site):
+def test_preferences_keep_a_delivery_time_and_a_vanished_section(client, store, web_settings):
     from tests.test_web_links import NOW, form_token_of, link
 
     sub = store.subscribers.add("ada@example.org", NOW, status="active",
                                 sections=("gone",), deliver_at="07:30")
-    url = link(site, "preferences", sub)
+    url = link(web_settings, "preferences", sub)
     page = client.get(url)
     assert '<option value="07:30" selected>07:30</option>' in page.text  # kept on the menu
     assert "script-src 'sha256-" in page.headers["content-security-policy"]
@@ -56,12 +56,12 @@ def test_an_older_database_gets_the_delivery_time_column(tmp_path):
     store.close()
 
 
-def test_the_zone_script_is_on_the_subscribe_page_only(client, store, site):
+def test_the_zone_script_is_on_the_subscribe_page_only(client, store, web_settings):
     from publisher.timezones import ZONE_SCRIPT
     from tests.test_web_links import NOW, link
 
     assert ZONE_SCRIPT in client.get("/subscribe").text
     sub = store.subscribers.add("ada@example.org", NOW, status="active")
-    page = client.get(link(site, "preferences", sub)).text
+    page = client.get(link(web_settings, "preferences", sub)).text
     # "Default" stays chosen: the browser's zone must not replace a person's choice.
     assert "<script" not in page and '<option value="" selected>Default (UTC)' in page
