@@ -2,6 +2,7 @@
 
     PublisherError            anything the user can fix; never shown with a traceback
     ├── ConfigError           a bad setting: names the key, the value and what is accepted
+    │   └── SettingsFileError  bad TOML, an unknown table, key or PUBLISHER_ variable
     ├── InputError            a file or entry that cannot become an article
     ├── AddressError          an email address or header value that is refused
     ├── TemplateError         a template that does not render (file:line)
@@ -42,6 +43,16 @@ class ConfigError(PublisherError):
     def __init__(self, key: str, value: object, accepted: str):
         self.key, self.value, self.accepted = key, value, accepted
         super().__init__(f"setting {key} = {value!r} is not valid: expected {accepted}")
+
+
+class SettingsFileError(ConfigError):
+    """The settings as a whole: TOML syntax, an unknown table, key or PUBLISHER_ variable.
+    The message is complete; values are never repeated (an unknown table may hold a
+    password)."""
+
+    def __init__(self, key: str, message: str):
+        self.key, self.value, self.accepted = key, None, ""
+        PublisherError.__init__(self, message)
 
 
 class InputError(PublisherError):

@@ -84,6 +84,7 @@ def test_init_then_run_with_dash_c(run_cli, tmp_path):
 def test_parse_prints_json_lines_and_stores_nothing(run_cli, tmp_path):
     if not SEED.exists():
         pytest.skip("shared seed absent")
+    (tmp_path / "publisher.toml").write_text("")
     result = run_cli("-C", tmp_path, "parse", SEED)
     assert result.exit_code == 0
     lines = [json.loads(line) for line in result.stdout.splitlines()]
@@ -99,6 +100,7 @@ def test_parse_reports_bad_files_and_goes_on(run_cli, tmp_path):
     good.write_text("Title\n\nBody.\n")
     empty = tmp_path / "empty.txt"
     empty.write_text("")
+    (tmp_path / "publisher.toml").write_text("")
     result = run_cli("-C", tmp_path, "parse", empty, good, tmp_path / "missing.txt")
     assert result.exit_code == 1
     assert json.loads(result.stdout)["title"] == "Title"
@@ -116,6 +118,7 @@ def test_bad_setting_is_one_line_exit_2(run_cli, tmp_path):
 
 
 def test_config_shows_environment_overrides(run_cli, tmp_path):
+    (tmp_path / "publisher.toml").write_text("")
     result = run_cli("-C", tmp_path, "config", env={"PUBLISHER_FEEDS__ITEMS": "7"})
     assert "items = 7" in result.output
 

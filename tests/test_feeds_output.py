@@ -173,7 +173,7 @@ def test_a_hand_written_slug_becomes_a_safe_file_name(settings, store):
 def test_an_empty_store_still_publishes_valid_feeds(settings, store):
     report = build_feeds(settings, store, NOW)
     folder = publish_folder(settings)
-    assert report.written == 5  # rss, atom, json, index, style sheet
+    assert report.written == 6  # rss, atom, json, index, style sheet, favicon.svg
     created = store.articles.created_at()
     for name in ("rss.xml", "atom.xml"):
         feed = parse(folder / name)

@@ -14,6 +14,7 @@ import lxml.html
 import pytest
 
 from publisher.feeds import build_feeds
+from publisher.templating import ZONE_SCRIPT
 from tests.conftest import NOW, SHARED
 from tests.feeds_support import (
     NASTY,
@@ -187,8 +188,9 @@ def test_json_feed_matches_the_schema(feeds_folder):
 def test_markup_is_text_in_every_feed_and_page(feeds_folder):
     published = [p for p in feeds_folder.rglob("*") if p.suffix in {".xml", ".json", ".html"}]
     assert len(published) > 10
+    ours = f"<script>{ZONE_SCRIPT}</script>".encode()  # the subscribe form's, by its hash
     for path in published:
-        raw = path.read_bytes()
+        raw = path.read_bytes().replace(ours, b"")
         assert b"<script" not in raw.lower(), path
         assert b"]]>" not in raw, path
         assert b"Tom & Jerry" not in raw, path

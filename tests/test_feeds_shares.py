@@ -60,8 +60,8 @@ def test_forked_shares_build_what_one_process_builds(paged_settings, store, tmp_
     assert forked.shares_used == {"archives": 2, "articles": 2}
     assert sorted(forked.output.written) == sorted(serial.output.written)
     # archive pages, article pages, 3 feeds each for the site and 2 sections, index and
-    # section pages and the style sheet
-    assert len(forked.output.written) == len(files(publish_folder(two))) == 13 + 40 + 9 + 4
+    # section pages, the style sheet and the letter-mark icon
+    assert len(forked.output.written) == len(files(publish_folder(two))) == 13 + 40 + 9 + 5
     assert files(publish_folder(two)) == files(publish_folder(one))
     assert manifest_sizes(publish_folder(two)) == manifest_sizes(publish_folder(one))
 

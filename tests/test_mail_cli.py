@@ -59,11 +59,12 @@ def test_run_refuses_to_send_with_a_broken_template(sqlite_instance, run_cli):
     (sqlite_instance / "templates" / "digest.html").write_text("{% if %}\n")
     store = fill(sqlite_instance)
     result = run_cli("-C", sqlite_instance, "run")
-    assert result.exit_code == 1
-    assert "broken mail template, nothing sent:" in result.stderr
-    assert f"{sqlite_instance / 'templates' / 'digest.html'}:1:" in result.stderr
+    # The check before the pass finds it: nothing is ingested, built or sent.
+    assert result.exit_code == 2 and result.stdout == ""
+    broken = sqlite_instance / 'templates' / 'digest.html'
+    assert f"publisher: template {broken}:1:" in result.stderr
     assert "Traceback" not in result.output
-    assert store.ledger.counts()["queued"] == 2  # queued, waiting for a fixed template
+    assert store.ledger.counts()["queued"] == 0  # nothing written
     (sqlite_instance / "templates" / "digest.html").unlink()
     assert "delivery: 2 sent" in run_cli("-C", sqlite_instance, "run").output
     store.close()

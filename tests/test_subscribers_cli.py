@@ -24,6 +24,8 @@ def confirm_link(data: bytes) -> str:
 def test_add_list_show_set_remove(run_cli, instance, store, smtp_server, monkeypatch):
     monkeypatch.setenv("PUBLISHER_MAIL__TRANSPORT", "smtp")
     monkeypatch.setenv("PUBLISHER_MAIL__SMTP_URL", smtp_server.url)
+    for section in ("world", "science"):  # inbox folders: sections that exist
+        (instance / "articles" / section).mkdir()
     cli = ("-C", instance, "subscribers")
     result = run_cli(*cli, "add", "Ada@Example.org", "--name", "Ada Lovelace",
                      "--frequency", "weekly", "--sections", "World, Science",

@@ -21,6 +21,7 @@ def embed(instance, monkeypatch, store):
     monkeypatch.setenv("PUBLISHER_SITE__URL", "http://testserver/")
     monkeypatch.setenv("PUBLISHER_WEB__ALLOWED_ORIGINS", f"{ALLOWED}, https://shop.example.org")
     monkeypatch.setenv("PUBLISHER_WEB__SUBSCRIBE_PER_MINUTE", "3")
+    (instance / "articles" / "world").mkdir()  # an inbox folder: a section that exists
     with TestClient(create_app(load_settings(instance), store),
                     follow_redirects=False) as client:
         yield client

@@ -26,6 +26,8 @@ def web_settings(instance, monkeypatch):
     """Settings whose [site] url is the TestClient's own host, so links work as given."""
     monkeypatch.setenv("PUBLISHER_SITE__URL", "http://testserver/")
     monkeypatch.setenv("PUBLISHER_WEB__SUBSCRIBE_PER_MINUTE", "3")
+    for section in ("world", "science", "culture"):  # inbox folders: sections that exist
+        (instance / "articles" / section).mkdir()
     return load_settings(instance)
 
 

@@ -17,7 +17,7 @@ import click
 from publisher import __version__
 from publisher.clock import Clock, parse_instant, starting_at, system_clock
 from publisher.errors import PublisherError
-from publisher.instance import Instance
+from publisher.instance import Instance, require_instance
 
 
 class UserError(click.ClickException):
@@ -47,16 +47,20 @@ def instance_option(command):
     def wrapper(ctx: click.Context, directory: Path | None, **kwargs):
         root = ctx.find_root()
         if directory is not None:
-            root.obj = enter_instance(root, directory)
-        elif root.obj is None:
-            root.obj = Instance(Path.cwd(), clock=root_clock(root))
-        root.call_on_close(root.obj.close)
+            change_directory(root, directory)
+        if root.obj is None:
+            root.obj = Instance(require_instance(Path.cwd()), clock=root_clock(root))
+            root.call_on_close(root.obj.close)
         return ctx.invoke(command, root.obj, **kwargs)
 
     return wrapper
 
 
-def enter_instance(ctx: click.Context, directory: Path) -> Instance:
+def warn_line(line: str) -> None:
+    click.echo(f"warning: {line}", err=True)
+
+
+def change_directory(ctx: click.Context, directory: Path) -> None:
     """Change into DIR as git -C does, so relative paths in arguments are read from there;
     the previous folder comes back when the command ends (it matters in tests)."""
     if not directory.is_dir():
@@ -64,7 +68,6 @@ def enter_instance(ctx: click.Context, directory: Path) -> Instance:
     previous = Path.cwd()
     os.chdir(directory)
     ctx.call_on_close(lambda: os.chdir(previous))
-    return Instance(Path.cwd(), clock=root_clock(ctx))
 
 
 def root_clock(ctx: click.Context) -> Clock:
@@ -92,7 +95,9 @@ def start_clock(ctx: click.Context, _param: click.Parameter, value: str | None) 
 @click.pass_context
 def cli(ctx: click.Context, directory: Path | None, verbose: int) -> None:
     """Publish articles as RSS, Atom and JSON feeds, archive pages and email digests."""
-    ctx.obj = enter_instance(ctx, directory) if directory else None
+    ctx.obj = None  # the Instance, made by the command (init needs none)
+    if directory:
+        change_directory(ctx, directory)
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
     logging.basicConfig(level=level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -110,6 +115,7 @@ from publisher.cli import (  # noqa: E402, F401  (registers the commands)
     feeds,
     mail,
     ops,
+    setup,
     subscribers,
     web,
 )

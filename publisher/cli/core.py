@@ -8,28 +8,23 @@ from pathlib import Path
 
 import click
 
-from publisher.cli import cli, instance_option
+from publisher.cli import cli, instance_option, warn_line
 from publisher.delivery import make_transport
 from publisher.errors import InputError, item_errors
 from publisher.ingest.inbox import ingest, parse_bytes, read_input
-from publisher.instance import Instance, init_instance, render_toml
+from publisher.instance import Instance, render_toml
+from publisher.preflight import require_ready
 from publisher.schedule.lock import Busy, run_lock
 from publisher.schedule.pipeline import run_once
 
 
 @cli.command()
-@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
-def init(folder: Path) -> None:
-    """Create an instance in FOLDER: publisher.toml and the folders it uses."""
-    config = init_instance(folder)
-    click.echo(f"created {config} and {folder}/articles, templates, feeds, subscribers")
-
-
-@cli.command()
+@click.option("--show-secrets", is_flag=True, help="Print [web] secret and the passwords "
+              "in URLs too (they are masked by default).")
 @instance_option
-def config(instance: Instance) -> None:
+def config(instance: Instance, show_secrets: bool) -> None:
     """Print the settings in force (file, defaults and environment), as TOML."""
-    click.echo(render_toml(instance.settings), nl=False)
+    click.echo(render_toml(instance.settings, masked=not show_secrets), nl=False)
 
 
 @cli.command()
@@ -78,8 +73,11 @@ def ingest_command(instance: Instance) -> None:
 def run(instance: Instance) -> None:
     """One pass of every stage (for cron; safe to start every minute).
 
-    Holds the run lock for the pass: when another run holds it, says so and exits 0.
+    Checks the settings first (as `publisher check` does, without DNS) and stops on a
+    problem. Holds the run lock for the pass: when another run holds it, says so and
+    exits 0.
     """
+    require_ready(instance.settings, warn_line)
     lock = run_lock(instance.store.engine, instance.clock)
     try:
         lock.acquire()
@@ -87,9 +85,7 @@ def run(instance: Instance) -> None:
         click.echo(f"{busy}; nothing done")
         return
     try:
-        report = run_once(instance.settings, instance.store,
-                          make_transport(instance.settings), instance.clock)
+        run_once(instance.settings, instance.store, make_transport(instance.settings),
+                 instance.clock, show=click.echo)
     finally:
         lock.release()
-    for line in report.lines():
-        click.echo(line)

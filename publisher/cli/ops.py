@@ -11,6 +11,7 @@ import click
 from publisher.cli import cli, instance_option
 from publisher.instance import Instance
 from publisher.ops.logs import FORMATS, configure_logging
+from publisher.preflight import require_ready
 from publisher.schedule.daemon import Daemon
 from publisher.schedule.status import collect_status, status_json, status_lines
 
@@ -37,5 +38,7 @@ def daemon(instance: Instance, log_format: str) -> None:
     at their times, sending and upstream sources. Logs go to stderr."""
     verbose = click.get_current_context().find_root().params.get("verbose") or 0
     configure_logging(log_format, logging.DEBUG if verbose >= 2 else logging.INFO)
-    settings, store = instance.settings, instance.store
+    # In the daemon's log (text or JSON), as everything it says.
+    require_ready(instance.settings, logging.getLogger("publisher.preflight").warning)
+    settings, store = instance.settings, instance.store  # opened only once all is well
     sys.exit(asyncio.run(Daemon(settings, store, clock=instance.clock).run()))

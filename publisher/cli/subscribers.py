@@ -10,12 +10,13 @@ from pathlib import Path
 import click
 
 from publisher import tokens
-from publisher.cli import cli, instance_option
+from publisher.cli import cli, instance_option, warn_line
 from publisher.cli.bounces import event_line
 from publisher.delivery import deliver, make_transport
 from publisher.errors import AddressError, ConfigError
 from publisher.instance import Instance
 from publisher.ops.progress import progress
+from publisher.preflight import require_ready
 from publisher.store.subscribers import FREQUENCIES, STATUSES, Subscriber
 from publisher.subscribers.csv_io import export_file, export_rows, import_file
 from publisher.subscribers.formats import FORMATS
@@ -24,6 +25,7 @@ from publisher.subscribers.rules import (
     Preferences,
     add_subscriber,
     clean_preferences,
+    existing_sections,
     find,
     handle_unsubscribe_mail,
     update_subscriber,
@@ -40,6 +42,9 @@ frequency_option = click.option(
 sections_option = click.option(
     "--sections", metavar="A,B", help="Sections to receive, comma-separated; "
     "empty: every section.")
+deliver_at_option = click.option(
+    "--deliver-at", metavar="HH:MM", help="When daily and weekly digests arrive, in their "
+    "time zone, e.g. 18:00; empty: [digest] daily_at.")
 timezone_option = click.option(
     "--timezone", metavar="ZONE", help="IANA time zone for delivery times, e.g. "
     "Europe/Berlin; empty: the default.")
@@ -51,6 +56,7 @@ timezone_option = click.option(
 @frequency_option
 @sections_option
 @timezone_option
+@deliver_at_option
 @click.option("--confirmed", is_flag=True, help="Active at once: you vouch that they opted "
               "in. Without it they are sent a confirmation link and stay pending until "
               "they follow it.")
@@ -58,10 +64,15 @@ timezone_option = click.option(
               "(bounced or complained) again.")
 @instance_option
 def add(instance: Instance, email: str, name: str, frequency: str | None,
-        sections: str | None, timezone: str | None, confirmed: bool, force: bool) -> None:
+        sections: str | None, timezone: str | None, deliver_at: str | None,
+        confirmed: bool, force: bool) -> None:
     """Add EMAIL to the list (a bounced or complained address only with --force)."""
-    prefs = clean_preferences(name, frequency or "", sections or "", timezone or "")
     settings, store, now = instance.settings, instance.store, instance.now()
+    prefs = clean_preferences(name, frequency or "", sections or "", timezone or "",
+                              known=existing_sections(settings, store),
+                              deliver_at=deliver_at or "")
+    if not confirmed:  # a confirmation must be able to go out before anyone waits for it
+        require_ready(settings, warn_line)
     subscriber = add_subscriber(settings, store, email, prefs, now, confirmed, force=force)
     click.echo(f"added {subscriber.email} ({subscriber.status})")
     if not confirmed:
@@ -122,22 +133,25 @@ def show(instance: Instance, email: str) -> None:
 @frequency_option
 @sections_option
 @timezone_option
+@deliver_at_option
 @click.option("--status", type=click.Choice(STATUSES), help="Change the state by hand.")
 @click.option("--new-links", is_flag=True, help="Revoke every link sent to them so far "
               "(unsubscribe, preferences, feed); later mail carries new ones.")
 @instance_option
 def set_command(instance: Instance, email: str, name: str | None, frequency: str | None,
-                sections: str | None, timezone: str | None, status: str | None,
-                new_links: bool) -> None:
+                sections: str | None, timezone: str | None, deliver_at: str | None,
+                status: str | None, new_links: bool) -> None:
     """Change EMAIL's preferences or state."""
     store, now = instance.store, instance.now()
     subscriber = find(store, email)
     if name is None and frequency is None and sections is None and timezone is None \
-            and status is None and not new_links:
+            and deliver_at is None and status is None and not new_links:
         raise AddressError("nothing to change: give --name, --frequency, --sections, "
-                           "--timezone, --status or --new-links")
+                           "--timezone, --deliver-at, --status or --new-links")
     prefs = clean_preferences(name, frequency, sections, timezone,
-                              default=Preferences.of(subscriber))
+                              default=Preferences.of(subscriber),
+                              known=existing_sections(instance.settings, store),
+                              deliver_at=deliver_at)
     if status == "active" and subscriber.status == "complained":
         raise AddressError(f"{subscriber.email} reported our mail as spam; only a new "
                            "opt-in brings them back: `publisher subscribers add --force` "
@@ -238,7 +252,8 @@ def as_dict(subscriber: Subscriber) -> dict:
     return {
         "email": subscriber.email, "name": subscriber.name, "status": subscriber.status,
         "frequency": subscriber.frequency, "sections": list(subscriber.sections),
-        "timezone": subscriber.timezone, "created": subscriber.created_at.isoformat(),
+        "timezone": subscriber.timezone, "deliver_at": subscriber.deliver_at,
+        "created": subscriber.created_at.isoformat(),
         "confirmed": subscriber.confirmed_at.isoformat() if subscriber.confirmed_at else None,
         "last_digest": subscriber.last_digest_at.isoformat()
         if subscriber.last_digest_at else None,

@@ -7,8 +7,9 @@ import logging
 import click
 
 from publisher import tokens
-from publisher.cli import cli, instance_option
+from publisher.cli import cli, instance_option, warn_line
 from publisher.instance import Instance
+from publisher.preflight import require_ready
 
 
 class RedactTokens(logging.Filter):
@@ -33,6 +34,7 @@ def serve(instance: Instance, host: str | None, port: int | None) -> None:
     from publisher.web import create_app
 
     settings = instance.settings
+    require_ready(settings, warn_line)
     app = create_app(settings, instance.store, clock=instance.clock)
     host, port = host or settings.web.host, port or settings.web.port
     click.echo(f"serving {settings.path(settings.feeds.folder)} on http://{host}:{port}/ "

@@ -9,6 +9,7 @@ leave this module.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 import re
 import tomllib
@@ -24,7 +25,7 @@ from publisher.config.checks import (
     check_subject,
     check_value,
 )
-from publisher.errors import ConfigError, setting_errors
+from publisher.errors import ConfigError, SettingsFileError, setting_errors
 
 CONFIG_NAME = "publisher.toml"
 ENV_PREFIX = "PUBLISHER_"
@@ -41,8 +42,11 @@ class SiteSettings:
     url: str = setting("http://127.0.0.1:8080/", "Public base URL of the site.", "http_url")
     description: str = setting("News from the Publisher demo.", "One line about the site.")
     language: str = setting("en", "Language tag of the content (BCP 47).", "language")
-    author: str = setting("Publisher", "Default author when an article names none.")
+    author: str = setting("", "Author of articles that name none; empty: pages show no "
+                          "byline for them and feeds name the site.")
     timezone: str = setting("UTC", "Time zone for dates shown to readers.", "timezone")
+    icon: str = setting("", "The site's icon: a URL, or a path in the publish folder; "
+                        "empty: a letter mark made from the title (favicon.svg).")
 
     @property
     def base_url(self) -> str:
@@ -258,11 +262,14 @@ def toml_key(f: dataclasses.Field) -> str:
 def load_settings(instance: Path, environ: dict[str, str] | None = None) -> Settings:
     """Read `instance/publisher.toml` (if any), apply environment overrides, validate."""
     environ = os.environ if environ is None else environ
+    check_environment(environ)
     raw = read_toml(instance / CONFIG_NAME)
     unknown = set(raw) - set(SECTIONS) - {"sources", "webhooks"}
     if unknown:
         name = sorted(unknown)[0]
-        raise ConfigError(f"[{name}]", raw[name], f"one of the sections {', '.join(SECTIONS)}")
+        raise SettingsFileError(f"[{name}]", f"{CONFIG_NAME}: unknown table [{name}]"
+                                f"{did_you_mean(name, [*SECTIONS, 'sources'])}; the tables "
+                                f"are {', '.join(SECTIONS)} and [[sources]]")
     sections = {
         name: build_section(name, cls, raw.get(name, {}), environ)
         for name, cls in SECTIONS.items()
@@ -279,8 +286,18 @@ def read_toml(path: Path) -> dict[str, Any]:
         return {}
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(str(path), "(file)", f"valid TOML ({exc})") from exc
+    except UnicodeDecodeError as exc:
+        raise SettingsFileError(path.name, f"{path.name}: not UTF-8 text (byte "
+                                f"{exc.start})") from exc
+    except tomllib.TOMLDecodeError as exc:
+        # tomllib says "Expected '=' ... (at line 7, column 5)": lead with the line.
+        where = re.search(r"^(.*) \(at (?:line (\d+), column (\d+)|end of document)\)$",
+                          str(exc))
+        if where and where[2]:
+            message = f"{path.name} line {where[2]}: {where[1]} (column {where[3]})"
+        else:
+            message = f"{path.name}: {where[1] if where else exc} (at the end of the file)"
+        raise SettingsFileError(path.name, message) from exc
 
 
 def build_section(name: str, cls: type, table: Any, environ: dict[str, str]) -> Any:
@@ -289,7 +306,7 @@ def build_section(name: str, cls: type, table: Any, environ: dict[str, str]) -> 
     fields = {toml_key(f): f for f in dataclasses.fields(cls)}
     for key in table:
         if key not in fields:
-            raise ConfigError(f"{name}.{key}", table[key], f"one of {', '.join(fields)}")
+            raise unknown_key(f"[{name}]", key, fields)
     values = {}
     for key, f in fields.items():
         env_name = f"{ENV_PREFIX}{name.upper()}__{key.upper()}"
@@ -311,12 +328,43 @@ def build_source(index: int, entry: Any) -> SourceSettings:
     values = {}
     for key, value in entry.items():
         if key not in fields:
-            raise ConfigError(f"sources[{index}].{key}", value, f"one of {', '.join(fields)}")
+            raise unknown_key(f"[[sources]] number {index + 1}", key, fields)
         values[fields[key].name] = validate(f"sources[{index}].{key}", value, fields[key])
     if not values.get("url"):
         raise ConfigError(f"sources[{index}].url", "", "the feed's http(s) URL")
     values.setdefault("name", values["url"])
     return SourceSettings(**values)
+
+
+def unknown_key(table: str, key: str, fields) -> SettingsFileError:
+    return SettingsFileError(key, f"{CONFIG_NAME}: unknown setting {key!r} in {table}"
+                             f"{did_you_mean(key, fields)}; its settings are "
+                             f"{', '.join(fields)}")
+
+
+def did_you_mean(name: str, choices) -> str:
+    close = difflib.get_close_matches(name.lower(), list(choices), n=1, cutoff=0.75)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def check_environment(environ) -> None:
+    """PUBLISHER_<SECTION>__<KEY> must name a setting, as a key in the file must. A name
+    with one underscore after a section (PUBLISHER_MAIL_TRANSPORT) is a typo of that
+    form; other PUBLISHER_ names (no section) belong to tools and tests, not to us."""
+    known = {f"{ENV_PREFIX}{name.upper()}__{toml_key(f).upper()}"
+             for name, cls in SECTIONS.items() for f in dataclasses.fields(cls)}
+    sections = tuple(f"{ENV_PREFIX}{name.upper()}_" for name in SECTIONS)
+    for variable in sorted(environ):
+        if variable in known or not variable.startswith(ENV_PREFIX):
+            continue
+        if "__" in variable or variable.startswith(sections):
+            plain = {k[len(ENV_PREFIX):].replace("__", "_"): k for k in known}
+            close = difflib.get_close_matches(variable[len(ENV_PREFIX):].replace("__", "_"),
+                                              list(plain), n=1, cutoff=0.75)
+            guess = f" (did you mean {plain[close[0]]}?)" if close else ""
+            raise SettingsFileError(variable, f"unknown environment variable {variable}"
+                                    f"{guess}: settings are PUBLISHER_<SECTION>__<KEY>, "
+                                    "such as PUBLISHER_MAIL__TRANSPORT")
 
 
 def build_webhook(index: int, entry: Any) -> WebhookSettings:
@@ -326,7 +374,7 @@ def build_webhook(index: int, entry: Any) -> WebhookSettings:
     values = {}
     for key, value in entry.items():
         if key not in fields:
-            raise ConfigError(f"webhooks[{index}].{key}", value, f"one of {', '.join(fields)}")
+            raise unknown_key(f"[[webhooks]] number {index + 1}", key, fields)
         values[fields[key].name] = validate(f"webhooks[{index}].{key}", value, fields[key])
     for key in ("url", "secret"):
         if not values.get(key):
@@ -358,7 +406,7 @@ def from_env(env_name: str, text: str, f: dataclasses.Field) -> Any:
             return tuple(part.strip() for part in text.split(",") if part.strip())
         return kind(text)
     except ValueError as exc:
-        raise ConfigError(env_name, text, f"a {kind.__name__}") from exc
+        raise ConfigError(env_name, text, TYPE_WORDS[kind]) from exc
 
 
 def validate(key: str, value: Any, f: dataclasses.Field) -> Any:
@@ -368,7 +416,7 @@ def validate(key: str, value: Any, f: dataclasses.Field) -> Any:
     if expected is tuple and isinstance(value, list | str):
         value = tuple(value) if isinstance(value, list) else (value,)
     if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
-        raise ConfigError(key, value, f"a {expected.__name__}")
+        raise ConfigError(key, value, TYPE_WORDS[expected])
     problem = check_value(f.name, value)
     check = f.metadata.get("check")
     if check and not problem:
@@ -381,6 +429,8 @@ def validate(key: str, value: Any, f: dataclasses.Field) -> Any:
     return value
 
 
+TYPE_WORDS = {int: "an integer", float: "a number", bool: "true or false",
+              str: "text in quotes", tuple: 'a list of text such as ["world", "science"]'}
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 HEADER_BREAK = re.compile(r"[\r\n]")
 

@@ -54,12 +54,13 @@ def zone(name: str, default: str) -> ZoneInfo:
 
 
 def latest_send_time(frequency: str, tz: ZoneInfo, now: datetime,
-                     digest: DigestSettings) -> tuple[datetime, str] | None:
+                     digest: DigestSettings, at: str = "") -> tuple[datetime, str] | None:
     """The last scheduled send time at or before `now` (aware UTC) and its period label;
-    None for instant subscribers, who have no schedule."""
+    None for instant subscribers, who have no schedule. `at` is the subscriber's own
+    delivery time (HH:MM in their zone); empty: [digest] daily_at."""
     if frequency not in ("daily", "weekly"):
         return None
-    hour, minute = (int(part) for part in digest.daily_at.split(":"))
+    hour, minute = (int(part) for part in (at or digest.daily_at).split(":"))
     local_now = now.astimezone(tz)
     day = local_now.date()
     if frequency == "weekly":
@@ -87,29 +88,32 @@ def local_time(day: date, hour: int, minute: int, tz: ZoneInfo) -> datetime:
 Scheduled = tuple[datetime, str]  # a send time (aware UTC) and its period label
 
 
-def schedule(settings: Settings, now: datetime) -> Callable[[str, str], Scheduled | None]:
-    """(frequency, time zone) -> the latest send time at `now` and its label, worked out
-    once per pass and pair: most subscribers share a few schedules."""
+def schedule(settings: Settings,
+             now: datetime) -> Callable[[str, str, str], Scheduled | None]:
+    """(frequency, time zone, delivery time) -> the latest send time at `now` and its
+    label, worked out once per pass and triple: most subscribers share a few schedules."""
 
     @cache
-    def scheduled(frequency: str, timezone: str) -> Scheduled | None:
+    def scheduled(frequency: str, timezone: str, at: str = "") -> Scheduled | None:
         return latest_send_time(frequency, zone(timezone, settings.digest_timezone), now,
-                                settings.digest)
+                                settings.digest, at)
 
     return scheduled
 
 
-def due(candidate: Candidate, scheduled: Callable[[str, str], Scheduled | None],
+def due(candidate: Candidate, scheduled: Callable[[str, str, str], Scheduled | None],
         everyone: bool = False) -> str | None:
     """The rule: the period label if the subscriber is due, else None. `everyone` (send
     --now) and instant subscribers are always due (what is new decides); a daily or weekly
-    one when their latest send time came after their last digest, or after they joined.
+    one when their latest send time (their delivery time, else [digest] daily_at, in
+    their zone) came after their last digest, or after they joined. A changed delivery
+    time never doubles a day's digest: the period label is the same.
     Instant and `everyone` labels get the newest article's seq appended by the planner."""
     if everyone:
         return "now"
     if candidate.frequency == "instant":
         return "instant"
-    found = scheduled(candidate.frequency, candidate.timezone)
+    found = scheduled(candidate.frequency, candidate.timezone, candidate.deliver_at)
     if found is None:
         return None
     send, label = found

@@ -44,6 +44,7 @@ from publisher.feeds.model import (
     ATOM,
     EPOCH,
     JSON,
+    LETTER_MARK,
     RSS,
     SECTION_NAME,
     Channel,
@@ -51,6 +52,7 @@ from publisher.feeds.model import (
     Site,
     archive_path,
     article_path,
+    letter_mark,
     make_entry,
     newest_first,
     newest_update,
@@ -340,6 +342,10 @@ def publish_pages(build: Build, show: ProgressDisplay = quiet) -> None:
     key = build.key("style")
     if not output.fresh(STYLE, key):
         output.put(STYLE, key, pages.style())
+    if not build.site.icon:
+        key = build.key("icon")
+        if not output.fresh(LETTER_MARK, key):
+            output.put(LETTER_MARK, key, letter_mark(build.site.title))
     counts = tuple(build.section_counts.items())
     key = build.key("index", counts, stamps=build.window)
     if not output.fresh("index.html", key):

@@ -29,6 +29,7 @@ from publisher.feeds.model import (
     section_path,
     section_title,
 )
+from publisher.templating import ZONE_SCRIPT
 
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
           "September", "October", "November", "December")
@@ -76,7 +77,7 @@ class Pages:
         self.env.filters["local_date"] = self.local_date
         self.env.filters["iso"] = html_time
         self.env.globals.update(site=site, site_feeds=feed_links(site, "", site.title),
-                                style=STYLE, frequencies=FREQUENCIES,
+                                style=STYLE, frequencies=FREQUENCIES, zone_script=ZONE_SCRIPT,
                                 subscribe_url=site.url_of("subscribe"))
 
     def local_date(self, moment: datetime) -> str:

@@ -46,13 +46,20 @@ class RunReport:
         return lines + ([self.webhooks.line()] if self.webhooks else [])
 
 
-def run_once(settings: Settings, store: Store, transport: Any, clock: Clock) -> RunReport:
+def run_once(settings: Settings, store: Store, transport: Any, clock: Clock,
+             show: Callable[[str], None] = lambda line: None) -> RunReport:
     """Every stage once, in order; later stages read what earlier ones stored. Every stage
-    decides by the pass's one `now`, read once from the clock."""
+    decides by the pass's one `now`, read once from the clock. `show` gets each stage's
+    summary as it ends, so a stage that fails leaves the others' on screen."""
     now = clock()
-    reports = {name: stage(store, name, clock, work)
-               for name, work in stages(settings, store, now, transport)}
-    return RunReport(**reports, webhooks=webhooks_stage(settings, store, clock, now))
+    reports = {}
+    for name, work in stages(settings, store, now, transport):
+        reports[name] = stage(store, name, clock, work)
+        show(reports[name].line())
+    webhooks = webhooks_stage(settings, store, clock, now)
+    if webhooks:
+        show(webhooks.line())
+    return RunReport(**reports, webhooks=webhooks)
 
 
 def webhooks_stage(settings: Settings, store: Store, clock: Clock,

@@ -19,6 +19,7 @@ from publisher.store import Store, safe_url
 from publisher.store.bounces import KINDS
 from publisher.store.sources import SourceState
 from publisher.store.subscribers import STATUSES
+from publisher.subscribers.rules import lost_sections
 
 COMPLAINT_WARNING = 0.001  # half of Gmail's and Yahoo's 0.3%
 
@@ -68,6 +69,8 @@ class Status:
     complaint_rate_7d: float = 0.0
     warnings: list[str] = field(default_factory=list)
     webhooks: dict[str, int] = field(default_factory=dict)  # deliveries by state
+    # Active subscribers whose chosen sections all disappeared: they get nothing.
+    without_sections: list[str] = field(default_factory=list)
 
     @property
     def healthy(self) -> bool:
@@ -118,6 +121,7 @@ def read_status(settings: Settings, store: Store, now: datetime) -> Status:
         sources=[source_status(source, states.get(source.name),
                                counts.get(source_key(source.name), 0))
                  for source in settings.sources],
+        without_sections=[s.email for s in lost_sections(settings, store)],
     )
 
 
@@ -158,6 +162,11 @@ def status_lines(status: Status) -> list[str]:
         f"articles: {status.articles}" + (f" (newest stored {when(status.newest_article_at)})"
                                            if status.newest_article_at else ""),
         "subscribers: " + counts(status.subscribers),
+        *([f"  {len(status.without_sections)} active subscriber(s) get nothing: none of "
+           f"their sections exists any more ({', '.join(status.without_sections[:5])}"
+           f"{', ...' if len(status.without_sections) > 5 else ''}); change them with "
+           "`publisher subscribers set EMAIL --sections ...`"]
+          if status.without_sections else []),
         "outbox: " + counts(status.outbox) + (
             f" (oldest waiting since {when(status.oldest_waiting_at)})"
             if status.oldest_waiting_at else ""),

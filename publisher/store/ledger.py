@@ -109,7 +109,7 @@ class LedgerStore:
                 select(subscribers.c.id, subscribers.c.email, subscribers.c.frequency,
                        cast(subscribers.c.sections, Text), subscribers.c.timezone,
                        subscribers.c.cursor, subscribers.c.last_digest_at,
-                       subscribers.c.created_at)
+                       subscribers.c.created_at, subscribers.c.deliver_at)
                 .where(subscribers.c.id > after_id, subscribers.c.status == "active",
                        subscribers.c.cursor < max_seq)
                 .order_by(subscribers.c.id).limit(limit)
@@ -119,9 +119,9 @@ class LedgerStore:
             if not rows:
                 return QueuedBatch(last_id=None)
             candidates = [Candidate(id_, email, frequency, self.parsed(sections), timezone,
-                                    cursor, last, created)
-                          for id_, email, frequency, sections, timezone, cursor, last, created
-                          in rows]
+                                    cursor, last, created, deliver_at)
+                          for id_, email, frequency, sections, timezone, cursor, last, created,
+                          deliver_at in rows]
             plans = plan(candidates, ArticleLookup(conn))
             batch = QueuedBatch(last_id=rows[-1].id, read=len(rows))
             if plans:

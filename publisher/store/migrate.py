@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 
-from sqlalchemy import Connection, func, insert, inspect, select
+from sqlalchemy import Connection, func, insert, inspect, select, text
 from sqlalchemy.schema import CreateIndex
 
 from publisher.clock import Clock, system_clock
@@ -34,6 +34,13 @@ Step = Callable[[Connection], None]
 
 def create_all(conn: Connection) -> None:
     metadata.create_all(conn)
+
+
+def add_deliver_at(conn: Connection) -> None:
+    # A database made at version 1 by this code's schema.py has the column already.
+    if "deliver_at" not in {c["name"] for c in inspect(conn).get_columns("subscribers")}:
+        conn.execute(text("ALTER TABLE subscribers ADD COLUMN deliver_at VARCHAR(5) "
+                          "NOT NULL DEFAULT ''"))
 
 
 CONSOLE_INDEXES = ("ix_subscribers_name", "ix_subscribers_filter", "ix_subscribers_frequency",
@@ -60,6 +67,7 @@ MIGRATIONS: list[tuple[int, str, Step]] = [
         "subscriber indexes for search and filters", add_console),
     (5, "bounce_events: bounces and complaints with their raw messages",
      lambda conn: bounce_events.create(conn, checkfirst=True)),
+    (6, "subscribers.deliver_at: each subscriber's delivery time", add_deliver_at),
 ]
 
 

@@ -38,6 +38,7 @@ class Candidate:
     cursor: int
     last_digest_at: datetime | None
     created_at: datetime
+    deliver_at: str = ""  # HH:MM in their zone; empty: [digest] daily_at
 
 
 @dataclass(frozen=True)

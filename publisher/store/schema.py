@@ -133,6 +133,8 @@ subscribers = Table(
     Column("frequency", String(10), nullable=False),  # instant, daily, weekly
     Column("sections", JSON, nullable=False),  # empty: every section
     Column("timezone", String(64), nullable=False, default=""),  # empty: the default zone
+    # HH:MM in their zone for daily and weekly digests; empty: [digest] daily_at.
+    Column("deliver_at", String(5), nullable=False, default="", server_default=""),
     Column("cursor", BigInteger, nullable=False, default=0),  # last article seq queued
     Column("last_digest_at", UTCDateTime),
     Column("bounce_count", Integer, nullable=False, default=0),

@@ -55,6 +55,7 @@ class Subscriber:
     updated_at: datetime
     confirmed_at: datetime | None
     token_version: int
+    deliver_at: str = ""  # HH:MM in their zone; empty: [digest] daily_at
 
 
 def to_subscriber(row: Row) -> Subscriber:
@@ -84,7 +85,7 @@ class SubscriberStore:
 
     def add(self, email: str, now: datetime, *, name: str = "", status: str = "pending",
             frequency: str = "daily", sections: Sequence[str] = (), timezone: str = "",
-            cursor: int = 0) -> Subscriber:
+            cursor: int = 0, deliver_at: str = "") -> Subscriber:
         """Insert a subscriber; AddressError if the address is already on the list.
         `email` must be normalized already (publisher.addresses.normalize_address)."""
         check_choice("status", status, STATUSES)
@@ -94,6 +95,7 @@ class SubscriberStore:
                 new_id = conn.execute(insert(subscribers).values(
                     email=email, name=name, status=status, frequency=frequency,
                     sections=list(sections), timezone=timezone, cursor=cursor,
+                    deliver_at=deliver_at,
                     bounce_count=0, created_at=now, updated_at=now, token_version=0,
                     confirmed_at=now if status == "active" else None,
                 ).returning(subscribers.c.id)).scalar_one()
@@ -113,8 +115,8 @@ class SubscriberStore:
         return to_subscriber(row) if row else None
 
     def change(self, subscriber_id: int, now: datetime, **values) -> Subscriber:
-        """Set some of status, name, frequency, sections, timezone."""
-        allowed = {"status", "name", "frequency", "sections", "timezone"}
+        """Set some of status, name, frequency, sections, timezone, deliver_at."""
+        allowed = {"status", "name", "frequency", "sections", "timezone", "deliver_at"}
         if set(values) - allowed:
             raise ValueError(f"cannot change {sorted(set(values) - allowed)}")
         if "status" in values:

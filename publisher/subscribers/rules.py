@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from email.parser import BytesHeaderParser, BytesParser
@@ -22,9 +22,10 @@ from zoneinfo import available_timezones
 from publisher import tokens
 from publisher.addresses import check_header_text, normalize_address
 from publisher.article import section_names
-from publisher.config import Settings
+from publisher.config import Settings, check_clock
 from publisher.digests.planner import starting_cursor
 from publisher.errors import AddressError, InputError, item_errors
+from publisher.ingest.inbox import QUARANTINE
 from publisher.store import Store
 from publisher.store.subscribers import FREQUENCIES, STATUSES, SUPPRESSED, Subscriber
 from publisher.subscribers.confirmations import queue_confirmation
@@ -44,29 +45,47 @@ class Preferences:
     frequency: str = "daily"
     sections: tuple[str, ...] = ()
     timezone: str = ""
+    deliver_at: str = ""  # HH:MM in their zone; empty: [digest] daily_at
 
     @classmethod
     def of(cls, subscriber: Subscriber) -> Preferences:
         return cls(subscriber.name, subscriber.frequency, subscriber.sections,
-                   subscriber.timezone)
+                   subscriber.timezone, subscriber.deliver_at)
 
     def columns(self) -> dict:
         return {"name": self.name, "frequency": self.frequency,
-                "sections": self.sections, "timezone": self.timezone}
+                "sections": self.sections, "timezone": self.timezone,
+                "deliver_at": self.deliver_at}
 
 
 def clean_preferences(name: str | None = "", frequency: str | None = "",
                       sections: str | Iterable[str] | None = "",
                       timezone: str | None = "",
-                      default: Preferences = Preferences()) -> Preferences:
-    """Checked preferences; a value given as None keeps `default`'s."""
+                      default: Preferences = Preferences(),
+                      known: Collection[str] | None = None,
+                      deliver_at: str | None = "") -> Preferences:
+    """Checked preferences; a value given as None keeps `default`'s. With `known` (the
+    sections that exist), a section outside it is refused."""
     return Preferences(
         name=default.name if name is None else clean_name(name),
         frequency=default.frequency if frequency is None
         else clean_frequency(frequency, default.frequency),
-        sections=default.sections if sections is None else clean_sections(sections),
+        sections=default.sections if sections is None
+        else existing(clean_sections(sections), known),
         timezone=default.timezone if timezone is None else clean_timezone(timezone),
+        deliver_at=default.deliver_at if deliver_at is None else clean_deliver_at(deliver_at),
     )
+
+
+def clean_deliver_at(text: str) -> str:
+    """'18:00', '7:30' -> '18:00', '07:30'; empty: the site's [digest] daily_at."""
+    value = text.strip()
+    if not value:
+        return ""
+    if check_clock(value):
+        raise AddressError(f"delivery time {text!r} is not a 24-hour time such as 18:00")
+    hour, minute = value.split(":")
+    return f"{int(hour):02d}:{minute}"
 
 
 def clean_name(text: str) -> str:
@@ -96,6 +115,39 @@ def clean_sections(value: str | Iterable[str]) -> tuple[str, ...]:
         return sections_of_text(value)
     items = [part for item in value for part in SECTION_SPLIT.split(item)]
     return tuple(dict.fromkeys(section_names(items)))
+
+
+def existing(sections: tuple[str, ...], known: Collection[str] | None) -> tuple[str, ...]:
+    unknown = [name for name in sections if known is not None and name not in known]
+    if unknown:
+        there = (f"the sections are {', '.join(sorted(known))}" if known
+                 else "there are no sections yet")
+        raise AddressError(f"no section {', '.join(map(repr, unknown))}: {there} "
+                           "(or choose none for every section)")
+    return sections
+
+
+def existing_sections(settings: Settings, store: Store) -> set[str]:
+    """The sections a subscriber may choose: those of stored articles, those [[sources]]
+    give their articles, and the inbox's sub-folders (each names a section, so one made
+    before its first article already counts)."""
+    names = set(store.subscribers.known_sections())
+    names.update(name for source in settings.sources for name in source.sections)
+    inbox = settings.path(settings.ingest.inbox)
+    for depth in ("*", "*/*"):
+        folders = [p.name for p in inbox.glob(depth) if p.is_dir()
+                   and not p.name.startswith(".") and p.relative_to(inbox).parts[0]
+                   != QUARANTINE]
+        names.update(section_names(folders))
+    return names
+
+
+def lost_sections(settings: Settings, store: Store) -> list[Subscriber]:
+    """Active subscribers who chose sections of which none exists any more: they get
+    nothing (`publisher status` names them)."""
+    known = existing_sections(settings, store)
+    return [s for s in store.subscribers.stream(status="active")
+            if s.sections and not known.intersection(s.sections)]
 
 
 @lru_cache(maxsize=1024)

@@ -10,10 +10,6 @@ subscriber is gone or whose version was revoked gets the same 400 page as a forg
 
 from __future__ import annotations
 
-from functools import cache
-from itertools import groupby
-from zoneinfo import available_timezones
-
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -21,8 +17,9 @@ from starlette.responses import RedirectResponse, Response
 from publisher import tokens
 from publisher.errors import AddressError
 from publisher.store.subscribers import FREQUENCIES, Subscriber
-from publisher.subscribers.rules import clean_preferences, resubscribe
+from publisher.subscribers.rules import clean_preferences, existing_sections, resubscribe
 from publisher.subscribers.rules import confirm as confirm_subscriber
+from publisher.templating import ZONE_SCRIPT, delivery_times, zone_groups
 from publisher.web.feed import private_feed as build_private_feed
 from publisher.web.feed import site_url
 from publisher.web.guard import check_form_token, form_token
@@ -100,15 +97,17 @@ async def render_preferences(request: Request, token: str, subscriber: Subscribe
                              status: int = 200, error: str | None = None,
                              values: dict | None = None, notice: str | None = None):
     web = request.app.state.web
-    known = await run_in_threadpool(web.store.subscribers.known_sections)
+    known = await run_in_threadpool(existing_sections, web.settings, web.store)
     values = values or {"name": subscriber.name, "frequency": subscriber.frequency,
                         "sections": list(subscriber.sections),
-                        "timezone": subscriber.timezone}
+                        "timezone": subscriber.timezone, "deliver_at": subscriber.deliver_at}
     return web.pages.render(
         "preferences.html", status=status, subscriber=subscriber, values=values,
         error=error, notice=notice, frequencies=FREQUENCIES,
         sections=sorted({*known, *subscriber.sections, *values["sections"]}),
         zones=zone_groups(), default_zone=web.settings.digest_timezone,
+        times=delivery_times(values["deliver_at"]), default_time=web.settings.digest.daily_at,
+        zone_script=ZONE_SCRIPT,
         form_token=form_token(web.settings, "preferences", token, web.clock()),
         unsubscribe_url=link_to(web, "unsubscribe", subscriber),
         feed_url=link_to(web, "feed", subscriber))
@@ -128,25 +127,18 @@ async def save_preferences(request: Request) -> Response:
         return RedirectResponse(f"{here}?done=resubscribed", status_code=303)
     values = {"name": str(form.get("name", "")), "frequency": str(form.get("frequency", "")),
               "sections": [str(v) for v in form.getlist("sections")],
-              "timezone": str(form.get("timezone", ""))}
+              "timezone": str(form.get("timezone", "")),
+              "deliver_at": str(form.get("deliver_at", ""))}
     try:
+        known = await run_in_threadpool(existing_sections, web.settings, web.store)
         prefs = clean_preferences(values["name"], values["frequency"], values["sections"],
-                                  values["timezone"])
+                                  values["timezone"], known={*known, *subscriber.sections},
+                                  deliver_at=values["deliver_at"])
     except AddressError as exc:
         return await render_preferences(request, token, subscriber, 400, str(exc), values)
     await run_in_threadpool(lambda: web.store.subscribers.change(subscriber.id, now,
                                                                  **prefs.columns()))
     return RedirectResponse(f"{here}?done=saved", status_code=303)
-
-
-@cache
-def zone_groups() -> list[tuple[str, list[str]]]:
-    """IANA zones grouped by region for the time zone menu (Etc/, posix/ left out)."""
-    names = sorted(name for name in available_timezones()
-                   if "/" in name and not name.startswith(("Etc/", "posix/", "right/",
-                                                           "SystemV/", "US/")))
-    return [(region, list(zones)) for region, zones in
-            groupby(names, key=lambda name: name.split("/", 1)[0])] + [("Other", ["UTC"])]
 
 
 # --- unsubscribe ----------------------------------------------------------------------

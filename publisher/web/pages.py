@@ -8,7 +8,7 @@ only to this site.
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import jinja2
 from starlette.background import BackgroundTask
@@ -16,7 +16,7 @@ from starlette.responses import HTMLResponse
 
 from publisher.config import Settings
 from publisher.errors import TemplateError
-from publisher.templating import template_env
+from publisher.templating import ZONE_SCRIPT_HASH, template_env
 
 
 def origin(url: str) -> str:
@@ -36,7 +36,9 @@ class Pages:
         site_origin = origin(settings.site.url)
         self.headers = {
             "Content-Security-Policy": (
-                "default-src 'none'; style-src 'self'; img-src 'self' data:; "
+                # One script: the form's time zone preselection, allowed by its hash.
+                f"default-src 'none'; script-src '{ZONE_SCRIPT_HASH}'; style-src 'self'; "
+                "img-src 'self' data:; "
                 f"form-action 'self' {site_origin}; base-uri 'none'; frame-ancestors 'none'"),
             "Referrer-Policy": "same-origin",  # link tokens never leave in a Referer
             "X-Content-Type-Options": "nosniff",
@@ -44,11 +46,17 @@ class Pages:
             "Cache-Control": "no-store",  # pages hold personal data and one-time forms
         }
 
+    @property
+    def icon_url(self) -> str:
+        """[site] icon, else the letter mark the feeds stage writes (favicon.svg)."""
+        return urljoin(self.settings.site.url, self.settings.site.icon or "favicon.svg")
+
     def render(self, name: str, status: int = 200, headers: dict | None = None,
                background: BackgroundTask | None = None, **context) -> HTMLResponse:
         try:
             html = self.env.get_template(f"web/{name}").render(
-                site=self.settings.site, base=base_path(self.settings), **context)
+                site=self.settings.site, base=base_path(self.settings),
+                icon_url=self.icon_url, **context)
         except jinja2.TemplateError as exc:
             where = getattr(exc, "filename", None) or name
             line = getattr(exc, "lineno", None)

@@ -31,7 +31,13 @@ from publisher.errors import AddressError
 from publisher.store import Store
 from publisher.store.subscribers import FREQUENCIES, Subscriber
 from publisher.subscribers.confirmations import queue_confirmation
-from publisher.subscribers.rules import Preferences, clean_preferences, request_subscription
+from publisher.subscribers.rules import (
+    Preferences,
+    clean_preferences,
+    existing_sections,
+    request_subscription,
+)
+from publisher.templating import ZONE_SCRIPT, delivery_times, zone_groups
 from publisher.web.api.problems import problem_response
 from publisher.web.guard import allowed_origins, same_site
 
@@ -74,14 +80,20 @@ async def form_page(request: Request) -> Response:
 async def render_form(request: Request, values: dict, error: str | None,
                       status: int) -> Response:
     web = request.app.state.web
-    sections = await run_in_threadpool(web.store.subscribers.known_sections)
+    sections = await run_in_threadpool(existing_sections, web.settings, web.store)
     chosen = values.get("sections", ())
     return web.pages.render("subscribe.html", status=status, error=error,
                             values={"email": values.get("email", ""),
                                     "name": values.get("name", ""),
                                     "frequency": values.get("frequency") or "daily",
-                                    "sections": chosen},
-                            frequencies=FREQUENCIES, sections=sorted({*sections, *chosen}))
+                                    "sections": chosen,
+                                    "timezone": values.get("timezone", ""),
+                                    "deliver_at": values.get("deliver_at", "")},
+                            frequencies=FREQUENCIES, sections=sorted({*sections, *chosen}),
+                            zones=zone_groups(), default_zone=web.settings.digest_timezone,
+                            times=delivery_times(values.get("deliver_at", "")),
+                            default_time=web.settings.digest.daily_at,
+                            zone_script=ZONE_SCRIPT)
 
 
 def client_key(request: Request) -> str:
@@ -127,12 +139,14 @@ async def read_values(request: Request) -> dict:
                 "frequency": str(data.get("frequency") or ""),
                 "sections": [str(v) for v in sections] if isinstance(sections, list)
                 else [str(sections)],
-                "timezone": str(data.get("timezone") or "")}
+                "timezone": str(data.get("timezone") or ""),
+                "deliver_at": str(data.get("deliver_at") or "")}
     form = await request.form(max_files=0, max_fields=100)
     return {"email": str(form.get("email", "")).strip(), "name": str(form.get("name", "")),
             "frequency": str(form.get("frequency", "")),
             "sections": [str(v) for v in form.getlist("sections")],
-            "timezone": str(form.get("timezone", ""))}
+            "timezone": str(form.get("timezone", "")),
+            "deliver_at": str(form.get("deliver_at", ""))}
 
 
 async def subscribe(request: Request) -> Response:
@@ -151,8 +165,10 @@ async def subscribe(request: Request) -> Response:
     try:
         values = await read_values(request)
         email = normalize_address(values["email"])
+        known = await run_in_threadpool(existing_sections, web.settings, web.store)
         prefs = clean_preferences(values["name"], values["frequency"], values["sections"],
-                                  values["timezone"])
+                                  values["timezone"], known=known,
+                                  deliver_at=values["deliver_at"])
     except AddressError as exc:
         if wants_json(request):
             return refusal(request, 400, "Not subscribed", str(exc))
