@@ -44,7 +44,8 @@ class ImapReport:
     def line(self) -> str:
         pruned = f", {self.pruned} old events deleted" if self.pruned else ""
         if not self.mailbox:
-            return f"bounces: no bounce mailbox{pruned}"
+            # Without a mailbox the stage only prunes: nothing to say unless it did.
+            return f"bounces: no bounce mailbox{pruned}" if self.pruned else ""
         if self.error and not (self.handled or self.left or self.failed):
             return f"bounces: mailbox not read ({self.error}){pruned}"
         return (f"bounces: {self.handled} handled, {self.left} left alone"

@@ -38,12 +38,10 @@ class RunReport:
     webhooks: WebhooksReport | None = None  # None: no [[webhooks]] configured
 
     def lines(self) -> list[str]:
-        lines = [self.ingest.line(), self.sources.line(), self.feeds.line(),
-                 self.digests.line(), self.delivery.line()]
-        # Without a bounce mailbox the stage only prunes: say so only when it did.
-        if self.bounces.mailbox or self.bounces.pruned:
-            lines.append(self.bounces.line())
-        return lines + ([self.webhooks.line()] if self.webhooks else [])
+        reports = [self.ingest, self.sources, self.feeds, self.digests, self.delivery,
+                   self.bounces, self.webhooks]
+        # A stage with nothing to say (bounces without a mailbox) has an empty line.
+        return [line for report in reports if report and (line := report.line())]
 
 
 def run_once(settings: Settings, store: Store, transport: Any, clock: Clock,
@@ -55,7 +53,8 @@ def run_once(settings: Settings, store: Store, transport: Any, clock: Clock,
     reports = {}
     for name, work in stages(settings, store, now, transport):
         reports[name] = stage(store, name, clock, work)
-        show(reports[name].line())
+        if line := reports[name].line():
+            show(line)
     webhooks = webhooks_stage(settings, store, clock, now)
     if webhooks:
         show(webhooks.line())
