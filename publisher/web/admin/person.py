@@ -69,10 +69,10 @@ def history(web, subscriber: Subscriber) -> list[Event]:
                             outcome=row["state"] or "pruned", detail=message_detail(row)
                             + (f" {more} more articles linked." if more else ""),
                             articles=held))
+    if subscriber.status in LEFT:  # before the report that did it, at the same instant
+        events.append(Event(subscriber.updated_at, "left", left_title(subscriber)))
     for report in store.bounces.events(subscriber.id, subscriber.email):
         events.append(bounce_event(report))
-    if subscriber.status in LEFT:
-        events.append(Event(subscriber.updated_at, "left", left_title(subscriber)))
     for entry in store.accounts.audit_page(None, 100, f"subscriber {subscriber.id}"):
         events.append(Event(entry.at, "admin", f"{entry.actor}: {entry.action}",
                             detail=entry.detail))
