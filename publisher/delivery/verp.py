@@ -1,6 +1,6 @@
 """Delivery: the VERP return path, `bounce+TAG@domain`. Delivery writes it and the
-bounces stage, which comes after delivery, reads it back. Its short signed tag names the subscriber and the message, so
-a bounce says whom it is about without being read.
+bounces stage, which comes after delivery, reads it back. Its short signed tag names
+the subscriber and the message, so a bounce says whom it is about without being read.
 
 The tag is `<subscriber>-<outbox row>-<mac>`: the two ids in base 36 and 8 characters of
 an HMAC-SHA256 under [web] secret (40 bits, base 32). Everything is lower-case letters
