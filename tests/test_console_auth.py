@@ -29,7 +29,8 @@ def admin_urls(method: str) -> list[str]:
     for route in admin.routes():
         if method in route.methods and route.path not in ("/admin/login", "/admin"):
             paths.append(route.path.replace("{subscriber_id}", "1")
-                         .replace("{account_id}", "1").replace("{rest:path}", "no-such"))
+                         .replace("{account_id}", "1").replace("{event_id}", "1")
+                         .replace("{rest:path}", "no-such"))
     return paths
 
 

@@ -10,6 +10,7 @@ import subprocess
 from datetime import timedelta
 from pathlib import Path
 
+from publisher.bounces import event_of_message, handle
 from publisher.config import load_settings
 from publisher.instance import init_instance
 from publisher.store import open_store
@@ -19,11 +20,14 @@ from tests.mailtest import parse
 from tests.test_web_browser import chromium, wait_for_mail  # noqa: F401  (a fixture)
 from tests.test_web_serve import PUBLISHER, Served
 
+SAMPLES = Path(__file__).parent / "bounce_samples"
+
 PASSWORD = "a good long password"
 SHOTS = Path(os.environ.get("TMPDIR", "/tmp")) / "publisher-console-shots"
 PAGES = [("dashboard", ""), ("subscribers", "subscribers"),
          ("search", "subscribers?q=ada"), ("import", "subscribers/import"),
-         ("outbox", "outbox"), ("preview-sample", "preview"), ("settings", "settings"),
+         ("outbox", "outbox"), ("bounces", "bounces"), ("bounces-hard", "bounces?kind=hard"),
+         ("preview-sample", "preview"), ("settings", "settings"),
          ("accounts", "accounts"), ("audit", "audit"), ("password", "password")]
 
 
@@ -53,8 +57,22 @@ def make_instance(folder: Path, env: dict) -> None:
     try:  # Ada joins after: her next digest holds every article
         store.subscribers.add("ada@example.org", NOW, name="Ada Lovelace", status="active",
                               cursor=0)
+        add_bounces(settings, store)
     finally:
         store.close()
+
+
+def add_bounces(settings, store) -> None:
+    """Reports from the sample corpus through the bounces stage, over the last days."""
+    for address in ("gone.user@example.net", "annoyed.reader@yahoo.com",
+                    "postfach.voll@example.de", "j.doe@contoso.example"):
+        store.subscribers.add(address, NOW - timedelta(days=20), status="active")
+    for hours, name in enumerate(["postfix-user-unknown.eml", "exim-quota.eml",
+                                  "exchange-recipient-not-found.eml",
+                                  "arf-yahoo-abuse.eml", "postfix-delayed.eml"]):
+        data = (SAMPLES / name).read_bytes()
+        handle(settings, store, event_of_message(data, "mail"),
+               NOW - timedelta(hours=30 * hours))
 
 
 def log_in(page, url: str) -> None:
@@ -111,6 +129,22 @@ def test_console_end_to_end(chromium, smtp_server, tmp_path):  # noqa: F811
         ada_pages = {"subscriber": page.url.rsplit("/preview", 1)[0].split("/admin/")[1],
                      "preview": page.url.split("/admin/")[1]}
 
+        # The bounces: a complaint's raw report as plain text, a bounced person's history.
+        page.get_by_role("link", name="Bounces").first.click()
+        page.get_by_label("Kind").select_option("complaint")
+        page.get_by_role("button", name="Show").click()
+        page.wait_for_load_state()
+        assert page.locator("td[data-label=Kind]").all_inner_texts() == ["complaint"]
+        with page.expect_navigation() as shown:
+            page.get_by_role("link", name="raw report").click()
+        assert shown.value.headers["content-type"] == "text/plain; charset=utf-8"
+        assert "Feedback-Type: abuse" in page.inner_text("body")
+        page.goto(served.url + "admin/bounces")
+        page.get_by_role("link", name="gone.user@example.net").click()
+        page.wait_for_load_state()
+        assert "Hard bounce" in page.content()
+        ada_pages["bounced-person"] = page.url.split("/admin/")[1]
+
         shoot_every_page(chromium, served.url, page.context.cookies(), ada_pages)
 
         page.get_by_role("button", name="Log out").click()
@@ -119,7 +153,7 @@ def test_console_end_to_end(chromium, smtp_server, tmp_path):  # noqa: F811
         page.goto(served.url + "admin/subscribers")
         assert "/admin/login" in page.url
     shots = sorted(p.name for p in SHOTS.glob("*.png"))
-    assert len(shots) == 4 * (len(PAGES) + 4)
+    assert len(shots) == 4 * (len(PAGES) + 5)
 
 
 def shoot_every_page(chromium, url: str, cookies: list, extra: dict) -> None:  # noqa: F811

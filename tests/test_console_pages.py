@@ -249,7 +249,7 @@ def test_dashboard_settings_and_audit(console):
     send_digests(console)
     login(console.client)
     page = console.client.get("/admin/").text
-    assert page.count("<svg") == 4 and "<script" not in page
+    assert page.count("<svg") == 5 and "<script" not in page
     assert ">6</span><span class=\"muted\">subscribers" in page
     assert f"{NOW:%Y-%m-%d}: 5 sent" in page  # a bar's title
     assert f"{NOW - timedelta(days=80):%Y-%m-%d}: 2<" in page  # the running total

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from publisher.store.events import STATUS_EVENTS, record_subscriber_events
@@ -127,13 +127,24 @@ class BounceStore:
 
     # --- reading -------------------------------------------------------------------------
     def events(self, subscriber_id: int | None = None, email: str | None = None,
-               limit: int = 100) -> list[BounceEvent]:
-        """Newest first; one subscriber's (by id or by the address named) or everyone's."""
+               limit: int = 100, kind: str | None = None,
+               before: tuple[datetime, int] | None = None) -> list[BounceEvent]:
+        """Newest first; one subscriber's (by id or by the address named) or everyone's,
+        of one kind or all. `before` (received_at, id) of the last row seen is the
+        console's keyset page: the next page starts after it, along
+        ix_bounce_events_received, so a late page costs what the first costs."""
         query = select(*EVENT_COLUMNS).order_by(bounce_events.c.received_at.desc(),
                                                 bounce_events.c.id.desc()).limit(limit)
         if subscriber_id is not None or email is not None:
             query = query.where(or_(bounce_events.c.subscriber_id == (subscriber_id or -1),
                                     bounce_events.c.email == (email or "")))
+        if kind:
+            query = query.where(bounce_events.c.kind == kind)
+        if before:
+            at, last_id = before
+            query = query.where(or_(bounce_events.c.received_at < at,
+                                    and_(bounce_events.c.received_at == at,
+                                         bounce_events.c.id < last_id)))
         with self.store.reading() as conn:
             return [BounceEvent(*row) for row in conn.execute(query)]
 

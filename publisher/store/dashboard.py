@@ -1,5 +1,6 @@
 """Store: the console dashboard's counts by day (UTC days): sign-ups, digests queued,
-messages by their state. Each reads one indexed time column over its window."""
+messages by their state, bounce events by kind. Each reads one indexed time column
+over its window."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Date, cast, func, select
 
-from publisher.store.schema import digests, outbox, subscribers
+from publisher.store.schema import bounce_events, digests, outbox, subscribers
 
 if TYPE_CHECKING:
     from publisher.store import Store
@@ -51,4 +52,12 @@ class DashboardStore:
         found: dict[date, dict[str, int]] = {}
         for day, state, count in self.per_day(outbox.c.created_at, since, outbox.c.state):
             found.setdefault(day, {})[state] = count
+        return found
+
+    def bounces_per_day(self, since: datetime) -> dict[date, dict[str, int]]:
+        """Bounce events received each day, by kind (hard, soft, complaint)."""
+        found: dict[date, dict[str, int]] = {}
+        for day, kind, count in self.per_day(bounce_events.c.received_at, since,
+                                              bounce_events.c.kind):
+            found.setdefault(day, {})[kind] = count
         return found

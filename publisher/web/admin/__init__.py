@@ -13,7 +13,16 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from publisher.web.admin import accounts, auth, dashboard, outbox, person, preview, subscribers
+from publisher.web.admin import (
+    accounts,
+    auth,
+    bounces,
+    dashboard,
+    outbox,
+    person,
+    preview,
+    subscribers,
+)
 from publisher.web.admin import settings_page as settings
 from publisher.web.admin.auth import admin_path
 
@@ -59,6 +68,8 @@ def routes() -> list[Route]:
         Route("/admin/preview/test", preview.test_send, methods=POST),
         Route("/admin/outbox", outbox.page, methods=GET),
         Route("/admin/outbox/retry", outbox.retry, methods=POST),
+        Route("/admin/bounces", bounces.page, methods=GET),
+        Route("/admin/bounces/{event_id}/raw", bounces.raw, methods=GET),
         Route("/admin/settings", settings.page, methods=GET),
         Route("/admin/audit", settings.audit_log, methods=GET),
         Route("/admin/accounts", accounts.page, methods=GET),

@@ -56,8 +56,10 @@ def compact(value: float) -> str:
 
 
 def bars(days: Sequence[date], series: Sequence[tuple[str, Sequence[int]]],
-         label: str) -> Markup:
-    """Stacked bars, one per day; series are (name, count per day), bottom first."""
+         label: str, first: int = 0) -> Markup:
+    """Stacked bars, one per day; series are (name, count per day), bottom first,
+    coloured .series-{first}, .series-{first + 1}, ... (a second chart of the same
+    legend goes on with the legend's colours)."""
     totals = [sum(values[i] for _name, values in series) for i in range(len(days))]
     top = nice_max(max(totals, default=0) or 1)
     parts = frame(days, top, label)
@@ -70,8 +72,9 @@ def bars(days: Sequence[date], series: Sequence[tuple[str, Sequence[int]]],
                 continue
             h = plot_h * values[i] / top
             y -= h
-            parts.append(f'<rect class="series-{n}" x="{LEFT + i * step + step * 0.12:.1f}" '
-                         f'y="{y:.1f}" width="{step * 0.76:.1f}" height="{h:.1f}">'
+            x = LEFT + i * step + step * 0.12
+            parts.append(f'<rect class="series-{first + n}" x="{x:.1f}" y="{y:.1f}" '
+                         f'width="{step * 0.76:.1f}" height="{h:.1f}">'
                          f'<title>{day:%Y-%m-%d}: {values[i]} {escape(name)}</title></rect>')
     parts.append("</svg>")
     return Markup("".join(parts))

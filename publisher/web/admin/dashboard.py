@@ -1,6 +1,8 @@
 """Console: the dashboard: subscribers by status and their growth over 90 days, digests
-and messages per day with their outcomes, the outbox's depth, the sources' health and
-the last run of each stage (what `publisher status` reports, from the same function)."""
+and messages per day with their outcomes (bounces and complaints from the bounce events),
+the 7-day complaint rate and `publisher status`'s warnings, the outbox's depth, the
+sources' health and the last run of each stage (what `publisher status` reports, from
+the same function)."""
 
 from __future__ import annotations
 
@@ -12,13 +14,16 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from publisher.schedule.status import Status, collect_status
+from publisher.schedule.status import COMPLAINT_WARNING, Status, collect_status
 from publisher.web.admin import charts
 from publisher.web.admin.auth import Operator, console_page
 from publisher.web.admin.common import now_of, render, web_of
 
 DAYS = 90
 OUTCOMES = ("sent", "deferred", "failed", "queued", "sending")
+# Bounce events by kind, as outcomes: they come back after a message was sent, by the
+# day the report arrived, so they are a chart of their own under the messages'.
+BOUNCE_OUTCOMES = (("bounced", "hard"), ("soft bounce", "soft"), ("complained", "complaint"))
 
 
 @dataclass
@@ -31,8 +36,10 @@ class Dashboard:
     signups: Markup
     digests: Markup
     messages: Markup
+    bounces: Markup
     outcome_totals: dict[str, int]
     depth: int
+    complaint_warning: bool
 
 
 def days_until(today: date, count: int) -> list[date]:
@@ -53,6 +60,9 @@ def gather(web, now: datetime) -> Dashboard:
     messages = store.dashboard.messages_per_day(since)
     series = [(state, [messages.get(day, {}).get(state, 0) for day in days])
               for state in OUTCOMES]
+    reports = store.dashboard.bounces_per_day(since)
+    returned = [(name, [reports.get(day, {}).get(kind, 0) for day in days])
+                for name, kind in BOUNCE_OUTCOMES]
     status = collect_status(web.settings, store, now)
     return Dashboard(
         status=status, days=days, total=total, new_today=new[-1],
@@ -61,8 +71,11 @@ def gather(web, now: datetime) -> Dashboard:
         digests=charts.bars(days, [("digests", [digests.get(d, 0) for d in days])],
                             "Digests queued per day"),
         messages=charts.bars(days, series, "Messages per day by outcome"),
-        outcome_totals={state: sum(values) for state, values in series},
-        depth=sum(status.outbox.get(s, 0) for s in ("queued", "deferred", "sending")))
+        bounces=charts.bars(days, returned, "Bounces and complaints received per day",
+                            first=len(series)),
+        outcome_totals={name: sum(values) for name, values in series + returned},
+        depth=sum(status.outbox.get(s, 0) for s in ("queued", "deferred", "sending")),
+        complaint_warning=status.complaint_rate_7d > COMPLAINT_WARNING)
 
 
 @console_page()
@@ -70,5 +83,6 @@ async def page(request: Request, operator: Operator) -> Response:
     web = web_of(request)
     board = await run_in_threadpool(gather, web, now_of(request))
     return render(request, operator, "dashboard.html", section="", title="Dashboard",
-                  board=board, outcomes=OUTCOMES, now=now_of(request),
+                  board=board, outcomes=OUTCOMES + tuple(n for n, _ in BOUNCE_OUTCOMES),
+                  complaint_limit=COMPLAINT_WARNING, now=now_of(request),
                   keep_days=web.settings.mail.keep_days)

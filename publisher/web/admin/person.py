@@ -1,8 +1,9 @@
 """Console: one subscriber: their settings, their history (joining, confirmation mail,
-each digest with its articles and what became of it, leaving, operators' actions), and
-the actions on them: edit, resend confirmation, unsubscribe, delete with their data,
-export their data as JSON. Each action calls the same subscribers-stage function the
-CLI calls, and writes an audit entry naming the subscriber by id only."""
+each digest with its articles and what became of it, bounces and complaints, leaving,
+operators' actions), and the actions on them: edit, resend confirmation, unsubscribe,
+delete with their data, export their data as JSON. Each action calls the same
+subscribers-stage function the CLI calls, and writes an audit entry naming the
+subscriber by id only."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from publisher.errors import PublisherError
+from publisher.store.bounces import BounceEvent
 from publisher.store.subscribers import FREQUENCIES, STATUSES, Subscriber
 from publisher.subscribers.rules import Preferences, clean_preferences, update_subscriber
 from publisher.web.admin.auth import Operator, console_page, form_of
@@ -25,7 +27,7 @@ from publisher.web.links import zone_groups
 @dataclass(frozen=True)
 class Event:
     at: datetime
-    kind: str  # joined, confirm, confirmed, digest, left, admin
+    kind: str  # joined, confirm, confirmed, digest, bounce, left, admin
     title: str
     outcome: str = ""  # a message's state
     detail: str = ""
@@ -67,14 +69,37 @@ def history(web, subscriber: Subscriber) -> list[Event]:
                             outcome=row["state"] or "pruned", detail=message_detail(row)
                             + (f" {more} more articles linked." if more else ""),
                             articles=held))
-    if subscriber.status in ("unsubscribed", "bounced"):
-        title = "Unsubscribed" if subscriber.status == "unsubscribed" else \
-            f"Marked bounced after {subscriber.bounce_count} failed deliveries"
-        events.append(Event(subscriber.updated_at, "left", title))
+    if subscriber.status in LEFT:  # before the report that did it, at the same instant
+        events.append(Event(subscriber.updated_at, "left", left_title(subscriber)))
+    for report in store.bounces.events(subscriber.id, subscriber.email):
+        events.append(bounce_event(report))
     for entry in store.accounts.audit_page(None, 100, f"subscriber {subscriber.id}"):
         events.append(Event(entry.at, "admin", f"{entry.actor}: {entry.action}",
                             detail=entry.detail))
     return sorted(events, key=lambda e: e.at, reverse=True)
+
+
+LEFT = ("unsubscribed", "bounced", "complained")
+BOUNCE_TITLES = {"hard": "Hard bounce", "soft": "Soft bounce",
+                 "complaint": "Complaint (marked as spam)"}
+
+
+def bounce_event(report: BounceEvent) -> Event:
+    """A bounce report or complaint the bounces stage recorded about them."""
+    status = f"{report.status} " if report.status else ""
+    return Event(report.received_at, "bounce", BOUNCE_TITLES.get(report.kind, report.kind),
+                 outcome=report.kind, detail=f"{status}{report.detail[:300]} (from "
+                 f"{report.origin}; {report.action})".strip())
+
+
+def left_title(subscriber: Subscriber) -> str:
+    if subscriber.status == "unsubscribed":
+        return "Unsubscribed"
+    if subscriber.status == "complained":
+        return "Marked complained: no more mail"
+    if subscriber.bounce_count:
+        return f"Marked bounced after {subscriber.bounce_count} failed deliveries"
+    return "Marked bounced: no more mail"
 
 
 def message_detail(row: dict) -> str:
