@@ -140,7 +140,10 @@ class SourceSettings:
     name: str = setting("", "Name shown in logs and status.")
     sections: tuple[str, ...] = setting((), "Sections given to its articles.")
     interval: int = setting(900, "Seconds between fetches.", "positive")
-    timeout: float = setting(30.0, "Seconds to wait for the server.", "positive")
+    timeout: float = setting(30.0, "Seconds the whole fetch may take (connect, redirects, "
+                             "body).", "positive")
+    follow_redirects: str = setting("host", "Redirects followed: host (the source's own "
+                                    "host and port) or any (any http/https URL).", "redirects")
     unhealthy_after: int = setting(3, "Consecutive failures before status calls it unhealthy.",
                                    "positive")
 
@@ -346,6 +349,7 @@ CHECKS = {
     "port_or_zero": lambda v: None if 0 <= v < 65536 else "0 or a port from 1 to 65535",
     "transport": lambda v: None if v in {"maildir", "smtp"} else "maildir or smtp",
     "watch": lambda v: None if v in {"events", "poll"} else "events or poll",
+    "redirects": lambda v: None if v in {"host", "any"} else "host or any",
     "mailbox": check_mailbox,
     "mailbox_or_empty": lambda v: check_mailbox(v) if v else None,
     "smtp_url": check_smtp_url,
