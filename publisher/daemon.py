@@ -46,12 +46,11 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 
 from publisher.config import Settings
-from publisher.digests import queue_digests
 from publisher.feeds import build_feeds
 from publisher.ingest import ingest
 from publisher.lock import Busy, RunLock, run_lock
 from publisher.metrics import serve_metrics
-from publisher.pipeline import stage
+from publisher.pipeline import digests_pass, stage
 from publisher.sending import OutboxSender
 from publisher.sources import fetch_due, store_fetched
 from publisher.store import Store
@@ -277,7 +276,7 @@ class Daemon:
         settings, store = self.settings, self.store
         return [
             ("feeds", lambda: build_feeds(settings, store, now)),
-            ("digests", lambda: queue_digests(settings, store, now)),
+            ("digests", lambda: digests_pass(settings, store, now)),
         ]
 
     async def run_stage(self, name: str, work: Callable[[], Any], now: datetime) -> Any:

@@ -17,6 +17,7 @@ from publisher.ingest import IngestReport, ingest
 from publisher.metrics import record_stage
 from publisher.sources import SourcesReport, fetch_sources
 from publisher.store import Store
+from publisher.subscribers import expire_pending
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -41,10 +42,16 @@ def run_once(settings: Settings, store: Store, transport: Any, now: datetime) ->
         ingest=stage(store, "ingest", now, lambda: ingest(settings, store, now)),
         sources=stage(store, "sources", now, lambda: fetch_sources(settings, store, now)),
         feeds=stage(store, "feeds", now, lambda: build_feeds(settings, store, now)),
-        digests=stage(store, "digests", now, lambda: queue_digests(settings, store, now)),
+        digests=stage(store, "digests", now, lambda: digests_pass(settings, store, now)),
         delivery=stage(store, "delivery", now,
                        lambda: deliver_blocking(settings, store, transport, now)),
     )
+
+
+def digests_pass(settings: Settings, store: Store, now: datetime) -> DigestReport:
+    """Forget pending subscribers past [web] pending_days, then queue the digests due."""
+    expire_pending(settings, store, now)
+    return queue_digests(settings, store, now)
 
 
 def stage(store: Store, name: str, now: datetime, work: Callable[[], T]) -> T:

@@ -25,6 +25,7 @@ from publisher.config import Settings
 from publisher.metrics import metrics_app
 from publisher.store import Store
 from publisher.web import links, subscribe
+from publisher.web.caps import ConfirmationCaps
 from publisher.web.guard import FormTokenError, RateLimiter
 from publisher.web.http import Representation, conditional_response
 from publisher.web.pages import Pages
@@ -51,6 +52,7 @@ class Web:
     address_limiter: RateLimiter
     confirmations: subscribe.ConfirmationSender
     stylesheet: Representation | None = None
+    caps: ConfirmationCaps | None = None  # on confirmation mails; create_app sets them
     started: datetime = field(default_factory=utc_now)
 
 
@@ -61,7 +63,8 @@ def create_app(settings: Settings, store: Store, *, clock: Callable[[], datetime
               folder=PublishFolder(settings.path(settings.feeds.folder)), clock=clock,
               subscribe_limiter=RateLimiter(settings.web.subscribe_per_minute, 60.0),
               address_limiter=RateLimiter(CONFIRMATIONS_PER_HOUR, 3600.0),
-              confirmations=confirmations or subscribe.MailConfirmations(settings, store))
+              confirmations=confirmations or subscribe.MailConfirmations(settings, store),
+              caps=ConfirmationCaps(settings))
     routes = [
         Route("/subscribe", subscribe.form_page, methods=["GET"]),
         Route("/subscribe", subscribe.subscribe, methods=["POST"]),

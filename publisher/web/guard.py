@@ -94,6 +94,17 @@ class RateLimiter:
             log.append(now)
             return True, 0
 
+    def wait(self, key: str) -> int:
+        """Seconds until `key` may have an event (0: now), without recording one."""
+        now = self.clock()
+        with self.lock:
+            log = self.events.get(key)
+            while log and log[0] <= now - self.window:
+                log.popleft()
+            if log is None or len(log) < self.limit:
+                return 0
+            return max(1, int(log[0] + self.window - now + 0.999))
+
     def forget_idle(self, now: float) -> None:
         """Keeps memory bounded: drop clients not seen for a whole window."""
         for key in [k for k, log in self.events.items() if not log or log[-1] <= now - self.window]:

@@ -8,6 +8,7 @@ request and sent after the answer, so the answer takes as long either way.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from datetime import datetime
 from typing import Protocol
@@ -77,8 +78,19 @@ async def render_form(request: Request, values: dict, error: str | None,
 
 
 def client_key(request: Request) -> str:
-    # uvicorn puts the X-Forwarded-For client here when the proxy is trusted.
-    return request.client.host if request.client else "unknown"
+    """Whom a rate limit counts: the client's address, and for IPv6 its /64, since one
+    subscriber line gets a whole /64 to pick addresses from. (uvicorn puts the
+    X-Forwarded-For client here only for a proxy in [web] trusted_proxies.)"""
+    host = request.client.host if request.client else "unknown"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return host
 
 
 async def subscribe(request: Request) -> Response:
@@ -103,6 +115,10 @@ async def subscribe(request: Request) -> Response:
                                   values["timezone"])
     except AddressError as exc:
         return await render_form(request, values, str(exc), 400)
+    refusal = web.caps.refusal(email) if web.caps else None
+    if refusal:  # before anything is stored: the answer says nothing about the address
+        return web.pages.message(429, "Please try again later", refusal,
+                                 headers={"Retry-After": "3600"})
     now = web.clock()
     background = await run_in_threadpool(start_confirmation, web, email, prefs, now)
     return web.pages.message(
@@ -124,4 +140,6 @@ def start_confirmation(web, email: str, prefs: Preferences,
         log.info("confirmation to subscriber %s not sent: sent recently", subscriber.id)
         return None
     web.confirmations.queue(subscriber, now)
+    if web.caps:
+        web.caps.record(subscriber.email)
     return BackgroundTask(web.confirmations.deliver, now)
