@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import os
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,20 @@ SHARED = REPO.parent / "shared"
 SEED = SHARED / "seeds" / "000_40c4cd09925972a5.txt"
 PG_URL = os.environ.get("PUBLISHER_TEST_PG_URL", "")
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def publisher_time():
+    """Every publisher process the tests start (the CLI in-process, `run`, `daemon`) runs
+    on a clock that starts at NOW, so test data built around NOW means the same thing on
+    any day the suite runs. Tests that need another instant pass --time themselves."""
+    saved = os.environ.get("PUBLISHER_TIME")
+    os.environ["PUBLISHER_TIME"] = NOW.isoformat()
+    yield NOW
+    if saved is None:
+        os.environ.pop("PUBLISHER_TIME", None)
+    else:
+        os.environ["PUBLISHER_TIME"] = saved
 
 
 @pytest.fixture
@@ -69,10 +84,17 @@ def store(settings):
 
 @pytest.fixture
 def run_cli():
-    """Invoke the CLI in-process; returns click's Result (exit_code, stdout, stderr)."""
+    """Invoke the CLI in-process; returns click's Result (exit_code, stdout, stderr).
+
+    Each call's clock starts a second after the one before (NOW, NOW + 1 s, ...), as if
+    a person typed the commands one after another: a retry queued by one call is due in
+    the next. `env` may give PUBLISHER_TIME itself."""
     runner = CliRunner()
+    calls = itertools.count()
 
     def invoke(*args: str, env: dict | None = None):
+        start = NOW + timedelta(seconds=next(calls))
+        env = {"PUBLISHER_TIME": start.isoformat(), **(env or {})}
         return runner.invoke(cli, [str(a) for a in args], env=env, catch_exceptions=False)
 
     return invoke

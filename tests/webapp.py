@@ -16,6 +16,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", UserWarning)
     from starlette.testclient import TestClient
 
+from publisher.clock import fixed
 from publisher.config import load_settings
 from publisher.web import create_app
 
@@ -30,7 +31,10 @@ def site(instance, monkeypatch):
 
 @pytest.fixture
 def client(site, store):
-    with TestClient(create_app(site, store), follow_redirects=False) as test_client:
+    from tests.conftest import NOW  # conftest imports this module
+
+    with TestClient(create_app(site, store, clock=fixed(NOW)),
+                    follow_redirects=False) as test_client:
         yield test_client
 
 
