@@ -43,10 +43,10 @@ class ConfirmationCaps:
             self.refused("domain", f"confirmation mails to {domain} reached [web] "
                          "confirmations_per_domain_hour")
             return (f"Too many confirmation messages to {domain} addresses this hour. "
-                    "Please try again later.")
+                    "Please send the form again in an hour.")
         if self.all.wait("all"):
             self.refused("all", "confirmation mails reached [web] confirmations_per_hour")
-            return "Too many sign-ups this hour. Please try again later."
+            return "Too many sign-ups this hour. Please send the form again in an hour."
         return None
 
     def record(self, email: str) -> None:
