@@ -16,13 +16,15 @@ it to three rules that httpx alone does not give:
 
 These live in an httpcore network backend (its hook for opening connections) rather
 than around httpx's calls, because only there is every read and every address seen.
-Name resolution itself (getaddrinfo) is not bounded by the deadline.
+Name lookups count against the deadline too: getaddrinfo cannot be interrupted, so it
+runs in a thread of its own that the fetch stops waiting for.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import socket
+import threading
 import time
 import typing
 
@@ -67,11 +69,28 @@ def refused_address(address: IPAddress, own_private: bool) -> bool:
     return not address.is_global
 
 
-def resolve(host: str, port: int) -> list[IPAddress]:
+def resolve(host: str, port: int, timeout: float) -> list[IPAddress]:
+    """The host's addresses, waiting at most `timeout` seconds for the resolver."""
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError as exc:
-        raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from exc
+        return [ipaddress.ip_address(host.strip("[]"))]
+    except ValueError:
+        pass  # a name: ask the resolver
+    answer: dict[str, typing.Any] = {}
+
+    def lookup() -> None:
+        try:
+            answer["infos"] = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError as exc:
+            answer["error"] = exc
+
+    thread = threading.Thread(target=lookup, name=f"resolve {host}", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        raise DeadlinePassed(f"no answer from the resolver for {host}")
+    if "error" in answer:
+        raise httpcore.ConnectError(f"cannot resolve {host}: {answer['error']}")
+    infos = answer["infos"]
     found: list[IPAddress] = []
     for *_rest, sockaddr in infos:
         address = ipaddress.ip_address(sockaddr[0])
@@ -91,7 +110,7 @@ class GuardedBackend(httpcore.NetworkBackend):
 
     def is_own_private(self) -> bool:
         if self.own_private is None:
-            addresses = resolve(self.own_host, 80)
+            addresses = resolve(self.own_host, 80, self.deadline.clip(None))
             self.own_private = bool(addresses) and all(
                 refused_address(a, own_private=False) for a in addresses)
         return self.own_private
@@ -99,7 +118,7 @@ class GuardedBackend(httpcore.NetworkBackend):
     def connect_tcp(self, host: str, port: int, timeout: float | None = None,
                     local_address: str | None = None,
                     socket_options: typing.Iterable | None = None) -> httpcore.NetworkStream:
-        addresses = resolve(host, port)
+        addresses = resolve(host, port, self.deadline.clip(timeout))
         allowed = [a for a in addresses if not refused_address(a, self.is_own_private())]
         if not allowed:
             raise FetchError(f"refused to connect to {host}: it is {addresses[0]}, a "

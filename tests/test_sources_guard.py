@@ -164,3 +164,21 @@ def test_follow_redirects_takes_host_or_any(instance):
 def test_private_and_loopback_addresses_are_refused_unless_the_source_is_one(
         address, own_private, refused):
     assert refused_address(ipaddress.ip_address(address), own_private) is refused
+
+
+def test_a_slow_name_lookup_counts_against_the_timeout(instance, store, monkeypatch):
+    """A resolver that hangs (simulated: getaddrinfo sleeps) cannot hold the pass."""
+    resolved = threading.Event()
+
+    def slow_getaddrinfo(*args, **kwargs):
+        resolved.wait(30)  # released when the test ends
+        raise OSError("no answer")
+
+    monkeypatch.setattr(socket, "getaddrinfo", slow_getaddrinfo)
+    settings = configure(instance, {"url": "http://feeds.example/feed.xml", "name": "dns",
+                                    "timeout": 1})
+    thread, _ = in_thread(lambda: fetch_sources(settings, store, NOW))
+    thread.join(timeout=20)
+    resolved.set()
+    assert not thread.is_alive(), "a hanging name lookup held the pass"
+    assert store.sources.states()["dns"].last_error == "timed out after 1s (the whole fetch)"
