@@ -49,10 +49,6 @@ log = logging.getLogger(__name__)
 
 BATCH = 500  # rows claimed, and outcomes recorded, together
 IN_FLIGHT = 1000  # claimed rows not yet recorded, at most
-# Claimed rows not yet recorded, at least allowed: a little more than the workers hold
-# on the wire (2 batches of PER_SEND each), so a crash leaves few claimed rows that
-# never went out (they wait for their lease) besides those that did (sent again).
-MIN_IN_FLIGHT = 256
 FLUSH_SECONDS = 0.1  # outcomes wait at most this long to be written
 SPREAD = timedelta(hours=24)  # the retries of one message last at least this long
 MIN_RETRY, MAX_RETRY = 60.0, 24 * 3600.0
@@ -149,8 +145,6 @@ class Drain:
         self.done_producing = False
         self.finished = asyncio.Event()
         self.workers = max(1, transport.concurrency)
-        self.claim_cap = min(IN_FLIGHT, max(MIN_IN_FLIGHT, self.workers * PER_SEND * 2))
-        self.claim_size = min(BATCH, self.claim_cap // 2)
         self.ledger_thread = ThreadPoolExecutor(1, thread_name_prefix="ledger")
         self.signers = ThreadPoolExecutor(SIGNERS, thread_name_prefix="dkim")
 
@@ -206,11 +200,10 @@ class Drain:
         claimed = 0
         lease = timedelta(seconds=self.settings.mail.lease_seconds)
         while not self.transport.gave_up and not self.stopping.is_set():
-            size = self.claim_size if self.limit is None \
-                else min(self.claim_size, self.limit - claimed)
+            size = BATCH if self.limit is None else min(BATCH, self.limit - claimed)
             if size <= 0:
                 break
-            while len(self.in_flight) > self.claim_cap - size:
+            while len(self.in_flight) > IN_FLIGHT - size:
                 self.room.clear()
                 await self.room.wait()
             now = self.now()
@@ -328,7 +321,7 @@ class Drain:
                    "queued": "waiting"}[outcome.state]
         setattr(self.report, counter, getattr(self.report, counter) + 1)
         self.in_flight.discard(row.id)
-        if len(self.in_flight) <= self.claim_cap - self.claim_size:
+        if len(self.in_flight) <= IN_FLIGHT - BATCH:
             self.room.set()
         self.maybe_stop()
 

@@ -7,18 +7,18 @@ transactions (RFC 2920) and parses every reply in the buffer. aiosmtplib's own s
 awaits each reply in turn and dot-stuffs each message with a regex: about 1,400
 messages/s here, under half of what this stage needs.
 
-The pool slows down instead of failing messages when the server pushes back, and speeds
-up again as it answers (pace.py: AIMD of the connections in use, pauses only for
-push-backs in a row or a wait the server names). A message that never went out is sent
-again at once on another connection, no attempt counted. A server that stays unavailable
-for `give_up_after` seconds ends the run's sending; what is left waits in the outbox for
-the next run.
+The pool slows down instead of failing messages when the server pushes back: a 421, a
+rate-limit reply or a refused connection pauses every sender (exponential, with jitter)
+and halves the connections in use; successes open them up again. The message is handed
+back untried. A server that stays unavailable for `give_up_after` seconds ends the run's
+sending; what is left waits in the outbox for the next run.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import re
 import socket
 import ssl
@@ -28,13 +28,12 @@ from urllib.parse import unquote, urlsplit
 import aiosmtplib
 
 from publisher.config import Settings
-from publisher.delivery.pace import FIRST_PAUSE, MAX_PAUSE, Pace
 from publisher.delivery.session import Pipeline, Session, Tally
 from publisher.delivery.transport import UNTRIED, Envelope, Result
 
 log = logging.getLogger(__name__)
 
-MIN_PAUSE = FIRST_PAUSE  # the names callers (tests) pass pauses by
+MIN_PAUSE, MAX_PAUSE = 0.5, 30.0
 
 
 class ConnectionFailed(Exception):
@@ -93,24 +92,14 @@ class SmtpTransport:
     def reset(self) -> None:
         self.idle: list[Session] = []
         self.open_count = 0
-        self.pace = Pace(self.concurrency, self.clock, self.give_up_after,
-                         (self.min_pause, self.max_pause))
-        self.fatal_problem: str | None = None
+        self.limit = self.concurrency
+        self.pause_until = 0.0
+        self.backoff = 0.0
+        self.troubled_since: float | None = None
+        self.problem: str | None = None  # why sending stopped for this run
         self.fatal = False
+        self.successes = 0
         self.freed: asyncio.Event | None = None
-
-    @staticmethod
-    def clock() -> float:
-        return asyncio.get_running_loop().time()
-
-    @property
-    def limit(self) -> int:
-        return self.pace.limit
-
-    @property
-    def problem(self) -> str | None:
-        """Why sending stopped for this run (None: it goes on)."""
-        return self.fatal_problem or self.pace.problem
 
     @property
     def gave_up(self) -> bool:
@@ -118,41 +107,31 @@ class SmtpTransport:
 
     async def send(self, envelopes: Sequence[Envelope],
                    report: Callable[[Envelope, Result], None]) -> None:
-        tally = Tally(list(envelopes), self.answering(report))
+        tally = Tally(list(envelopes), report)
+        loop = asyncio.get_running_loop()
         while tally.left and not self.problem:
-            while (wait := self.pace.wait()) > 0:
-                await asyncio.sleep(wait)
+            if self.pause_until > loop.time():
+                await asyncio.sleep(self.pause_until - loop.time())
             try:
                 session = await self.acquire()
             except ConnectionFailed as exc:
-                if exc.fatal:
-                    self.fatal_problem, self.fatal = str(exc), True
-                else:
-                    self.pace.pushed_back(str(exc))
-                continue
+                self.pushed_back(str(exc), fatal=exc.fatal)
+                break
             for _ in range(tally.left):
                 await self.rate.wait()
+            before = tally.count
             try:
                 await session.run(tally)
             finally:
                 self.release(session)
-            # The rest of the batch goes on another connection (after a pause, if any).
-            if session.pushback:
-                self.pace.pushed_back(session.pushback)
-            elif session.broken:
-                self.pace.dropped(session.pipeline.lost or "connection lost")
+            if session.pushback or session.broken:
+                self.pushed_back(session.pushback or session.pipeline.lost or "connection lost")
+                break
+            if tally.count > before:
+                self.went_through()
         # What never went out: the drain loop hands it to the next send, no attempt counted.
         while tally.left:
             tally.add(Result(UNTRIED, None, self.problem or "the server pushed back"))
-
-    def answering(self, report: Callable[[Envelope, Result], None]
-                  ) -> Callable[[Envelope, Result], None]:
-        """`report`, telling the pace of every message the server answered."""
-        def answered(envelope: Envelope, result: Result) -> None:
-            if result.code is not None and result.status != UNTRIED:
-                self.pace.answered()
-            report(envelope, result)
-        return answered
 
     async def acquire(self) -> Session:
         while True:
@@ -219,6 +198,29 @@ class SmtpTransport:
         pipeline = Pipeline(transport, self.timeout)
         transport.set_protocol(pipeline)
         return Session(pipeline, dict(smtp.esmtp_extensions))
+
+    def pushed_back(self, detail: str, fatal: bool = False) -> None:
+        """The server is unavailable or asks us to slow down: pause, use fewer connections."""
+        now = asyncio.get_running_loop().time()
+        if fatal:
+            self.problem = detail
+            self.fatal = True
+            return
+        self.backoff = min(self.max_pause, max(self.min_pause, self.backoff * 2))
+        self.pause_until = max(self.pause_until, now + self.backoff * random.uniform(1, 1.5))
+        self.limit = max(1, self.limit // 2)
+        self.troubled_since = self.troubled_since or now
+        log.warning("SMTP server pushed back (%s); pausing %.1f s, %d connections",
+                    detail, self.backoff, self.limit)
+        if now - self.troubled_since > self.give_up_after:
+            self.problem = f"server unavailable for {self.give_up_after:g} s: {detail}"
+
+    def went_through(self) -> None:
+        self.troubled_since = None
+        self.backoff = 0.0
+        self.successes += 1
+        if self.limit < self.concurrency and self.successes % 50 == 0:
+            self.limit += 1
 
     async def close(self) -> None:
         for session in self.idle:
