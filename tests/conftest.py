@@ -137,7 +137,7 @@ def smtp_server():
     controller.stop()
 
 
-class FeedServer:
+class UpstreamServer:
     """Routes for a real HTTP server on 127.0.0.1: path -> (status, headers, body).
 
     A route with an ETag or Last-Modified answers a matching conditional GET with 304,
@@ -161,15 +161,15 @@ class FeedServer:
 
 
 @pytest.fixture
-def feed_server():
-    """A real HTTP server (http.server, threaded) serving feeds from FeedServer.routes."""
+def upstream_server():
+    """A real HTTP server (http.server, threaded) serving feeds from UpstreamServer.routes."""
     import contextlib
     import threading
     import time
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     port = free_port()
-    server_state = FeedServer(port)
+    server_state = UpstreamServer(port)
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):
@@ -202,5 +202,6 @@ def feed_server():
     httpd.server_close()
 
 # The web app's fixtures (site, client) live beside the LiveServer helper.
+from tests.console_support import console  # noqa: E402,F401
 from tests.daemon_process import daemons  # noqa: E402,F401
-from tests.webapp import client, site  # noqa: E402,F401
+from tests.webapp import client, web_settings  # noqa: E402,F401

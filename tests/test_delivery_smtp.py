@@ -15,6 +15,7 @@ from cryptography.x509.oid import NameOID
 
 from publisher import tokens
 from publisher.config import load_settings
+from publisher.delivery.verp import Verp
 from publisher.store import open_store
 from tests.conftest import NOW
 from tests.mailtest import Recorder, add_articles, add_subscriber, mail_server, smtp_env
@@ -59,7 +60,12 @@ def test_run_delivers_each_subscriber_one_complete_digest(instance, monkeypatch,
 
     assert sorted(rcpt for _, rcpt, _ in received) == [
         ["ada@example.org"], ["grace@example.org"], ["jose@example.org"]]
-    assert {sender for sender, _, _ in received} == {"bounces@example.org"}
+    # Each envelope sender is the VERP return path naming that message's subscriber.
+    verp = Verp(settings, "bounces@example.org")
+    for sender, rcpt, _ in received:
+        tag = verp.read(sender)
+        assert sender.startswith("bounces+") and tag is not None
+        assert store_email(settings, tag.subscriber_id) == rcpt[0]
     mine = {rcpt[0]: data for _, rcpt, data in received}
     titles = {"ada@example.org": [t for t, _ in ARTICLES][::-1],
               "jose@example.org": ["Flood Warning Network", "Rail Strike Ends",
@@ -68,6 +74,14 @@ def test_run_delivers_each_subscriber_one_complete_digest(instance, monkeypatch,
     for address, data in mine.items():
         check_digest(settings, address, data, titles[address])
     assert b"=?utf-8?" in mine["jose@example.org"].split(b"\r\n\r\n")[0]
+
+
+def store_email(settings, subscriber_id: int) -> str:
+    store = open_store(settings.database_url)
+    try:
+        return store.subscribers.by_id(subscriber_id).email
+    finally:
+        store.close()
 
 
 def check_digest(settings, address: str, data: bytes, titles: list[str]) -> None:
@@ -158,7 +172,7 @@ def check_login(server, session, envelope, mechanism, auth_data):
 
 
 @pytest.fixture
-def site(tmp_path, monkeypatch):
+def sqlite_instance(tmp_path, monkeypatch):
     """A SQLite-only instance, for the tests about transports rather than the store."""
     from publisher.instance import init_instance
 
@@ -169,7 +183,7 @@ def site(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("mode", ["starttls", "implicit"])
-def test_tls_and_login_from_smtp_url(site, tmp_path, monkeypatch, run_cli, mode):
+def test_tls_and_login_from_smtp_url(sqlite_instance, tmp_path, monkeypatch, run_cli, mode):
     context, cert = self_signed(tmp_path)
     monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # trust our test CA
     options = ({"tls_context": context, "require_starttls": True} if mode == "starttls"
@@ -180,32 +194,32 @@ def test_tls_and_login_from_smtp_url(site, tmp_path, monkeypatch, run_cli, mode)
                      auth_require_tls=mode == "starttls", **options) as server:
         url = server.url.replace("://", "://mailer:s3cret%2Fpass@")
         smtp_env(monkeypatch, url)
-        fill_site(site, now)
-        result = run_cli("-C", site, "send")
+        fill_site(sqlite_instance, now)
+        result = run_cli("-C", sqlite_instance, "send")
         assert "delivery: 3 sent" in result.output, result.output
     assert server.handler.sessions and all(tls and auth for tls, auth in
                                            server.handler.sessions)
 
 
-def test_a_refused_login_is_one_line_and_nothing_is_lost(site, tmp_path, monkeypatch,
+def test_a_refused_login_is_one_line_and_nothing_is_lost(sqlite_instance, tmp_path, monkeypatch,
                                                          run_cli):
     context, cert = self_signed(tmp_path)
     monkeypatch.setenv("SSL_CERT_FILE", str(cert))
     with mail_server(Recorder(), authenticator=check_login, auth_require_tls=False,
                      tls_context=context) as server:
         smtp_env(monkeypatch, server.url.replace("://", "://mailer:wrong@"))
-        fill_site(site, NOW)
-        result = run_cli("-C", site, "send")
+        fill_site(sqlite_instance, NOW)
+        result = run_cli("-C", sqlite_instance, "send")
     assert result.exit_code == 1
     assert result.stderr.strip().startswith("publisher: the SMTP server refused the login: 535")
     assert "3 messages wait in the outbox" in result.stderr
     assert "Traceback" not in result.output
     assert not server.handler.messages
-    outbox = run_cli("-C", site, "outbox")
+    outbox = run_cli("-C", sqlite_instance, "outbox")
     assert "queued 3" in outbox.output and "failed 0" in outbox.output
 
 
-def test_an_unreachable_server_leaves_messages_queued(site, monkeypatch):
+def test_an_unreachable_server_leaves_messages_queued(sqlite_instance, monkeypatch):
     import asyncio
 
     from publisher.delivery import deliver
@@ -213,9 +227,9 @@ def test_an_unreachable_server_leaves_messages_queued(site, monkeypatch):
     from tests.conftest import NOW, free_port
 
     smtp_env(monkeypatch, f"smtp://127.0.0.1:{free_port()}")
-    settings = fill_site(site, NOW)
+    settings = fill_site(sqlite_instance, NOW)
     store = open_store(settings.database_url)
-    from publisher.digests import queue_digests
+    from publisher.digests.planner import queue_digests
 
     now = NOW
     queue_digests(settings, store, now)
@@ -231,20 +245,23 @@ def test_an_unreachable_server_leaves_messages_queued(site, monkeypatch):
     store.close()
 
 
-def test_maildir_is_the_default_and_a_resend_does_not_duplicate(site, run_cli, monkeypatch):
+def test_maildir_is_the_default_and_a_resend_does_not_duplicate(sqlite_instance, run_cli,
+                                                                 monkeypatch):
     from publisher.delivery import deliver_blocking
 
     monkeypatch.setenv("PUBLISHER_SITE__URL", "https://news.example.org/")
-    settings = fill_site(site, NOW)
-    result = run_cli("-C", site, "run")
+    settings = fill_site(sqlite_instance, NOW)
+    result = run_cli("-C", sqlite_instance, "run")
     assert "delivery: 3 sent" in result.output
-    files = sorted((site / "outbox" / "new").iterdir())
+    files = sorted((sqlite_instance / "outbox" / "new").iterdir())
     assert len(files) == 3
     from tests.mailtest import parse
 
     message = parse(files[0].read_bytes())
     assert message["Message-ID"].startswith("<digest-")
-    assert message["Return-Path"] == "<news@example.org>"
+    # What a delivering MTA records: the envelope sender, our VERP return path.
+    assert message["Return-Path"].startswith("<news+")
+    assert Verp(settings, "news@example.org").read(message["Return-Path"]) is not None
     # A crash after writing but before recording: the row is sent again, same file.
     store = open_store(settings.database_url)
     from sqlalchemy import update
@@ -256,20 +273,20 @@ def test_maildir_is_the_default_and_a_resend_does_not_duplicate(site, run_cli, m
     # A minute later by the clock (the run's own clock started at NOW and ran on).
     report = deliver_blocking(settings, store, None, NOW + timedelta(minutes=1))
     assert report.sent == 3
-    assert sorted((site / "outbox" / "new").iterdir()) == files
+    assert sorted((sqlite_instance / "outbox" / "new").iterdir()) == files
     store.close()
 
 
-def test_a_template_that_transforms_names_still_gets_each_name_right(site, monkeypatch,
+def test_a_template_that_transforms_names_still_gets_each_name_right(sqlite_instance, monkeypatch,
                                                                     run_cli):
-    (site / "templates" / "digest.txt").write_text(
+    (sqlite_instance / "templates" / "digest.txt").write_text(
         "Dear {{ subscriber.name|upper }}{% if subscriber.email.endswith('.org') %} (org)"
         "{% endif %},\n{% for a in articles %}{{ a.title }}\n{% endfor %}"
         "{{ unsubscribe_url }}\n")
     with mail_server(Recorder()) as server:
         smtp_env(monkeypatch, server.url)
-        fill_site(site, NOW)
-        assert "3 sent" in run_cli("-C", site, "run").output
+        fill_site(sqlite_instance, NOW)
+        assert "3 sent" in run_cli("-C", sqlite_instance, "run").output
     by = server.handler.by_recipient()
 
     def text(address):
@@ -281,19 +298,19 @@ def test_a_template_that_transforms_names_still_gets_each_name_right(site, monke
 
 
 @pytest.mark.parametrize("utf8", [True, False], ids=["smtputf8", "ascii-only-server"])
-def test_an_internationalized_address_needs_smtputf8(site, monkeypatch, run_cli, utf8):
+def test_an_internationalized_address_needs_smtputf8(sqlite_instance, monkeypatch, run_cli, utf8):
     import email
     import email.policy
 
     now = NOW
     with mail_server(Recorder(), enable_SMTPUTF8=utf8) as server:
         smtp_env(monkeypatch, server.url)
-        settings = load_settings(site)
+        settings = load_settings(sqlite_instance)
         store = open_store(settings.database_url)
         add_articles(store, ARTICLES[:1], now - timedelta(hours=1))
         add_subscriber(store, "josé@example.org", now, name="José")
         add_subscriber(store, "ada@example.org", now)
-        result = run_cli("-C", site, "send")
+        result = run_cli("-C", sqlite_instance, "send")
         errors = store.ledger.latest_errors()
         store.close()
     if utf8:

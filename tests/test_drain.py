@@ -11,12 +11,12 @@ from datetime import timedelta
 import pytest
 
 from publisher import tokens
-from publisher.confirmations import queue_confirmation
 from publisher.delivery import deliver
 from publisher.delivery.memory import MemoryTransport
 from publisher.delivery.transport import PERMANENT, SENT, TEMPORARY, UNTRIED, Result
-from publisher.digests import queue_digests
+from publisher.digests.planner import queue_digests
 from publisher.errors import AddressError
+from publisher.subscribers.confirmations import queue_confirmation
 from tests.conftest import NOW
 from tests.mailtest import add_articles, add_subscriber, parse
 
@@ -39,7 +39,9 @@ def test_everything_sent_once(settings, store, queued):
     assert (report.sent, report.deferred, report.failed) == (3, 0, 0)
     assert sorted(e.recipients[0] for e in transport.sent) == [
         "r0@example.org", "r1@example.org", "r2@example.org"]
-    assert all(e.sender == "news@example.org" for e in transport.sent)
+    # VERP: news+<subscriber>-<outbox row>-<mac>@example.org
+    assert all(e.sender.startswith("news+") and e.sender.endswith("@example.org")
+               for e in transport.sent)
     assert transport.closed == 1
     assert run(settings, store, transport, NOW + timedelta(days=1)).sent == 0
     assert store.ledger.counts()["sent"] == 3
@@ -258,7 +260,7 @@ def test_progress_counts_rows_a_crashed_run_left_and_never_passes_100(settings, 
                                                                      queued):
     import io
 
-    from publisher.progress import progress
+    from publisher.ops.progress import progress
 
     # One row left 'sending' by a run that died an hour ago: this run sends it again.
     (_left,) = store.ledger.claim(NOW, 1, NOW - timedelta(hours=1),

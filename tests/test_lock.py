@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from publisher.lock import AdvisoryLock, Busy, FileLock, run_lock
+from publisher.schedule.lock import AdvisoryLock, Busy, FileLock, run_lock
 from publisher.store import open_store
 
 
@@ -44,7 +44,7 @@ def test_the_lock_dies_with_its_process(instance, store):
     """A run killed with SIGKILL leaves nothing behind that blocks the next one."""
     holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import sys, time
-        from publisher.lock import run_lock
+        from publisher.schedule.lock import run_lock
         from publisher.store import open_store
         lock = run_lock(open_store({store.engine.url.render_as_string(False)!r}).engine)
         lock.acquire()
@@ -107,7 +107,7 @@ import os, sys, time
 from pathlib import Path
 from publisher.feeds import shares, start_build
 from publisher.instance import Instance
-from publisher.lock import run_lock
+from publisher.schedule.lock import run_lock
 
 shares.usable_cores = lambda: 2  # fork even on a one-core runner
 instance = Instance(Path(sys.argv[1]))

@@ -12,8 +12,8 @@ import time
 import pytest
 
 from publisher.errors import ConfigError
-from publisher.source_http import refused_address
-from publisher.sources import fetch_sources, source_health
+from publisher.ingest.source_http import refused_address
+from publisher.ingest.sources import fetch_sources, source_health
 from tests.conftest import NOW
 from tests.test_sources import configure, item, rss
 
@@ -77,11 +77,11 @@ def in_thread(work):
 
 
 @pytest.mark.parametrize("trickler", ["head", "body"], indirect=True)
-def test_a_trickling_source_is_cut_off_at_its_timeout(instance, store, feed_server,
+def test_a_trickling_source_is_cut_off_at_its_timeout(instance, store, upstream_server,
                                                       trickler):
     """One byte every 0.25 s never trips a per-read timeout; the whole fetch's deadline
     ends it, while the healthy source's entries are stored as soon as they arrive."""
-    good = feed_server.serve("/good.xml", rss(item("Good news", guid="good-1")))
+    good = upstream_server.serve("/good.xml", rss(item("Good news", guid="good-1")))
     settings = configure(instance, {"url": good, "name": "good"},
                          {"url": trickler.url, "name": "stuck", "timeout": 3})
     thread, results = in_thread(lambda: fetch_sources(settings, store, NOW))
@@ -99,10 +99,10 @@ def test_a_trickling_source_is_cut_off_at_its_timeout(instance, store, feed_serv
     assert source_health(settings.sources[1], state) == "failing"
 
 
-def test_a_redirect_to_another_port_of_the_host_is_refused(instance, store, feed_server):
+def test_a_redirect_to_another_port_of_the_host_is_refused(instance, store, upstream_server):
     other = Trickler("head", pause=0)  # an internal service on another port
     try:
-        url = feed_server.serve("/feed.xml", "", status=302, Location=other.url)
+        url = upstream_server.serve("/feed.xml", "", status=302, Location=other.url)
         settings = configure(instance, {"url": url, "name": "up"})
         assert fetch_sources(settings, store, NOW).failed == 1
         assert store.sources.states()["up"].last_error == (
@@ -113,10 +113,10 @@ def test_a_redirect_to_another_port_of_the_host_is_refused(instance, store, feed
         other.close()
 
 
-def test_follow_redirects_any_follows_to_another_port(instance, store, feed_server):
+def test_follow_redirects_any_follows_to_another_port(instance, store, upstream_server):
     other = Trickler("head", pause=0)
     try:
-        url = feed_server.serve("/feed.xml", "", status=301, Location=other.url)
+        url = upstream_server.serve("/feed.xml", "", status=301, Location=other.url)
         settings = configure(instance, {"url": url, "name": "up",
                                         "follow_redirects": "any"})
         assert fetch_sources(settings, store, NOW).new == 1
@@ -124,16 +124,16 @@ def test_follow_redirects_any_follows_to_another_port(instance, store, feed_serv
         other.close()
 
 
-def test_a_redirect_on_the_same_host_is_followed(instance, store, feed_server):
-    feed_server.serve("/new.xml", rss(item("Moved", guid="m")))
-    url = feed_server.serve("/old.xml", "", status=301, Location="/new.xml")
+def test_a_redirect_on_the_same_host_is_followed(instance, store, upstream_server):
+    upstream_server.serve("/new.xml", rss(item("Moved", guid="m")))
+    url = upstream_server.serve("/old.xml", "", status=301, Location="/new.xml")
     settings = configure(instance, {"url": url, "name": "up"})
     assert fetch_sources(settings, store, NOW).new == 1
 
 
 @pytest.mark.parametrize("target", ["file:///etc/passwd", "ftp://127.0.0.1/feed.xml"])
-def test_a_redirect_off_http_is_refused_even_with_any(instance, store, feed_server, target):
-    url = feed_server.serve("/feed.xml", "", status=302, Location=target)
+def test_a_redirect_off_http_is_refused_even_with_any(instance, store, upstream_server, target):
+    url = upstream_server.serve("/feed.xml", "", status=302, Location=target)
     settings = configure(instance, {"url": url, "name": "up", "follow_redirects": "any"})
     assert fetch_sources(settings, store, NOW).failed == 1
     assert store.sources.states()["up"].last_error.startswith(

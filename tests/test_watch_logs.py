@@ -9,8 +9,8 @@ import logging
 
 from watchfiles import Change
 
-from publisher.logs import CHATTY, configure_logging
-from publisher.watch import wanted, watch_inbox
+from publisher.ops.logs import CHATTY, configure_logging
+from publisher.schedule.watch import wanted, watch_inbox
 
 PATIENCE = 30
 
@@ -52,7 +52,7 @@ def test_when_events_fail_the_watch_polls(tmp_path, caplog):
         inbox.mkdir()
         (inbox / "a.txt").write_text("Title\n\nBody.\n")
 
-    caplog.set_level(logging.INFO, logger="publisher.watch")
+    caplog.set_level(logging.INFO, logger="publisher.schedule.watch")
     assert asyncio.run(changes_seen(inbox, create)) >= 1
     messages = [record.getMessage() for record in caplog.records]
     assert any(m.startswith(f"file events unavailable for {inbox}") for m in messages)
@@ -104,3 +104,19 @@ def test_text_logs_are_one_line_per_event():
     assert first.endswith(" INFO publisher.test: ingest: 2 new")
     assert " ERROR publisher.test: stage failed | Traceback" in second
     assert "ValueError: bad | thing" in second
+
+
+def test_a_quarantined_file_that_grows_is_worth_an_ingest_pass(tmp_path):
+    """A file quarantined half-written grows in quarantine/ as its writer goes on; the
+    daemon notices it (events or polling) so ingest can put it back and read it."""
+    from publisher.schedule.watch import snapshot
+
+    keep = wanted(tmp_path)
+    assert keep(Change.modified, str(tmp_path / "quarantine" / "late.txt"))
+    assert not keep(Change.modified, str(tmp_path / "quarantine" / "late.txt.error"))
+    (tmp_path / "quarantine").mkdir()
+    late = tmp_path / "quarantine" / "late.txt"
+    late.write_text("Late\n")
+    before = snapshot(tmp_path)
+    late.write_text("Late\n\nThe paragraph that came after.\n")
+    assert snapshot(tmp_path) != before

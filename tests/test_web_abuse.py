@@ -15,11 +15,10 @@ import httpx
 import pytest
 from starlette.requests import Request
 
-from publisher.metrics import CONFIRMATIONS_REFUSED
-from publisher.subscribers import expire_pending
+from publisher.ops.metrics import CONFIRMATIONS_REFUSED
+from publisher.subscribers.rules import expire_pending
 from publisher.web import create_app
-from publisher.web.guard import RateLimiter
-from publisher.web.subscribe import client_key
+from publisher.web.guard import RateLimiter, client_key
 from tests.conftest import NOW, free_port
 from tests.test_web_links import subscribe
 from tests.webapp import TestClient
@@ -92,9 +91,9 @@ class Recorder:
 
 
 @pytest.fixture
-def capped(site, store):
-    settings = replace(site, web=replace(site.web, confirmations_per_hour=4,
-                                         confirmations_per_domain_hour=2))
+def capped(web_settings, store):
+    settings = replace(web_settings, web=replace(web_settings.web, confirmations_per_hour=4,
+                                                 confirmations_per_domain_hour=2))
     recorder = Recorder()
     app = create_app(settings, store, confirmations=recorder)
     app.state.web.subscribe_limiter = RateLimiter(100)

@@ -37,7 +37,7 @@ class Served:
             [str(PUBLISHER), "-C", str(self.folder), "serve", "--host", "127.0.0.1",
              "--port", str(self.port)],
             env=self.env, stdout=self.log.open("wb"), stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 60  # a loaded CI machine takes its time to import
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"publisher serve exited: {self.log.read_text()}")

@@ -22,7 +22,7 @@ from publisher.web import create_app
 
 
 @pytest.fixture
-def site(instance, monkeypatch):
+def web_settings(instance, monkeypatch):
     """Settings whose [site] url is the TestClient's own host, so links work as given."""
     monkeypatch.setenv("PUBLISHER_SITE__URL", "http://testserver/")
     monkeypatch.setenv("PUBLISHER_WEB__SUBSCRIBE_PER_MINUTE", "3")
@@ -30,10 +30,10 @@ def site(instance, monkeypatch):
 
 
 @pytest.fixture
-def client(site, store):
+def client(web_settings, store):
     from tests.conftest import NOW  # conftest imports this module
 
-    with TestClient(create_app(site, store, clock=fixed(NOW)),
+    with TestClient(create_app(web_settings, store, clock=fixed(NOW)),
                     follow_redirects=False) as test_client:
         yield test_client
 

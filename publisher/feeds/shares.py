@@ -20,7 +20,7 @@ held: there, passes run here).
 A child never outlives this process: on Linux the kernel kills it when its parent dies
 (PR_SET_PDEATHSIG), and it closes every pipe end but its own sender, so a write to a
 parent that is gone fails instead of blocking for good. (The run lock's descriptor is
-dropped at the fork by publisher.lock.)
+dropped at the fork by publisher.schedule.lock.)
 """
 
 from __future__ import annotations

@@ -18,8 +18,15 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from publisher.clock import Clock, system_clock
 from publisher.errors import StoreError
+from publisher.store.accounts import AccountStore
+from publisher.store.api_queries import ApiQueries
+from publisher.store.api_tokens import ApiTokenStore
 from publisher.store.archive_entries import ArchiveEntryStore
 from publisher.store.articles import ArticleStore
+from publisher.store.bounces import BounceStore
+from publisher.store.browse import BrowseStore
+from publisher.store.dashboard import DashboardStore
+from publisher.store.events import EventStore
 from publisher.store.ledger import LedgerStore
 from publisher.store.migrate import upgrade
 from publisher.store.runs import RunStore
@@ -45,6 +52,13 @@ class Store:
         self.sources = SourceStore(self)
         self.status = StatusStore(self)
         self.ledger = LedgerStore(self)
+        self.events = EventStore(self)
+        self.api_tokens = ApiTokenStore(self)
+        self.api = ApiQueries(self)
+        self.accounts = AccountStore(self)  # the console's operators, sessions, audit
+        self.browse = BrowseStore(self)
+        self.dashboard = DashboardStore(self)
+        self.bounces = BounceStore(self)
 
     @property
     def dialect(self) -> str:

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 
 from publisher.config import Settings
-from publisher.metrics import CONFIRMATIONS_REFUSED
+from publisher.ops.metrics import CONFIRMATIONS_REFUSED
 from publisher.web.guard import RateLimiter
 
 log = logging.getLogger(__name__)

@@ -5,6 +5,8 @@ The subscribe form on the static index.html cannot carry a per-visitor token, so
 POST /subscribe accepts only requests whose Origin (or, failing that, Referer) is this
 site; browsers always send Origin on a cross-site POST, so a forged form elsewhere gets
 403, while clients that send neither (curl, scripts: not a CSRF vector) are let through.
+The site's other origins listed in [web] allowed_origins are accepted like its own (and
+get CORS headers, so their pages can post with fetch).
 Double opt-in does the rest. Forms the app renders itself also carry a token signed with
 [web] secret, bound to the link it was served for and valid for FORM_HOURS.
 """
@@ -12,6 +14,7 @@ Double opt-in does the rest. Forms the app renders itself also carry a token sig
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import threading
 import time
 from collections import deque
@@ -61,7 +64,8 @@ def check_form_token(settings: Settings, purpose: str, link_token: str, sent: st
 
 def same_site(request: Request, settings: Settings) -> bool:
     """True unless the browser says the form came from another site."""
-    allowed = {origin(settings.site.url), origin(str(request.base_url))}
+    allowed = {origin(settings.site.url), origin(str(request.base_url)),
+               *allowed_origins(settings)}
     sent = request.headers.get("origin")
     if sent is not None:
         return sent.lower() in allowed  # "null" (sandboxed, file:) is refused too
@@ -69,6 +73,27 @@ def same_site(request: Request, settings: Settings) -> bool:
     if referer is not None:
         return origin(referer) in allowed
     return True
+
+
+def allowed_origins(settings: Settings) -> list[str]:
+    """[web] allowed_origins as browsers send them in Origin (no trailing slash)."""
+    return [origin(value) for value in settings.web.allowed_origins]
+
+
+def client_key(request: Request) -> str:
+    """Whom a rate limit counts: the client's address, and for IPv6 its /64, since one
+    subscriber line gets a whole /64 to pick addresses from. (uvicorn puts the
+    X-Forwarded-For client here only for a proxy in [web] trusted_proxies.)"""
+    host = request.client.host if request.client else "unknown"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return host
 
 
 class RateLimiter:
@@ -107,6 +132,13 @@ class RateLimiter:
             if log is None or len(log) < self.limit:
                 return 0
             return max(1, int(log[0] + self.window - now + 0.999))
+
+    def full(self, key: str) -> bool:
+        """Whether the next event for `key` would be refused (recording nothing)."""
+        now = self.clock()
+        with self.lock:
+            log = self.events.get(key)
+            return bool(log) and sum(1 for t in log if t > now - self.window) >= self.limit
 
     def forget_idle(self, now: float) -> None:
         """Keeps memory bounded: drop clients not seen for a whole window."""
