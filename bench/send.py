@@ -21,6 +21,14 @@ ratio against one sender (medians of --repeat runs).
 
     .venv/bin/python bench/send.py -n 20000 --senders 3 \
         --store postgresql+psycopg://user@127.0.0.1:5432/bench   # the database is emptied
+
+Faults (--faults): one `send` pass to an aiosmtpd server (bench/faulty_smtp.py) that
+answers 451 to 15% of messages, 421 and closes for 5%, drops the connection for 5% and
+refuses 1% of addresses with 550 at RCPT; and, in the same run, the same pass to the
+same server with no faults. Prints messages/s for both (messages given an outcome:
+sent, deferred or failed) and the ratio; the target is at least 1/4.
+
+    .venv/bin/python bench/send.py --faults -n 20000
 """
 
 from __future__ import annotations
@@ -226,6 +234,85 @@ def scaling(args, port: int, sink_name: str) -> None:
               "separate machines each node brings its own CPU.")
 
 
+# ---------------------------------------------------------------- faults
+FAULTS = {"--p451": "0.15", "--p421": "0.05", "--drop": "0.05", "--p550": "0.01"}
+
+
+def start_faulty(port: int, faults: dict[str, str]) -> subprocess.Popen:
+    script = Path(__file__).resolve().parent / "faulty_smtp.py"
+    command = [sys.executable, str(script), "--port", str(port)]
+    for flag, value in faults.items():
+        command += [flag, value]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+    for _ in range(200):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return process
+        except OSError:
+            time.sleep(0.05)
+    process.kill()
+    raise SystemExit(f"faulty_smtp.py did not start on port {port}")
+
+
+def faults_child(folder: str) -> None:
+    """Queue the digests, then time one delivery pass (as `publisher send` makes)."""
+    from publisher.config import load_settings
+    from publisher.delivery import deliver_blocking, make_transport
+    from publisher.digests.planner import queue_digests
+    from publisher.store import open_store
+
+    settings = load_settings(Path(folder))
+    store = open_store(settings.database_url)
+    queue_digests(settings, store, NOW)
+    started = time.perf_counter()
+    report = deliver_blocking(settings, store, make_transport(settings), NOW)
+    print(json.dumps({"sent": report.sent, "deferred": report.deferred,
+                      "failed": report.failed, "waiting": report.waiting,
+                      "problem": report.problem, "deliver_s": time.perf_counter() - started}))
+
+
+def faults_run(args, faults: dict[str, str]) -> dict:
+    port = free_port()
+    server = start_faulty(port, faults)
+    try:
+        with tempfile.TemporaryDirectory(prefix="publisher-bench-") as tmp:
+            folder = Path(tmp) / "site"
+            make_instance(folder, port, args.dkim, args.connections)
+            fill(folder, args.subscribers, args.articles)
+            output = subprocess.run([sys.executable, __file__, "--faults-child", str(folder)],
+                                    capture_output=True, text=True, check=False)
+            if output.returncode:
+                raise SystemExit(f"the send failed:\n{output.stderr}")
+            result = json.loads(output.stdout.strip().splitlines()[-1])
+    finally:
+        server.terminate()
+        server.wait()
+    result["handled"] = result["sent"] + result["deferred"] + result["failed"]
+    result["rate"] = result["handled"] / result["deliver_s"]
+    return result
+
+
+def faults(args) -> None:
+    runs = []
+    for n in range(args.repeat):
+        clean, faulty = faults_run(args, {}), faults_run(args, FAULTS)
+        runs.append((clean, faulty))
+        why = f": {faulty['problem']}" if faulty["problem"] else ""
+        print(f"run {n + 1}: clean {clean['rate']:,.0f} messages/s; faulty "
+              f"{faulty['rate']:,.0f} messages/s ({faulty['sent']:,} sent, "
+              f"{faulty['deferred']:,} deferred, {faulty['failed']:,} failed, "
+              f"{faulty['waiting']:,} handed back{why}) in {faulty['deliver_s']:.1f} s",
+              flush=True)
+    clean = statistics.median(c["rate"] for c, _ in runs)
+    faulty = statistics.median(f["rate"] for _, f in runs)
+    print(f"\n{args.subscribers:,} messages, {args.connections} connections, one send pass "
+          f"each, to bench/faulty_smtp.py (aiosmtpd); medians of {len(runs)} runs")
+    print(f"clean server: {clean:,.0f} messages/s")
+    print(f"faulty server (451 15%, 421+close 5%, dropped 5%, 550 at RCPT 1%): "
+          f"{faulty:,.0f} messages/s")
+    print(f"ratio faulty/clean: {faulty / clean:.2f} (target: at least 0.25)")
+
+
 # ---------------------------------------------------------------- the measured send
 def child(folder: str) -> None:
     """Runs in its own process: queue and deliver; prints JSON with time and peak RSS."""
@@ -350,7 +437,10 @@ def main() -> None:
                              "dropped); default: a fresh SQLite file per run")
     parser.add_argument("--senders", type=int, default=0,
                         help="measure 1..N sender processes sharing the outbox")
+    parser.add_argument("--faults", action="store_true",
+                        help="one send pass to a faulty server beside a clean one")
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--faults-child", help=argparse.SUPPRESS)
     parser.add_argument("--sender-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -358,6 +448,12 @@ def main() -> None:
         return
     if args.sender_child:
         sender_child(args.sender_child)
+        return
+    if args.faults_child:
+        faults_child(args.faults_child)
+        return
+    if args.faults:
+        faults(args)
         return
     if args.store:
         os.environ["PUBLISHER_STORE__URL"] = args.store

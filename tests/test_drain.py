@@ -254,3 +254,24 @@ def test_concurrent_senders_send_each_message_once(settings, store):
     sent = [e.message_id for t in transports for e in t.sent]
     assert len(sent) == 80 and len(set(sent)) == 80
     assert store.ledger.counts()["sent"] == 80
+
+
+def test_progress_counts_rows_a_crashed_run_left_and_never_passes_100(settings, store,
+                                                                     queued):
+    import io
+
+    from publisher.ops.progress import progress
+
+    # One row left 'sending' by a run that died an hour ago: this run sends it again.
+    (_left,) = store.ledger.claim(NOW, 1, NOW - timedelta(hours=1),
+                                 "dead-node")
+    out = io.StringIO()
+
+    def show(description, total=None):
+        return progress(description, total, stream=out, every=0)
+
+    report = run(settings, store, MemoryTransport(), NOW, show=show)
+    assert (report.sent, report.released) == (3, 1)
+    lines = out.getvalue().splitlines()
+    assert lines[-1].startswith("send: done: 3/3 (100%)")
+    assert all("/3 (" in line for line in lines), lines

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import pytest
 
@@ -109,3 +110,111 @@ def test_an_empty_note_still_reads_as_busy(tmp_path):
     assert str(caught.value) == "another run is active"
     first.release()
     assert first.path.read_text() == ""
+
+
+FORKED_HOLDER = """
+import os, sys, time
+from pathlib import Path
+from publisher.feeds import shares, start_build
+from publisher.instance import Instance
+from publisher.schedule.lock import run_lock
+
+shares.usable_cores = lambda: 2  # fork even on a one-core runner
+instance = Instance(Path(sys.argv[1]))
+lock = run_lock(instance.store.engine)
+lock.acquire()
+build = start_build(instance.settings, instance.store)
+build.processes, build.min_share = 2, 1
+parent = os.getpid()
+
+def work(build, run):
+    if os.getpid() != parent:  # a forked child: say so, then take its time
+        print(os.getpid(), flush=True)
+        time.sleep(120)
+    else:  # leave runs for the child to take
+        time.sleep(1)
+
+shares.in_shares(build, list(range(40)), work)
+"""
+
+
+def gone(pid: int) -> bool:
+    """True once `pid` has exited (a zombie waiting for its reaper counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+    return state in ("Z", "X")
+
+
+def wait_until(check, limit: float = 20.0) -> bool:
+    """Poll `check` for up to `limit` seconds (a bound for a hung test, not a timing)."""
+    for _ in range(int(limit / 0.05)):
+        if check():
+            return True
+        time.sleep(0.05)
+    return check()
+
+
+def test_a_run_killed_mid_fork_leaves_no_child_holding_the_lock(instance, store):
+    """SIGKILL of a run whose build forked: its children die with it, and the next run
+    proceeds at once instead of finding the lock held by an orphan."""
+    holder = subprocess.Popen([sys.executable, "-c", FORKED_HOLDER, str(instance)],
+                              stdout=subprocess.PIPE, text=True)
+    child = int(holder.stdout.readline())
+    holder.send_signal(signal.SIGKILL)
+    holder.wait(timeout=30)
+    try:
+        assert wait_until(lambda: gone(child)), "the forked child outlived its parent"
+        done = publisher("-C", instance, "run")
+    finally:
+        if not gone(child):
+            os.kill(child, signal.SIGKILL)
+    assert done.returncode == 0, done.stderr
+    assert "another run is active" not in done.stdout
+    assert "ingest: 0 new" in done.stdout
+
+
+def test_a_forked_child_never_holds_the_run_lock(tmp_path):
+    """Even alive, a forked child holds no reference to the lock: when its parent's
+    descriptor closes (as at its death, with no unlock), the next run gets in."""
+    lock = FileLock(tmp_path / "publisher.db.lock")
+    lock.acquire()
+    reader, writer = os.pipe()
+    started, ready = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: say it runs, then wait until told to go
+        os.close(writer)
+        os.write(ready, b"r")
+        os.read(reader, 1)
+        os._exit(0)
+    os.close(reader)
+    os.close(ready)
+    assert os.read(started, 1) == b"r"
+    os.close(started)
+    try:
+        os.close(lock.fd)  # the parent's end, no unlock: what its death does
+        lock.fd = None
+        second = FileLock(lock.path)
+        second.acquire()  # Busy if the child still held the parent's descriptor
+        second.release()
+    finally:
+        os.close(writer)
+        os.waitpid(pid, 0)
+
+
+def test_ingest_takes_the_run_lock(instance, store):
+    """`publisher ingest` beside a run never plans the same files as new: it waits its
+    turn like a second run does (says so, stores nothing, exits 0)."""
+    (instance / "articles" / "a.txt").write_text("Title\n\nBody.\n")
+    lock = run_lock(store.engine)
+    lock.acquire()
+    try:
+        busy = publisher("-C", instance, "ingest")
+    finally:
+        lock.release()
+    assert busy.returncode == 0, busy.stderr
+    assert busy.stdout.startswith(f"another run is active (pid {os.getpid()} on ")
+    assert store.articles.count() == 0
+    done = publisher("-C", instance, "ingest")
+    assert done.stdout.strip() == "ingest: 1 new, 0 updated, 0 unchanged, 0 quarantined"

@@ -186,7 +186,7 @@ def test_a_slow_server_times_out(instance, store, upstream_server):
     url = upstream_server.serve("/slow.xml", rss(item("Late", guid="1")))
     settings = configure(instance, {"url": url, "name": "slow", "timeout": 0.2})
     assert fetch_sources(settings, store, NOW).failed == 1
-    assert store.sources.states()["slow"].last_error == "timed out after 0.2s"
+    assert store.sources.states()["slow"].last_error == "timed out after 0.2s (the whole fetch)"
 
 
 def test_a_changed_url_is_fetched_afresh(instance, store, upstream_server):

@@ -63,8 +63,21 @@ def source_key(path: Path, inbox: Path) -> str:
 @cli.command(name="ingest")
 @instance_option
 def ingest_command(instance: Instance) -> None:
-    """Store new and edited articles from the inbox; quarantine files that fail."""
-    report = ingest(instance.settings, instance.store, instance.now())
+    """Store new and edited articles from the inbox; quarantine files that fail.
+
+    Holds the run lock as `run` does (a run ingests too, and two ingests at once would
+    both store the same new files): when another run holds it, says so and exits 0.
+    """
+    lock = run_lock(instance.store.engine)
+    try:
+        lock.acquire()
+    except Busy as busy:
+        click.echo(f"{busy}; nothing done")
+        return
+    try:
+        report = ingest(instance.settings, instance.store, instance.now())
+    finally:
+        lock.release()
     click.echo(report.line())
 
 

@@ -40,7 +40,14 @@ def serve(instance: Instance, host: str | None, port: int | None) -> None:
     click.echo(f"serving {settings.path(settings.feeds.folder)} on http://{host}:{port}/ "
                f"(public address: {settings.site.url})", err=True)
     logging.getLogger("uvicorn.access").addFilter(RedactTokens())
-    # proxy_headers: behind a proxy on this host, X-Forwarded-For names the client, so
-    # the subscribe rate limit counts visitors, not the proxy.
-    uvicorn.run(app, host=host, port=port, proxy_headers=True, log_level="info",
-                server_header=False)
+    uvicorn.run(app, host=host, port=port, log_level="info", server_header=False,
+                **proxy_options(settings.web.trusted_proxies))
+
+
+def proxy_options(trusted: tuple[str, ...]) -> dict:
+    """uvicorn's handling of X-Forwarded-For: behind a proxy in [web] trusted_proxies the
+    header names the client, so rate limits count visitors, not the proxy; anyone else
+    could write any address there, so with none configured it is not read at all."""
+    if not trusted:
+        return {"proxy_headers": False}
+    return {"proxy_headers": True, "forwarded_allow_ips": list(trusted)}

@@ -132,8 +132,17 @@ class WebSettings:
     secret: str = setting("", "Key that signs every token a link carries; "
                           "`publisher init` writes a random one.")
     confirm_hours: int = setting(72, "Hours a confirmation link stays valid.", "positive")
-    subscribe_per_minute: int = setting(5, "Subscribe requests one client may make a minute.",
-                                        "positive")
+    subscribe_per_minute: int = setting(5, "Subscribe requests one client (an IPv4 address, "
+                                        "an IPv6 /64) may make a minute.", "positive")
+    trusted_proxies: tuple[str, ...] = setting(
+        (), "Addresses or networks of reverse proxies whose X-Forwarded-For names the "
+        "client; empty: trust no forwarding header.", "networks")
+    confirmations_per_hour: int = setting(500, "Confirmation mails sent an hour at most; "
+                                          "further sign-ups are refused.", "positive")
+    confirmations_per_domain_hour: int = setting(
+        100, "Confirmation mails to one recipient domain an hour at most.", "positive")
+    pending_days: int = setting(7, "Days an unconfirmed sign-up is kept before it is "
+                                "forgotten.", "positive")
     metrics: bool = setting(True, "Serve Prometheus metrics at /metrics; turn off when the "
                             "site faces the internet with no proxy keeping /metrics private.")
     allowed_origins: tuple[str, ...] = setting(
@@ -194,7 +203,10 @@ class SourceSettings:
     name: str = setting("", "Name shown in logs and status.")
     sections: tuple[str, ...] = setting((), "Sections given to its articles.")
     interval: int = setting(900, "Seconds between fetches.", "positive")
-    timeout: float = setting(30.0, "Seconds to wait for the server.", "positive")
+    timeout: float = setting(30.0, "Seconds the whole fetch may take (connect, redirects, "
+                             "body).", "positive")
+    follow_redirects: str = setting("host", "Redirects followed: host (the source's own "
+                                    "host and port) or any (any http/https URL).", "redirects")
     unhealthy_after: int = setting(3, "Consecutive failures before status calls it unhealthy.",
                                    "positive")
 
@@ -444,6 +456,17 @@ def check_http_url(value: str) -> str | None:
     return None
 
 
+def check_networks(value: tuple[str, ...]) -> str | None:
+    import ipaddress
+
+    for item in value:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            return f"IP addresses or networks such as 127.0.0.1 or 10.0.0.0/8 ({item!r} is not)"
+    return None
+
+
 def check_timezone(value: str) -> str | None:
     try:
         ZoneInfo(value)
@@ -492,6 +515,7 @@ def check_imap_url(value: str) -> str | None:
 
 CHECKS = {
     "http_url": check_http_url,
+    "networks": check_networks,
     "http_url_or_empty": lambda v: check_http_url(v) if v else None,
     "language": lambda v: None if re.fullmatch(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*", v)
     else "a language tag such as en or pt-BR",
@@ -504,6 +528,7 @@ CHECKS = {
     "port_or_zero": lambda v: None if 0 <= v < 65536 else "0 or a port from 1 to 65535",
     "transport": lambda v: None if v in {"maildir", "smtp"} else "maildir or smtp",
     "watch": lambda v: None if v in {"events", "poll"} else "events or poll",
+    "redirects": lambda v: None if v in {"host", "any"} else "host or any",
     "mailbox": check_mailbox,
     "mailbox_or_empty": lambda v: check_mailbox(v) if v else None,
     "smtp_url": check_smtp_url,

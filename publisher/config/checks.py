@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 MAX_NUMBER = 10**9  # a billion seconds is 31 years: every date stays in the calendar
 # Keys whose unit makes a billion too many for a date computed from now.
-LIMITS = {"keep_days": 36_500, "confirm_hours": 24 * 36_500}
+LIMITS = {"keep_days": 36_500, "pending_days": 36_500, "confirm_hours": 24 * 36_500}
 SUBJECT_FIELDS = {"site_title", "n"}
 MAX_SPEC = re.compile(r"[<>=^]?[+ -]?\d{0,3}[,_]?[ds]?")  # e.g. >3, 03d; widths < 1000
 MAX_SUBJECT_CHARS = 900  # one header line (998) with room for the title filled in

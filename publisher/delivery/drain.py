@@ -108,7 +108,8 @@ async def deliver(settings: Settings, store: Store, transport: Transport, now: d
     composer = Composer(settings, store, load_signer(settings))
     total = None
     if show is not quiet:  # a display wants a total: one count, only then
-        total = await asyncio.to_thread(store.ledger.due_count, now)
+        # Rows a crashed run left 'sending' are released and sent too: counted here.
+        total = await asyncio.to_thread(store.ledger.sendable_count, now)
         total = min(total, limit) if limit else total
     try:
         with show("send", total=total) as bar:
@@ -139,6 +140,7 @@ class Drain:
         self.queue: asyncio.Queue = asyncio.Queue()
         self.outcomes: list[Outcome] = []
         self.in_flight: set[int] = set()
+        self.counted: set[int] = set()  # rows the progress display has counted
         self.room = asyncio.Event()
         self.done_producing = False
         self.finished = asyncio.Event()
@@ -312,7 +314,9 @@ class Drain:
         self.outcomes.append(outcome)
         if outcome.state != "queued":  # handed back untried: not an attempt
             record_message(outcome.state, outcome.code)
-        self.bar.advance()
+        if row.id not in self.counted:  # a row deferred and due again counts once
+            self.counted.add(row.id)
+            self.bar.advance()
         counter = {"sent": "sent", "deferred": "deferred", "failed": "failed",
                    "queued": "waiting"}[outcome.state]
         setattr(self.report, counter, getattr(self.report, counter) + 1)

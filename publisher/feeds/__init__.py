@@ -54,8 +54,10 @@ def build_feeds(settings: Settings, store: Store, now: datetime,
                 show: ProgressDisplay = quiet) -> FeedsReport:
     with paused_collector():
         build = start_build(settings, store)
-        publish_feeds(build)
+        # Pages first: a build stopped part way (killed, a template failing) must not
+        # leave a feed or an index linking an article page not yet written.
         publish_pages(build, show)
+        publish_feeds(build)
         build.output.save()
     report = FeedsReport(written=len(build.output.written), unchanged=build.output.unchanged,
                          feeds_changed=len(build.changed_feeds))

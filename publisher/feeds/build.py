@@ -5,9 +5,11 @@ window) and keys every output file by what it is made of. A file whose key is th
 the manifest, and which is still on disk as written, is skipped without reading a single
 article body; everything else is rendered and written only if its bytes differ.
 
-The passes: `publish_feeds` (the live RSS, Atom and JSON feeds, site-wide and per
-section, and the RFC 5005 archive pages, written by forked processes meanwhile where
-there are cores for it) and `publish_pages` (index, section and article pages).
+The passes, in the order a build runs them: `publish_pages` (article pages, then the
+index and section pages that link them) and `publish_feeds` (the live RSS, Atom and JSON
+feeds, site-wide and per section, and the RFC 5005 archive pages, written by forked
+processes meanwhile where there are cores for it). Whatever links a page comes after
+it, so a build stopped part way never leaves a link to a page not yet written.
 Articles are read in bulk, once per build, and each Entry is shared by every document
 it appears in. Archive entries are rendered once and kept in the store (archives.py).
 """
@@ -337,7 +339,8 @@ def archive_key(build: Build, page: ArchivePage) -> str:
 
 # --- the pages ----------------------------------------------------------------------------
 def publish_pages(build: Build, show: ProgressDisplay = quiet) -> None:
-    """style.css, index.html, one index per section, one page per article."""
+    """style.css, one page per article, then index.html and one index per section
+    (which link the article pages)."""
     pages, output = build.pages, build.output
     key = build.key("style")
     if not output.fresh(STYLE, key):
@@ -346,6 +349,7 @@ def publish_pages(build: Build, show: ProgressDisplay = quiet) -> None:
         key = build.key("icon")
         if not output.fresh(LETTER_MARK, key):
             output.put(LETTER_MARK, key, letter_mark(build.site.title))
+    publish_article_pages(build, show)
     counts = tuple(build.section_counts.items())
     key = build.key("index", counts, stamps=build.window)
     if not output.fresh("index.html", key):
@@ -358,7 +362,6 @@ def publish_pages(build: Build, show: ProgressDisplay = quiet) -> None:
         if not output.fresh(path, key):
             entries = newest_first(build.entries_for(window))
             output.put(path, key, pages.section(section, entries, build.sections))
-    publish_article_pages(build, show)
 
 
 def publish_article_pages(build: Build, show: ProgressDisplay = quiet) -> None:

@@ -16,13 +16,21 @@ A build forks only where it pays and is safe: the platform forks, the pass is lo
 processes allows it, and this process runs a single thread (the daemon runs stages in
 worker threads, and forking a threaded process can inherit a lock some other thread
 held: there, passes run here).
+
+A child never outlives this process: on Linux the kernel kills it when its parent dies
+(PR_SET_PDEATHSIG), and it closes every pipe end but its own sender, so a write to a
+parent that is gone fails instead of blocking for good. (The run lock's descriptor is
+dropped at the fork by publisher.schedule.lock.)
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
 import multiprocessing
 import os
+import signal
 import threading
 import traceback
 from collections.abc import Callable, Sequence
@@ -88,10 +96,13 @@ def in_shares(build: Build, items: Sequence[T], work: Callable[[Build, Sequence[
                 return
             work(build, runs[index])
 
-    children = []
+    children: list = []
+    parent = os.getpid()
     for _ in range(count - 1):
         receiver, sender = context.Pipe(duplex=False)
-        child = context.Process(target=run_share, args=(build, take_runs, sender),
+        others = [r for _c, r in children] + [receiver]  # read ends the child inherits
+        child = context.Process(target=run_share,
+                                args=(build, take_runs, sender, others, parent),
                                 daemon=True)
         child.start()
         sender.close()
@@ -123,8 +134,29 @@ def cut(items: Sequence[T], weight: Callable[[T], int], total: int,
     return shares
 
 
-def run_share(build: Build, work: Callable[[Build], None], sender) -> None:
+def die_with_parent(parent: int) -> None:
+    """Ask the kernel for SIGKILL when the parent dies (Linux); if it died already
+    (before the request took effect), go now."""
+    libc_name = ctypes.util.find_library("c")
+    if libc_name:
+        try:
+            libc = ctypes.CDLL(libc_name, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):  # not Linux: the closed pipes still help
+            log.debug("no PR_SET_PDEATHSIG here", exc_info=True)
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+def run_share(build: Build, work: Callable[[Build], None], sender, inherited: list,
+              parent: int) -> None:
     """In the child: its work on fresh connections, and what it wrote, sent back."""
+    die_with_parent(parent)
+    for receiver in inherited:  # only the parent reads; a read end here would keep
+        receiver.close()        # a write to a dead parent blocking instead of failing
     build.store.forked()
     build.output = Output.share_of(build.output)
     try:

@@ -1,17 +1,20 @@
 """Ingest stage, upstream feeds: fetch each [[sources]] feed that is due, store its entries.
 
 Fetches are polite: a conditional GET (If-None-Match, If-Modified-Since) with a
-User-Agent naming Publisher and the site, a timeout, and a size cap. Due sources are
-fetched in parallel threads, then stored one by one. A source that fails is retried with
-backoff (sooner than its interval at first, then less and less often), logged with its
-name, and called unhealthy by `publisher status` after `unhealthy_after` failures in a
-row; it never stops the other sources.
+User-Agent naming Publisher and the site, a deadline for the whole fetch, and a size cap;
+and guarded (publisher.ingest.source_http): redirects stay on the source's host, private
+addresses are off limits. Due sources are fetched in parallel threads, and each is
+stored as soon as its fetch ends, so a slow one holds up no other. A source that fails
+is retried with backoff (sooner than its interval at first, then less and less often),
+logged with its name, and called unhealthy by `publisher status` after
+`unhealthy_after` failures in a row; it never stops the other sources.
 """
 
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -21,6 +24,7 @@ from publisher import __version__
 from publisher.config import Settings, SourceSettings
 from publisher.errors import InputError
 from publisher.ingest.source_entries import parse_entries
+from publisher.ingest.source_http import FetchError, source_client
 from publisher.ops.metrics import SOURCE_ERRORS
 from publisher.store import Store
 from publisher.store.sources import SourceState
@@ -60,18 +64,22 @@ class Fetched:
     last_modified: str | None
 
 
-class FetchError(Exception):
-    """The source could not be fetched; the message says why, for logs and status."""
-
-
 def user_agent(settings: Settings) -> str:
     return f"Publisher/{__version__} (+{settings.site.url})"
 
 
 def fetch_sources(settings: Settings, store: Store, now: datetime,
                   only: set[str] | None = None) -> SourcesReport:
-    """Fetch every configured source that is due at `now` (or only those named)."""
-    return store_fetched(store, now, fetch_due(settings, store, now, only))
+    """Fetch every configured source that is due at `now` (or only those named), and
+    store each one's entries as soon as its fetch ends."""
+    report = SourcesReport()
+    fetched = False
+    for item in fetch_each(settings, store, now, only):
+        store_result(store, item, now, report)
+        fetched = True
+    if fetched:
+        log.info("%s", report.line())
+    return report
 
 
 @dataclass(frozen=True)
@@ -87,19 +95,26 @@ def fetch_due(settings: Settings, store: Store, now: datetime,
               only: set[str] | None = None) -> list[Pending]:
     """The network half: GET every due source, in parallel; stores nothing. The daemon
     runs it apart from the other stages so a slow server never holds them up."""
+    return list(fetch_each(settings, store, now, only))
+
+
+def fetch_each(settings: Settings, store: Store, now: datetime,
+               only: set[str] | None = None) -> Iterator[Pending]:
+    """Each due source's fetch, in the order they end (each ends by its deadline)."""
     states = store.sources.states()
     due = [source for source in settings.sources
            if (only is None or source.name in only)
            and is_due(states.get(source.name), source, now)]
     if not due:
-        return []
+        return
     agent = user_agent(settings)
     with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(due)),
                             thread_name_prefix="source") as pool:
-        futures = [(source, pool.submit(fetch, source, states.get(source.name), agent,
-                                        settings.ingest.max_bytes)) for source in due]
-        return [Pending(source, states.get(source.name), outcome(future))
-                for source, future in futures]
+        futures = {pool.submit(fetch, source, states.get(source.name), agent,
+                               settings.ingest.max_bytes): source for source in due}
+        for future in as_completed(futures):
+            source = futures[future]
+            yield Pending(source, states.get(source.name), outcome(future))
 
 
 def outcome(future) -> Fetched | Exception:
@@ -135,11 +150,11 @@ def fetch(source: SourceSettings, state: SourceState | None, agent: str,
         if state.last_modified:
             headers["If-Modified-Since"] = state.last_modified
     try:
-        with httpx.Client(timeout=source.timeout, follow_redirects=True) as client, \
+        with source_client(source) as client, \
                 client.stream("GET", source.url, headers=headers) as response:
             return read_response(response, state, max_bytes)
     except httpx.TimeoutException as exc:
-        raise FetchError(f"timed out after {source.timeout:g}s") from exc
+        raise FetchError(f"timed out after {source.timeout:g}s (the whole fetch)") from exc
     except httpx.HTTPError as exc:
         raise FetchError(f"{type(exc).__name__}: {exc}" if str(exc)
                          else type(exc).__name__) from exc

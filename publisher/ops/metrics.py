@@ -63,6 +63,10 @@ MESSAGES = Counter(
 SOURCE_ERRORS = Counter(
     "publisher_source_errors", "Failed fetches of upstream sources.", ["source"],
     registry=EVENTS)
+CONFIRMATIONS_REFUSED = Counter(
+    "publisher_confirmations_refused", "Sign-ups refused because confirmation mails hit a "
+    "cap: all (confirmations_per_hour) or domain (confirmations_per_domain_hour).",
+    ["cap"], registry=EVENTS)
 BOUNCES = Counter(
     "publisher_bounces", "Bounce events stored, by kind (hard, soft, complaint).",
     ["kind"], registry=EVENTS)

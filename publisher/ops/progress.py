@@ -112,8 +112,10 @@ class PlainLines:
     def write(self, word: str) -> None:
         self.said = True
         self.last = self.clock()
-        count = f"{self.done:,}" + (f"/{self.total:,}" if self.total is not None else "")
-        share = f" ({self.done / self.total:.0%})" if self.total else ""
+        # Work that grew after the total was taken never shows as more than all of it.
+        done = min(self.done, self.total) if self.total is not None else self.done
+        count = f"{done:,}" + (f"/{self.total:,}" if self.total is not None else "")
+        share = f" ({done / self.total:.0%})" if self.total else ""
         took = f" in {self.last - self.started:.1f}s" if word else ""
         print(f"{self.description}: {word + ' ' if word else ''}{count}{share}{took}",
               file=self.stream, flush=True)

@@ -6,6 +6,10 @@ PostgreSQL, where runs may come from several machines, it is a session-level adv
 lock held on a connection of its own for as long as the run lasts; the server drops it
 when that connection ends. Either way the holder leaves a note saying who it is and since
 when, so a second run can say who it waited for.
+
+A process forked while the lock is held (a build's shares) drops its copy of the lock's
+descriptor at once: a copy would keep the flock, or the PostgreSQL session, alive after
+the holder died, and the next run would find the lock held by an orphan.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import fcntl
 import logging
 import os
 import socket
+import weakref
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
@@ -28,6 +33,29 @@ log = logging.getLogger(__name__)
 # Any constant shared by every node; distinct from the store's migration lock key.
 RUN_LOCK_KEY = 0x5075626C6972
 APPLICATION_PREFIX = "publisher "
+
+
+# Locks held by this process, so a forked child can let go of its copies.
+HELD: weakref.WeakSet = weakref.WeakSet()
+
+
+def forget_in_child() -> None:
+    """After fork, in the child: point each held lock's descriptor at /dev/null. dup2
+    rather than close, so the number stays valid for any library that still has it."""
+    for lock in list(HELD):
+        lock.forget()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=forget_in_child)
+
+
+def blank_descriptor(fd: int) -> None:
+    null = os.open(os.devnull, os.O_RDWR)
+    try:
+        os.dup2(null, fd)
+    finally:
+        os.close(null)
 
 
 class Busy(Exception):
@@ -72,6 +100,13 @@ class FileLock:
         os.ftruncate(fd, 0)
         os.pwrite(fd, (holder_note(self.clock()) + "\n").encode(), 0)
         self.fd = fd
+        HELD.add(self)
+
+    def forget(self) -> None:
+        """In a forked child: drop this copy of the descriptor, never unlocking."""
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
 
     def read_note(self) -> str:
         try:
@@ -90,6 +125,7 @@ class FileLock:
         fcntl.flock(self.fd, fcntl.LOCK_UN)
         os.close(self.fd)
         self.fd = None
+        HELD.discard(self)
 
 
 class AdvisoryLock:
@@ -125,6 +161,20 @@ class AdvisoryLock:
             conn.close()
             raise
         self.conn = conn
+        HELD.add(self)
+
+    def forget(self) -> None:
+        """In a forked child: this copy of the session's socket goes, without a word to
+        the server (that would end the parent's session); the objects stay unused."""
+        if self.conn is None:
+            return
+        try:
+            fd = self.conn.connection.dbapi_connection.fileno()
+        except Exception:  # no socket to speak of
+            fd = -1
+        if fd >= 0:
+            blank_descriptor(fd)
+        self.inherited, self.conn = self.conn, None  # kept, so never finalized here
 
     def read_note(self, conn: Connection) -> str:
         classid, objid = self.key >> 32, self.key & 0xFFFFFFFF
@@ -163,6 +213,7 @@ class AdvisoryLock:
             self.conn.invalidate()
             self.conn.close()
             self.conn = None
+            HELD.discard(self)
 
 
 def run_lock(engine: Engine, clock: Clock = system_clock) -> RunLock:

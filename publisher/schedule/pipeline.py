@@ -21,6 +21,7 @@ from publisher.ingest.inbox import IngestReport, ingest
 from publisher.ingest.sources import SourcesReport, fetch_sources
 from publisher.ops.metrics import record_stage
 from publisher.store import Store
+from publisher.subscribers.rules import expire_pending
 from publisher.webhooks import WebhooksReport, deliver_webhooks
 
 log = logging.getLogger(__name__)
@@ -78,11 +79,17 @@ def stages(settings: Settings, store: Store, now: datetime,
         ("ingest", lambda: ingest(settings, store, now)),
         ("sources", lambda: fetch_sources(settings, store, now)),
         ("feeds", lambda: build_feeds(settings, store, now)),
-        ("digests", lambda: queue_digests(settings, store, now)),
+        ("digests", lambda: digests_pass(settings, store, now)),
         ("delivery", lambda: deliver_blocking(settings, store, transport, now)),
         # Pruning and the bounce mailbox; the daemon asks for it on a timer of its own.
         ("bounces", lambda: bounces_stage(settings, store, now)),
     ]
+
+
+def digests_pass(settings: Settings, store: Store, now: datetime) -> DigestReport:
+    """Forget pending subscribers past [web] pending_days, then queue the digests due."""
+    expire_pending(settings, store, now)
+    return queue_digests(settings, store, now)
 
 
 def stage(store: Store, name: str, clock: Clock, work: Callable[[], T]) -> T:

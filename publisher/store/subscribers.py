@@ -190,6 +190,14 @@ class SubscriberStore:
             conn.execute(delete(subscribers).where(subscribers.c.id == subscriber_id))
         return Forgotten(1, gone_digests, messages)
 
+    def stale_pending(self, before: datetime) -> list[int]:
+        """Pending subscribers never confirmed whose last request is older than `before`
+        (someone typed an address that never followed its link)."""
+        with self.store.reading() as conn:
+            return list(conn.execute(select(subscribers.c.id).where(
+                subscribers.c.status == "pending", subscribers.c.confirmed_at.is_(None),
+                subscribers.c.updated_at < before).order_by(subscribers.c.id)).scalars())
+
     # --- lists ----------------------------------------------------------------------
     def stream(self, status: str | None = None, batch: int = 2000) -> Iterator[Subscriber]:
         """Every subscriber in id order, read in pages by id so no read transaction stays

@@ -13,7 +13,7 @@ import logging
 import re
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.parser import BytesHeaderParser, BytesParser
 from email.policy import default as email_policy
 from functools import cache, lru_cache
@@ -240,6 +240,21 @@ def request_subscription(settings: Settings, store: Store, address: str,
     # Pending, unsubscribed, bounced or complained: take the new choices; status waits
     # for the link (for a complaint, this double opt-in is the only way back).
     return store.subscribers.change(known.id, now, status="pending", **prefs.columns())
+
+
+def expire_pending(settings: Settings, store: Store, now: datetime) -> int:
+    """Forget pending subscribers who never confirmed within [web] pending_days of their
+    last request: an address a stranger typed in must not stay on file for good. One
+    that was active once keeps its row (its unsubscribe or bounce is history that
+    matters); it simply stays pending. Returns how many were forgotten."""
+    before = now - timedelta(days=settings.web.pending_days)
+    stale = store.subscribers.stale_pending(before)
+    for subscriber_id in stale:
+        store.subscribers.forget(subscriber_id)
+    if stale:
+        log.info("forgot %d pending subscribers unconfirmed since before %s", len(stale),
+                 before.isoformat(timespec="seconds"))
+    return len(stale)
 
 
 def confirm(settings: Settings, store: Store, subscriber: Subscriber,

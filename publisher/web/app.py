@@ -30,6 +30,7 @@ from publisher.ops.metrics import metrics_app
 from publisher.store import Store
 from publisher.web import admin, api, bounce_hooks, links, subscribe
 from publisher.web.api.problems import problem_response
+from publisher.web.caps import ConfirmationCaps
 from publisher.web.guard import FormTokenError, RateLimiter
 from publisher.web.http import Representation, conditional_response
 from publisher.web.pages import Pages
@@ -54,6 +55,7 @@ class Web:
     sns: SnsVerifier
     webhook_refusals: RateLimiter
     stylesheet: Representation | None = None
+    caps: ConfirmationCaps | None = None  # on confirmation mails; create_app sets them
     api: Any = None  # publisher.web.api.ApiState
     started: datetime = field(init=False)
     transport_factory: Callable[[Settings], Transport] = make_transport  # console test sends
@@ -75,7 +77,8 @@ def create_app(settings: Settings, store: Store, *, clock: Clock = system_clock,
               address_limiter=RateLimiter(CONFIRMATIONS_PER_HOUR, 3600.0),
               confirmations=confirmations or subscribe.MailConfirmations(settings, store),
               sns=SnsVerifier(settings.bounces.sns_topics, sns_fetch),
-              webhook_refusals=RateLimiter(bounce_hooks.REFUSALS_PER_MINUTE, 60.0))
+              webhook_refusals=RateLimiter(bounce_hooks.REFUSALS_PER_MINUTE, 60.0),
+              caps=ConfirmationCaps(settings))
     web.api = api.ApiState(settings, store)
     routes = [
         Route("/subscribe", subscribe.form_page, methods=["GET"]),

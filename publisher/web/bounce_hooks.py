@@ -36,6 +36,7 @@ from publisher.bounces.providers import (
     ses_events,
 )
 from publisher.bounces.sns import SnsError
+from publisher.web.guard import client_key
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +45,6 @@ REFUSALS_PER_MINUTE = 20  # refused calls one client may make before it gets 429
 
 def web_of(request: Request):
     return request.app.state.web
-
-
-def client_key(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
 
 
 async def ses(request: Request) -> Response:

@@ -14,6 +14,7 @@ Double opt-in does the rest. Forms the app renders itself also carry a token sig
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import threading
 import time
 from collections import deque
@@ -79,6 +80,22 @@ def allowed_origins(settings: Settings) -> list[str]:
     return [origin(value) for value in settings.web.allowed_origins]
 
 
+def client_key(request: Request) -> str:
+    """Whom a rate limit counts: the client's address, and for IPv6 its /64, since one
+    subscriber line gets a whole /64 to pick addresses from. (uvicorn puts the
+    X-Forwarded-For client here only for a proxy in [web] trusted_proxies.)"""
+    host = request.client.host if request.client else "unknown"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return host
+
+
 class RateLimiter:
     """At most `limit` events per key in any `window` seconds (a sliding log), in memory:
     one process's view, which is what one `publisher serve` needs."""
@@ -104,6 +121,17 @@ class RateLimiter:
                 return False, max(1, int(log[0] + self.window - now + 0.999))
             log.append(now)
             return True, 0
+
+    def wait(self, key: str) -> int:
+        """Seconds until `key` may have an event (0: now), without recording one."""
+        now = self.clock()
+        with self.lock:
+            log = self.events.get(key)
+            while log and log[0] <= now - self.window:
+                log.popleft()
+            if log is None or len(log) < self.limit:
+                return 0
+            return max(1, int(log[0] + self.window - now + 0.999))
 
     def full(self, key: str) -> bool:
         """Whether the next event for `key` would be refused (recording nothing)."""

@@ -39,7 +39,7 @@ from publisher.subscribers.rules import (
 )
 from publisher.templating import ZONE_SCRIPT, delivery_times, zone_groups
 from publisher.web.api.problems import problem_response
-from publisher.web.guard import allowed_origins, same_site
+from publisher.web.guard import allowed_origins, client_key, same_site
 
 log = logging.getLogger(__name__)
 
@@ -94,11 +94,6 @@ async def render_form(request: Request, values: dict, error: str | None,
                             times=delivery_times(values.get("deliver_at", "")),
                             default_time=web.settings.digest.daily_at,
                             zone_script=ZONE_SCRIPT)
-
-
-def client_key(request: Request) -> str:
-    # uvicorn puts the X-Forwarded-For client here when the proxy is trusted.
-    return request.client.host if request.client else "unknown"
 
 
 def with_cors(settings: Settings):
@@ -173,6 +168,10 @@ async def subscribe(request: Request) -> Response:
         if wants_json(request):
             return refusal(request, 400, "Not subscribed", str(exc))
         return await render_form(request, values, str(exc), 400)
+    capped = web.caps.refusal(email) if web.caps else None
+    if capped:  # before anything is stored: the answer says nothing about the address
+        return refusal(request, 429, "Please try again later", capped,
+                       headers={"Retry-After": "3600"})
     now = web.clock()
     background = await run_in_threadpool(start_confirmation, web, email, prefs, now)
     text = (f"If {email} can receive mail, a message with a confirmation link is on its way. "
@@ -196,4 +195,6 @@ def start_confirmation(web, email: str, prefs: Preferences,
         log.info("confirmation to subscriber %s not sent: sent recently", subscriber.id)
         return None
     web.confirmations.queue(subscriber, now)
+    if web.caps:
+        web.caps.record(subscriber.email)
     return BackgroundTask(web.confirmations.deliver, now)

@@ -26,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from publisher.store.accounts import Account, Session
-from publisher.web.guard import check_form_token, form_token, same_site
+from publisher.web.guard import check_form_token, client_key, form_token, same_site
 from publisher.web.pages import base_path
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ def admin_path(settings, rest: str = "") -> str:
 
 
 def client_of(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    return client_key(request)  # IPv6: its /64, as every limit counts clients
 
 
 def current_operator(web, request: Request) -> Operator | None:

@@ -24,6 +24,7 @@ from starlette.responses import Response
 from publisher.errors import AddressError, InputError, PublisherError
 from publisher.store.api_tokens import ApiToken
 from publisher.web.api.problems import Problem, sentence
+from publisher.web.guard import client_key
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,7 @@ def endpoint(work: Work, write: bool = False, idempotent_create: bool = False,
     async def handle(request: Request) -> Response:
         web = request.app.state.web
         now = web.clock()
-        client = request.client.host if request.client else "unknown"
+        client = client_key(request)  # IPv6: its /64, as every limit counts clients
         try:
             token = await run_in_threadpool(web.api.guard.authenticate,
                                             request.headers.get("authorization"), client,
