@@ -21,12 +21,21 @@ from itertools import groupby
 from pathlib import Path
 from zoneinfo import available_timezones
 
-from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import (
+    ChoiceLoader,
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    TemplateNotFound,
+    select_autoescape,
+)
 
 import publisher
 from publisher.config import Settings
 
 INSTANCE_TEMPLATES = "templates"
+# The one style sheet of the published pages, the web forms and the console.
+STYLE_SHEET = "style.css"
 
 
 def shipped_templates() -> Path:
@@ -57,6 +66,21 @@ def environment(folders: Sequence[Path], autoescape: bool = True,
         trim_blocks=trim,
         lstrip_blocks=trim,
     )
+
+
+def style_sheet(env: Environment, old_name: str) -> str:
+    """The template to render the style sheet from: the instance's `style.css` if it has
+    one, else its override under the name used before there was one sheet (`old_name`:
+    pages/style.css for the published pages, web/style.css for the forms and console),
+    else the shipped style.css. Publisher ships no file under the old names."""
+    sheet = env.get_template(STYLE_SHEET)
+    if sheet.filename and Path(sheet.filename).resolve().parent != shipped_templates().resolve():
+        return STYLE_SHEET
+    try:
+        env.get_template(old_name)
+    except TemplateNotFound:
+        return STYLE_SHEET
+    return old_name
 
 
 # ---------------------------------------------------------------- the forms' time zones

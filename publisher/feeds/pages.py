@@ -29,11 +29,11 @@ from publisher.feeds.model import (
     section_path,
     section_title,
 )
-from publisher.templating import ZONE_SCRIPT
+from publisher.templating import STYLE_SHEET, ZONE_SCRIPT, style_sheet
 
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
           "September", "October", "November", "December")
-STYLE = "style.css"
+STYLE = STYLE_SHEET  # its name in the publish folder too
 FREQUENCIES = (("daily", "Daily digest"), ("weekly", "Weekly digest"),
                ("instant", "Every new article"))
 
@@ -110,7 +110,7 @@ class Pages:
                            feeds=self.env.globals["site_feeds"])
 
     def style(self) -> bytes:
-        return self.render(f"pages/{STYLE}")
+        return self.render(style_sheet(self.env, "pages/style.css"))
 
     def render(self, name: str, **context) -> bytes:
         try:

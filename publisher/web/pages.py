@@ -16,7 +16,7 @@ from starlette.responses import HTMLResponse
 
 from publisher.config import Settings
 from publisher.errors import TemplateError
-from publisher.templating import ZONE_SCRIPT_HASH, template_env
+from publisher.templating import ZONE_SCRIPT_HASH, style_sheet, template_env
 
 
 def origin(url: str) -> str:
@@ -72,4 +72,4 @@ class Pages:
                            text=text, **context)
 
     def stylesheet(self) -> str:
-        return self.env.get_template("web/style.css").render()
+        return self.env.get_template(style_sheet(self.env, "web/style.css")).render()
