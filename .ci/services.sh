@@ -10,7 +10,8 @@
 #   1. apt-installs what the tests need, only if missing: postgresql (server),
 #      postfix (its smtp-sink binary, and private Postfix instances the bounce
 #      tests start in temp folders; the system's postfix is never configured or
-#      started), dovecot-imapd, chromium, chromium-driver, fonts-dejavu-core.
+#      started), dovecot-imapd, chromium, chromium-driver, fonts-dejavu-core,
+#      faketime (libfaketime: .ci/run's clock guard runs the tests under it).
 #   2. Starts a throwaway PostgreSQL server (fresh data dir under a temp dir,
 #      127.0.0.1 only, free port from 55432 up, trust auth, fsync=off), creates
 #      database publisher_test and exports
@@ -47,7 +48,7 @@ export PUBLISHER_CHROMIUM_FLAGS="--headless --no-sandbox --disable-gpu --disable
 
 # ---------------------------------------------------------------- 1. packages
 __ci_install_packages() {
-    local pkgs="postgresql postfix dovecot-imapd chromium chromium-driver fonts-dejavu-core"
+    local pkgs="postgresql postfix dovecot-imapd chromium chromium-driver fonts-dejavu-core faketime"
     local missing="" p status sudo="" t0 log rc made_policy=0
     for p in $pkgs; do
         status="$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)"
