@@ -67,6 +67,10 @@ CONFIRMATIONS_REFUSED = Counter(
     "publisher_confirmations_refused", "Sign-ups refused because confirmation mails hit a "
     "cap: all (confirmations_per_hour) or domain (confirmations_per_domain_hour).",
     ["cap"], registry=EVENTS)
+CHALLENGES_REFUSED = Counter(
+    "publisher_challenges_refused", "Sign-ups refused for their proof of work ([web] "
+    "challenge), by reason: missing, malformed, expired, wrong, replayed.",
+    ["reason"], registry=EVENTS)
 BOUNCES = Counter(
     "publisher_bounces", "Bounce events stored, by kind (hard, soft, complaint).",
     ["kind"], registry=EVENTS)

@@ -25,6 +25,7 @@ from publisher.store.archive_entries import ArchiveEntryStore
 from publisher.store.articles import ArticleStore
 from publisher.store.bounces import BounceStore
 from publisher.store.browse import BrowseStore
+from publisher.store.challenges import ChallengeStore
 from publisher.store.dashboard import DashboardStore
 from publisher.store.events import EventStore
 from publisher.store.ledger import LedgerStore
@@ -59,6 +60,7 @@ class Store:
         self.browse = BrowseStore(self)
         self.dashboard = DashboardStore(self)
         self.bounces = BounceStore(self)
+        self.challenges = ChallengeStore(self)  # [web] challenge: solutions spent
 
     @property
     def dialect(self) -> str:

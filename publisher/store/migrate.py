@@ -24,6 +24,7 @@ from publisher.store.schema import (
     bounce_events,
     metadata,
     schema_version,
+    spent_challenges,
     subscribers,
 )
 
@@ -68,6 +69,8 @@ MIGRATIONS: list[tuple[int, str, Step]] = [
     (5, "bounce_events: bounces and complaints with their raw messages",
      lambda conn: bounce_events.create(conn, checkfirst=True)),
     (6, "subscribers.deliver_at: each subscriber's delivery time", add_deliver_at),
+    (11, "spent_challenges: proof-of-work solutions already accepted",
+     lambda conn: spent_challenges.create(conn, checkfirst=True)),
 ]
 
 

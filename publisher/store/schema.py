@@ -294,3 +294,13 @@ bounce_events = Table(
 )
 Index("ix_bounce_events_subscriber", bounce_events.c.subscriber_id, bounce_events.c.received_at)
 Index("ix_bounce_events_received", bounce_events.c.received_at, bounce_events.c.kind)
+
+# Proof-of-work challenges already solved ([web] challenge), so each solution is accepted
+# once on every node; a row is dropped once its challenge has expired (it is refused as
+# expired from then on anyway). `challenge` is the SHA-256 the solution answers, in hex.
+spent_challenges = Table(
+    "spent_challenges", metadata,
+    Column("challenge", String(64), primary_key=True),
+    Column("expires_at", UTCDateTime, nullable=False),
+)
+Index("ix_spent_challenges_expires", spent_challenges.c.expires_at)

@@ -39,6 +39,7 @@ from publisher.web.static import NotFound, PublishFolder, Redirect
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024  # our forms are a few hundred bytes
+CHALLENGES_PER_MINUTE = 30  # proof-of-work challenges one client may fetch ([web] challenge)
 CONFIRMATIONS_PER_HOUR = 3  # to one address, however many clients ask
 
 
@@ -56,6 +57,8 @@ class Web:
     webhook_refusals: RateLimiter
     stylesheet: Representation | None = None
     caps: ConfirmationCaps | None = None  # on confirmation mails; create_app sets them
+    challenge_limiter: RateLimiter = field(
+        default_factory=lambda: RateLimiter(CHALLENGES_PER_MINUTE, 60.0))
     api: Any = None  # publisher.web.api.ApiState
     started: datetime = field(init=False)
     transport_factory: Callable[[Settings], Transport] = make_transport  # console test sends
@@ -83,6 +86,10 @@ def create_app(settings: Settings, store: Store, *, clock: Clock = system_clock,
     routes = [
         Route("/subscribe", subscribe.form_page, methods=["GET"]),
         Route("/subscribe", subscribe.with_cors(settings), methods=["POST", "OPTIONS"]),
+        *([Route("/subscribe/challenge", subscribe.challenge_with_cors(settings),
+                 methods=["GET", "OPTIONS"]),
+           Route("/_publisher/challenge.js", subscribe.challenge_script, methods=["GET"])]
+          if settings.web.challenge else []),
         Mount(api.PREFIX, routes=api.routes()),
         Route("/confirm/{token}", links.confirm_page, methods=["GET"]),
         Route("/confirm/{token}", links.confirm, methods=["POST"]),

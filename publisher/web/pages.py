@@ -2,8 +2,9 @@
 
 Templates live in templates/web/ (an instance's own templates/web/NAME overrides the
 shipped one, as publisher.templating arranges) and are autoescaped. Every page carries a
-strict Content-Security-Policy: no scripts at all, styles only from our stylesheet, forms
-only to this site.
+strict Content-Security-Policy: only our own inline scripts, each allowed by its hash (the
+time zone menu's, and the proof of work's with [web] challenge), styles only from our
+stylesheet, forms only to this site.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from starlette.responses import HTMLResponse
 from publisher.config import Settings
 from publisher.errors import TemplateError
 from publisher.templating import ZONE_SCRIPT_HASH, style_sheet, template_env
+from publisher.web.challenge import script_hash as challenge_script_hash
 
 
 def origin(url: str) -> str:
@@ -34,11 +36,16 @@ class Pages:
         self.settings = settings
         self.env = template_env(settings)
         site_origin = origin(settings.site.url)
+        # Scripts allowed by their hash: the form's time zone preselection and, with
+        # [web] challenge, the proof of work, which fetches its challenge from us.
+        scripts, connect = f"'{ZONE_SCRIPT_HASH}'", ""
+        if settings.web.challenge:
+            scripts += f" '{challenge_script_hash()}'"
+            connect = f"connect-src 'self' {site_origin}; "
         self.headers = {
             "Content-Security-Policy": (
-                # One script: the form's time zone preselection, allowed by its hash.
-                f"default-src 'none'; script-src '{ZONE_SCRIPT_HASH}'; style-src 'self'; "
-                "img-src 'self' data:; "
+                f"default-src 'none'; script-src {scripts}; style-src 'self'; "
+                f"{connect}img-src 'self' data:; "
                 f"form-action 'self' {site_origin}; base-uri 'none'; frame-ancestors 'none'"),
             "Referrer-Policy": "same-origin",  # link tokens never leave in a Referer
             "X-Content-Type-Options": "nosniff",

@@ -8,6 +8,11 @@ request and sent after the answer, so the answer takes as long either way. A JSO
 (or one that accepts only JSON) gets the same answers as JSON: {"message": ...} or a
 problem (RFC 9457); the per-client and per-address limits are the same whatever the
 origin.
+
+With [web] challenge on, the form also carries a proof of work (challenge.py): GET
+/subscribe/challenge hands one out (with CORS for the allowed origins, like the POST),
+/_publisher/challenge.js is the script that solves it on the published pages and on
+other sites, and a POST without a good answer is refused before anything is stored.
 """
 
 from __future__ import annotations
@@ -38,8 +43,10 @@ from publisher.subscribers.rules import (
     request_subscription,
 )
 from publisher.templating import ZONE_SCRIPT, delivery_times, zone_groups
+from publisher.web import challenge
 from publisher.web.api.problems import problem_response
 from publisher.web.guard import allowed_origins, client_key, same_site
+from publisher.web.http import Representation, conditional_response
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +100,9 @@ async def render_form(request: Request, values: dict, error: str | None,
                             zones=zone_groups(), default_zone=web.settings.digest_timezone,
                             times=delivery_times(values.get("deliver_at", "")),
                             default_time=web.settings.digest.daily_at,
-                            zone_script=ZONE_SCRIPT)
+                            zone_script=ZONE_SCRIPT,
+                            challenge_script=challenge.script() if web.settings.web.challenge
+                            else "")
 
 
 def with_cors(settings: Settings):
@@ -135,13 +144,15 @@ async def read_values(request: Request) -> dict:
                 "sections": [str(v) for v in sections] if isinstance(sections, list)
                 else [str(sections)],
                 "timezone": str(data.get("timezone") or ""),
-                "deliver_at": str(data.get("deliver_at") or "")}
+                "deliver_at": str(data.get("deliver_at") or ""),
+                challenge.FIELD: str(data.get(challenge.FIELD) or "")}
     form = await request.form(max_files=0, max_fields=100)
     return {"email": str(form.get("email", "")).strip(), "name": str(form.get("name", "")),
             "frequency": str(form.get("frequency", "")),
             "sections": [str(v) for v in form.getlist("sections")],
             "timezone": str(form.get("timezone", "")),
-            "deliver_at": str(form.get("deliver_at", ""))}
+            "deliver_at": str(form.get("deliver_at", "")),
+            challenge.FIELD: str(form.get(challenge.FIELD, ""))}
 
 
 async def subscribe(request: Request) -> Response:
@@ -168,6 +179,15 @@ async def subscribe(request: Request) -> Response:
         if wants_json(request):
             return refusal(request, 400, "Not subscribed", str(exc))
         return await render_form(request, values, str(exc), 400)
+    if web.settings.web.challenge:
+        try:  # after the address is checked: a typo does not use the answer up
+            await run_in_threadpool(challenge.check, web.settings, web.store,
+                                    values[challenge.FIELD], web.clock())
+        except challenge.ChallengeRefused as refused:
+            log.info("sign-up refused: proof of work %s", refused.reason)
+            if wants_json(request):
+                return refusal(request, 400, "Not subscribed", str(refused))
+            return await render_form(request, values, str(refused), 400)
     capped = web.caps.refusal(email) if web.caps else None
     if capped:  # before anything is stored: the answer says nothing about the address
         return refusal(request, 429, "Please try again later", capped,
@@ -198,3 +218,30 @@ def start_confirmation(web, email: str, prefs: Preferences,
     if web.caps:
         web.caps.record(subscriber.email)
     return BackgroundTask(web.confirmations.deliver, now)
+
+
+def challenge_with_cors(settings: Settings):
+    """GET /subscribe/challenge, readable by `fetch` from the allowed origins too."""
+    return CORSMiddleware(request_response(new_challenge),
+                          allow_origins=allowed_origins(settings), allow_methods=["GET"],
+                          max_age=600)
+
+
+async def new_challenge(request: Request) -> Response:
+    web = request.app.state.web
+    allowed, retry_after = web.challenge_limiter.allow(client_key(request))
+    if not allowed:
+        return problem_response(429, {"type": "about:blank", "title": "Too many requests",
+                                      "status": 429,
+                                      "detail": f"Please wait {retry_after} seconds."},
+                                {"Retry-After": str(retry_after)})
+    return JSONResponse(challenge.issue(web.settings, web.clock()),
+                        headers={"Cache-Control": "no-store"})
+
+
+async def challenge_script(request: Request) -> Response:
+    """The solving script as a file, for pages that cannot inline it by hash."""
+    web = request.app.state.web
+    return conditional_response(request, Representation(
+        body=challenge.script().encode(), media_type="text/javascript; charset=utf-8",
+        last_modified=web.started))
