@@ -60,6 +60,7 @@ class Site:
     folder: Path
     icon: str = ""  # [site] icon, absolute; empty: our letter mark, favicon.svg
     byline: str = ""  # [site] author as given: empty means pages print no "By" line
+    challenge: bool = False  # [web] challenge: the subscribe form loads the proof of work
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Site:
@@ -71,7 +72,8 @@ class Site:
                    timezone=ZoneInfo(site.timezone),
                    hub=settings.feeds.hub, items=settings.feeds.items,
                    folder=settings.path(settings.feeds.folder),
-                   icon=urljoin(site.url, site.icon) if site.icon else "")
+                   icon=urljoin(site.url, site.icon) if site.icon else "",
+                   challenge=settings.web.challenge)
 
     @property
     def icon_url(self) -> str:
