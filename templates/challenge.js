@@ -7,6 +7,7 @@
   "use strict";
   var BATCH = 500;  // hashes in flight at once; the page stays responsive between batches
   var encoder = new TextEncoder();
+  var handlers = new WeakMap();  // form: what its submit does
 
   function bytesOf(hex) {
     var out = new Uint8Array(hex.length / 2);
@@ -89,14 +90,14 @@
     }
 
     form.addEventListener("focusin", function () { if (!fresh()) start(); });
-    form.addEventListener("submit", function (event) {
+    handlers.set(form, function (event) {
       if (fresh()) {
         // An answer is good once: after this send (a page or a fetch), solve anew.
         setTimeout(function () { field.value = ""; }, 0);
         return;
       }
       event.preventDefault();
-      event.stopImmediatePropagation();
+      event.stopPropagation();
       var submitter = event.submitter;
       start().then(function () {
         if (!fresh()) return;
@@ -108,6 +109,12 @@
   function setupAll() {
     var forms = document.querySelectorAll("form[data-challenge]");
     for (var i = 0; i < forms.length; i++) setup(forms[i]);
+    // Capturing on the document runs before any handler on the form itself (a page's
+    // own fetch, say), so those see the submit only once the answer is in the form.
+    document.addEventListener("submit", function (event) {
+      var handle = handlers.get(event.target);
+      if (handle) handle(event);
+    }, true);
   }
 
   if (document.readyState === "loading") {

@@ -147,8 +147,9 @@ class WebSettings:
                               "a small self-hosted script finds a number whose SHA-256 "
                               "matches); needs JavaScript in the subscriber's browser.")
     challenge_difficulty: int = setting(
-        80_000, "Largest secret number of the challenge (ALTCHA maxnumber): a browser tries "
-        "half of them on average, about 0.2 s at 80,000 on a phone.", "challenge_difficulty")
+        50_000, "Largest secret number of the challenge (ALTCHA maxnumber): a browser tries "
+        "half of them on average, while the person types (bench/challenge.py measures it).",
+        "challenge_difficulty")
     metrics: bool = setting(True, "Serve Prometheus metrics at /metrics; turn off when the "
                             "site faces the internet with no proxy keeping /metrics private.")
     allowed_origins: tuple[str, ...] = setting(
@@ -549,5 +550,5 @@ CHECKS = {
     else f"a list of events from {', '.join(WEBHOOK_EVENTS)}",
     "subject": check_subject,
     "challenge_difficulty": lambda v: None if 1_000 <= v <= 10_000_000
-    else "a number from 1,000 to 10,000,000 (the default is 80,000)",
+    else "a number from 1,000 to 10,000,000 (the default is 50,000)",
 }

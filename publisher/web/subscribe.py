@@ -102,7 +102,9 @@ async def render_form(request: Request, values: dict, error: str | None,
                             default_time=web.settings.digest.daily_at,
                             zone_script=ZONE_SCRIPT,
                             challenge_script=challenge.script() if web.settings.web.challenge
-                            else "")
+                            else "",
+                            # the page says it already: no second notice in <noscript>
+                            challenge_refused=error == challenge.REASONS["missing"])
 
 
 def with_cors(settings: Settings):
