@@ -93,7 +93,7 @@
     handlers.set(form, function (event) {
       if (fresh()) {
         // An answer is good once: after this send (a page or a fetch), solve anew.
-        setTimeout(function () { field.value = ""; }, 0);
+        setTimeout(function () { field.value = ""; say("", "spent"); }, 0);
         return;
       }
       event.preventDefault();

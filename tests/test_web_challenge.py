@@ -252,3 +252,20 @@ def test_challenges_for_other_origins_and_their_limit(challenged):
     assert 429 in codes and codes.index(429) >= 25
     limited = challenged.get("/subscribe/challenge")
     assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
+
+
+def test_check_warns_when_browsers_could_not_solve_it(on):
+    from publisher.preflight import preflight
+
+    def warnings(settings) -> list[str]:
+        return [w for w in preflight(settings, lookup=None).warnings if "challenge" in w]
+
+    http = replace(on, site=replace(on.site, url="http://news.example.org/"))
+    assert "not https" in warnings(http)[0]
+    https = replace(on, site=replace(on.site, url="https://news.example.org/"))
+    assert warnings(https) == []
+    assert warnings(replace(http, web=replace(http.web, challenge=False))) == []
+    own = on.path("templates") / "web" / "subscribe.html"
+    own.parent.mkdir(parents=True, exist_ok=True)
+    own.write_text("<form method=post action=/subscribe><input name=email></form>")
+    assert "no data-challenge form" in warnings(https)[0]

@@ -18,6 +18,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import jinja2
 
@@ -33,6 +34,8 @@ log = logging.getLogger(__name__)
 
 # Domains no mail server accepts mail from (RFC 2606, RFC 6761).
 RESERVED = ("example.org", "example.com", "example.net", "localhost", "invalid", "test")
+# Hosts browsers treat as secure without https (crypto.subtle is there).
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 @dataclass
@@ -57,6 +60,7 @@ def preflight(settings: Settings, lookup: TxtLookup | None = system_lookup,
     each time); `strict` counts a passing problem (server down) as a problem."""
     found = Findings()
     check_site(settings, found)
+    check_challenge(settings, found)
     check_folders(settings, found)
     check_all_templates(settings, found)
     check_dkim(settings, found, lookup)
@@ -86,6 +90,25 @@ def check_site(settings: Settings, found: Findings) -> None:
         found.problems.append("[web] secret is empty: it signs every link in our mail; "
                               "put a long random string there (python3 -c \"import "
                               "secrets; print(secrets.token_urlsafe(32))\")")
+
+
+def check_challenge(settings: Settings, found: Findings) -> None:
+    """[web] challenge needs what the browser's script needs: an https page (browsers
+    give crypto.subtle to secure pages only) and forms that load it."""
+    if not settings.web.challenge:
+        return
+    url = urlsplit(settings.site.url)
+    if url.scheme != "https" and url.hostname not in LOCAL_HOSTS:
+        found.warnings.append(f"[web] challenge is on but [site] url {settings.site.url!r} "
+                              "is not https: browsers solve the challenge on https pages "
+                              "only, so every sign-up would be refused")
+    own = settings.path(INSTANCE_TEMPLATES)
+    for name in ("web/subscribe.html", "pages/_macros.html"):
+        path = own / name
+        if path.is_file() and "data-challenge" not in path.read_text(errors="replace"):
+            found.warnings.append(f"[web] challenge is on but {path} (your own template) "
+                                  "has no data-challenge form: its sign-ups would be "
+                                  "refused; see the shipped template")
 
 
 def check_folders(settings: Settings, found: Findings) -> None:
