@@ -32,8 +32,9 @@ class ChallengeStore:
             inserted = conn.execute(
                 dialect.insert(spent_challenges)
                 .values(challenge=challenge, expires_at=expires_at)
-                .on_conflict_do_nothing(index_elements=[spent_challenges.c.challenge]))
-            return inserted.rowcount == 1
+                .on_conflict_do_nothing(index_elements=[spent_challenges.c.challenge])
+                .returning(spent_challenges.c.challenge)).first()
+            return inserted is not None
 
     def count(self) -> int:
         """Rows held (for tests and status): the unexpired spent challenges."""
