@@ -37,7 +37,7 @@
   function setup(form) {
     var field = form.querySelector('input[name="altcha"]');
     var status = form.querySelector("[data-challenge-status]");
-    var job = null, solvedAt = 0, lifetime = 0;
+    var job = null, askedAt = 0, lifetime = 0;
     if (!field) {
       field = document.createElement("input");
       field.type = "hidden";
@@ -57,7 +57,7 @@
     }
 
     function fresh() {
-      return field.value !== "" && performance.now() - solvedAt < lifetime;
+      return field.value !== "" && performance.now() - askedAt < lifetime;
     }
 
     async function verify() {
@@ -65,6 +65,7 @@
       say("Verifying you\u2019re human\u2026", "working");
       try {
         if (!window.crypto || !crypto.subtle) throw new Error("this page is not served over https");
+        var asked = performance.now();  // the challenge's lifetime starts about now
         var answer = await fetch(form.getAttribute("data-challenge"),
                                  {credentials: "omit", headers: {"Accept": "application/json"}});
         if (!answer.ok) throw new Error("the server answered " + answer.status);
@@ -74,7 +75,7 @@
           algorithm: challenge.algorithm, challenge: challenge.challenge, number: number,
           salt: challenge.salt, signature: challenge.signature,
           took: Math.round(performance.now() - began)}));
-        solvedAt = performance.now();
+        askedAt = asked;
         // Solve again rather than send an answer the server is about to call expired.
         lifetime = Math.max(0, challenge.expires_in - 30) * 1000;
         say("Verified: you can send the form.", "done");

@@ -211,6 +211,8 @@ def test_a_post_without_an_answer_is_refused_with_the_form(challenged, store):
     assert 'value="ada@example.org"' in page.text  # the person's input is kept
     assert store.subscribers.by_email("ada@example.org") is None
     assert refused("missing") == before + 1
+    assert 'publisher_challenges_refused_total{reason="missing"}' in \
+        challenged.get("/metrics").text
     problem = challenged.post("/subscribe", json={"email": "ada@example.org",
                                                   "altcha": "bogus"})
     assert problem.status_code == 400

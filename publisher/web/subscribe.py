@@ -186,7 +186,7 @@ async def subscribe(request: Request) -> Response:
             await run_in_threadpool(challenge.check, web.settings, web.store,
                                     values[challenge.FIELD], web.clock())
         except challenge.ChallengeRefused as refused:
-            log.info("sign-up refused: proof of work %s", refused.reason)
+            log.debug("sign-up refused: proof of work %s", refused.reason)  # counted
             if wants_json(request):
                 return refusal(request, 400, "Not subscribed", str(refused))
             return await render_form(request, values, str(refused), 400)
