@@ -12,6 +12,9 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as examples
+from hypothesis import strategies as st
 
 from publisher.clock import fixed
 from publisher.config import load_settings
@@ -271,3 +274,24 @@ def test_check_warns_when_browsers_could_not_solve_it(on):
     own.parent.mkdir(parents=True, exist_ok=True)
     own.write_text("<form method=post action=/subscribe><input name=email></form>")
     assert "no data-challenge form" in warnings(https)[0]
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=8)
+FIELDS = ("algorithm", "challenge", "number", "salt", "signature")
+
+
+@given(st.one_of(
+    st.text(max_size=300),
+    st.binary(max_size=300).map(b64),
+    JSON_VALUES.map(lambda value: b64(json.dumps(value))),
+    st.fixed_dictionaries({name: JSON_VALUES | st.just("0" * 64) for name in FIELDS})
+    .map(lambda value: b64(json.dumps(value)))))
+@examples(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+def test_whatever_a_stranger_sends_is_a_refusal_never_a_traceback(on, store, sent):
+    with pytest.raises(ChallengeRefused) as caught:
+        check(on, store, sent, NOW)
+    assert caught.value.reason in {"missing", "malformed", "expired", "wrong"}
