@@ -29,6 +29,7 @@ from publisher.store.dashboard import DashboardStore
 from publisher.store.events import EventStore
 from publisher.store.ledger import LedgerStore
 from publisher.store.migrate import upgrade
+from publisher.store.notes import NoteStore
 from publisher.store.runs import RunStore
 from publisher.store.sources import SourceStore
 from publisher.store.status import StatusStore
@@ -59,6 +60,7 @@ class Store:
         self.browse = BrowseStore(self)
         self.dashboard = DashboardStore(self)
         self.bounces = BounceStore(self)
+        self.notes = NoteStore(self)  # editor's notes, digests for their web pages
 
     @property
     def dialect(self) -> str:
