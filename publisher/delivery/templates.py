@@ -36,7 +36,7 @@ from publisher.templating import shipped_templates, template_folders
 
 # Every message kind and the templates it renders; `digest check` renders all of them.
 MESSAGE_TEMPLATES = {
-    "digest": ("digest_subject.txt", "digest.txt", "digest.html"),
+    "digest": ("digest.txt", "digest.html", "digest_subject.txt"),
     "welcome": ("welcome.txt", "welcome.html"),
     "confirm": ("confirm.txt", "confirm.html"),
 }
