@@ -336,3 +336,35 @@ def test_new_settings_are_checked_at_load(instance, monkeypatch, key, value, wor
     with pytest.raises(ConfigError) as caught:
         load_settings(instance)
     assert words in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_version_8_upgrades_a_version_6_store(database_url):
+    from sqlalchemy import MetaData, Table, create_engine, insert, inspect
+
+    from publisher.store import open_store
+    from publisher.store.schema import metadata, schema_version
+
+    # A store as version 6 left it: no digest_notes, no welcomed_at, no note_id.
+    old = MetaData()
+    for table in metadata.sorted_tables:
+        if table.name != "digest_notes":
+            Table(table.name, old, *[column._copy() for column in table.columns
+                                     if column.name not in ("welcomed_at", "note_id")])
+    engine = create_engine(database_url)
+    with engine.begin() as conn:
+        old.create_all(conn)
+        conn.execute(insert(old.tables["schema_version"]),
+                     [{"version": n, "applied_at": NOW} for n in range(1, 7)])
+    engine.dispose()
+    store = open_store(database_url, announce=lambda line: None)
+    try:
+        names = inspect(store.engine)
+        assert "digest_notes" in names.get_table_names()
+        assert "welcomed_at" in {c["name"] for c in names.get_columns("subscribers")}
+        assert "note_id" in {c["name"] for c in names.get_columns("digests")}
+        note = store.notes.save("a" * 64, "<p>Hi</p>", "Hi", NOW + timedelta(days=1), NOW)
+        assert store.notes.save("a" * 64, "<p>Hi</p>", "Hi", NOW, NOW) == note
+        with store.reading() as conn:
+            assert conn.execute(schema_version.select()).all()[-1].version == 8
+    finally:
+        store.close()
