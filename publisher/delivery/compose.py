@@ -1,4 +1,5 @@
-"""Delivery: claimed outbox rows become ready messages, rendered from stored data at send time.
+"""Delivery: claimed outbox rows become ready messages, rendered from stored data at send time
+(digests, confirmations, welcome mails).
 
 Digests that hold the same articles share one render: the templates run once with
 placeholders for the subscriber's name, address and links, CSS is inlined once, and the

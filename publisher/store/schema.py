@@ -188,7 +188,7 @@ digest_notes = Table(
 outbox = Table(
     "outbox", metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
-    Column("kind", String(20), nullable=False),  # digest, confirm
+    Column("kind", String(20), nullable=False),  # digest, confirm, welcome
     Column("digest_id", Id, ForeignKey("digests.id", ondelete="CASCADE"), unique=True),
     Column("subscriber_id", Id, ForeignKey("subscribers.id", ondelete="CASCADE")),
     Column("recipient", String(320), nullable=False),
