@@ -368,3 +368,20 @@ def test_version_8_upgrades_a_version_6_store(database_url):
             assert conn.execute(schema_version.select()).all()[-1].version == 8
     finally:
         store.close()
+
+
+@pytest.mark.slow
+def test_the_daemon_sends_a_welcome_queued_by_another_process(instance, settings, store,
+                                                              smtp_server, daemons):
+    from publisher.subscribers.rules import confirm
+    from tests.daemon_process import wait_until
+
+    env = {"PUBLISHER_MAIL__TRANSPORT": "smtp", "PUBLISHER_MAIL__SMTP_URL": smtp_server.url}
+    daemon = daemons(instance, env=env)
+    daemon.wait_started()
+    pending = store.subscribers.add("ada@example.org", NOW, status="pending")
+    confirm(settings, store, pending, NOW)  # as `publisher serve` does, in its own process
+    wait_until(lambda: len(smtp_server.handler.messages) == 1, "the welcome mail")
+    assert kinds(smtp_server.handler.messages) == ["welcome"]
+    assert daemon.stop() == 0
+    assert kinds(smtp_server.handler.messages) == ["welcome"]
