@@ -1,4 +1,5 @@
-"""Signed tokens and the links that carry them (unsubscribe, preferences, confirm, feed).
+"""Signed tokens and the links that carry them (unsubscribe, preferences, confirm, feed,
+a digest's web page).
 
 Every token is signed with [web] secret and salted with its purpose, so a token made for
 one link never works in another. A token carries the subscriber id and their
@@ -24,6 +25,8 @@ ROUTES = {
     "preferences": "preferences/{token}",
     "confirm": "confirm/{token}",
     "feed": "s/{token}/feed.atom",
+    # A digest's own page: the token's id is the digest's, its version the subscriber's.
+    "view": "view/{token}",
 }
 
 

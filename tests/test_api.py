@@ -153,7 +153,12 @@ def test_create_with_and_without_double_opt_in(api, store):
     active = api.post("/api/v1/subscribers", headers=auth(api),
                       json={"email": "grace@example.org", "double_opt_in": False})
     assert active.json()["status"] == "active" and active.json()["confirmed_at"]
-    assert store.api.history(active.json()["id"], 10) == []
+    assert [m["kind"] for m in store.api.history(active.json()["id"], 10)] == ["welcome"]
+    quiet = api.post("/api/v1/subscribers", headers=auth(api),
+                     json={"email": "ida@example.org", "double_opt_in": False,
+                           "welcome": False})
+    assert quiet.json()["status"] == "active"
+    assert store.api.history(quiet.json()["id"], 10) == []
     taken = is_problem(api.post("/api/v1/subscribers", headers=auth(api),
                                 json={"email": "ada@example.org"}), 409)
     assert taken["subscriber_id"] == pending.json()["id"]

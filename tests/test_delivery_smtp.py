@@ -91,7 +91,8 @@ def check_digest(settings, address: str, data: bytes, titles: list[str]) -> None
     assert message["From"] == "Publisher demo <news@example.org>"
     assert message["To"].addresses[0].addr_spec == address
     assert message["Reply-To"] == "The Desk <desk@example.org>"
-    assert message["Subject"] == f"Publisher demo: {len(titles)} new articles"
+    n = len(titles)
+    assert message["Subject"] == f"Publisher demo: {n} new article{'' if n == 1 else 's'}"
     assert re.fullmatch(r"\w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d \+0000", message["Date"])
     assert re.fullmatch(r"<digest-\d+\.[0-9a-f]{10}@news\.example\.org>",
                         message["Message-ID"])

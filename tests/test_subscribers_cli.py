@@ -29,7 +29,7 @@ def test_add_list_show_set_remove(run_cli, instance, store, smtp_server, monkeyp
     cli = ("-C", instance, "subscribers")
     result = run_cli(*cli, "add", "Ada@Example.org", "--name", "Ada Lovelace",
                      "--frequency", "weekly", "--sections", "World, Science",
-                     "--timezone", "europe/london", "--confirmed")
+                     "--timezone", "europe/london", "--confirmed", "--no-welcome")
     assert result.exit_code == 0 and result.stdout.strip() == "added ada@example.org (active)"
     assert smtp_server.handler.messages == []  # --confirmed: no confirmation to send
     assert run_cli(*cli, "add", "bo@example.org").stdout.splitlines() == [

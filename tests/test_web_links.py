@@ -74,9 +74,11 @@ def test_subscribe_sends_a_confirmation_link(mailing, store):
     page = client.get(url)
     client.post(url, data={"form_token": form_token_of(page.text)})
     assert store.subscribers.by_id(sub.id).status == "active"
+    # Confirmed: the welcome mail went out right after that answer.
+    assert len(mails) == 2 and b"Subject: Welcome to" in mails[1][2]
     # Active now: the form changes nothing and sends nothing, yet answers the same.
     again = subscribe(client, sections=["culture"])
-    assert again.text == response.text and len(mails) == 1
+    assert again.text == response.text and len(mails) == 2
     assert store.subscribers.by_id(sub.id).sections == ("world", "science")
 
 

@@ -12,7 +12,12 @@ from publisher.cli import cli, instance_option
 from publisher.delivery import deliver_blocking, make_transport
 from publisher.delivery.dkim import load_signer
 from publisher.delivery.preview import preview_digest
-from publisher.delivery.templates import check_templates, require_templates, shipped_templates
+from publisher.delivery.templates import (
+    MESSAGE_TEMPLATES,
+    check_templates,
+    require_templates,
+    shipped_templates,
+)
 from publisher.digests.planner import queue_digests
 from publisher.errors import AddressError
 from publisher.instance import Instance
@@ -86,7 +91,8 @@ def check(instance: Instance) -> None:
         click.echo(problem, err=True)
     if problems:
         sys.exit(1)
-    click.echo(f"templates ok: digest.txt, digest.html, confirm.txt, confirm.html "
+    names = ", ".join(name for names in MESSAGE_TEMPLATES.values() for name in names)
+    click.echo(f"templates ok: {names} "
                f"(yours in {settings.path('templates')}, defaults in {shipped_templates()})")
     signer = load_signer(settings)
     if signer:

@@ -62,24 +62,29 @@ timezone_option = click.option(
               "they follow it.")
 @click.option("--force", is_flag=True, help="Add an address on the suppression list "
               "(bounced or complained) again.")
+@click.option("--no-welcome", "no_welcome", is_flag=True, help="With --confirmed: send no "
+              "welcome mail (one goes out by default; see [digest] welcome).")
 @instance_option
 def add(instance: Instance, email: str, name: str, frequency: str | None,
         sections: str | None, timezone: str | None, deliver_at: str | None,
-        confirmed: bool, force: bool) -> None:
+        confirmed: bool, force: bool, no_welcome: bool) -> None:
     """Add EMAIL to the list (a bounced or complained address only with --force)."""
     settings, store, now = instance.settings, instance.store, instance.now()
     prefs = clean_preferences(name, frequency or "", sections or "", timezone or "",
                               known=existing_sections(settings, store),
                               deliver_at=deliver_at or "")
-    if not confirmed:  # a confirmation must be able to go out before anyone waits for it
+    welcome = confirmed and not no_welcome and settings.digest.welcome
+    if not confirmed or welcome:  # a message must be able to go out before anyone waits
         require_ready(settings, warn_line)
-    subscriber = add_subscriber(settings, store, email, prefs, now, confirmed, force=force)
+    subscriber = add_subscriber(settings, store, email, prefs, now, confirmed, force=force,
+                                welcome=not no_welcome)
     click.echo(f"added {subscriber.email} ({subscriber.status})")
-    if not confirmed:
+    if not confirmed or welcome:
         # Sent now, as the web form does; if it cannot go out, `publisher send` retries.
+        kind = "welcome" if confirmed else "confirm"
         report = asyncio.run(deliver(settings, store, make_transport(settings), now,
-                                     kind="confirm"))
-        click.echo(f"confirmation link: {report.line()}")
+                                     kind=kind))
+        click.echo(f"{'welcome mail' if confirmed else 'confirmation link'}: {report.line()}")
 
 
 @subscribers.command(name="list")

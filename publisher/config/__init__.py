@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from publisher.config.checks import (
     check_database_url,
     check_folders,
+    check_postal_address,
     check_subject,
     check_value,
 )
@@ -109,6 +110,9 @@ class MailSettings:
     dkim_key: str = setting("", "Path of a PEM private key to DKIM-sign with; empty: off.")
     dkim_selector: str = setting("", "DKIM selector (the DNS name's first label).")
     dkim_domain: str = setting("", "DKIM signing domain (d=); empty: the From domain.")
+    postal_address: str = setting("", "Postal address shown in the footer of every digest "
+                                  "and welcome mail (CAN-SPAM asks one of commercial mail); "
+                                  "empty: none.", "postal_address")
 
 
 @dataclass(frozen=True)
@@ -121,8 +125,13 @@ class DigestSettings:
     first_digest_recent: int = setting(0, "Recent articles a new subscriber's first digest "
                                        "holds; 0: only what arrives after they join.",
                                        "non_negative")
-    subject: str = setting("{site_title}: {n} new articles",
-                           "Subject; {site_title} and {n} are filled in.", "subject")
+    subject: str = setting("", "Subject; empty: the template digest_subject.txt (\"1 new "
+                           "article\", \"3 new articles\"); else text with {site_title} and "
+                           "{n} filled in.", "subject")
+    welcome: bool = setting(True, "Send a welcome mail when someone confirms (or is added "
+                            "confirmed by `subscribers add` or the API).")
+    welcome_articles: int = setting(3, "Latest articles (of their sections) the welcome mail "
+                                    "shows; 0: none.", "welcome_articles")
 
 
 @dataclass(frozen=True)
@@ -551,4 +560,6 @@ CHECKS = {
     "subject": check_subject,
     "challenge_difficulty": lambda v: None if 1_000 <= v <= 10_000_000
     else "a number from 1,000 to 10,000,000 (the default is 50,000)",
+    "postal_address": check_postal_address,
+    "welcome_articles": lambda v: None if 0 <= v <= 20 else "a number from 0 to 20",
 }

@@ -82,6 +82,19 @@ def check_subject(value: str) -> str | None:
     return None
 
 
+MAX_POSTAL_CHARS = 300
+
+
+def check_postal_address(value: str) -> str | None:
+    """One line (commas between its parts) of at most 300 characters: it goes into every
+    footer, autoescaped, never into a header."""
+    if len(value) > MAX_POSTAL_CHARS:
+        return f"an address on one line of at most {MAX_POSTAL_CHARS} characters"
+    if value and not value.strip():
+        return "an address such as 'Daily Bugle, 1 Harbour Street, Springfield', or empty"
+    return None
+
+
 def check_folders(settings: Settings) -> None:
     """The inbox, the publish folder and the maildir are folders of their own: never a
     file, never the instance, never one inside another (the publish folder is served to

@@ -1,4 +1,5 @@
-"""Delivery: claimed outbox rows become ready messages, rendered from stored data at send time.
+"""Delivery: claimed outbox rows become ready messages, rendered from stored data at send time
+(digests, confirmations, welcome mails).
 
 Digests that hold the same articles share one render: the templates run once with
 placeholders for the subscriber's name, address and links, CSS is inlined once, and the
@@ -41,16 +42,19 @@ from publisher.delivery.templates import (
     digest_subject,
     inline_css,
     render,
+    welcome_context,
+    welcome_subject,
 )
 from publisher.delivery.transport import Envelope
 from publisher.delivery.verp import Verp
+from publisher.delivery.welcome import schedule_sentence
 from publisher.errors import PublisherError
 from publisher.store import Store
 from publisher.store.ledger import Claimed
 
 log = logging.getLogger(__name__)
 
-SLOT_NAMES = ("name", "email", "unsubscribe_url", "preferences_url")
+SLOT_NAMES = ("name", "email", "unsubscribe_url", "preferences_url", "view_url")
 
 
 class Skip(PublisherError):
@@ -83,10 +87,12 @@ class Draft:
 class Prepared:
     """One digest content, rendered once: its subject and its Body with gaps."""
 
-    def __init__(self, articles: list[dict], more: int, subject: str, body: Body):
+    def __init__(self, articles: list[dict], more: int, subject: str, body: Body,
+                 note: dict | None = None):
         self.articles = articles
         self.more = more
         self.subject = subject
+        self.note = note
         self.subject_line = header_line("Subject", subject)
         self.body = body
         self.fast: bool | None = None  # None until the first message has checked it
@@ -121,6 +127,7 @@ class Composer:
         self.unsubscribe_mailbox = f"unsubscribe@{domain_of(self.from_address)}"
         self.prepared: LRU = LRU(64)
         self.articles: LRU = LRU(2000)
+        self.notes: LRU = LRU(16)  # note id -> {"html", "text"}
         self._date: tuple[int, bytes] = (0, b"")
         self.lock = threading.Lock()
 
@@ -135,26 +142,61 @@ class Composer:
             return self.digest(row, now)
         if row.kind == "confirm":
             return self.confirm(row, now)
+        if row.kind == "welcome":
+            return self.welcome(row, now)
         raise Skip(f"not sent: unknown message kind {row.kind!r}")
 
     def digest(self, row: Claimed, now: datetime) -> Draft:
         if row.status != "active":
             raise Skip(f"not sent: the subscriber is {row.status or 'deleted'}")
-        prepared = self.prepare(row.article_seqs, row.more, bool(row.name))
+        prepared = self.prepare(row.article_seqs, row.more, bool(row.name), row.note_id)
         unsubscribe = self.links.token("unsubscribe", row.subscriber_id, row.token_version,
                                        now)
         values = {"name": row.name, "email": row.recipient,
                   "unsubscribe_url": self.links.url("unsubscribe", unsubscribe),
                   "preferences_url": self.links.link("preferences", row.subscriber_id,
-                                                     row.token_version, now)}
+                                                     row.token_version, now),
+                  # The page of exactly this digest, signed for its id (tokens "view").
+                  "view_url": self.links.link("view", row.digest_id, row.token_version, now)
+                  if row.digest_id else ""}
         pieces, body = self.fill(prepared, values)
-        list_unsubscribe = (f"List-Unsubscribe: <{values['unsubscribe_url']}>,\r\n"
-                            f" <mailto:{self.unsubscribe_mailbox}?subject=unsubscribe%20"
-                            f"{unsubscribe}>\r\n").encode("ascii")
         headers = [*self.bulk, prepared.subject_line, content_type_line(body),
                    address_line("To", row.name, row.recipient), self.date_line(now),
-                   raw_line("Message-ID", row.message_id), list_unsubscribe]
+                   raw_line("Message-ID", row.message_id),
+                   self.list_unsubscribe(values["unsubscribe_url"], unsubscribe)]
         return Draft(row, headers, len(self.bulk), pieces, body)
+
+    def list_unsubscribe(self, url: str, token: str) -> bytes:
+        return (f"List-Unsubscribe: <{url}>,\r\n <mailto:{self.unsubscribe_mailbox}"
+                f"?subject=unsubscribe%20{token}>\r\n").encode("ascii")
+
+    def welcome(self, row: Claimed, now: datetime) -> Draft:
+        """The welcome mail: rendered for its one reader (it is sent once), with the
+        digest's list headers, since it is list mail with the same links."""
+        if row.status != "active":
+            raise Skip(f"not sent: the subscriber is {row.status or 'deleted'}")
+        subscriber = self.store.subscribers.by_id(row.subscriber_id)
+        if subscriber is None:
+            raise Skip("not sent: the subscriber is deleted")
+        unsubscribe = self.links.token("unsubscribe", row.subscriber_id, row.token_version,
+                                       now)
+        links = {"unsubscribe_url": self.links.url("unsubscribe", unsubscribe),
+                 "preferences_url": self.links.link("preferences", row.subscriber_id,
+                                                    row.token_version, now)}
+        seqs = tuple(int(seq) for seq in row.payload.get("articles", ()))
+        articles = self.article_contexts(seqs, required=False) if seqs else []
+        subject = welcome_subject(self.settings)
+        context = welcome_context(self.settings, subject,
+                                  {"name": row.name, "email": row.recipient}, articles, links,
+                                  schedule_sentence(self.settings, subscriber),
+                                  sorted(subscriber.sections))
+        body = make_body(render(self.settings, "welcome.txt", context),
+                         inline_css(render(self.settings, "welcome.html", context)))
+        headers = [*self.bulk, header_line("Subject", subject), content_type_line(body),
+                   address_line("To", row.name, row.recipient), self.date_line(now),
+                   raw_line("Message-ID", row.message_id),
+                   self.list_unsubscribe(links["unsubscribe_url"], unsubscribe)]
+        return Draft(row, headers, len(self.bulk), body.fill({}), body)
 
     def confirm(self, row: Claimed, now: datetime) -> Draft:
         if row.status != "pending":
@@ -193,8 +235,9 @@ class Composer:
         return self._date[1]
 
     # ---------------------------------------------------------------- rendering
-    def prepare(self, seqs: tuple[int, ...], more: int, named: bool) -> Prepared:
-        key = (seqs, more, named)
+    def prepare(self, seqs: tuple[int, ...], more: int, named: bool,
+                note_id: int | None = None) -> Prepared:
+        key = (seqs, more, named, note_id)
         found = self.prepared.get(key)
         if found is not None:
             return found
@@ -203,18 +246,30 @@ class Composer:
             return found if found is not None else self.prepare_new(key)
 
     def prepare_new(self, key: tuple) -> Prepared:
-        seqs, more, named = key
+        seqs, more, named, note_id = key
         articles = self.article_contexts(seqs)
+        note = self.note(note_id)
         subject = digest_subject(self.settings, len(articles) + more)
         marks = self.slots.marks()
         subscriber = {"name": marks["name"] if named else "", "email": marks["email"]}
-        text, html = self.render_digest(articles, more, subject, subscriber, marks)
+        text, html = self.render_digest(articles, more, subject, subscriber, marks, note)
         return self.prepared.put(key, Prepared(articles, more, subject,
-                                               make_body(text, html, self.slots)))
+                                               make_body(text, html, self.slots), note))
+
+    def note(self, note_id: int | None) -> dict | None:
+        """A digest's editor's note, stored when it was queued (None: it had none, or
+        the note is gone)."""
+        if note_id is None:
+            return None
+        if note_id not in self.notes:
+            self.notes.put(note_id, self.store.notes.by_id(note_id))
+        return self.notes[note_id]
 
     def render_digest(self, articles: list[dict], more: int, subject: str,
-                      subscriber: dict, links: dict) -> tuple[str, str]:
-        context = digest_context(self.settings, articles, more, subject, subscriber, links)
+                      subscriber: dict, links: dict, note: dict | None = None
+                      ) -> tuple[str, str]:
+        context = digest_context(self.settings, articles, more, subject, subscriber, links,
+                                 note)
         return (render(self.settings, "digest.txt", context),
                 inline_css(render(self.settings, "digest.html", context)))
 
@@ -222,7 +277,8 @@ class Composer:
         if prepared.fast:
             return prepared.body.fill(values), prepared.body
         full = self.render_digest(prepared.articles, prepared.more, prepared.subject,
-                                  {"name": values["name"], "email": values["email"]}, values)
+                                  {"name": values["name"], "email": values["email"]}, values,
+                                  prepared.note)
         if prepared.fast is None:
             pieces = prepared.body.fill(values)
             filled = decoded_parts(b"".join(pieces), prepared.body.boundary)
@@ -234,12 +290,12 @@ class Composer:
         body = make_body(*full)
         return body.fill({}), body
 
-    def article_contexts(self, seqs: tuple[int, ...]) -> list[dict]:
+    def article_contexts(self, seqs: tuple[int, ...], required: bool = True) -> list[dict]:
         missing = [seq for seq in seqs if seq not in self.articles]
         if missing:
             for seq, article in self.store.ledger.articles_by_seq(missing).items():
                 self.articles.put(seq, article_context(self.settings, article))
         found = [self.articles[seq] for seq in seqs if seq in self.articles]
-        if not found:
+        if not found and required:
             raise Skip("not sent: its articles are no longer stored")
         return found

@@ -92,7 +92,7 @@ async def deliver(settings: Settings, store: Store, transport: Transport, now: d
                   stopping: asyncio.Event | None = None, tidy: bool = True
                   ) -> DeliveryReport:
     """Send the due outbox rows (all of them, or at most `limit`; only those of `kind`,
-    "digest" or "confirm", when given) through `transport`; returns what happened.
+    "digest", "confirm" or "welcome", when given) through `transport`; returns what happened.
 
     Used by `publisher run` and `publisher send`, and by the web stage right after a
     subscribe form is posted: `await deliver(settings, store, make_transport(settings),

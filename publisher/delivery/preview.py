@@ -24,12 +24,15 @@ from publisher.delivery.dkim import load_signer
 from publisher.delivery.message import address_line, header_line
 from publisher.delivery.templates import require_templates
 from publisher.delivery.transport import SENT, Envelope, Result, Transport
+from publisher.digests.note import note_for_pass
 from publisher.digests.planner import next_digest
 from publisher.store import Store
 from publisher.store.ledger import Claimed
 from publisher.store.queueing import Candidate, DigestPlan
 from publisher.store.subscribers import Subscriber
 
+# The note of a preview is not stored (a preview writes nothing): it gets this id.
+PREVIEW_NOTE = -1
 # Who a preview from sample data is addressed to (no such subscriber exists).
 SAMPLE_NAME, SAMPLE_EMAIL = "Sample Reader", "reader@example.org"
 
@@ -89,13 +92,17 @@ def preview_digest(settings: Settings, store: Store, subscriber: Subscriber | No
         return None
     require_templates(settings)
     composer = Composer(settings, store, load_signer(settings))
+    note, _ = note_for_pass(settings, now)  # the note a digest queued now would carry
+    if note is not None:
+        composer.notes.put(PREVIEW_NOTE, {"html": note.html, "text": note.text})
     row = Claimed(
         id=0, kind="digest", message_id=f"<digest-preview.{plan.subscriber_id}"
         f"@{composer.domain}>", recipient=plan.email, attempts=0, payload={},
         digest_id=None, subscriber_id=plan.subscriber_id,
         name=subscriber.name if subscriber else SAMPLE_NAME, status="active",
         token_version=subscriber.token_version if subscriber else 0,
-        article_seqs=plan.article_seqs, more=plan.more)
+        article_seqs=plan.article_seqs, more=plan.more,
+        note_id=PREVIEW_NOTE if note is not None else None)
     draft = composer.compose(row, now)
     envelope = composer.envelope(draft, composer.signature(draft, now))
     return Preview(subscriber, sample or subscriber is None, plan, draft, envelope, composer)
@@ -107,8 +114,8 @@ def test_envelope(preview: Preview, to: str, now: datetime) -> Envelope:
     to = normalize_address(to)
     composer = preview.composer
     plan = preview.plan
-    subject = composer.prepare(plan.article_seqs, plan.more,
-                               bool(preview.draft.row.name)).subject
+    subject = composer.prepare(plan.article_seqs, plan.more, bool(preview.draft.row.name),
+                               preview.draft.row.note_id).subject
     replaced = {b"subject:": header_line("Subject", f"[TEST] {subject}"),
                 b"to:": address_line("To", "", to),
                 b"message-id:": f"Message-ID: <test-{secrets.token_hex(8)}"

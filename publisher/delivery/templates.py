@@ -1,12 +1,21 @@
-"""Delivery: the Jinja2 templates of every message (digest, confirmation) and their checks.
+"""Delivery: the Jinja2 templates of every message (digest, welcome, confirmation) and
+their checks.
 
 An instance's own `templates/NAME` overrides the shipped one by name. Templates render
 with StrictUndefined, so a misspelt variable is an error that `publisher digest check`
 reports as file:line, not an empty string in thousands of inboxes.
+
+Words that change with a number ("1 new article", "3 new articles") go through Jinja2's
+i18n extension: `{% trans count=n %}...{% pluralize %}...{% endtrans %}` is gettext's
+ngettext, so a catalog for [site] language (the instance's
+locale/LANG/LC_MESSAGES/publisher.mo) brings its own plural rules (its Plural-Forms: one
+form in Japanese, three in Polish) rather than an English "add an s" written in code.
+Without a catalog the template's own English words are used.
 """
 
 from __future__ import annotations
 
+import gettext
 import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,6 +26,7 @@ from urllib.parse import urljoin
 
 import css_inline
 import jinja2
+import markupsafe
 
 from publisher import templating
 from publisher.config import Settings
@@ -26,20 +36,40 @@ from publisher.templating import shipped_templates, template_folders
 
 # Every message kind and the templates it renders; `digest check` renders all of them.
 MESSAGE_TEMPLATES = {
-    "digest": ("digest.txt", "digest.html"),
+    "digest": ("digest.txt", "digest.html", "digest_subject.txt"),
+    "welcome": ("welcome.txt", "welcome.html"),
     "confirm": ("confirm.txt", "confirm.html"),
 }
+# Where a translation catalog is looked for: INSTANCE/locale/LANG/LC_MESSAGES/publisher.mo
+LOCALE_FOLDER, CATALOG = "locale", "publisher"
+# What `publisher init` wrote as [digest] subject before the subject was a template;
+# read as empty (the template), which says "1 new article" where this said "1 new articles".
+OLD_DEFAULT_SUBJECT = "{site_title}: {n} new articles"
 
 
 def environment(settings: Settings) -> jinja2.Environment:
-    return _environment(tuple(template_folders(settings)))
+    return _environment(tuple(template_folders(settings)), settings.path(LOCALE_FOLDER),
+                        settings.site.language)
 
 
 @lru_cache(maxsize=8)  # one per instance: templates are compiled once, reloaded if edited
-def _environment(folders: tuple[Path, ...]) -> jinja2.Environment:
+def _environment(folders: tuple[Path, ...], locale: Path, language: str) -> jinja2.Environment:
     env = templating.environment(folders, trim=True)
+    env.add_extension("jinja2.ext.i18n")
+    env.install_gettext_translations(catalog(locale, language), newstyle=True)
     env.filters["datetime"] = format_datetime
     return env
+
+
+def catalog(locale: Path, language: str) -> gettext.NullTranslations:
+    """The instance's catalog for `language` (pt-BR finds pt_BR, then pt), else none."""
+    languages = [language.replace("-", "_"), language.split("-")[0]]
+    try:
+        return gettext.translation(CATALOG, localedir=locale, languages=languages,
+                                   fallback=True)
+    except (OSError, ValueError) as exc:  # a damaged .mo file: say so, send in English
+        raise TemplateError(f"{locale}: the translation catalog for {language} cannot be "
+                            f"read: {exc}") from exc
 
 
 def format_datetime(value: datetime | None, fmt: str = "%d %b %Y") -> str:
@@ -108,9 +138,12 @@ def article_context(settings: Settings, article) -> dict:
 
 
 def digest_context(settings: Settings, articles: list[dict], more: int, subject: str,
-                   subscriber: Mapping[str, str], links: Mapping[str, str]) -> dict:
+                   subscriber: Mapping[str, str], links: Mapping[str, str],
+                   note: Mapping[str, str] | None = None) -> dict:
     """What digest.txt and digest.html see. `subscriber` has name and email; `links`
-    has unsubscribe_url and preferences_url."""
+    has unsubscribe_url, preferences_url and view_url (the page of this digest on the
+    web; empty on that page itself and in previews); `note` the editor's note in force
+    when the digest was queued ("html", already sanitized, and "text"), or None."""
     titles = ", ".join(a["title"] for a in articles[:3])
     return {
         "site": site_context(settings),
@@ -121,6 +154,34 @@ def digest_context(settings: Settings, articles: list[dict], more: int, subject:
         "more_url": settings.site.base_url,
         "subject": subject,
         "preheader": titles,
+        "note": note_context(note),
+        "postal_address": settings.mail.postal_address,
+        "view_url": "",
+        **links,
+    }
+
+
+def note_context(note: Mapping[str, str] | None) -> dict | None:
+    if not note:
+        return None
+    # The note's HTML was sanitized by nh3 when it was read (digests.note).
+    return {"html": markupsafe.Markup(note["html"]), "text": note["text"]}
+
+
+def welcome_context(settings: Settings, subject: str, subscriber: Mapping[str, str],
+                    articles: list[dict], links: Mapping[str, str], schedule: str,
+                    sections: list[str]) -> dict:
+    """What welcome.txt and welcome.html see: the digest's names, and `schedule` (a
+    sentence saying when digests come) and `sections` (theirs; empty: every section)."""
+    return {
+        "site": site_context(settings),
+        "subscriber": dict(subscriber),
+        "articles": articles,
+        "subject": subject,
+        "preheader": f"You are subscribed to {settings.site.title}.",
+        "schedule": schedule,
+        "sections": sections,
+        "postal_address": settings.mail.postal_address,
         **links,
     }
 
@@ -134,11 +195,26 @@ def confirm_context(settings: Settings, subject: str, subscriber: Mapping[str, s
 
 
 def digest_subject(settings: Settings, n: int) -> str:
-    try:
-        return settings.digest.subject.format(site_title=settings.site.title, n=n)
-    except (KeyError, IndexError, ValueError) as exc:
-        raise TemplateError(f"setting digest.subject = {settings.digest.subject!r}: "
-                            f"only {{site_title}} and {{n}} can be filled in ({exc})") from exc
+    """[digest] subject with {site_title} and {n} filled in; when it is empty (the
+    default), the template digest_subject.txt, whose plural is the catalog's."""
+    subject = settings.digest.subject
+    if subject and subject != OLD_DEFAULT_SUBJECT:
+        try:
+            return subject.format(site_title=settings.site.title, n=n)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise TemplateError(f"setting digest.subject = {subject!r}: only {{site_title}} "
+                                f"and {{n}} can be filled in ({exc})") from exc
+    return one_line(render(settings, "digest_subject.txt",
+                           {"site": site_context(settings), "n": n}))
+
+
+def one_line(text: str) -> str:
+    """A rendered subject as one header line: every run of white space one space."""
+    return " ".join(text.split())
+
+
+def welcome_subject(settings: Settings) -> str:
+    return f"Welcome to {settings.site.title}"
 
 
 def confirm_subject(settings: Settings) -> str:
@@ -176,9 +252,15 @@ def sample_contexts(settings: Settings) -> dict[str, dict]:
     subscriber = {"name": "Ada Lovelace", "email": "ada@example.org"}
     links = {"unsubscribe_url": settings.site.base_url + "unsubscribe/SAMPLE",
              "preferences_url": settings.site.base_url + "preferences/SAMPLE"}
+    note = {"html": "<p>A <strong>sample</strong> note from the editor.</p>",
+            "text": "A sample note from the editor."}
     return {
         "digest": digest_context(settings, articles, 3, digest_subject(settings, 5),
-                                 subscriber, links),
+                                 subscriber, {**links, "view_url": settings.site.base_url
+                                              + "view/SAMPLE"}, note),
+        "welcome": welcome_context(settings, welcome_subject(settings), subscriber, articles,
+                                   links, "A digest comes every day at 07:00 (UTC) when "
+                                   "something is new.", ["world"]),
         "confirm": confirm_context(settings, confirm_subject(settings), subscriber,
                                    settings.site.base_url + "confirm/SAMPLE"),
     }

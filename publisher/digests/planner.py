@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from publisher.addresses import message_domain
 from publisher.config import WEEKDAYS, DigestSettings, Settings
+from publisher.digests.note import note_for_pass
 from publisher.store import Store
 from publisher.store.queueing import ArticleLookup, Candidate, DigestPlan
 
@@ -36,9 +37,14 @@ BATCH = 1000
 class DigestReport:
     checked: int = 0  # active subscribers with anything stored after their cursor
     queued: int = 0
+    note: bool = False  # the editor's note was in force
+    problem: str = ""  # the note file could not be used: why
 
     def line(self) -> str:
-        return f"digests: {self.queued} queued ({self.checked} subscribers checked)"
+        line = f"digests: {self.queued} queued ({self.checked} subscribers checked)"
+        if self.note and self.queued:
+            line += ", with the editor's note"
+        return f"{line}; {self.problem}" if self.problem else line
 
 
 # ---------------------------------------------------------------- who is due
@@ -168,9 +174,11 @@ def queue_digests(settings: Settings, store: Store, now: datetime,
         return report
     planner = DigestPlanner(settings, now, max_seq, everyone)
     message_id = digest_message_id_parts(settings)
+    note_id = note_in_force(settings, store, now, report)
     after = 0
     while True:
-        batch = store.ledger.queue_batch(after, BATCH, max_seq, now, planner, message_id)
+        batch = store.ledger.queue_batch(after, BATCH, max_seq, now, planner, message_id,
+                                         note_id)
         if batch.last_id is None:
             break
         after = batch.last_id
@@ -178,6 +186,17 @@ def queue_digests(settings: Settings, store: Store, now: datetime,
         report.queued += len(batch.queued)
     log.info("%s", report.line())
     return report
+
+
+def note_in_force(settings: Settings, store: Store, now: datetime,
+                  report: DigestReport) -> int | None:
+    """The stored id of the editor's note in force at `now` (None: none, or a bad file,
+    which the report then names: the digests go out without it)."""
+    note, report.problem = note_for_pass(settings, now)
+    if note is None:
+        return None
+    report.note = True
+    return store.notes.save(note.content_hash, note.html, note.text, note.until, now)
 
 
 def digest_message_id_parts(settings: Settings) -> tuple[str, str]:

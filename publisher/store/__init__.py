@@ -30,6 +30,7 @@ from publisher.store.dashboard import DashboardStore
 from publisher.store.events import EventStore
 from publisher.store.ledger import LedgerStore
 from publisher.store.migrate import upgrade
+from publisher.store.notes import NoteStore
 from publisher.store.runs import RunStore
 from publisher.store.sources import SourceStore
 from publisher.store.status import StatusStore
@@ -61,6 +62,7 @@ class Store:
         self.dashboard = DashboardStore(self)
         self.bounces = BounceStore(self)
         self.challenges = ChallengeStore(self)  # [web] challenge: solutions spent
+        self.notes = NoteStore(self)  # editor's notes, digests for their web pages
 
     @property
     def dialect(self) -> str:

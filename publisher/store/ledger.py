@@ -35,6 +35,7 @@ from sqlalchemy import (
 from publisher.article import StoredArticle
 from publisher.store.articles import chunks, to_article
 from publisher.store.events import record_digests_sent, record_subscriber_events
+from publisher.store.notes import prune_notes
 from publisher.store.queueing import (
     ArticleLookup,
     Candidate,
@@ -66,6 +67,7 @@ class Claimed:
     token_version: int
     article_seqs: tuple[int, ...]
     more: int
+    note_id: int | None = None  # a digest's editor's note (store: digest_notes)
 
 
 @dataclass(frozen=True)
@@ -100,10 +102,12 @@ class LedgerStore:
 
     # --- queuing ------------------------------------------------------------------
     def queue_batch(self, after_id: int, limit: int, max_seq: int, now: datetime,
-                    plan: Planner, message_id: tuple[str, str]) -> QueuedBatch:
+                    plan: Planner, message_id: tuple[str, str],
+                    note_id: int | None = None) -> QueuedBatch:
         """Read the next `limit` active subscribers with anything stored after their
         cursor, let `plan` choose their digests, and queue those in one transaction.
-        A digest's Message-ID is message_id[0] + its id + message_id[1]."""
+        A digest's Message-ID is message_id[0] + its id + message_id[1]; `note_id` is
+        the editor's note the digests carry (None: none)."""
         with self.store.writing() as conn:
             rows = conn.execute(
                 select(subscribers.c.id, subscribers.c.email, subscribers.c.frequency,
@@ -125,7 +129,7 @@ class LedgerStore:
             plans = plan(candidates, ArticleLookup(conn))
             batch = QueuedBatch(last_id=rows[-1].id, read=len(rows))
             if plans:
-                batch.queued = insert_digests(conn, plans, now, message_id)
+                batch.queued = insert_digests(conn, plans, now, message_id, note_id)
             return batch
 
     def article_lookup(self, work: Callable[[ArticleLookup], object]):
@@ -175,7 +179,8 @@ class LedgerStore:
                        outbox.c.attempts, outbox.c.payload, outbox.c.digest_id,
                        outbox.c.subscriber_id, subscribers.c.name, subscribers.c.status,
                        subscribers.c.token_version,
-                       cast(digests.c.article_seqs, Text).label("seqs"), digests.c.more)
+                       cast(digests.c.article_seqs, Text).label("seqs"), digests.c.more,
+                       digests.c.note_id)
                 .select_from(outbox.outerjoin(subscribers,
                                               subscribers.c.id == outbox.c.subscriber_id)
                              .outerjoin(digests, digests.c.id == outbox.c.digest_id))
@@ -183,9 +188,9 @@ class LedgerStore:
         # Rows unpacked as tuples: attribute access by name costs more than the query.
         return [Claimed(id_, kind, message_id, recipient, attempts, payload or {}, digest_id,
                         subscriber_id, name or "", status, version or 0, self.parsed(seqs),
-                        more or 0)
+                        more or 0, note_id)
                 for (id_, kind, message_id, recipient, attempts, payload, digest_id,
-                     subscriber_id, name, status, version, seqs, more) in rows]
+                     subscriber_id, name, status, version, seqs, more, note_id) in rows]
 
     def parsed(self, text: str | None) -> tuple:
         """A JSON list (a digest's articles, a subscriber's sections) as a tuple, parsed
@@ -258,6 +263,7 @@ class LedgerStore:
                                               outbox.c.state == "sent"))
             conn.execute(delete(digests).where(digests.c.created_at < before,
                                                digests.c.id.not_in(unsent)))
+            prune_notes(conn, before)
             return old
 
     # --- reports ------------------------------------------------------------------

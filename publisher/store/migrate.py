@@ -22,6 +22,7 @@ from publisher.store.schema import (
     admin_sessions,
     archive_entries,
     bounce_events,
+    digest_notes,
     metadata,
     schema_version,
     spent_challenges,
@@ -57,6 +58,20 @@ def add_console(conn: Connection) -> None:
             conn.execute(CreateIndex(index, if_not_exists=True))
 
 
+def add_welcome_and_notes(conn: Connection) -> None:
+    """subscribers.welcomed_at, digest_notes and digests.note_id. A database made by this
+    code's schema.py at version 1 has them already."""
+    digest_notes.create(conn, checkfirst=True)
+    inspector = inspect(conn)
+    if "welcomed_at" not in {c["name"] for c in inspector.get_columns("subscribers")}:
+        kind = "TIMESTAMP WITH TIME ZONE" if conn.dialect.name == "postgresql" else "DATETIME"
+        conn.execute(text(f"ALTER TABLE subscribers ADD COLUMN welcomed_at {kind}"))
+    if "note_id" not in {c["name"] for c in inspector.get_columns("digests")}:
+        kind = "BIGINT" if conn.dialect.name == "postgresql" else "INTEGER"
+        conn.execute(text(f"ALTER TABLE digests ADD COLUMN note_id {kind} "
+                          "REFERENCES digest_notes (id) ON DELETE SET NULL"))
+
+
 # (version, what it does, the step). Never edit a step once released; add one.
 MIGRATIONS: list[tuple[int, str, Step]] = [
     (1, "articles, subscribers, digests, outbox, runs, sources", create_all),
@@ -69,6 +84,8 @@ MIGRATIONS: list[tuple[int, str, Step]] = [
     (5, "bounce_events: bounces and complaints with their raw messages",
      lambda conn: bounce_events.create(conn, checkfirst=True)),
     (6, "subscribers.deliver_at: each subscriber's delivery time", add_deliver_at),
+    (8, "subscribers.welcomed_at, digest_notes, digests.note_id: the welcome mail once, "
+        "the editor's note a digest carried", add_welcome_and_notes),
     (11, "spent_challenges: proof-of-work solutions already accepted",
      lambda conn: spent_challenges.create(conn, checkfirst=True)),
 ]

@@ -83,7 +83,8 @@ class ArticleLookup:
 
 
 def insert_digests(conn: Connection, plans: list[DigestPlan], now: datetime,
-                   message_id: tuple[str, str]) -> list[DigestPlan]:
+                   message_id: tuple[str, str], note_id: int | None = None
+                   ) -> list[DigestPlan]:
     """Insert digests, their outbox rows and cursor moves; returns the plans that went in
     (a digest already queued for that subscriber and period inserts nothing).
 
@@ -96,12 +97,12 @@ def insert_digests(conn: Connection, plans: list[DigestPlan], now: datetime,
         # One INSERT ... SELECT per distinct content: most subscribers share one.
         content = select(subscribers.c.id, literal(period), literal(seqs[-1]),
                          literal(seqs[0]), literal(list(seqs), JSON), literal(more),
-                         literal(now, UTCDateTime))
+                         literal(now, UTCDateTime), literal(note_id, digests.c.note_id.type))
         for part in chunks(members):
             inserted += conn.execute(
                 dialect.insert(digests).from_select(
                     ["subscriber_id", "period", "first_seq", "last_seq", "article_seqs",
-                     "more", "created_at"],
+                     "more", "created_at", "note_id"],
                     content.where(subscribers.c.id.in_(part)))
                 .on_conflict_do_nothing(index_elements=[digests.c.subscriber_id,
                                                         digests.c.period])

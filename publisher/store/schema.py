@@ -144,6 +144,9 @@ subscribers = Table(
     # Bumped by `subscribers set --new-links` so every older link token stops working
     # (unsubscribe does not bump it: a repeated one-click POST must still succeed).
     Column("token_version", Integer, nullable=False, default=0),
+    # When their welcome mail was queued (schema version 8): set once, in the transaction
+    # that queues it, so nobody is welcomed twice, however often they confirm.
+    Column("welcomed_at", UTCDateTime),
     # Link tokens carry the id: an id must never be reused after `remove --forget`.
     sqlite_autoincrement=True,
 )
@@ -163,14 +166,29 @@ digests = Table(
     Column("article_seqs", JSON, nullable=False),  # what this digest holds, newest first
     Column("more", Integer, nullable=False, default=0),  # matching articles left out
     Column("created_at", UTCDateTime, nullable=False),
+    # The editor's note in force when it was queued (schema version 8); NULL: none.
+    Column("note_id", Id, ForeignKey("digest_notes.id", ondelete="SET NULL")),
     UniqueConstraint("subscriber_id", "period", name="uq_digest_period"),
 )
 Index("ix_digests_created", digests.c.created_at)
 
+# Editor's notes as digests carried them (schema version 8): one row per distinct note,
+# rendered when it was read, so a digest sent again, or viewed on the web weeks later,
+# shows the note it was queued with, whatever the note file says now.
+digest_notes = Table(
+    "digest_notes", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("content_hash", String(64), nullable=False, unique=True),
+    Column("html", Text, nullable=False),  # sanitized (nh3)
+    Column("text", Text, nullable=False),
+    Column("until", UTCDateTime, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
 outbox = Table(
     "outbox", metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
-    Column("kind", String(20), nullable=False),  # digest, confirm
+    Column("kind", String(20), nullable=False),  # digest, confirm, welcome
     Column("digest_id", Id, ForeignKey("digests.id", ondelete="CASCADE"), unique=True),
     Column("subscriber_id", Id, ForeignKey("subscribers.id", ondelete="CASCADE")),
     Column("recipient", String(320), nullable=False),

@@ -56,6 +56,35 @@ class Subscriber:
     confirmed_at: datetime | None
     token_version: int
     deliver_at: str = ""  # HH:MM in their zone; empty: [digest] daily_at
+    welcomed_at: datetime | None = None  # when their welcome mail was queued
+
+
+@dataclass(frozen=True)
+class Welcome:
+    """A welcome mail to queue with a confirmation: its fixed Message-ID (message_id[0]
+    + the subscriber's id + message_id[1]) and what it renders from (articles' seqs)."""
+
+    message_id: tuple[str, str]
+    payload: dict
+
+
+def insert_welcome(conn, subscriber_id: int, welcome: Welcome, now: datetime) -> bool:
+    """Queue the welcome mail unless this subscriber was ever welcomed: welcomed_at is
+    set by the same statement that checks it, so two confirmations at once (two nodes,
+    two clicks) queue one message. True when it was queued."""
+    claimed = conn.execute(update(subscribers).where(subscribers.c.id == subscriber_id,
+                                                     subscribers.c.welcomed_at.is_(None))
+                           .values(welcomed_at=now)).rowcount
+    if not claimed:
+        return False
+    email = conn.execute(select(subscribers.c.email)
+                         .where(subscribers.c.id == subscriber_id)).scalar_one()
+    conn.execute(insert(outbox).values(
+        kind="welcome", subscriber_id=subscriber_id, recipient=email,
+        message_id=f"{welcome.message_id[0]}{subscriber_id}{welcome.message_id[1]}",
+        payload=welcome.payload, state="queued", attempts=0,
+        next_attempt_at=now, created_at=now))
+    return True
 
 
 def to_subscriber(row: Row) -> Subscriber:
@@ -85,9 +114,11 @@ class SubscriberStore:
 
     def add(self, email: str, now: datetime, *, name: str = "", status: str = "pending",
             frequency: str = "daily", sections: Sequence[str] = (), timezone: str = "",
-            cursor: int = 0, deliver_at: str = "") -> Subscriber:
+            cursor: int = 0, deliver_at: str = "",
+            welcome: Welcome | None = None) -> Subscriber:
         """Insert a subscriber; AddressError if the address is already on the list.
-        `email` must be normalized already (publisher.addresses.normalize_address)."""
+        `email` must be normalized already (publisher.addresses.normalize_address).
+        An active one gets `welcome` queued in the same transaction."""
         check_choice("status", status, STATUSES)
         check_choice("frequency", frequency, FREQUENCIES)
         try:
@@ -99,6 +130,8 @@ class SubscriberStore:
                     bounce_count=0, created_at=now, updated_at=now, token_version=0,
                     confirmed_at=now if status == "active" else None,
                 ).returning(subscribers.c.id)).scalar_one()
+                if welcome is not None and status == "active":
+                    insert_welcome(conn, new_id, welcome, now)
         except IntegrityError as exc:
             raise AddressError(f"{email} is already subscribed") from exc
         return self.by_id(new_id)
@@ -137,14 +170,19 @@ class SubscriberStore:
                 record_subscriber_events(conn, kind, [subscriber_id], now)
         return self.by_id(subscriber_id)
 
-    def activate(self, subscriber_id: int, now: datetime, cursor: int) -> Subscriber:
+    def activate(self, subscriber_id: int, now: datetime, cursor: int,
+                 welcome: Welcome | None = None) -> Subscriber:
         """Make a subscriber active from `cursor` on (a confirmation, or a return after
-        unsubscribing or bouncing): digests start with what arrives from now on."""
+        unsubscribing or bouncing): digests start with what arrives from now on. With
+        `welcome`, their welcome mail is queued in the same transaction (if they never
+        had one)."""
         with self.store.writing() as conn:
             conn.execute(update(subscribers).where(subscribers.c.id == subscriber_id).values(
                 status="active", cursor=cursor, bounce_count=0, updated_at=now,
                 confirmed_at=now))
             record_subscriber_events(conn, "subscriber.confirmed", [subscriber_id], now)
+            if welcome is not None:
+                insert_welcome(conn, subscriber_id, welcome, now)
         return self.by_id(subscriber_id)
 
     def unsubscribe(self, subscriber_id: int, now: datetime) -> Subscriber:

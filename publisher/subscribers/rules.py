@@ -29,6 +29,7 @@ from publisher.ingest.inbox import QUARANTINE
 from publisher.store import Store
 from publisher.store.subscribers import FREQUENCIES, STATUSES, SUPPRESSED, Subscriber
 from publisher.subscribers.confirmations import queue_confirmation
+from publisher.subscribers.welcome import welcome_for
 
 log = logging.getLogger(__name__)
 
@@ -182,35 +183,40 @@ def first_cursor(settings: Settings, store: Store, sections: Iterable[str] = ())
 # --- joining ------------------------------------------------------------------------
 
 def add_subscriber(settings: Settings, store: Store, address: str, prefs: Preferences,
-                   now: datetime, confirmed: bool, force: bool = False) -> Subscriber:
+                   now: datetime, confirmed: bool, force: bool = False,
+                   welcome: bool = True) -> Subscriber:
     """`subscribers add`: a new subscriber, active if the operator vouches for their
     consent (--confirmed), else pending with a confirmation message queued. An address
-    on the suppression list (bounced, complained) is refused unless `force`."""
+    on the suppression list (bounced, complained) is refused unless `force`. One added
+    active gets the welcome mail queued ([digest] welcome) unless `welcome` is False."""
     email = normalize_address(address)
     known = store.subscribers.by_email(email)
     if known and known.status in SUPPRESSED:
         if not force:
             raise AddressError(f"{email} is on the suppression list ({known.status}); "
                                "add it anyway with --force")
-        return readd(settings, store, known, prefs, now, confirmed)
+        return readd(settings, store, known, prefs, now, confirmed, welcome)
     if known:
         raise AddressError(f"{email} is already on the list ({known.status}); use "
                            "`publisher subscribers set` to change it")
     subscriber = store.subscribers.add(
         email, now, status="active" if confirmed else "pending",
-        cursor=first_cursor(settings, store, prefs.sections), **prefs.columns())
+        cursor=first_cursor(settings, store, prefs.sections),
+        welcome=welcome_for(settings, store, prefs.sections) if welcome else None,
+        **prefs.columns())
     if not confirmed:
         queue_confirmation(settings, store, subscriber, now)
     return subscriber
 
 
 def readd(settings: Settings, store: Store, known: Subscriber, prefs: Preferences,
-          now: datetime, confirmed: bool) -> Subscriber:
+          now: datetime, confirmed: bool, welcome: bool = True) -> Subscriber:
     """`add --force` of a suppressed address: active again, or pending with a new link."""
     store.subscribers.change(known.id, now, **prefs.columns())
     if confirmed:
-        return store.subscribers.activate(known.id, now,
-                                          first_cursor(settings, store, prefs.sections))
+        return store.subscribers.activate(
+            known.id, now, first_cursor(settings, store, prefs.sections),
+            welcome_for(settings, store, prefs.sections) if welcome else None)
     subscriber = store.subscribers.change(known.id, now, status="pending")
     queue_confirmation(settings, store, subscriber, now)
     return subscriber
@@ -259,12 +265,14 @@ def expire_pending(settings: Settings, store: Store, now: datetime) -> int:
 
 def confirm(settings: Settings, store: Store, subscriber: Subscriber,
             now: datetime) -> tuple[Subscriber, bool]:
-    """Follow a confirmation link: active from now on. Returns (subscriber, changed);
-    confirming twice changes nothing."""
+    """Follow a confirmation link: active from now on, with the welcome mail queued
+    (once ever; see subscribers.welcome). Returns (subscriber, changed); confirming
+    twice changes nothing."""
     if subscriber.status == "active":
         return subscriber, False
     cursor = first_cursor(settings, store, subscriber.sections)
-    return store.subscribers.activate(subscriber.id, now, cursor), True
+    return store.subscribers.activate(subscriber.id, now, cursor,
+                                      welcome_for(settings, store, subscriber.sections)), True
 
 
 def resubscribe(settings: Settings, store: Store, subscriber: Subscriber,

@@ -25,10 +25,10 @@ from publisher import tokens
 from publisher.bounces.sns import Fetch, SnsVerifier, https_get
 from publisher.clock import Clock, system_clock
 from publisher.config import Settings
-from publisher.delivery import Transport, make_transport
+from publisher.delivery import Transport, deliver, make_transport
 from publisher.ops.metrics import metrics_app
 from publisher.store import Store
-from publisher.web import admin, api, bounce_hooks, links, subscribe
+from publisher.web import admin, api, bounce_hooks, links, subscribe, view
 from publisher.web.api.problems import problem_response
 from publisher.web.caps import ConfirmationCaps
 from publisher.web.guard import FormTokenError, RateLimiter
@@ -62,9 +62,22 @@ class Web:
     api: Any = None  # publisher.web.api.ApiState
     started: datetime = field(init=False)
     transport_factory: Callable[[Settings], Transport] = make_transport  # console test sends
+    view_limits: view.ViewLimits = field(default_factory=view.ViewLimits)
 
     def __post_init__(self) -> None:
         self.started = self.clock()  # the style sheet's Last-Modified
+
+    async def send_now(self, kind: str, now: datetime) -> None:
+        """Deliver the queued messages of `kind` (the welcome after a confirmation) right
+        after the answer; one that cannot go out stays in the outbox for the next
+        `publisher run`."""
+        try:
+            report = await deliver(self.settings, self.store,
+                                   self.transport_factory(self.settings), now, kind=kind)
+        except Exception:
+            log.exception("sending %s messages failed; they stay in the outbox", kind)
+            return
+        log.info("%s: %s", kind, report.line())
 
 
 def create_app(settings: Settings, store: Store, *, clock: Clock = system_clock,
@@ -98,6 +111,7 @@ def create_app(settings: Settings, store: Store, *, clock: Clock = system_clock,
         Route("/unsubscribe/{token}", links.unsubscribe_page, methods=["GET"]),
         Route("/unsubscribe/{token}", links.unsubscribe, methods=["POST"]),
         Route("/s/{token}/feed.atom", links.private_feed, methods=["GET"]),
+        Route("/view/{token}", view.digest_view, methods=["GET"]),
         Route("/webhooks/ses", bounce_hooks.ses, methods=["POST"]),
         Route("/webhooks/postmark", bounce_hooks.postmark, methods=["POST"]),
         Route("/webhooks/mailgun", bounce_hooks.mailgun, methods=["POST"]),

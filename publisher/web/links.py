@@ -10,6 +10,7 @@ subscriber is gone or whose version was revoked gets the same 400 page as a forg
 
 from __future__ import annotations
 
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -71,14 +72,19 @@ async def confirm(request: Request) -> Response:
     web = request.app.state.web
     token, subscriber = await load(request, "confirm", confirm_max_age(request))
     await checked_form(request, "confirm", token)
+    now = web.clock()
     subscriber, changed = await run_in_threadpool(confirm_subscriber, web.settings, web.store,
-                                                  subscriber, web.clock())
-    return confirmed_page(web, subscriber, changed)
+                                                  subscriber, now)
+    # The welcome mail (queued with the confirmation) goes out right after the answer.
+    welcome = BackgroundTask(web.send_now, "welcome", now) if changed else None
+    return confirmed_page(web, subscriber, changed, welcome)
 
 
-def confirmed_page(web, subscriber: Subscriber, changed: bool) -> Response:
+def confirmed_page(web, subscriber: Subscriber, changed: bool,
+                   background: BackgroundTask | None = None) -> Response:
     return web.pages.render("confirmed.html", subscriber=subscriber, changed=changed,
-                            preferences_url=link_to(web, "preferences", subscriber))
+                            preferences_url=link_to(web, "preferences", subscriber),
+                            background=background)
 
 
 # --- preferences ----------------------------------------------------------------------

@@ -47,7 +47,10 @@ SCHEMAS: dict[str, Any] = {
         "timezone": {"type": "string"},
         "double_opt_in": {"type": "boolean", "default": True, "description":
                           "true: pending, sent a confirmation link; false: active at once "
-                          "(you vouch for their consent)."}}},
+                          "(you vouch for their consent)."},
+        "welcome": {"type": "boolean", "default": True, "description":
+                    "With double_opt_in false: send the welcome mail ([digest] welcome). "
+                    "A confirmed double opt-in always gets it."}}},
     "SubscriberChange": {"type": "object", "additionalProperties": False, "properties": {
         "name": {"type": "string"}, "frequency": {"enum": list(FREQUENCIES)},
         "sections": {"type": "array", "items": {"type": "string"}},

@@ -24,7 +24,8 @@ from publisher.web.api.endpoint import Call, object_body
 from publisher.web.api.problems import Problem
 from publisher.web.api.views import subscriber_json
 
-CREATE_FIELDS = {"email", "name", "frequency", "sections", "timezone", "double_opt_in"}
+CREATE_FIELDS = {"email", "name", "frequency", "sections", "timezone", "double_opt_in",
+                 "welcome"}
 UPDATE_FIELDS = {"name", "frequency", "sections", "timezone", "status", "new_links"}
 
 
@@ -67,6 +68,9 @@ def create_subscriber(call: Call) -> tuple[int, Any]:
     double_opt_in = body.get("double_opt_in", True)
     if not isinstance(double_opt_in, bool):
         raise Problem(422, "double_opt_in must be true or false")
+    welcome = body.get("welcome", True)  # with double_opt_in: false, the welcome mail
+    if not isinstance(welcome, bool):
+        raise Problem(422, "welcome must be true or false")
     prefs = clean_preferences(text_field(body, "name") or "",
                               text_field(body, "frequency") or "",
                               sections_field(body) or "", text_field(body, "timezone") or "")
@@ -77,9 +81,11 @@ def create_subscriber(call: Call) -> tuple[int, Any]:
                       f"{known.status}); PATCH /api/v1/subscribers/{known.id} changes it",
                       title="Already subscribed", subscriber_id=known.id)
     subscriber = add_subscriber(web.settings, web.store, email, prefs, call.now,
-                                confirmed=not double_opt_in)
+                                confirmed=not double_opt_in, welcome=welcome)
     if double_opt_in:  # the confirmation goes out after the answer, as from the form
         call.background = BackgroundTask(web.confirmations.deliver, call.now)
+    elif welcome and web.settings.digest.welcome:  # the welcome mail, likewise
+        call.background = BackgroundTask(web.send_now, "welcome", call.now)
     call.response_headers["Location"] = f"/api/v1/subscribers/{subscriber.id}"
     return 201, subscriber_json(subscriber)
 
