@@ -365,7 +365,7 @@ def test_version_8_upgrades_a_version_6_store(database_url):
         note = store.notes.save("a" * 64, "<p>Hi</p>", "Hi", NOW + timedelta(days=1), NOW)
         assert store.notes.save("a" * 64, "<p>Hi</p>", "Hi", NOW, NOW) == note
         with store.reading() as conn:
-            assert conn.execute(schema_version.select()).all()[-1].version == 8
+            assert 8 in {row.version for row in conn.execute(schema_version.select())}
     finally:
         store.close()
 
