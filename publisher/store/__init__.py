@@ -27,6 +27,7 @@ from publisher.store.bounces import BounceStore
 from publisher.store.browse import BrowseStore
 from publisher.store.dashboard import DashboardStore
 from publisher.store.events import EventStore
+from publisher.store.inbox_files import InboxFileStore
 from publisher.store.ledger import LedgerStore
 from publisher.store.migrate import upgrade
 from publisher.store.runs import RunStore
@@ -46,6 +47,7 @@ class Store:
     def __init__(self, engine: Engine):
         self.engine = engine
         self.articles = ArticleStore(self)
+        self.inbox_files = InboxFileStore(self)  # what ingest has read
         self.archive_entries = ArchiveEntryStore(self)
         self.runs = RunStore(self)
         self.subscribers = SubscriberStore(self)
