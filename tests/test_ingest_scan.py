@@ -227,3 +227,15 @@ def test_a_moved_file_in_a_later_batch_keeps_its_article(settings, store, inbox,
     assert (report.new, report.updated) == (0, 1)
     assert store.articles.count() == 3  # the moved file's article found by its id
     assert store.articles.by_id("s2").paragraphs == ("Edited.",)
+
+
+def test_the_same_id_in_two_files_of_one_batch_is_one_article(settings, store, inbox):
+    """Two files with one `id:` in one batch: matched as they would be in two batches
+    (the later file's text wins), never a failed pass."""
+    write(inbox, "a.md", "---\nid: same\ntitle: First\n---\nBody one.\n")
+    write(inbox, "b.md", "---\nid: same\ntitle: Second\n---\nBody two.\n")
+    write(inbox, "c.md", md("Other"))
+    report = ingest(settings, store, NOW)
+    assert (report.new, report.updated, report.quarantined) == (2, 1, 0)
+    assert store.articles.count() == 2
+    assert store.articles.by_id("same").title == "Second"

@@ -111,6 +111,7 @@ class Batch:
     parsed: list[Read] = field(default_factory=list)
     restat: list[tuple[str, FileStat | None]] = field(default_factory=list)
     articles: int = 0
+    ids: set[str] = field(default_factory=set)  # the ids of the articles in `parsed`
 
     def add(self, path: Path, read: Read | None) -> None:
         if read is None:
@@ -118,6 +119,13 @@ class Batch:
         if read.parsed is None:  # touched, not changed: only its stat is new
             self.restat.append((read.key, trusted(read.stat, self.clock)))
             return
+        ids = {article.id for article in read.parsed}
+        if ids & self.ids:
+            # An id a file before it in this batch has too (the same `id:` in two files):
+            # store those first, so this file is matched to that article as it would be
+            # in a later batch, rather than both inserted as new.
+            self.flush()
+        self.ids |= ids
         self.parsed.append(read)
         self.articles += len(read.parsed)
         if self.articles >= BATCH_ARTICLES:
@@ -130,7 +138,7 @@ class Batch:
             plans = [self.plan(read, refs[read.key]) for read in self.parsed]
             self.store.articles.save_files(plans, self.now)
         self.store.inbox_files.record_stats(self.restat)
-        self.parsed, self.restat, self.articles = [], [], 0
+        self.parsed, self.restat, self.articles, self.ids = [], [], 0, set()
 
     def plan(self, read: Read, refs: list[StoredRef]) -> FilePlan:
         plan = reconcile(FilePlan(read.key, read.sha256, len(read.parsed),
