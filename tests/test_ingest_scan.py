@@ -239,3 +239,29 @@ def test_the_same_id_in_two_files_of_one_batch_is_one_article(settings, store, i
     assert (report.new, report.updated, report.quarantined) == (2, 1, 0)
     assert store.articles.count() == 2
     assert store.articles.by_id("same").title == "Second"
+
+
+def test_version_9_adds_the_stat_columns_to_an_older_store(tmp_path):
+    """A store as version 6 left it (inbox_files without stats) upgrades; its files are
+    read once more (not parsed) and then skipped."""
+    from sqlalchemy import create_engine, inspect
+
+    from publisher.store import open_store
+    from publisher.store.migrate import MIGRATIONS, upgrade
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        upgrade(conn, [step for step in MIGRATIONS if step[0] <= 6])
+        for column in ("size", "mtime_ns", "ctime_ns", "inode"):
+            conn.exec_driver_sql(f"ALTER TABLE inbox_files DROP COLUMN {column}")
+        conn.exec_driver_sql("INSERT INTO inbox_files (path, sha256, articles, seen_at) "
+                             "VALUES ('a.md', 'x', 1, '2026-11-24 12:00:00.000000')")
+    engine.dispose()
+    store = open_store(url)
+    try:
+        columns = {c["name"] for c in inspect(store.engine).get_columns("inbox_files")}
+        assert {"size", "mtime_ns", "ctime_ns", "inode"} <= columns
+        assert store.inbox_files.seen()["a.md"].stat is None
+    finally:
+        store.close()
