@@ -10,7 +10,8 @@ Prints, each a median of --repeat runs in fresh SQLite stores:
 - Scraped dumps: N articles in files of --per-file; articles/s. Target >= 10,000/s.
 - The no-op inbox scan (a pass with nothing new) at --scan-sizes files: its time, beside
   the baseline of the same pass reading and hashing every file again (what main did on
-  every pass; here: the same store with its recorded stats cleared).
+  every pass; here: the same store with its recorded stats cleared); and the daemon's
+  ingest of one new file named by its file event.
 
 The machine is shared: the load average is printed beside the figures, and each rate
 is given twice: by wall time, and by this process's CPU time (articles per CPU-second,
@@ -139,9 +140,10 @@ def scraped_rate(total: int, per_file: int, seed: int) -> Rate:
         return timed_ingest(folder, total)
 
 
-def noop_scan(files: int, repeat: int) -> tuple[float, float]:
-    """Median seconds of a pass with nothing new, and of the same pass reading and
-    hashing every file (the recorded stats cleared first)."""
+def noop_scan(files: int, repeat: int) -> tuple[float, float, float]:
+    """Median seconds of a pass with nothing new, of the same pass reading and hashing
+    every file (the recorded stats cleared first), and of the daemon's ingest of one new
+    file named by its file event (nothing else listed)."""
     with tempfile.TemporaryDirectory() as tmp:
         folder = fresh_site(tmp)
         generate_small(folder / "articles", files)
@@ -161,8 +163,16 @@ def noop_scan(files: int, repeat: int) -> tuple[float, float]:
             started = time.perf_counter()
             ingest(settings, store, NOW)
             full.append(time.perf_counter() - started)
+        named = []
+        for run in range(repeat):
+            path = folder / "articles" / SECTIONS[0] / f"new-{run}.txt"
+            path.write_text(f"New story {run}\n\nIts body.\n", encoding="utf-8")
+            started = time.perf_counter()
+            report = ingest(settings, store, NOW, only={path})
+            named.append(time.perf_counter() - started)
+            assert report.new == 1, report.line()
         store.close()
-    return statistics.median(cheap), statistics.median(full)
+    return statistics.median(cheap), statistics.median(full), statistics.median(named)
 
 
 def load() -> str:
@@ -177,9 +187,16 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--scan-sizes", default="1000,10000",
                         help="inbox sizes for the no-op scan (100000 takes minutes to make)")
+    parser.add_argument("--scan-only", action="store_true", help="the scan figures alone")
     args = parser.parse_args()
 
     print(f"start: {load()} on {os.cpu_count()} cores", flush=True)
+    if not args.scan_only:
+        ingest_rates(args)
+    scan_figures(args)
+
+
+def ingest_rates(args: argparse.Namespace) -> None:
     fast, pure, scraped = [], [], []
     for run in range(args.repeat):
         rate, baseline = markdown_rates(args.articles, seed=run)
@@ -198,18 +215,24 @@ def main() -> None:
           f"{md[0] / base[0]:.2f}x | {md[1] / base[1]:.2f}x")
     print(f"scraped, {args.scraped:,} in files of {args.per_file}: {dump[0]:8,.0f} | "
           f"{dump[1]:8,.0f}   target >= 10,000: {'met' if dump[0] >= 10000 else 'NOT met'}")
+
+
+def scan_figures(args: argparse.Namespace) -> None:
     print("\nno-op inbox scan (nothing new), median of the runs:")
     sizes = [int(size) for size in args.scan_sizes.split(",")]
     results = {}
     for size in sizes:
         results[size] = noop_scan(size, args.repeat)
-        cheap, full = results[size]
+        cheap, full, named = results[size]
         print(f"  {size:>7,} files: {cheap * 1000:9.1f} ms   baseline (read and hash every "
-              f"file): {full * 1000:9.1f} ms   ratio {full / cheap:.1f}x; {load()}", flush=True)
+              f"file): {full * 1000:9.1f} ms   ratio {full / cheap:.1f}x; daemon, one new "
+              f"file by its event: {named * 1000:.1f} ms; {load()}", flush=True)
     if len(sizes) > 1:
         small, large = sizes[0], sizes[-1]
-        print(f"  {large:,} vs {small:,} files: {results[large][0] / results[small][0]:.1f}x "
-              f"the time for {large / small:.0f}x the files")
+        ratio = results[large][0] / results[small][0]
+        print(f"  {large:,} vs {small:,} files: no-op scan {ratio:.1f}x"
+              f", daemon's one new file {results[large][2] / results[small][2]:.1f}x, for "
+              f"{large / small:.0f}x the files")
 
 
 if __name__ == "__main__":
