@@ -1,14 +1,27 @@
-"""Benchmark: parse and ingest N generated articles in the scraped format.
+"""Benchmark: ingest rates (Markdown, one file each; scraped dumps) and the no-op scan.
 
-Prints articles/s for parse alone and for `ingest` into a fresh SQLite store (medians
-of --repeat runs), and, as the baseline measured in the same run, the naive way of
-storing: one transaction per article through the same store (a sample of 1,000).
-Target: >= 5,000 articles/s stored on a 2-core machine.
+Prints, each a median of --repeat runs in fresh SQLite stores:
+
+- Markdown: N generated articles (20 sections, 5-10 paragraphs of 40-90 words with
+  emphasis and a link each, realistic front matter), one .md file each; articles/s for
+  `ingest`, beside the baseline measured in the same run: the same ingest with
+  front matter read by PyYAML's pure-Python loader (what main did before issue 18;
+  libyaml's CSafeLoader is the change measured). Target >= 2,000/s.
+- Scraped dumps: N articles in files of --per-file; articles/s. Target >= 10,000/s.
+- The no-op inbox scan (a pass with nothing new) at --scan-sizes files: its time, beside
+  the baseline of the same pass reading and hashing every file again (what main did on
+  every pass; here: the same store with its recorded stats cleared); and the daemon's
+  ingest of one new file named by its file event.
+
+The machine is shared: the load average is printed beside the figures, and each rate
+is given twice: by wall time, and by this process's CPU time (articles per CPU-second,
+which waiting for a busy machine's cores does not lower).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import sys
@@ -20,15 +33,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from publisher.config import load_settings
-from publisher.ingest.inbox import inbox_files, ingest, parse_bytes
+from publisher.ingest import front_matter
+from publisher.ingest.inbox import ingest
 from publisher.ingest.scraped import format_scraped, join_articles
 from publisher.instance import init_instance
 from publisher.store import open_store
-from publisher.store.articles import FilePlan
 
 WORDS = ("harbour", "council", "storm", "rail", "library", "festival", "comet", "election",
          "market", "bridge", "river", "school", "hospital", "budget", "vote", "minister",
          "mayor", "police", "court", "weather")
+SECTIONS = [f"section-{i:02d}" for i in range(20)]
 NOW = datetime(2026, 11, 24, tzinfo=UTC)
 
 
@@ -36,93 +50,189 @@ def sentence(rng: random.Random, words: int) -> str:
     return " ".join(rng.choice(WORDS) for _ in range(words)).capitalize() + "."
 
 
-def generate(inbox: Path, total: int, per_file: int, seed: int = 1) -> None:
+def markdown_article(rng: random.Random, n: int) -> str:
+    paragraphs = []
+    for p in range(rng.randint(5, 10)):
+        words = [rng.choice(WORDS) for _ in range(rng.randint(40, 90))]
+        words[3] = f"*{words[3]}*"
+        words[7] = f"[{words[7]}](https://example.org/{n}/{p})"
+        paragraphs.append(" ".join(words).capitalize() + ".")
+    return (f"---\ntitle: {sentence(rng, 6)[:-1]} {n}\n"
+            f"date: 2025-{1 + n % 12:02d}-{1 + n % 28:02d}T{n % 24:02d}:30:00+01:00\n"
+            f"author: Reporter {n % 17}\nsummary: {sentence(rng, 20)}\n"
+            f"image: https://images.example.org/{n}.jpg\n---\n" + "\n\n".join(paragraphs) + "\n")
+
+
+def generate_markdown(inbox: Path, total: int, seed: int) -> None:
+    rng = random.Random(seed)
+    for name in SECTIONS:
+        (inbox / name).mkdir(parents=True, exist_ok=True)
+    for n in range(total):
+        (inbox / SECTIONS[n % 20] / f"article-{n:07d}.md").write_text(
+            markdown_article(rng, n), encoding="utf-8")
+
+
+def generate_scraped(inbox: Path, total: int, per_file: int, seed: int) -> None:
     rng = random.Random(seed)
     for start in range(0, total, per_file):
         texts = []
         for n in range(start, min(start + per_file, total)):
-            title = f"{sentence(rng, 6)[:-1]} {n}"
             caption = f"{sentence(rng, 12)} (AP)" if n % 3 else None
             paragraphs = [sentence(rng, rng.randint(15, 40)) for _ in range(rng.randint(4, 12))]
-            texts.append(format_scraped(title, paragraphs, caption))
-        section = WORDS[(start // per_file) % 5]
-        folder = inbox / section
+            texts.append(format_scraped(f"{sentence(rng, 6)[:-1]} {n}", paragraphs, caption))
+        folder = inbox / SECTIONS[(start // per_file) % 20]
         folder.mkdir(parents=True, exist_ok=True)
         (folder / f"dump-{start:07d}.txt").write_text(join_articles(texts), encoding="utf-8")
 
 
-def time_parse(settings, inbox: Path) -> tuple[float, int]:
-    started = time.perf_counter()
-    count = sum(len(parse_bytes(p.read_bytes(), p.relative_to(inbox).as_posix(), settings))
-                for p in inbox_files(inbox))
-    return time.perf_counter() - started, count
+def generate_small(inbox: Path, total: int) -> None:
+    """Many small one-article files, for the scan's cost at size."""
+    for n in range(total):
+        folder = inbox / SECTIONS[n % 20]
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"s-{n:07d}.txt").write_text(
+            f"Story number {n}\n\nA short body for story {n}.\n", encoding="utf-8")
 
 
-def time_ingest(folder: Path, per_file: int, total: int) -> tuple[float, int]:
+def fresh_site(tmp: str) -> Path:
+    folder = Path(tmp) / "site"
+    init_instance(folder)
+    for path in sorted((folder / "articles").rglob("*"), reverse=True):
+        path.rmdir() if path.is_dir() else path.unlink()  # the demo articles: not ours
+    return folder
+
+
+Rate = tuple[float, float]  # articles per second of wall time, per second of CPU time
+
+
+def timed_ingest(folder: Path, expected: int, pure_yaml: bool = False) -> Rate:
+    """Articles/s (wall, CPU) of one full ingest of the inbox into a fresh store."""
     settings = load_settings(folder, environ={})
     store = open_store(settings.database_url)
-    started = time.perf_counter()
-    report = ingest(settings, store, NOW)
-    elapsed = time.perf_counter() - started
-    store.close()
-    return elapsed, report.new
+    saved = front_matter.CLoader
+    if pure_yaml:
+        front_matter.CLoader = None
+    try:
+        started, cpu = time.perf_counter(), time.process_time()
+        report = ingest(settings, store, NOW)
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+    finally:
+        front_matter.CLoader = saved
+        store.close()
+    assert report.new == expected and report.quarantined == 0, report.line()
+    return expected / elapsed, expected / cpu
 
 
-def time_naive(folder: Path, sample: int) -> float:
-    """Baseline: each article stored in a transaction of its own."""
-    settings = load_settings(folder, environ={})
-    store = open_store(settings.database_url)
-    inbox = settings.path("articles")
-    articles = []
-    for path in inbox_files(inbox):
-        articles += parse_bytes(path.read_bytes(), path.relative_to(inbox).as_posix(), settings)
-        if len(articles) >= sample:
-            break
-    articles = articles[:sample]
-    started = time.perf_counter()
-    for article in articles:
-        plan = FilePlan(f"{article.source}#{article.id}", "-", 1, new=[article])
-        store.articles.save_files([plan], NOW)
-    elapsed = time.perf_counter() - started
-    store.close()
-    return sample / elapsed
+def markdown_rates(total: int, seed: int) -> tuple[Rate, Rate]:
+    rates = []
+    for pure in (False, True):
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = fresh_site(tmp)
+            generate_markdown(folder / "articles", total, seed)
+            rates.append(timed_ingest(folder, total, pure_yaml=pure))
+    return rates[0], rates[1]
+
+
+def scraped_rate(total: int, per_file: int, seed: int) -> Rate:
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = fresh_site(tmp)
+        generate_scraped(folder / "articles", total, per_file, seed)
+        return timed_ingest(folder, total)
+
+
+def noop_scan(files: int, repeat: int) -> tuple[float, float, float]:
+    """Median seconds of a pass with nothing new, of the same pass reading and hashing
+    every file (the recorded stats cleared first), and of the daemon's ingest of one new
+    file named by its file event (nothing else listed)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = fresh_site(tmp)
+        generate_small(folder / "articles", files)
+        settings = load_settings(folder, environ={})
+        store = open_store(settings.database_url)
+        first = ingest(settings, store, NOW)
+        assert first.new == files, first.line()
+        ingest(settings, store, NOW)  # files changed in the first pass's tick: settled now
+        cheap, full = [], []
+        keys = list(store.inbox_files.seen())
+        for _ in range(repeat):
+            started = time.perf_counter()
+            report = ingest(settings, store, NOW)
+            cheap.append(time.perf_counter() - started)
+            assert report.unchanged == files and report.new == 0, report.line()
+            store.inbox_files.record_stats([(key, None) for key in keys])
+            started = time.perf_counter()
+            ingest(settings, store, NOW)
+            full.append(time.perf_counter() - started)
+        named = []
+        for run in range(repeat):
+            path = folder / "articles" / SECTIONS[0] / f"new-{run}.txt"
+            path.write_text(f"New story {run}\n\nIts body.\n", encoding="utf-8")
+            started = time.perf_counter()
+            report = ingest(settings, store, NOW, only={path})
+            named.append(time.perf_counter() - started)
+            assert report.new == 1, report.line()
+        store.close()
+    return statistics.median(cheap), statistics.median(full), statistics.median(named)
+
+
+def load() -> str:
+    return "load average " + " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", "--articles", type=int, default=10_000)
+    parser.add_argument("--scraped", type=int, default=10_000, help="scraped articles")
     parser.add_argument("--per-file", type=int, default=100)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--scan-sizes", default="1000,10000",
+                        help="inbox sizes for the no-op scan (100000 takes minutes to make)")
+    parser.add_argument("--scan-only", action="store_true", help="the scan figures alone")
     args = parser.parse_args()
 
-    parse_rates, ingest_rates, naive_rates = [], [], []
-    for run in range(args.repeat):
-        with tempfile.TemporaryDirectory() as tmp:
-            folder = Path(tmp) / "site"
-            init_instance(folder)
-            generate(folder / "articles", args.articles, args.per_file, seed=run)
-            settings = load_settings(folder, environ={})
-            elapsed, count = time_parse(settings, folder / "articles")
-            parse_rates.append(count / elapsed)
-            elapsed, stored = time_ingest(folder, args.per_file, args.articles)
-            assert stored == args.articles, (stored, args.articles)
-            ingest_rates.append(stored / elapsed)
-        with tempfile.TemporaryDirectory() as tmp:
-            folder = Path(tmp) / "site"
-            init_instance(folder)
-            generate(folder / "articles", 1_000, args.per_file, seed=run)
-            naive_rates.append(time_naive(folder, 1_000))
-        print(f"run {run + 1}: parse {parse_rates[-1]:,.0f}/s, ingest {ingest_rates[-1]:,.0f}/s, "
-              f"naive {naive_rates[-1]:,.0f}/s", flush=True)
+    print(f"start: {load()} on {os.cpu_count()} cores", flush=True)
+    if not args.scan_only:
+        ingest_rates(args)
+    scan_figures(args)
 
-    parse_rate, ingest_rate = statistics.median(parse_rates), statistics.median(ingest_rates)
-    naive_rate = statistics.median(naive_rates)
-    print(f"articles: {args.articles:,} in files of {args.per_file}; medians of {args.repeat} runs")
-    print(f"parse alone:       {parse_rate:10,.0f} articles/s")
-    print(f"ingest (stored):   {ingest_rate:10,.0f} articles/s   target >= 5,000: "
-          f"{'met' if ingest_rate >= 5000 else 'NOT met'}")
-    print(f"baseline (one transaction per article): {naive_rate:,.0f} articles/s; "
-          f"ratio {ingest_rate / naive_rate:.1f}x")
+
+def ingest_rates(args: argparse.Namespace) -> None:
+    fast, pure, scraped = [], [], []
+    for run in range(args.repeat):
+        rate, baseline = markdown_rates(args.articles, seed=run)
+        fast.append(rate)
+        pure.append(baseline)
+        scraped.append(scraped_rate(args.scraped, args.per_file, seed=run))
+        print(f"run {run + 1}: markdown {rate[0]:,.0f}/s (pure-Python YAML {baseline[0]:,.0f}"
+              f"/s), scraped {scraped[-1][0]:,.0f}/s; per CPU-second: {rate[1]:,.0f}, "
+              f"{baseline[1]:,.0f}, {scraped[-1][1]:,.0f}; {load()}", flush=True)
+    md, base, dump = (tuple(statistics.median(r[i] for r in x) for i in (0, 1))
+                      for x in (fast, pure, scraped))
+    print(f"\nmedians of {args.repeat} runs: articles/s by wall time | per CPU-second")
+    print(f"markdown, {args.articles:,} files: {md[0]:8,.0f} | {md[1]:8,.0f}   target >= 2,000"
+          f": {'met' if md[0] >= 2000 else 'NOT met'}")
+    print(f"  baseline, pure-Python YAML:  {base[0]:8,.0f} | {base[1]:8,.0f}   ratio "
+          f"{md[0] / base[0]:.2f}x | {md[1] / base[1]:.2f}x")
+    print(f"scraped, {args.scraped:,} in files of {args.per_file}: {dump[0]:8,.0f} | "
+          f"{dump[1]:8,.0f}   target >= 10,000: {'met' if dump[0] >= 10000 else 'NOT met'}")
+
+
+def scan_figures(args: argparse.Namespace) -> None:
+    print("\nno-op inbox scan (nothing new), median of the runs:")
+    sizes = [int(size) for size in args.scan_sizes.split(",")]
+    results = {}
+    for size in sizes:
+        results[size] = noop_scan(size, args.repeat)
+        cheap, full, named = results[size]
+        print(f"  {size:>7,} files: {cheap * 1000:9.1f} ms   baseline (read and hash every "
+              f"file): {full * 1000:9.1f} ms   ratio {full / cheap:.1f}x; daemon, one new "
+              f"file by its event: {named * 1000:.1f} ms; {load()}", flush=True)
+    if len(sizes) > 1:
+        small, large = sizes[0], sizes[-1]
+        ratio = results[large][0] / results[small][0]
+        print(f"  {large:,} vs {small:,} files: no-op scan {ratio:.1f}x"
+              f", daemon's one new file {results[large][2] / results[small][2]:.1f}x, for "
+              f"{large / small:.0f}x the files")
 
 
 if __name__ == "__main__":

@@ -193,14 +193,15 @@ def test_a_file_removed_between_listing_and_reading_is_skipped(settings, store, 
     from publisher.ingest import inbox as ingest_module
     write(settings, "good.txt", dump("Good"))
     gone = write(settings, "gone.txt", dump("Gone"))
-    listing = ingest_module.inbox_files
+    listing = ingest_module.changed_entries
 
-    def list_then_remove(inbox):
-        found = list(listing(inbox))
+    def list_then_remove(entries, seen):
+        found = listing(entries, seen)
+        assert gone in found[0]
         gone.unlink()
-        return iter(found)
+        return found
 
-    monkeypatch.setattr(ingest_module, "inbox_files", list_then_remove)
+    monkeypatch.setattr(ingest_module, "changed_entries", list_then_remove)
     report = ingest(settings, store, NOW)
     assert (report.new, report.quarantined) == (1, 0)
 

@@ -15,13 +15,14 @@ from publisher.schedule.watch import wanted, watch_inbox
 PATIENCE = 30
 
 
-async def changes_seen(inbox, act, mode="events", poll_seconds=0.05) -> int:
-    """Run the watch, do `act` once it runs, and count calls until one arrives."""
+async def changes_seen(inbox, act, mode="events", poll_seconds=0.05) -> list[set]:
+    """Run the watch, do `act` once it runs, and the paths of its calls until one
+    arrives."""
     stop, seen = asyncio.Event(), asyncio.Event()
     calls = []
 
-    def changed() -> None:
-        calls.append(1)
+    def changed(paths) -> None:
+        calls.append(paths)
         seen.set()
 
     task = asyncio.create_task(watch_inbox(inbox, changed, stop, mode=mode,
@@ -31,18 +32,24 @@ async def changes_seen(inbox, act, mode="events", poll_seconds=0.05) -> int:
     await asyncio.wait_for(seen.wait(), PATIENCE)
     stop.set()
     await asyncio.wait_for(task, PATIENCE)
-    return len(calls)
+    return calls
+
+
+def named(calls: list[set], path) -> bool:
+    """The watch named this path (so ingest looks at it alone)."""
+    return any(path in paths for paths in calls)
 
 
 def test_file_events_report_a_new_file(tmp_path):
-    assert asyncio.run(changes_seen(
-        tmp_path, lambda: (tmp_path / "a.txt").write_text("Title\n\nBody.\n"))) >= 1
+    assert named(asyncio.run(changes_seen(
+        tmp_path, lambda: (tmp_path / "a.txt").write_text("Title\n\nBody.\n"))),
+        tmp_path / "a.txt")
 
 
 def test_polling_reports_a_new_file(tmp_path):
-    assert asyncio.run(changes_seen(
+    assert named(asyncio.run(changes_seen(
         tmp_path, lambda: (tmp_path / "a.txt").write_text("Title\n\nBody.\n"),
-        mode="poll")) >= 1
+        mode="poll")), tmp_path / "a.txt")
 
 
 def test_when_events_fail_the_watch_polls(tmp_path, caplog):
@@ -53,7 +60,7 @@ def test_when_events_fail_the_watch_polls(tmp_path, caplog):
         (inbox / "a.txt").write_text("Title\n\nBody.\n")
 
     caplog.set_level(logging.INFO, logger="publisher.schedule.watch")
-    assert asyncio.run(changes_seen(inbox, create)) >= 1
+    assert named(asyncio.run(changes_seen(inbox, create)), inbox / "a.txt")
     messages = [record.getMessage() for record in caplog.records]
     assert any(m.startswith(f"file events unavailable for {inbox}") for m in messages)
     assert any(m.startswith(f"polling {inbox} every") for m in messages)

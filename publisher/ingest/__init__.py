@@ -1,6 +1,7 @@
 """Ingest stage: new input becomes stored Articles.
 
-    inbox.ingest(settings, store, now) -> IngestReport           files in the inbox
+    inbox.ingest(settings, store, now, only=None) -> IngestReport  files in the inbox
+                                        (scan.py: only those changed since they were read)
     sources.fetch_sources(settings, store, now) -> SourcesReport  upstream feeds
 
 Parsers, one per kind of input: scraped.py (page text), markdown.py (.md with front

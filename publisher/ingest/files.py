@@ -88,9 +88,10 @@ def check_entry(path: Path, key: str) -> None:
         raise InputError(key, NOT_REGULAR)
 
 
-def read_inbox_file(inbox: Path, path: Path, key: str, max_bytes: int) -> bytes:
-    """The file's bytes, read through no link; InputError says why it cannot be read,
-    Vanished when it is gone."""
+def read_inbox_file(inbox: Path, path: Path, key: str,
+                    max_bytes: int) -> tuple[bytes, os.stat_result]:
+    """The file's bytes, read through no link, and its stat as it was opened;
+    InputError says why it cannot be read, Vanished when it is gone."""
     try:
         fd = open_below(inbox, path.relative_to(inbox).parts)
     except FileNotFoundError as exc:
@@ -108,7 +109,7 @@ def read_inbox_file(inbox: Path, path: Path, key: str, max_bytes: int) -> bytes:
         if info.st_nlink > 1:
             raise InputError(key, "has other hard links, so it may be a file outside the "
                                   "inbox: copy it in instead of linking it")
-        return checked_bytes(handle.read(max_bytes + 1), key, max_bytes)
+        return checked_bytes(handle.read(max_bytes + 1), key, max_bytes), info
 
 
 def open_below(inbox: Path, parts: tuple[str, ...]) -> int:

@@ -6,6 +6,14 @@ into gigabytes once anything walks the result, and 20,000 nested brackets exhaus
 recursion limit. So the text is capped, the composer counts nesting and what every
 alias would expand to (scalar characters plus one per node) and stops at a limit, and
 recursive aliases are refused. Values are then checked for their type here, once.
+
+Two ways to the same result: with libyaml present (`yaml.CSafeLoader`), libyaml's event
+stream is first walked here with the same limits (`check_events`: nothing is built, and
+the walk stops at the first limit), then the text is loaded by the C parser and composer,
+several times faster than the pure-Python one. Without libyaml, `BoundedLoader` counts
+the same things inside the pure-Python composer. A text the fast way refuses is read
+again the pure way, which gives the reason, so a bad file is told the same thing either
+way; tests/test_front_matter_loaders.py checks that both build the same values.
 """
 
 from __future__ import annotations
@@ -13,6 +21,13 @@ from __future__ import annotations
 from typing import Any
 
 import yaml
+from yaml.events import (
+    AliasEvent,
+    CollectionEndEvent,
+    CollectionStartEvent,
+    DocumentEndEvent,
+    ScalarEvent,
+)
 
 from publisher.errors import InputError, item_errors
 
@@ -25,6 +40,9 @@ KNOWN_KEYS = {"title", "date", "author", "sections", "summary", "image", "id", "
 
 class TooCostly(Exception):
     """The front matter would cost more than its limits allow."""
+
+
+CLoader = getattr(yaml, "CSafeLoader", None)  # None: PyYAML built without libyaml
 
 
 class BoundedLoader(yaml.SafeLoader):
@@ -83,15 +101,72 @@ def load_front_matter(text: str, source: str) -> dict[str, Any]:
     return meta
 
 
-def parse_yaml(text: str, source: str) -> Any:
-    loader = BoundedLoader(text)
+def parse_yaml(text: str, source: str, fast: bool = True) -> Any:
+    """The YAML's one document; `fast` takes libyaml's way when it is there."""
+    if fast and CLoader is not None:
+        try:
+            check_events(yaml.parse(text, Loader=CLoader))
+            return yaml.load(text, Loader=CLoader) or {}
+        except Exception:  # the pure loader below says what is wrong
+            # A refused or broken text is rare: the pure-Python loader reads it again, so
+            # what it is told (and the line number) is the same with libyaml or without.
+            pass
     try:
-        return loader.get_single_data() or {}
+        return bounded_load(text)
     except TooCostly as exc:
         raise InputError(source, f"front matter refused: {exc}") from exc
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         line = f" at line {where.line + 2}" if where else ""
         raise InputError(source, f"front matter is not valid YAML{line}") from exc
+
+
+def bounded_load(text: str) -> Any:
+    loader = BoundedLoader(text)
+    try:
+        return loader.get_single_data() or {}
     finally:
         loader.dispose()
+
+
+def check_events(events) -> None:
+    """TooCostly where BoundedLoader would raise it, counted over the first document's
+    events as its composer counts nodes: depth, and expanded size with every alias
+    counted in full; an alias to a node still open is recursive. Where the composer
+    itself would fail (an unknown or repeated anchor, a second document), the walk
+    stops and leaves the error to the load that follows."""
+    expanded = 0
+    open_nodes: list[tuple[int, str | None]] = []  # (expanded at its start, its anchor)
+    sizes: dict[str, int] = {}  # anchor -> expanded size of its complete node
+    opened: set[str] = set()
+    for event in events:
+        if isinstance(event, AliasEvent):
+            if event.anchor in opened:
+                raise TooCostly(f"alias *{event.anchor} refers to the value it is inside")
+            if event.anchor not in sizes:
+                return
+            expanded += sizes[event.anchor]
+        elif isinstance(event, ScalarEvent | CollectionStartEvent):
+            if len(open_nodes) + 1 > MAX_DEPTH:
+                raise TooCostly(f"values are nested more than {MAX_DEPTH} deep")
+            if event.anchor is not None and (event.anchor in sizes or event.anchor in opened):
+                return
+            size = 1 + len(event.value if isinstance(event, ScalarEvent) else "")
+            if isinstance(event, ScalarEvent):
+                expanded += size
+                if event.anchor is not None:
+                    sizes[event.anchor] = size
+            else:
+                open_nodes.append((expanded, event.anchor))
+                expanded += size
+                if event.anchor is not None:
+                    opened.add(event.anchor)
+        elif isinstance(event, CollectionEndEvent):
+            start, anchor = open_nodes.pop()
+            if anchor is not None:
+                opened.discard(anchor)
+                sizes[anchor] = expanded - start
+        elif isinstance(event, DocumentEndEvent):
+            return
+        if expanded > MAX_EXPANDED:
+            raise TooCostly(f"its aliases expand to over {MAX_EXPANDED:,} characters")

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass, replace
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -29,9 +30,11 @@ from publisher.ingest.files import (
     release_changed,
 )
 from publisher.ingest.markdown import parse_markdown
+from publisher.ingest.scan import changed_entries, named, scan_clock, stat_of, trusted, walk
 from publisher.ingest.scraped import parse_scraped
 from publisher.store import Store
 from publisher.store.articles import FilePlan, StoredRef
+from publisher.store.inbox_files import FileStat, SeenFile
 
 log = logging.getLogger(__name__)
 
@@ -53,32 +56,103 @@ class IngestReport:
 
 # Files are stored in batches: one transaction per batch keeps ingest fast, and a batch
 # holds its files' records too, so a crash leaves each file either done or not started.
+# The stored articles a batch's files may touch are looked up once for the whole batch.
 BATCH_ARTICLES = 2000
 
 
-def ingest(settings: Settings, store: Store, now: datetime) -> IngestReport:
+def ingest(settings: Settings, store: Store, now: datetime,
+           only: Iterable[Path] | None = None) -> IngestReport:
+    """Store what is new or edited in the inbox. Files unchanged since they were read
+    (by their stat: scan.py) are not read again. `only`: the paths that changed (the
+    daemon's file events), looked at alone; None: the whole inbox."""
     inbox = settings.path(settings.ingest.inbox)
     report = IngestReport()
-    seen = store.articles.seen_files()
-    release_changed(inbox)
-    batch: list[FilePlan] = []
-    for path in inbox_files(inbox):
-        plan = plan_file(path, inbox, settings, store, seen, now, report)
-        if plan:
-            batch.append(plan)
-        if sum(len(p.new) + len(p.edited) for p in batch) >= BATCH_ARTICLES:
-            store.articles.save_files(batch, now)
-            batch = []
-    if batch:
-        store.articles.save_files(batch, now)
+    if only is not None and any(in_quarantine(path, inbox) for path in only):
+        only = None  # a file in quarantine/ changed: it may be put back, so look at all
+    if only is None:
+        release_changed(inbox)
+        entries = list(walk(str(inbox), "", top=True)) if inbox.is_dir() else []
+        seen = store.inbox_files.seen()
+    else:
+        entries = list(named(inbox, only))
+        seen = store.inbox_files.seen([key for key, _path, _info in entries])
+    paths, report.unchanged = changed_entries(entries, seen)
+    batch = Batch(store, now, report, scan_clock(inbox) if paths else None)
+    for path in paths:
+        batch.add(path, read_file(path, inbox, settings, seen, now, report))
+    batch.flush()
     log.info("%s", report.line())
     return report
 
 
-def plan_file(path: Path, inbox: Path, settings: Settings, store: Store,
-              seen: dict[str, tuple[str, int]], now: datetime,
-              report: IngestReport) -> FilePlan | None:
-    """What storing this file changes; None when it is unchanged or quarantined."""
+def in_quarantine(path: Path, inbox: Path) -> bool:
+    return path.is_relative_to(inbox / QUARANTINE)
+
+
+@dataclass
+class Read:
+    """One file read: its hash and stat, and its articles unless its bytes are the
+    ones stored already (parsed is None then)."""
+
+    key: str
+    sha256: str
+    stat: FileStat
+    parsed: list[Article] | None
+
+
+@dataclass
+class Batch:
+    """Files read and not yet stored; stored together once they hold enough articles."""
+
+    store: Store
+    now: datetime
+    report: IngestReport
+    clock: int | None  # the file system's time as the pass began (scan.scan_clock)
+    parsed: list[Read] = field(default_factory=list)
+    restat: list[tuple[str, FileStat | None]] = field(default_factory=list)
+    articles: int = 0
+    ids: set[str] = field(default_factory=set)  # the ids of the articles in `parsed`
+
+    def add(self, path: Path, read: Read | None) -> None:
+        if read is None:
+            return
+        if read.parsed is None:  # touched, not changed: only its stat is new
+            self.restat.append((read.key, trusted(read.stat, self.clock)))
+            return
+        ids = {article.id for article in read.parsed}
+        if ids & self.ids:
+            # An id a file before it in this batch has too (the same `id:` in two files):
+            # store those first, so this file is matched to that article as it would be
+            # in a later batch, rather than both inserted as new.
+            self.flush()
+        self.ids |= ids
+        self.parsed.append(read)
+        self.articles += len(read.parsed)
+        if self.articles >= BATCH_ARTICLES:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.parsed:
+            refs = self.store.articles.refs_for_files(
+                {read.key: [a.id for a in read.parsed] for read in self.parsed})
+            plans = [self.plan(read, refs[read.key]) for read in self.parsed]
+            self.store.articles.save_files(plans, self.now)
+        self.store.inbox_files.record_stats(self.restat)
+        self.parsed, self.restat, self.articles, self.ids = [], [], 0, set()
+
+    def plan(self, read: Read, refs: list[StoredRef]) -> FilePlan:
+        plan = reconcile(FilePlan(read.key, read.sha256, len(read.parsed),
+                                  trusted(read.stat, self.clock)), read.parsed, refs)
+        self.report.new += len(plan.new)
+        self.report.updated += len(plan.edited)
+        self.report.unchanged += plan.count - len(plan.new) - len(plan.edited)
+        return plan
+
+
+def read_file(path: Path, inbox: Path, settings: Settings, seen: dict[str, SeenFile],
+              now: datetime, report: IngestReport) -> Read | None:
+    """The file read (and parsed, unless its bytes are the ones stored); None when it
+    went away or was quarantined."""
     key = key_of(path, inbox)
     try:
         # The boundary: whatever reading and parsing a stranger's file raises is this
@@ -86,12 +160,13 @@ def plan_file(path: Path, inbox: Path, settings: Settings, store: Store,
         with item_errors(key):
             check_entry(path, key)
             check_type(key)
-            data = read_inbox_file(inbox, path, key, settings.ingest.max_bytes)
+            data, info = read_inbox_file(inbox, path, key, settings.ingest.max_bytes)
             sha256 = hashlib.sha256(data).hexdigest()
-            if key in seen and seen[key][0] == sha256:
-                report.unchanged += seen[key][1]
-                return None
-            parsed = parse_bytes(data, key, settings)
+            record = seen.get(key)
+            if record is not None and record.sha256 == sha256:
+                report.unchanged += record.articles
+                return Read(key, sha256, stat_of(info), None)
+            return Read(key, sha256, stat_of(info), parse_bytes(data, key, settings))
     except Vanished:
         log.info("%s went away before it was read", key)
         return None
@@ -103,12 +178,6 @@ def plan_file(path: Path, inbox: Path, settings: Settings, store: Store,
             return None
         report.quarantined += 1
         return None
-    plan = reconcile(FilePlan(key, sha256, len(parsed)), parsed,
-                     store.articles.refs_for(key, [a.id for a in parsed]))
-    report.new += len(plan.new)
-    report.updated += len(plan.edited)
-    report.unchanged += plan.count - len(plan.new) - len(plan.edited)
-    return plan
 
 
 def read_input(path: Path, key: str, max_bytes: int) -> bytes:

@@ -41,6 +41,7 @@ import os
 import signal
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -49,6 +50,7 @@ from apscheduler.triggers.date import DateTrigger
 
 from publisher.clock import Clock, system_clock
 from publisher.config import Settings
+from publisher.ingest.inbox import ingest
 from publisher.ingest.sources import fetch_due, store_fetched
 from publisher.ops.metrics import serve_metrics
 from publisher.schedule.lock import Busy, RunLock, run_lock
@@ -70,6 +72,8 @@ class Daemon:
         self.settings, self.store, self.clock = settings, store, clock
         self.exit_code = 0
         self.wanted: set[str] = set()
+        # Inbox paths changed since the last ingest (file events); None: look at all.
+        self.inbox_changes: set[Path] | None = None
 
     # --- life cycle ---------------------------------------------------------------
     async def run(self) -> int:
@@ -286,14 +290,30 @@ class Daemon:
     async def publish(self, wanted: set[str]) -> None:
         """The wanted stages of the pipeline, in its order (sources and delivery have jobs
         of their own, so they are never wanted here)."""
-        for name, work in stages(self.settings, self.store, self.clock()):
+        now = self.clock()
+        for name, work in stages(self.settings, self.store, now):
             if name not in wanted or self.stopping.is_set():
                 continue
+            if name == "ingest":
+                work = self.ingest_work(now)
             report = await self.run_stage(name, work)
+            if name == "ingest" and report is None:
+                self.inbox_changes = None  # failed: the next ingest looks at everything
             if name == "ingest" and report and (report.new or report.updated):
                 wanted |= {"feeds", "digests"}
             if name == "digests" and report and report.queued:
                 self.sender.wake_up()  # this node sends them without waiting
+
+    def ingest_work(self, now: datetime) -> Callable[[], Any]:
+        """Ingest of the paths file events named since the last one (all of the inbox
+        at start, after a failure, or when the watch cannot say)."""
+        only, self.inbox_changes = self.inbox_changes, set()
+        return lambda: ingest(self.settings, self.store, now, only=only)
+
+    def inbox_changed(self, paths: set[Path]) -> None:
+        if self.inbox_changes is not None:
+            self.inbox_changes |= paths
+        self.request("ingest")
 
     async def run_stage(self, name: str, work: Callable[[], Any]) -> Any:
         """One stage in a worker thread, recorded like cron's; a failure is logged and
@@ -311,6 +331,6 @@ class Daemon:
     # --- the inbox ------------------------------------------------------------------
     async def watch(self) -> None:
         self.inbox.mkdir(parents=True, exist_ok=True)
-        await watch_inbox(self.inbox, lambda: self.request("ingest"), self.stopping,
+        await watch_inbox(self.inbox, self.inbox_changed, self.stopping,
                           mode=self.settings.daemon.watch,
                           poll_seconds=self.settings.daemon.poll_seconds)

@@ -6,6 +6,9 @@ still being copied is read whole. Where events are unavailable (a network file s
 the inotify watch limit reached) or [daemon] watch = "poll", the inbox is polled: a stat
 of each file every [daemon] poll_seconds, cheap even for a large inbox.
 
+Either way `changed` is told which paths changed (added or modified; a deletion stores
+nothing), so ingest looks at those alone rather than listing the whole inbox.
+
 Tip for writers: put a file in place with a rename (write `.name.txt`, then move it to
 `name.txt`); hidden files and names ending in `~` are never read.
 """
@@ -28,9 +31,13 @@ QUIET_MS = 200  # a batch is handed on after this long without further changes
 LONGEST_BATCH_MS = 1600
 
 
-def watch_inbox(inbox: Path, changed: Callable[[], None], stop: asyncio.Event, *,
+Changed = Callable[[set[Path]], None]
+
+
+def watch_inbox(inbox: Path, changed: Changed, stop: asyncio.Event, *,
                 mode: str = "events", poll_seconds: float = 2.0):
-    """A coroutine that calls `changed()` after files in `inbox` change, until `stop`."""
+    """A coroutine that calls `changed(paths)` after files in `inbox` change, until
+    `stop`; the paths are under `inbox` as given (files, or folders moved in)."""
     if mode == "events":
         return watch_events(inbox, changed, stop, poll_seconds)
     return poll_inbox(inbox, changed, stop, poll_seconds)
@@ -56,12 +63,15 @@ def wanted(inbox: Path) -> Callable[[Change, str], bool]:
     return keep
 
 
-async def watch_events(inbox: Path, changed: Callable[[], None], stop: asyncio.Event,
+async def watch_events(inbox: Path, changed: Changed, stop: asyncio.Event,
                        poll_seconds: float) -> None:
+    real = inbox.resolve()
     try:
-        async for _batch in awatch(inbox, watch_filter=wanted(inbox.resolve()),
-                                   stop_event=stop, step=QUIET_MS, debounce=LONGEST_BATCH_MS):
-            changed()
+        async for batch in awatch(inbox, watch_filter=wanted(real),
+                                  stop_event=stop, step=QUIET_MS, debounce=LONGEST_BATCH_MS):
+            # Events name paths under the resolved inbox; ingest takes them under its own.
+            changed({inbox / Path(path).relative_to(real) for change, path in batch
+                     if change != Change.deleted and Path(path).is_relative_to(real)})
         return
     except Exception as exc:  # the watch could not start, or broke: keep going by polling
         log.warning("file events unavailable for %s (%s); polling every %gs instead",
@@ -83,7 +93,7 @@ def snapshot(inbox: Path) -> dict[str, tuple[int, int]]:
     return found
 
 
-async def poll_inbox(inbox: Path, changed: Callable[[], None], stop: asyncio.Event,
+async def poll_inbox(inbox: Path, changed: Changed, stop: asyncio.Event,
                      poll_seconds: float) -> None:
     log.info("polling %s every %gs", inbox, poll_seconds)
     before = await asyncio.to_thread(snapshot, inbox)
@@ -95,5 +105,6 @@ async def poll_inbox(inbox: Path, changed: Callable[[], None], stop: asyncio.Eve
             pass
         now = await asyncio.to_thread(snapshot, inbox)
         if now != before:
+            paths = {Path(path) for path, stat in now.items() if before.get(path) != stat}
             before = now
-            changed()
+            changed(paths)

@@ -28,6 +28,7 @@ from publisher.store.browse import BrowseStore
 from publisher.store.challenges import ChallengeStore
 from publisher.store.dashboard import DashboardStore
 from publisher.store.events import EventStore
+from publisher.store.inbox_files import InboxFileStore
 from publisher.store.ledger import LedgerStore
 from publisher.store.migrate import upgrade
 from publisher.store.notes import NoteStore
@@ -48,6 +49,7 @@ class Store:
     def __init__(self, engine: Engine):
         self.engine = engine
         self.articles = ArticleStore(self)
+        self.inbox_files = InboxFileStore(self)  # what ingest has read
         self.archive_entries = ArchiveEntryStore(self)
         self.runs = RunStore(self)
         self.subscribers = SubscriberStore(self)

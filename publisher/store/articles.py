@@ -23,7 +23,8 @@ from sqlalchemy import (
 )
 
 from publisher.article import Article, StoredArticle
-from publisher.store.schema import article_sections, articles, inbox_files, schema_version
+from publisher.store.inbox_files import FileStat, record_files
+from publisher.store.schema import article_sections, articles, schema_version
 
 if TYPE_CHECKING:
     from publisher.store import Store
@@ -36,6 +37,7 @@ class FilePlan:
     path: str
     sha256: str
     count: int
+    stat: FileStat | None = None  # the file as it was read; None: read it next time too
     new: list[Article] = field(default_factory=list)
     edited: list[tuple[str, Article]] = field(default_factory=list)
     moved: list[tuple[str, int]] = field(default_factory=list)  # (id, new position)
@@ -102,23 +104,29 @@ class ArticleStore:
         self.store = store
 
     # --- ingest -------------------------------------------------------------------
-    def seen_files(self) -> dict[str, tuple[str, int]]:
-        """Every inbox file recorded so far: path -> (sha256, article count)."""
-        with self.store.reading() as conn:
-            return {row.path: (row.sha256, row.articles) for row in conn.execute(
-                select(inbox_files.c.path, inbox_files.c.sha256, inbox_files.c.articles))}
-
-    def refs_for(self, source: str, ids: Sequence[str]) -> list[StoredRef]:
-        """Stored articles from this source, or with one of these ids (a moved file)."""
+    def refs_for_files(self, files: dict[str, Sequence[str]]) -> dict[str, list[StoredRef]]:
+        """For each source path, the stored articles from it or with one of its parsed
+        ids (a moved file): two statements a chunk for a whole batch of files."""
         columns = (articles.c.id, articles.c.source_index, articles.c.title,
-                   articles.c.content_hash)
+                   articles.c.content_hash, articles.c.source)
+        by_source: dict[str, dict[str, StoredRef]] = {}
+        by_id: dict[str, StoredRef] = {}
+        ids = list({article_id for wanted in files.values() for article_id in wanted})
         with self.store.reading() as conn:
-            refs = {row.id: StoredRef(*row) for row in conn.execute(
-                select(*columns).where(articles.c.source == source))}
-            for part in chunks(list(ids)):
-                refs.update((row.id, StoredRef(*row)) for row in conn.execute(
-                    select(*columns).where(articles.c.id.in_(part))))
-        return list(refs.values())
+            for part in chunks(list(files)):
+                for *ref, source in conn.execute(
+                        select(*columns).where(articles.c.source.in_(part))):
+                    by_source.setdefault(source, {})[ref[0]] = StoredRef(*ref)
+            for part in chunks(ids):
+                for *ref, _source in conn.execute(
+                        select(*columns).where(articles.c.id.in_(part))):
+                    by_id[ref[0]] = StoredRef(*ref)
+        refs = {}
+        for source, wanted in files.items():
+            found = dict(by_source.get(source, {}))
+            found.update((i, by_id[i]) for i in wanted if i in by_id)
+            refs[source] = list(found.values())
+        return refs
 
     def save_files(self, plans: Sequence[FilePlan], now: datetime) -> None:
         """Apply the plans of several inbox files in one transaction: insert new articles,
@@ -133,11 +141,7 @@ class ArticleStore:
                 for stored_id, index in plan.moved:
                     conn.execute(update(articles).where(articles.c.id == stored_id)
                                  .values(source_index=index))
-            for part in chunks([plan.path for plan in plans]):
-                conn.execute(delete(inbox_files).where(inbox_files.c.path.in_(part)))
-            conn.execute(insert(inbox_files), [
-                {"path": plan.path, "sha256": plan.sha256, "articles": plan.count,
-                 "seen_at": now} for plan in plans])
+            record_files(conn, plans, now)
 
     # --- reads for the later stages -----------------------------------------------
     def count(self) -> int:

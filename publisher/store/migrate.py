@@ -45,6 +45,17 @@ def add_deliver_at(conn: Connection) -> None:
                           "NOT NULL DEFAULT ''"))
 
 
+STAT_COLUMNS = ("size", "mtime_ns", "ctime_ns", "inode")
+
+
+def add_inbox_stats(conn: Connection) -> None:
+    # A database made at version 1 by this code's schema.py has the columns already.
+    have = {c["name"] for c in inspect(conn).get_columns("inbox_files")}
+    for column in STAT_COLUMNS:
+        if column not in have:
+            conn.execute(text(f"ALTER TABLE inbox_files ADD COLUMN {column} BIGINT"))
+
+
 CONSOLE_INDEXES = ("ix_subscribers_name", "ix_subscribers_filter", "ix_subscribers_frequency",
                    "ix_subscribers_created")
 
@@ -86,6 +97,8 @@ MIGRATIONS: list[tuple[int, str, Step]] = [
     (6, "subscribers.deliver_at: each subscriber's delivery time", add_deliver_at),
     (8, "subscribers.welcomed_at, digest_notes, digests.note_id: the welcome mail once, "
         "the editor's note a digest carried", add_welcome_and_notes),
+    (9, "inbox_files size, mtime_ns, ctime_ns, inode: unchanged files are not read again",
+     add_inbox_stats),
     (11, "spent_challenges: proof-of-work solutions already accepted",
      lambda conn: spent_challenges.create(conn, checkfirst=True)),
 ]

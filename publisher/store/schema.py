@@ -122,6 +122,14 @@ inbox_files = Table(
     Column("sha256", String(64), nullable=False),
     Column("articles", Integer, nullable=False),
     Column("seen_at", UTCDateTime, nullable=False),
+    # The file as it was read (os.stat): a pass reads it again only when one of these
+    # differs (publisher/ingest/scan.py says why that rule is enough). NULL: read it
+    # again next time (a file changed in the very tick it was read, or a store from
+    # before version 9).
+    Column("size", BigInteger),
+    Column("mtime_ns", BigInteger),
+    Column("ctime_ns", BigInteger),
+    Column("inode", BigInteger),
 )
 
 subscribers = Table(
