@@ -1,4 +1,5 @@
-"""Delivery: the Jinja2 templates of every message (digest, confirmation) and their checks.
+"""Delivery: the Jinja2 templates of every message (digest, confirmation, edition) and their
+checks.
 
 An instance's own `templates/NAME` overrides the shipped one by name. Templates render
 with StrictUndefined, so a misspelt variable is an error that `publisher digest check`
@@ -7,6 +8,7 @@ reports as file:line, not an empty string in thousands of inboxes.
 
 from __future__ import annotations
 
+import html
 import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,17 +19,21 @@ from urllib.parse import urljoin
 
 import css_inline
 import jinja2
+import nh3
+from markupsafe import Markup
 
 from publisher import templating
 from publisher.config import Settings
 from publisher.errors import TemplateError
-from publisher.feeds.model import article_path
+from publisher.feeds.model import article_path, edition_path
+from publisher.store.editions import StoredEdition
 from publisher.templating import shipped_templates, template_folders
 
 # Every message kind and the templates it renders; `digest check` renders all of them.
 MESSAGE_TEMPLATES = {
     "digest": ("digest.txt", "digest.html"),
     "confirm": ("confirm.txt", "confirm.html"),
+    "edition": ("edition.txt", "edition.html"),
 }
 
 
@@ -125,6 +131,30 @@ def digest_context(settings: Settings, articles: list[dict], more: int, subject:
     }
 
 
+def edition_url(settings: Settings, slug: str) -> str:
+    """The edition's public page, as the feeds stage writes it (view in your browser)."""
+    return urljoin(settings.site.base_url, edition_path(slug))
+
+
+def edition_context(settings: Settings, edition: StoredEdition, articles: list[dict],
+                    subscriber: Mapping[str, str], links: Mapping[str, str]) -> dict:
+    """What edition.txt and edition.html see. `body_html` was sanitized (nh3) when the
+    file was read, so it is passed through as markup; `body_text` is its Markdown."""
+    text = " ".join(html.unescape(nh3.clean(edition.body_html, tags=set())).split())
+    return {
+        "site": site_context(settings),
+        "subscriber": dict(subscriber),
+        "subject": edition.subject,
+        "body_html": Markup(edition.body_html),
+        "body_text": edition.body_text,
+        "articles": articles,
+        "date": edition.published,
+        "web_url": edition_url(settings, edition.slug),
+        "preheader": text[:140],
+        **links,
+    }
+
+
 def confirm_context(settings: Settings, subject: str, subscriber: Mapping[str, str],
                     confirm_url: str) -> dict:
     return {"site": site_context(settings), "subscriber": dict(subscriber),
@@ -170,6 +200,15 @@ SAMPLES = (
 )
 
 
+SAMPLE_EDITION = StoredEdition(
+    id=0, slug="spring-letter", content_hash="0" * 64, subject="Our spring letter",
+    sections=(), frequencies=(), send_at=datetime(2026, 11, 24, 9, tzinfo=UTC),
+    body_html="<p>Dear readers, <em>thank you</em> &amp; welcome.</p><h2>What’s next</h2>"
+              "<p><a href=\"https://example.org/\">A link</a></p>",
+    body_text="Dear readers, *thank you* & welcome.\n\n## What’s next\n",
+    article_seqs=(), queued_at=datetime(2026, 11, 24, 9, tzinfo=UTC))
+
+
 def sample_contexts(settings: Settings) -> dict[str, dict]:
     """Each message kind's context filled with sample data covering the edge cases."""
     articles = [article_context(settings, a) for a in SAMPLES]
@@ -181,6 +220,7 @@ def sample_contexts(settings: Settings) -> dict[str, dict]:
                                  subscriber, links),
         "confirm": confirm_context(settings, confirm_subject(settings), subscriber,
                                    settings.site.base_url + "confirm/SAMPLE"),
+        "edition": edition_context(settings, SAMPLE_EDITION, articles, subscriber, links),
     }
 
 

@@ -26,6 +26,7 @@ from publisher.store.articles import ArticleStore
 from publisher.store.bounces import BounceStore
 from publisher.store.browse import BrowseStore
 from publisher.store.dashboard import DashboardStore
+from publisher.store.editions import EditionStore
 from publisher.store.events import EventStore
 from publisher.store.ledger import LedgerStore
 from publisher.store.migrate import upgrade
@@ -59,6 +60,7 @@ class Store:
         self.browse = BrowseStore(self)
         self.dashboard = DashboardStore(self)
         self.bounces = BounceStore(self)
+        self.editions = EditionStore(self)  # mail an editor wrote, and its outbox rows
 
     @property
     def dialect(self) -> str:

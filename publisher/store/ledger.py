@@ -66,6 +66,7 @@ class Claimed:
     token_version: int
     article_seqs: tuple[int, ...]
     more: int
+    edition_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -175,7 +176,8 @@ class LedgerStore:
                        outbox.c.attempts, outbox.c.payload, outbox.c.digest_id,
                        outbox.c.subscriber_id, subscribers.c.name, subscribers.c.status,
                        subscribers.c.token_version,
-                       cast(digests.c.article_seqs, Text).label("seqs"), digests.c.more)
+                       cast(digests.c.article_seqs, Text).label("seqs"), digests.c.more,
+                       outbox.c.edition_id)
                 .select_from(outbox.outerjoin(subscribers,
                                               subscribers.c.id == outbox.c.subscriber_id)
                              .outerjoin(digests, digests.c.id == outbox.c.digest_id))
@@ -183,9 +185,9 @@ class LedgerStore:
         # Rows unpacked as tuples: attribute access by name costs more than the query.
         return [Claimed(id_, kind, message_id, recipient, attempts, payload or {}, digest_id,
                         subscriber_id, name or "", status, version or 0, self.parsed(seqs),
-                        more or 0)
+                        more or 0, edition_id)
                 for (id_, kind, message_id, recipient, attempts, payload, digest_id,
-                     subscriber_id, name, status, version, seqs, more) in rows]
+                     subscriber_id, name, status, version, seqs, more, edition_id) in rows]
 
     def parsed(self, text: str | None) -> tuple:
         """A JSON list (a digest's articles, a subscriber's sections) as a tuple, parsed

@@ -22,7 +22,9 @@ from publisher.store.schema import (
     admin_sessions,
     archive_entries,
     bounce_events,
+    editions,
     metadata,
+    outbox,
     schema_version,
     subscribers,
 )
@@ -56,6 +58,17 @@ def add_console(conn: Connection) -> None:
             conn.execute(CreateIndex(index, if_not_exists=True))
 
 
+def add_editions(conn: Connection) -> None:
+    editions.create(conn, checkfirst=True)
+    # A database made at version 1 by this code's schema.py has the column already.
+    if "edition_id" not in {c["name"] for c in inspect(conn).get_columns("outbox")}:
+        conn.execute(text("ALTER TABLE outbox ADD COLUMN edition_id BIGINT "
+                          "REFERENCES editions(id) ON DELETE CASCADE"))
+    for index in outbox.indexes:
+        if index.name == "uq_outbox_edition":
+            conn.execute(CreateIndex(index, if_not_exists=True))
+
+
 # (version, what it does, the step). Never edit a step once released; add one.
 MIGRATIONS: list[tuple[int, str, Step]] = [
     (1, "articles, subscribers, digests, outbox, runs, sources", create_all),
@@ -68,6 +81,8 @@ MIGRATIONS: list[tuple[int, str, Step]] = [
     (5, "bounce_events: bounces and complaints with their raw messages",
      lambda conn: bounce_events.create(conn, checkfirst=True)),
     (6, "subscribers.deliver_at: each subscriber's delivery time", add_deliver_at),
+    (7, "editions, outbox.edition_id: mail an editor wrote, once per subscriber",
+     add_editions),
 ]
 
 
