@@ -130,7 +130,10 @@ def parse_edition(data: bytes, slug: str, source: str, tz: ZoneInfo) -> EditionF
 def front_matter(text: str, source: str) -> dict:
     if len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
         raise InputError(source, f"front matter is over {MAX_BYTES:,} bytes")
-    meta = parse_yaml(text, source)
+    # A date such as 2026-13-45 or an offset of +99:00 makes PyYAML's builders raise.
+    with item_errors(source, "front matter has a value that cannot be read (check its "
+                             "send_at)"):
+        meta = parse_yaml(text, source)
     if not isinstance(meta, dict):
         raise InputError(source, "front matter must be 'key: value' lines")
     unknown = sorted(str(key) for key in meta if key not in KEYS)
