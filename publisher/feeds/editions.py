@@ -128,8 +128,10 @@ def document(name: str, channel: Channel, items: list[tuple[StoredEdition, str]]
         item.guid(url, permalink=True)
         item.title(xml_safe(edition.subject))
         item.link(href=url, rel="alternate", type="text/html")
+        # As for articles: the plain-text summary escaped (RSS reads description as
+        # HTML), then the content; summary() before content() or feedgen swaps them.
+        item.summary(escape(summary(edition), quote=False), type="html")
         item.content(html, type="html")
-        item.description(escape(summary(edition), quote=False))
         item.author(name=build.site.author)
         item.published(edition.published)
         item.updated(edition.published)
