@@ -86,7 +86,8 @@ def check(instance: Instance) -> None:
         click.echo(problem, err=True)
     if problems:
         sys.exit(1)
-    click.echo(f"templates ok: digest, confirm and edition (.txt and .html) "
+    click.echo(f"templates ok: digest.txt, digest.html, confirm.txt, confirm.html, edition.txt, "
+               f"edition.html "
                f"(yours in {settings.path('templates')}, defaults in {shipped_templates()})")
     signer = load_signer(settings)
     if signer:
