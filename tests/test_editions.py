@@ -337,3 +337,33 @@ def test_test_to_a_bad_address_is_one_line(instance, run_cli):
     result = run_cli("-C", instance, "edition", "test", path, "not an address")
     assert result.exit_code != 0 and result.stderr.count("\n") == 1
     assert "Traceback" not in result.output
+
+
+def test_the_demo_instance_sends_its_edition(tmp_path, run_cli, monkeypatch):
+    """The README's first command on a copy of the demo, its editions/ included: the
+    letter reaches the three example subscribers once, with the three newest articles."""
+    import shutil
+
+    from tests.conftest import REPO
+    from tests.mailtest import parse
+
+    monkeypatch.delenv("PUBLISHER_STORE__URL", raising=False)
+    demo = tmp_path / "demo"
+    demo.mkdir()
+    shutil.copy(REPO / "publisher.toml", demo)
+    for folder in ("articles", "subscribers", "editions"):
+        shutil.copytree(REPO / folder, demo / folder,
+                        ignore=shutil.ignore_patterns("quarantine"))
+    assert run_cli("-C", demo, "subscribers", "import", "subscribers/example.csv"
+                   ).exit_code == 0
+    result = run_cli("-C", demo, "run")
+    assert "editions: 1 started (3 messages queued)" in result.output, result.output
+    letters = [parse(f.read_bytes()) for f in (demo / "outbox" / "new").iterdir()]
+    letters = [m for m in letters if m["Subject"] == "A letter from the demo desk"]
+    assert len(letters) == 3
+    html = letters[0].get_body(("html",)).get_content()
+    assert html.count('class="article"') == 3
+    assert (demo / "feeds" / "editions" / "first-letter.html").is_file()
+    run_cli("-C", demo, "run")
+    assert len([f for f in (demo / "outbox" / "new").iterdir()
+                if parse(f.read_bytes())["Subject"] == "A letter from the demo desk"]) == 3
