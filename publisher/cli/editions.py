@@ -7,6 +7,7 @@ it before then and say where each one stands.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -43,9 +44,13 @@ def load_file(instance: Instance, file: Path) -> StoredEdition:
         raise InputError(source, "is over [ingest] max_markdown_bytes")
     parsed = parse_edition(data, file.stem, source, ZoneInfo(settings.site.timezone))
     known = instance.store.editions.by_slug().get(parsed.slug)
-    if known is not None and known.content_hash != parsed.content_hash:
-        raise PublisherError(edited_after_start(parsed, known).line())
-    return resolve(settings, instance.store, parsed)
+    if known is not None:
+        if known.content_hash != parsed.content_hash:
+            raise PublisherError(edited_after_start(parsed, known).line())
+        return known  # as it was sent
+    # Dated as if it started now (its date is send_at when it has one).
+    return dataclasses.replace(resolve(settings, instance.store, parsed),
+                               queued_at=instance.now())
 
 
 def render_for(instance: Instance, edition: StoredEdition, address: str | None
@@ -60,6 +65,8 @@ def render_for(instance: Instance, edition: StoredEdition, address: str | None
 
 
 def when_line(instance: Instance, edition: StoredEdition) -> str:
+    if edition.id:  # started: the stored edition
+        return f"started sending on {edition.queued_at:%Y-%m-%d %H:%M} UTC"
     if edition.send_at is None:
         return "sends with the next run"
     local = edition.send_at.astimezone(ZoneInfo(instance.settings.site.timezone))

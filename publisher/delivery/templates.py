@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urljoin
+from zoneinfo import ZoneInfo
 
 import css_inline
 import jinja2
@@ -148,7 +149,8 @@ def edition_context(settings: Settings, edition: StoredEdition, articles: list[d
         "body_html": Markup(edition.body_html),
         "body_text": edition.body_text,
         "articles": articles,
-        "date": edition.published,
+        "date": edition.published.astimezone(ZoneInfo(settings.site.timezone))
+        if edition.published else None,
         "web_url": edition_url(settings, edition.slug),
         "preheader": text[:140],
         **links,
