@@ -367,3 +367,18 @@ def test_the_demo_instance_sends_its_edition(tmp_path, run_cli, monkeypatch):
     run_cli("-C", demo, "run")
     assert len([f for f in (demo / "outbox" / "new").iterdir()
                 if parse(f.read_bytes())["Subject"] == "A letter from the demo desk"]) == 3
+
+
+def test_a_linked_or_oversized_file_is_refused_unread(instance, settings, store, tmp_path):
+    outside = tmp_path / "outside.md"
+    outside.write_text("---\nsubject: Secret\n---\nNot for the folder.\n")
+    folder = instance / "editions"
+    folder.mkdir()
+    (folder / "linked.md").symlink_to(outside)
+    (folder / "huge.md").write_bytes(b"---\nsubject: Big\n---\n" + b"x" * (
+        settings.ingest.max_markdown_bytes + 1))
+    readers(store)
+    report = queue_editions(settings, store, NOW)
+    assert report.started == 0 and len(report.problems) == 2
+    assert any(p.startswith("editions/linked.md: is a symbolic link") for p in report.problems)
+    assert any(p.startswith("editions/huge.md: file is over the limit") for p in report.problems)
