@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -20,50 +19,10 @@ from publisher.editions.files import parse_edition
 from publisher.errors import InputError
 from publisher.store import open_store
 from publisher.store.editions import Reader
-from publisher.store.schema import editions, outbox
+from publisher.store.schema import editions
 from tests.conftest import NOW
-from tests.mailtest import Recorder, add_articles, add_subscriber, mail_server, smtp_env
-
-LETTER = """---
-subject: {subject}
-{extra}
----
-Dear readers,
-
-Thank you & **welcome**. <script>alert(1)</script>
-
-<div onclick="steal()">A block of raw HTML</div>
-
-## What comes next
-
-More [on the site](https://news.example.org/).
-"""
-
-
-def write_edition(instance: Path, slug: str, subject: str = "Our spring letter",
-                  extra: str = "") -> Path:
-    folder = instance / "editions"
-    folder.mkdir(exist_ok=True)
-    path = folder / f"{slug}.md"
-    path.write_text(LETTER.format(subject=subject, extra=extra), encoding="utf-8")
-    return path
-
-
-def readers(store):
-    """a: daily, every section; b: weekly, world; c: daily, culture; d and e suppressed."""
-    add_subscriber(store, "a@example.org", NOW, name="Ada")
-    add_subscriber(store, "b@example.org", NOW, frequency="weekly", sections=("world",))
-    add_subscriber(store, "c@example.org", NOW, sections=("culture",))
-    add_subscriber(store, "d@example.org", NOW, status="unsubscribed")
-    add_subscriber(store, "e@example.org", NOW, status="bounced")
-    add_subscriber(store, "f@example.org", NOW, status="complained")
-
-
-def edition_rows(store) -> list[dict]:
-    with store.reading() as conn:
-        return [dict(r._mapping) for r in conn.execute(
-            select(outbox.c.recipient, outbox.c.message_id, outbox.c.state)
-            .where(outbox.c.kind == "edition").order_by(outbox.c.recipient))]
+from tests.mailtest import Recorder, add_articles, mail_server, smtp_env
+from tests.support.editions import LETTER, edition_rows, readers, write_edition
 
 
 # ---------------------------------------------------------------- the rules

@@ -12,7 +12,7 @@ from publisher.editions import queue_editions
 from tests.conftest import NOW
 from tests.console_support import EDITOR, login
 from tests.mailtest import add_subscriber
-from tests.test_editions import write_edition
+from tests.support.editions import write_edition
 
 
 def test_console_lists_editions_with_delivery_counts(console, instance):

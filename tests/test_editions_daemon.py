@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import NOW
 from tests.daemon_process import wait_until
 from tests.mailtest import add_subscriber, parse
-from tests.test_editions import write_edition
+from tests.support.editions import write_edition
 
 pytestmark = pytest.mark.slow
 

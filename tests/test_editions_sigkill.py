@@ -16,9 +16,9 @@ from publisher.config import load_settings
 from publisher.store import open_store
 from publisher.store.schema import outbox
 from tests.conftest import NOW, REPO
+from tests.daemon_process import wait_until
 from tests.mailtest import Recorder, add_subscriber, mail_server
-from tests.test_editions import write_edition
-from tests.test_sigkill import wait_for
+from tests.support.editions import write_edition
 
 READERS = 200
 LEASE_SECONDS = 2
@@ -47,7 +47,7 @@ def test_killed_run_sends_an_edition_to_everyone_once(tmp_path, monkeypatch):
         command = [sys.executable, "-m", "publisher", "-C", str(site), "run"]
         first = subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE)
-        wait_for(lambda: len(handler.messages) >= READERS // 4)
+        wait_until(lambda: len(handler.messages) >= READERS // 4, "a quarter sent")
         first.send_signal(signal.SIGKILL)
         first.wait()
         with store.reading() as conn:

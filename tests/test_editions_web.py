@@ -15,7 +15,7 @@ from publisher.editions import queue_editions
 from publisher.feeds import build_feeds
 from tests.conftest import NOW
 from tests.mailtest import add_articles, add_subscriber
-from tests.test_editions import write_edition
+from tests.support.editions import write_edition
 
 SCHEMA = Path(__file__).parent / "schemas" / "jsonfeed-1.1.schema.json"
 
