@@ -10,6 +10,7 @@ import subprocess
 import sys
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from publisher.config import load_settings
@@ -19,6 +20,8 @@ from tests.conftest import NOW, REPO
 from tests.daemon_process import wait_until
 from tests.mailtest import Recorder, add_subscriber, mail_server
 from tests.support.editions import write_edition
+
+pytestmark = pytest.mark.slow  # three `publisher run` processes, about a minute
 
 READERS = 200
 LEASE_SECONDS = 2
