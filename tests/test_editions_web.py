@@ -83,3 +83,15 @@ def test_a_second_build_leaves_edition_files_alone(settings, store, instance):
     before = page.stat().st_mtime_ns
     report = build_feeds(settings, store, NOW + timedelta(hours=1))
     assert report.written == 0 and page.stat().st_mtime_ns == before
+
+
+def test_relative_links_are_read_against_the_site(settings, store, instance):
+    (instance / "editions").mkdir()
+    (instance / "editions" / "map.md").write_text(
+        "---\nsubject: The map\n---\nSee [the map](maps/town.html) and ![a map](/img/m.png).\n")
+    folder = publish(settings, store)
+    base = settings.site.base_url
+    page = (folder / "editions" / "map.html").read_text()
+    assert f'href="{base}maps/town.html"' in page and f'src="{base}img/m.png"' in page
+    feed = feedparser.parse((folder / "editions" / "atom.xml").read_bytes())
+    assert f'href="{base}maps/town.html"' in feed.entries[0].content[0].value

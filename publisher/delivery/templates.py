@@ -26,7 +26,7 @@ from markupsafe import Markup
 from publisher import templating
 from publisher.config import Settings
 from publisher.errors import TemplateError
-from publisher.feeds.model import article_path, edition_path
+from publisher.feeds.model import absolute_links, article_path, edition_path
 from publisher.store.editions import StoredEdition
 from publisher.templating import shipped_templates, template_folders
 
@@ -146,7 +146,9 @@ def edition_context(settings: Settings, edition: StoredEdition, articles: list[d
         "site": site_context(settings),
         "subscriber": dict(subscriber),
         "subject": edition.subject,
-        "body_html": Markup(edition.body_html),
+        # A mail program has no base URL: relative links are read against the site.
+        "body_html": Markup(absolute_links(edition.body_html, settings.site.base_url,
+                                           edition_url(settings, edition.slug))),
         "body_text": edition.body_text,
         "articles": articles,
         "date": edition.published.astimezone(ZoneInfo(settings.site.timezone))

@@ -76,6 +76,9 @@ def publish_edition_pages(build: Build) -> None:
             build.output.put(path, key, build.pages.render(
                 "pages/edition.html", root="../", canonical=build.site.url_of(path),
                 edition=edition, entries=cards(build, edition), feeds=feeds,
+                # Relative links read against the site, as in the mail and the feeds.
+                body=absolute_links(edition.body_html, build.site.url,
+                                    build.site.url_of(path)),
                 sections=build.sections))
     key = build.key("editions", editions_stamp(build))
     if not build.output.fresh(FOLDER + "index.html", key):
