@@ -10,6 +10,8 @@ The domain the site's mail speaks for (`message_domain`) lives here too: digests
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import ipaddress
 import re
 from email.header import decode_header
@@ -80,3 +82,12 @@ def message_domain(settings: Settings) -> str:
     if host and "." in host and not is_ip:
         return host
     return domain_of(mailbox(settings.mail.from_)[1])
+
+
+def message_id_parts(settings: Settings, kind: str) -> tuple[str, str]:
+    """A stored message's Message-ID is `<KIND-ID.TAG@DOMAIN>`: fixed when it is queued,
+    so a resend after a crash carries the same one. TAG is stable per instance (derived
+    from [web] secret), so two instances on one domain never share an id."""
+    tag = hmac.new(settings.web.secret.encode(), b"publisher message-id",
+                   hashlib.sha256).hexdigest()[:10]
+    return f"<{kind}-", f".{tag}@{message_domain(settings)}>"

@@ -112,6 +112,7 @@ from publisher.cli import (  # noqa: E402, F401  (registers the commands)
     api_tokens,
     bounces,
     core,
+    editions,
     feeds,
     mail,
     ops,

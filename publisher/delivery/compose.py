@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime
@@ -40,6 +41,7 @@ from publisher.delivery.templates import (
     confirm_subject,
     digest_context,
     digest_subject,
+    edition_context,
     inline_css,
     render,
     welcome_context,
@@ -50,6 +52,7 @@ from publisher.delivery.verp import Verp
 from publisher.delivery.welcome import schedule_sentence
 from publisher.errors import PublisherError
 from publisher.store import Store
+from publisher.store.editions import StoredEdition
 from publisher.store.ledger import Claimed
 
 log = logging.getLogger(__name__)
@@ -84,17 +87,18 @@ class Draft:
     body: Body
 
 
-class Prepared:
-    """One digest content, rendered once: its subject and its Body with gaps."""
+Render = Callable[[dict, dict], tuple[str, str]]  # (subscriber, links) -> (text, html)
 
-    def __init__(self, articles: list[dict], more: int, subject: str, body: Body,
-                 note: dict | None = None):
-        self.articles = articles
-        self.more = more
+
+class Prepared:
+    """One digest or edition content, rendered once: its subject and its Body with gaps,
+    and how to render it in full for one subscriber (the check, and the slow road)."""
+
+    def __init__(self, subject: str, body: Body, render: Render):
         self.subject = subject
-        self.note = note
         self.subject_line = header_line("Subject", subject)
         self.body = body
+        self.render = render
         self.fast: bool | None = None  # None until the first message has checked it
 
 
@@ -128,6 +132,7 @@ class Composer:
         self.prepared: LRU = LRU(64)
         self.articles: LRU = LRU(2000)
         self.notes: LRU = LRU(16)  # note id -> {"html", "text"}
+        self.editions: LRU = LRU(16)  # edition id: its stored content
         self._date: tuple[int, bytes] = (0, b"")
         self.lock = threading.Lock()
 
@@ -144,12 +149,26 @@ class Composer:
             return self.confirm(row, now)
         if row.kind == "welcome":
             return self.welcome(row, now)
+        if row.kind == "edition":
+            return self.edition(row, now)
         raise Skip(f"not sent: unknown message kind {row.kind!r}")
 
     def digest(self, row: Claimed, now: datetime) -> Draft:
         if row.status != "active":
             raise Skip(f"not sent: the subscriber is {row.status or 'deleted'}")
-        prepared = self.prepare(row.article_seqs, row.more, bool(row.name), row.note_id)
+        return self.bulk_draft(row, self.prepare(row.article_seqs, row.more, bool(row.name),
+                                                      row.note_id), now)
+
+    def edition(self, row: Claimed, now: datetime) -> Draft:
+        """An edition goes only to an active subscriber, as a digest does: one who
+        bounced, complained or left after it was queued gets nothing."""
+        if row.status != "active":
+            raise Skip(f"not sent: the subscriber is {row.status or 'deleted'}")
+        return self.bulk_draft(row, self.prepare_edition(row.edition_id, bool(row.name)),
+                               now)
+
+    def bulk_draft(self, row: Claimed, prepared: Prepared, now: datetime) -> Draft:
+        """A digest or an edition: the list headers, the subscriber's links filled in."""
         unsubscribe = self.links.token("unsubscribe", row.subscriber_id, row.token_version,
                                        now)
         values = {"name": row.name, "email": row.recipient,
@@ -237,7 +256,7 @@ class Composer:
     # ---------------------------------------------------------------- rendering
     def prepare(self, seqs: tuple[int, ...], more: int, named: bool,
                 note_id: int | None = None) -> Prepared:
-        key = (seqs, more, named, note_id)
+        key = ("digest", seqs, more, named, note_id)
         found = self.prepared.get(key)
         if found is not None:
             return found
@@ -246,15 +265,47 @@ class Composer:
             return found if found is not None else self.prepare_new(key)
 
     def prepare_new(self, key: tuple) -> Prepared:
-        seqs, more, named, note_id = key
+        _, seqs, more, named, note_id = key
         articles = self.article_contexts(seqs)
         note = self.note(note_id)
         subject = digest_subject(self.settings, len(articles) + more)
+        return self.prepared.put(key, self.prepared_body(
+            subject, named, lambda subscriber, links: self.render_digest(
+                articles, more, subject, subscriber, links, note)))
+
+    def prepare_edition(self, edition_id: int | None, named: bool) -> Prepared:
+        edition = self.edition_content(edition_id)
+        key = ("edition", edition.id, edition.content_hash, named)
+        with self.lock:
+            found = self.prepared.get(key)
+            if found is not None:
+                return found
+            articles = self.article_contexts(edition.article_seqs, required=False)
+
+            def render_edition(subscriber: dict, links: dict) -> tuple[str, str]:
+                context = edition_context(self.settings, edition, articles, subscriber, links)
+                return (render(self.settings, "edition.txt", context),
+                        inline_css(render(self.settings, "edition.html", context)))
+
+            return self.prepared.put(key, self.prepared_body(edition.subject, named,
+                                                             render_edition))
+
+    def edition_content(self, edition_id: int | None) -> StoredEdition:
+        found = self.editions.get(edition_id)
+        if found is None and edition_id is not None:
+            found = self.store.editions.by_id(edition_id)
+            if found is not None:
+                self.editions.put(edition_id, found)
+        if found is None:
+            raise Skip("not sent: its edition is no longer stored")
+        return found
+
+    def prepared_body(self, subject: str, named: bool, render_full: Render) -> Prepared:
+        """Render once with placeholders for the subscriber's values."""
         marks = self.slots.marks()
         subscriber = {"name": marks["name"] if named else "", "email": marks["email"]}
-        text, html = self.render_digest(articles, more, subject, subscriber, marks, note)
-        return self.prepared.put(key, Prepared(articles, more, subject,
-                                               make_body(text, html, self.slots), note))
+        text, html = render_full(subscriber, marks)
+        return Prepared(subject, make_body(text, html, self.slots), render_full)
 
     def note(self, note_id: int | None) -> dict | None:
         """A digest's editor's note, stored when it was queued (None: it had none, or
@@ -276,9 +327,7 @@ class Composer:
     def fill(self, prepared: Prepared, values: dict[str, str]) -> tuple[list[bytes], Body]:
         if prepared.fast:
             return prepared.body.fill(values), prepared.body
-        full = self.render_digest(prepared.articles, prepared.more, prepared.subject,
-                                  {"name": values["name"], "email": values["email"]}, values,
-                                  prepared.note)
+        full = prepared.render({"name": values["name"], "email": values["email"]}, values)
         if prepared.fast is None:
             pieces = prepared.body.fill(values)
             filled = decoded_parts(b"".join(pieces), prepared.body.boundary)

@@ -111,19 +111,24 @@ def preview_digest(settings: Settings, store: Store, subscriber: Subscriber | No
 def test_envelope(preview: Preview, to: str, now: datetime) -> Envelope:
     """The previewed message as a test: "[TEST] " before its subject, To: and the
     envelope recipient `to`, a Message-ID of its own; the body is left exactly as is."""
-    to = normalize_address(to)
-    composer = preview.composer
     plan = preview.plan
-    subject = composer.prepare(plan.article_seqs, plan.more, bool(preview.draft.row.name),
-                               preview.draft.row.note_id).subject
+    subject = preview.composer.prepare(plan.article_seqs, plan.more,
+                                       bool(preview.draft.row.name),
+                                       preview.draft.row.note_id).subject
+    return as_test(preview.composer, preview.draft, subject, to, now)
+
+
+def as_test(composer: Composer, composed: Draft, subject: str, to: str,
+            now: datetime) -> Envelope:
+    """A composed message (digest or edition) readdressed as a test to `to`."""
+    to = normalize_address(to)
     replaced = {b"subject:": header_line("Subject", f"[TEST] {subject}"),
                 b"to:": address_line("To", "", to),
                 b"message-id:": f"Message-ID: <test-{secrets.token_hex(8)}"
                                 f"@{composer.domain}>\r\n".encode("ascii")}
     headers = [replaced.get(line.split(b":", 1)[0].lower() + b":", line)
-               for line in preview.draft.headers]
-    draft = Draft(preview.draft.row, headers, preview.draft.static, preview.draft.pieces,
-                  preview.draft.body)
+               for line in composed.headers]
+    draft = Draft(composed.row, headers, composed.static, composed.pieces, composed.body)
     signed = composer.envelope(draft, composer.signature(draft, now))
     return Envelope(0, signed.message_id, signed.sender, (to,), signed.data,
                     signed.dot_safe)

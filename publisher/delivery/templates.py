@@ -1,5 +1,5 @@
-"""Delivery: the Jinja2 templates of every message (digest, welcome, confirmation) and
-their checks.
+"""Delivery: the Jinja2 templates of every message (digest, welcome, confirmation,
+edition) and their checks.
 
 An instance's own `templates/NAME` overrides the shipped one by name. Templates render
 with StrictUndefined, so a misspelt variable is an error that `publisher digest check`
@@ -16,6 +16,7 @@ Without a catalog the template's own English words are used.
 from __future__ import annotations
 
 import gettext
+import html
 import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -23,15 +24,19 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urljoin
+from zoneinfo import ZoneInfo
 
 import css_inline
 import jinja2
 import markupsafe
+import nh3
+from markupsafe import Markup
 
 from publisher import templating
 from publisher.config import Settings
 from publisher.errors import TemplateError
-from publisher.feeds.model import article_path
+from publisher.feeds.model import absolute_links, article_path, edition_path
+from publisher.store.editions import StoredEdition
 from publisher.templating import shipped_templates, template_folders
 
 # Every message kind and the templates it renders; `digest check` renders all of them.
@@ -39,6 +44,7 @@ MESSAGE_TEMPLATES = {
     "digest": ("digest.txt", "digest.html", "digest_subject.txt"),
     "welcome": ("welcome.txt", "welcome.html"),
     "confirm": ("confirm.txt", "confirm.html"),
+    "edition": ("edition.txt", "edition.html"),
 }
 # Where a translation catalog is looked for: INSTANCE/locale/LANG/LC_MESSAGES/publisher.mo
 LOCALE_FOLDER, CATALOG = "locale", "publisher"
@@ -186,6 +192,34 @@ def welcome_context(settings: Settings, subject: str, subscriber: Mapping[str, s
     }
 
 
+def edition_url(settings: Settings, slug: str) -> str:
+    """The edition's public page, as the feeds stage writes it (view in your browser)."""
+    return urljoin(settings.site.base_url, edition_path(slug))
+
+
+def edition_context(settings: Settings, edition: StoredEdition, articles: list[dict],
+                    subscriber: Mapping[str, str], links: Mapping[str, str]) -> dict:
+    """What edition.txt and edition.html see. `body_html` was sanitized (nh3) when the
+    file was read, so it is passed through as markup; `body_text` is its Markdown."""
+    text = " ".join(html.unescape(nh3.clean(edition.body_html, tags=set())).split())
+    return {
+        "site": site_context(settings),
+        "subscriber": dict(subscriber),
+        "subject": edition.subject,
+        # A mail program has no base URL: relative links are read against the site.
+        "body_html": Markup(absolute_links(edition.body_html, settings.site.base_url,
+                                           edition_url(settings, edition.slug))),
+        "body_text": edition.body_text,
+        "articles": articles,
+        "date": edition.published.astimezone(ZoneInfo(settings.site.timezone))
+        if edition.published else None,
+        "web_url": edition_url(settings, edition.slug),
+        "preheader": text[:140],
+        "postal_address": settings.mail.postal_address,
+        **links,
+    }
+
+
 def confirm_context(settings: Settings, subject: str, subscriber: Mapping[str, str],
                     confirm_url: str) -> dict:
     return {"site": site_context(settings), "subscriber": dict(subscriber),
@@ -246,6 +280,15 @@ SAMPLES = (
 )
 
 
+SAMPLE_EDITION = StoredEdition(
+    id=0, slug="spring-letter", content_hash="0" * 64, subject="Our spring letter",
+    sections=(), frequencies=(), send_at=datetime(2026, 11, 24, 9, tzinfo=UTC),
+    body_html="<p>Dear readers, <em>thank you</em> &amp; welcome.</p><h2>What’s next</h2>"
+              "<p><a href=\"https://example.org/\">A link</a></p>",
+    body_text="Dear readers, *thank you* & welcome.\n\n## What’s next\n",
+    article_seqs=(), queued_at=datetime(2026, 11, 24, 9, tzinfo=UTC))
+
+
 def sample_contexts(settings: Settings) -> dict[str, dict]:
     """Each message kind's context filled with sample data covering the edge cases."""
     articles = [article_context(settings, a) for a in SAMPLES]
@@ -263,6 +306,7 @@ def sample_contexts(settings: Settings) -> dict[str, dict]:
                                    "something is new.", ["world"]),
         "confirm": confirm_context(settings, confirm_subject(settings), subscriber,
                                    settings.site.base_url + "confirm/SAMPLE"),
+        "edition": edition_context(settings, SAMPLE_EDITION, articles, subscriber, links),
     }
 
 

@@ -12,8 +12,6 @@ Each digest is keyed by (subscriber, period) — "daily:2026-11-24", "weekly:202
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +19,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import cache, lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from publisher.addresses import message_domain
+from publisher.addresses import message_id_parts
 from publisher.config import WEEKDAYS, DigestSettings, Settings
 from publisher.digests.note import note_for_pass
 from publisher.store import Store
@@ -200,12 +198,8 @@ def note_in_force(settings: Settings, store: Store, now: datetime,
 
 
 def digest_message_id_parts(settings: Settings) -> tuple[str, str]:
-    """A digest's Message-ID is `<digest-ID.TAG@DOMAIN>`: fixed when it is queued, so a
-    resend after a crash carries the same one. TAG is stable per instance (derived from
-    [web] secret), so two instances on one domain never share an id."""
-    tag = hmac.new(settings.web.secret.encode(), b"publisher message-id",
-                   hashlib.sha256).hexdigest()[:10]
-    return "<digest-", f".{tag}@{message_domain(settings)}>"
+    """A digest's Message-ID is `<digest-ID.TAG@DOMAIN>` (see message_id_parts)."""
+    return message_id_parts(settings, "digest")
 
 
 def digest_message_id(settings: Settings, digest_id: int) -> str:

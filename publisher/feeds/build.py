@@ -41,6 +41,13 @@ from publisher.feeds.archives import (
     is_kept,
     render_entry,
 )
+from publisher.feeds.editions import (
+    ON_INDEX,
+    edition_feeds,
+    editions_stamp,
+    publish_edition_feeds,
+    publish_edition_pages,
+)
 from publisher.feeds.jsonfeed import json_document, json_item
 from publisher.feeds.model import (
     ATOM,
@@ -136,6 +143,13 @@ class Build:
         self.processes = processes  # at most, for the long passes (shares.py)
         self.min_share = MIN_SHARE
         self.shares_used: dict[str, int] = {}  # pass name: processes it ran in
+        self.editions = store.editions.public()  # newest first
+        self._stamps_by_seq: dict[int, Stamp] | None = None
+
+    def stamps_by_seq(self) -> dict[int, Stamp]:
+        if self._stamps_by_seq is None:
+            self._stamps_by_seq = {stamp.seq: stamp for stamp in self.stamps}
+        return self._stamps_by_seq
 
     # --- keys --------------------------------------------------------------------------
     def key(self, *parts: object, stamps: Sequence[Stamp] = ()) -> str:
@@ -223,7 +237,7 @@ def publish_feeds(build: Build) -> None:
 
 
 def publish_live_feeds(build: Build) -> None:
-    """rss.xml, atom.xml and feed.json, site-wide and for every section."""
+    """rss.xml, atom.xml and feed.json, site-wide, for every section and for editions."""
     site = build.site
     newest_archive = site.url_of(archive_path(len(build.archive))) if build.archive else None
     publish_live(build, "", build.window, site.title, site.description, newest_archive)
@@ -231,6 +245,7 @@ def publish_live_feeds(build: Build) -> None:
         title = section_title(section.name)
         publish_live(build, section_path(section.name), build.section_windows[section.name],
                      f"{site.title}: {title}", f"{title} articles from {site.title}", None)
+    publish_edition_feeds(build)
 
 
 def publish_live(build: Build, prefix: str, window: Sequence[Stamp], title: str,
@@ -350,11 +365,14 @@ def publish_pages(build: Build, show: ProgressDisplay = quiet) -> None:
         if not output.fresh(LETTER_MARK, key):
             output.put(LETTER_MARK, key, letter_mark(build.site.title))
     publish_article_pages(build, show)
+    publish_edition_pages(build)
     counts = tuple(build.section_counts.items())
-    key = build.key("index", counts, stamps=build.window)
+    key = build.key("index", counts, editions_stamp(build)[:ON_INDEX], stamps=build.window)
     if not output.fresh("index.html", key):
         entries = newest_first(build.entries_for(build.window))
-        output.put("index.html", key, pages.index(entries, build.sections))
+        output.put("index.html", key, pages.index(
+            entries, build.sections, build.editions[:ON_INDEX],
+            edition_feeds(build) if build.editions else []))
     for section in build.sections:
         window = build.section_windows[section.name]
         path = section.path + "index.html"

@@ -107,6 +107,11 @@ def article_path(slug: str) -> str:
     return f"articles/{slug}.html"
 
 
+def edition_path(slug: str) -> str:
+    """An edition's page in the publish folder (slugs are file-name safe by rule)."""
+    return f"editions/{slug}.html"
+
+
 def section_path(section: str) -> str:
     return f"sections/{section}/"
 

@@ -86,14 +86,16 @@ class Pages:
         return (f"{local.day} {MONTHS[local.month - 1]} {local.year}, "
                 f"{local:%H:%M} {local.tzname()}")
 
-    def index(self, entries: list[Entry], sections: list[Section]) -> bytes:
+    def index(self, entries: list[Entry], sections: list[Section], editions: list = (),
+              edition_feeds: list[FeedLink] = ()) -> bytes:
         all_feeds = [feed_links(self.site, s.path, f"{self.site.title}: {s.title}")
                      for s in sections]
         # Autodiscovery for every feed: readers offer them all from the front page.
         every_feed = self.env.globals["site_feeds"] + [f for feeds in all_feeds for f in feeds]
         return self.render("pages/index.html", root="./", canonical=self.site.url,
                            entries=entries, sections=sections, section_feeds=all_feeds,
-                           feeds=every_feed)
+                           feeds=every_feed + list(edition_feeds), editions=list(editions),
+                           edition_feeds=list(edition_feeds))
 
     def section(self, section: Section, entries: list[Entry],
                 sections: list[Section]) -> bytes:

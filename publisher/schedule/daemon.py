@@ -3,7 +3,8 @@
 What runs when:
 - ingest, as files land in the inbox (publisher.schedule.watch), and once at start for files
   that landed while the daemon was down; then feeds and digests when it stored anything.
-- digests: a job every minute on the minute asks the digests stage who is due at `now`.
+- editions and digests: a job every minute on the minute asks the editions stage which
+  editions are due (their send_at passed) and the digests stage who is due at `now`.
   Due-ness is a function of `now` and each subscriber's last digest, so the schedule of
   every time zone falls out of the one job, and catching up after downtime is the first
   run at start (a daily digest missed at 07:00 goes out once, on start).
@@ -186,7 +187,7 @@ class Daemon:
         # Catch up: files that landed while no one led, feeds a stop left stale, digests,
         # and the bounce mailbox if there is one (pruning alone can wait for its timer).
         mailbox = ("bounces",) if self.settings.bounces.imap_url else ()
-        self.request("ingest", "feeds", "digests", *mailbox)
+        self.request("ingest", "editions", "feeds", "digests", *mailbox)
 
     async def take_run_lock(self, said: bool) -> bool:
         try:
@@ -221,11 +222,12 @@ class Daemon:
 
     # --- jobs -----------------------------------------------------------------------
     def start_scheduler(self) -> None:
-        """The digests job asks every minute; only the leader's worker acts on it."""
+        """The editions and digests job asks every minute; only the leader's worker acts."""
         self.scheduler = scheduler = AsyncIOScheduler(timezone=UTC, job_defaults={
             "coalesce": True, "max_instances": 1, "misfire_grace_time": None})
         scheduler.add_job(self.request, CronTrigger(second=0, timezone=UTC),
-                          args=["digests"], id="digests", name="digests due?")
+                          args=["editions", "digests"], id="digests",
+                          name="editions and digests due?")
         scheduler.start()
 
     def schedule_source(self, scheduler: AsyncIOScheduler, name: str,
@@ -301,7 +303,9 @@ class Daemon:
                 self.inbox_changes = None  # failed: the next ingest looks at everything
             if name == "ingest" and report and (report.new or report.updated):
                 wanted |= {"feeds", "digests"}
-            if name == "digests" and report and report.queued:
+            if name == "editions" and report and report.started:
+                wanted |= {"feeds"}  # its web page, and the editions feed
+            if name in ("digests", "editions") and report and report.queued:
                 self.sender.wake_up()  # this node sends them without waiting
 
     def ingest_work(self, now: datetime) -> Callable[[], Any]:

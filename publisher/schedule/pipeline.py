@@ -16,6 +16,7 @@ from publisher.clock import Clock
 from publisher.config import Settings
 from publisher.delivery import DeliveryReport, deliver_blocking
 from publisher.digests.planner import DigestReport, queue_digests
+from publisher.editions import EditionsReport, queue_editions
 from publisher.feeds import FeedsReport, build_feeds
 from publisher.ingest.inbox import IngestReport, ingest
 from publisher.ingest.sources import SourcesReport, fetch_sources
@@ -32,6 +33,7 @@ T = TypeVar("T")
 class RunReport:
     ingest: IngestReport
     sources: SourcesReport
+    editions: EditionsReport
     feeds: FeedsReport
     digests: DigestReport
     delivery: DeliveryReport
@@ -39,8 +41,8 @@ class RunReport:
     webhooks: WebhooksReport | None = None  # None: no [[webhooks]] configured
 
     def lines(self) -> list[str]:
-        reports = [self.ingest, self.sources, self.feeds, self.digests, self.delivery,
-                   self.bounces, self.webhooks]
+        reports = [self.ingest, self.sources, self.editions, self.feeds, self.digests,
+                   self.delivery, self.bounces, self.webhooks]
         # A stage with nothing to say (bounces without a mailbox) has an empty line.
         return [line for report in reports if report and (line := report.line())]
 
@@ -78,6 +80,8 @@ def stages(settings: Settings, store: Store, now: datetime,
     return [
         ("ingest", lambda: ingest(settings, store, now)),
         ("sources", lambda: fetch_sources(settings, store, now)),
+        # Before feeds, so an edition that starts sending has its web page at once.
+        ("editions", lambda: queue_editions(settings, store, now)),
         ("feeds", lambda: build_feeds(settings, store, now)),
         ("digests", lambda: digests_pass(settings, store, now)),
         ("delivery", lambda: deliver_blocking(settings, store, transport, now)),

@@ -27,6 +27,7 @@ from publisher.store.bounces import BounceStore
 from publisher.store.browse import BrowseStore
 from publisher.store.challenges import ChallengeStore
 from publisher.store.dashboard import DashboardStore
+from publisher.store.editions import EditionStore
 from publisher.store.events import EventStore
 from publisher.store.inbox_files import InboxFileStore
 from publisher.store.ledger import LedgerStore
@@ -65,6 +66,7 @@ class Store:
         self.bounces = BounceStore(self)
         self.challenges = ChallengeStore(self)  # [web] challenge: solutions spent
         self.notes = NoteStore(self)  # editor's notes, digests for their web pages
+        self.editions = EditionStore(self)  # mail an editor wrote, and its outbox rows
 
     @property
     def dialect(self) -> str:

@@ -68,6 +68,7 @@ class Claimed:
     article_seqs: tuple[int, ...]
     more: int
     note_id: int | None = None  # a digest's editor's note (store: digest_notes)
+    edition_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -180,7 +181,7 @@ class LedgerStore:
                        outbox.c.subscriber_id, subscribers.c.name, subscribers.c.status,
                        subscribers.c.token_version,
                        cast(digests.c.article_seqs, Text).label("seqs"), digests.c.more,
-                       digests.c.note_id)
+                       digests.c.note_id, outbox.c.edition_id)
                 .select_from(outbox.outerjoin(subscribers,
                                               subscribers.c.id == outbox.c.subscriber_id)
                              .outerjoin(digests, digests.c.id == outbox.c.digest_id))
@@ -188,9 +189,10 @@ class LedgerStore:
         # Rows unpacked as tuples: attribute access by name costs more than the query.
         return [Claimed(id_, kind, message_id, recipient, attempts, payload or {}, digest_id,
                         subscriber_id, name or "", status, version or 0, self.parsed(seqs),
-                        more or 0, note_id)
+                        more or 0, note_id, edition_id)
                 for (id_, kind, message_id, recipient, attempts, payload, digest_id,
-                     subscriber_id, name, status, version, seqs, more, note_id) in rows]
+                     subscriber_id, name, status, version, seqs, more, note_id,
+                     edition_id) in rows]
 
     def parsed(self, text: str | None) -> tuple:
         """A JSON list (a digest's articles, a subscriber's sections) as a tuple, parsed

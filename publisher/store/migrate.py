@@ -23,7 +23,9 @@ from publisher.store.schema import (
     archive_entries,
     bounce_events,
     digest_notes,
+    editions,
     metadata,
+    outbox,
     schema_version,
     spent_challenges,
     subscribers,
@@ -69,6 +71,17 @@ def add_console(conn: Connection) -> None:
             conn.execute(CreateIndex(index, if_not_exists=True))
 
 
+def add_editions(conn: Connection) -> None:
+    editions.create(conn, checkfirst=True)
+    # A database made at version 1 by this code's schema.py has the column already.
+    if "edition_id" not in {c["name"] for c in inspect(conn).get_columns("outbox")}:
+        conn.execute(text("ALTER TABLE outbox ADD COLUMN edition_id BIGINT "
+                          "REFERENCES editions(id) ON DELETE CASCADE"))
+    for index in outbox.indexes:
+        if index.name == "uq_outbox_edition":
+            conn.execute(CreateIndex(index, if_not_exists=True))
+
+
 def add_welcome_and_notes(conn: Connection) -> None:
     """subscribers.welcomed_at, digest_notes and digests.note_id. A database made by this
     code's schema.py at version 1 has them already."""
@@ -95,6 +108,8 @@ MIGRATIONS: list[tuple[int, str, Step]] = [
     (5, "bounce_events: bounces and complaints with their raw messages",
      lambda conn: bounce_events.create(conn, checkfirst=True)),
     (6, "subscribers.deliver_at: each subscriber's delivery time", add_deliver_at),
+    (7, "editions, outbox.edition_id: mail an editor wrote, once per subscriber",
+     add_editions),
     (8, "subscribers.welcomed_at, digest_notes, digests.note_id: the welcome mail once, "
         "the editor's note a digest carried", add_welcome_and_notes),
     (9, "inbox_files size, mtime_ns, ctime_ns, inode: unchanged files are not read again",

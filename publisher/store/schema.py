@@ -192,12 +192,34 @@ digest_notes = Table(
     Column("until", UTCDateTime, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
 )
+# Editions: mail an editor wrote (editions/*.md), one row once it starts sending (schema
+# version 7). The content is kept as it was queued, so every message and the public page
+# are rendered from what was sent; an edited file no longer matches content_hash and is
+# refused (a correction is a new edition).
+editions = Table(
+    "editions", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("slug", String(200), nullable=False, unique=True),  # the file name's stem
+    Column("content_hash", String(64), nullable=False),  # sha256 of the file's bytes
+    Column("subject", Text, nullable=False),
+    Column("sections", JSON, nullable=False),  # the audience: empty, everyone
+    Column("frequencies", JSON, nullable=False),  # the audience: empty, every frequency
+    Column("send_at", UTCDateTime),  # as the file said; NULL: at once
+    Column("body_html", Text, nullable=False),  # rendered and sanitized (nh3)
+    Column("body_text", Text, nullable=False),  # the Markdown source, for text/plain
+    Column("article_seqs", JSON, nullable=False),  # the cards, in the file's order
+    Column("queued_at", UTCDateTime, nullable=False),  # when it started sending
+    Column("recipients", Integer, nullable=False, default=0),  # outbox rows queued
+    sqlite_autoincrement=True,
+)
+Index("ix_editions_queued", editions.c.queued_at)
 
 outbox = Table(
     "outbox", metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
-    Column("kind", String(20), nullable=False),  # digest, confirm, welcome
+    Column("kind", String(20), nullable=False),  # digest, confirm, welcome, edition
     Column("digest_id", Id, ForeignKey("digests.id", ondelete="CASCADE"), unique=True),
+    Column("edition_id", Id, ForeignKey("editions.id", ondelete="CASCADE")),
     Column("subscriber_id", Id, ForeignKey("subscribers.id", ondelete="CASCADE")),
     Column("recipient", String(320), nullable=False),
     Column("message_id", String(255), nullable=False, unique=True),
@@ -217,6 +239,9 @@ outbox = Table(
 Index("ix_outbox_due", outbox.c.state, outbox.c.next_attempt_at)
 Index("ix_outbox_subscriber", outbox.c.subscriber_id)
 Index("ix_outbox_created", outbox.c.created_at)  # pruning reads only the old rows
+# The edition's ledger key: one message per subscriber and edition (NULLs, the digests
+# and confirmations, never collide).
+Index("uq_outbox_edition", outbox.c.edition_id, outbox.c.subscriber_id, unique=True)
 
 runs = Table(
     "runs", metadata,

@@ -18,7 +18,8 @@ CONSOLE_CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; "
                "frame-ancestors 'none'")
 
 NAV = [("", "Dashboard", "editor"), ("subscribers", "Subscribers", "editor"),
-       ("outbox", "Outbox", "editor"), ("bounces", "Bounces", "editor"),
+       ("outbox", "Outbox", "editor"), ("editions", "Editions", "editor"),
+       ("bounces", "Bounces", "editor"),
        ("preview", "Preview", "editor"),
        ("settings", "Settings", "owner"), ("accounts", "Accounts", "owner"),
        ("audit", "Audit log", "owner")]
