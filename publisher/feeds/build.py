@@ -1,7 +1,8 @@
 """Feeds stage, build: what one build publishes, and the two passes that publish it.
 
 `Build` reads the cheap facts first (every article's stamp, each section's newest
-window) and keys every output file by what it is made of. A file whose key is the one in
+window by date) and keys every output file by what it is made of. (A build of what
+changed since the last one reads less: changes.py.) A file whose key is the one in
 the manifest, and which is still on disk as written, is skipped without reading a single
 article body; everything else is rendered and written only if its bytes differ.
 
@@ -108,24 +109,15 @@ class Build:
     """One build of the publish folder: its inputs, keys and caches."""
 
     def __init__(self, site: Site, store: Store, env: jinja2.Environment,
-                 template_folders: Sequence[Path], processes: int = 1):
+                 template_folders: Sequence[Path], processes: int = 1,
+                 output: Output | None = None):
         self.site = site
         self.store = store
-        self.output = Output(site.folder)
+        self.output = output or Output(site.folder)
         self.pages = Pages(env, site)
         self.layout = layout_key(site, template_folders)
-        self.stamps = store.articles.stamps()  # oldest first
         # An empty feed's updated time: when the store was made (stable, and plausible).
         self.empty_since = store.articles.created_at() or EPOCH
-        self.window = self.stamps[::-1][:site.items]  # newest first
-        counts = store.articles.section_counts()
-        for name in sorted(n for n in counts if not SECTION_NAME.fullmatch(n)):
-            log.warning("section %r is not a lower-case word (a-z, 0-9, -): it gets no "
-                        "feed or page", name)
-        self.section_counts = {n: c for n, c in counts.items() if SECTION_NAME.fullmatch(n)}
-        self.section_windows = store.articles.section_windows(self.section_counts, site.items)
-        self.sections: list[Section] = sections_of(self.section_counts)
-        self.archive = archive_pages(self.stamps, site.items)
         self.entry_context = entry_context(site)
         self.archive_keys: dict[int, str] = {}  # page number: key
         self.entries: dict[int, Entry] = {}
@@ -136,6 +128,37 @@ class Build:
         self.processes = processes  # at most, for the long passes (shares.py)
         self.min_share = MIN_SHARE
         self.shares_used: dict[str, int] = {}  # pass name: processes it ran in
+        # What this build publishes: read_everything() (a full build) or, for a build
+        # of what changed, changes.py fills them with only what the change touches.
+        self.stamps: Sequence[Stamp] = ()  # the articles whose pages it writes, by seq
+        self.window: list[Stamp] = []  # the site's newest articles by date
+        self.section_counts: dict[str, int] = {}
+        self.sections: list[Section] = []  # every section (the pages' navigation)
+        self.touched: list[Section] = []  # those whose feeds and page it writes
+        self.section_windows: dict[str, list[Stamp]] = {}
+        self.archive: list[ArchivePage] = []  # the archive pages it writes (if stale)
+        self.archive_count = 0  # how many archive pages there are
+        self.partial = False  # only what changed: no style sheet, no icon
+
+    def read_everything(self) -> Build:
+        """Every article's stamp, every section: a full build, checked file by file
+        against the manifest."""
+        store, items = self.store, self.site.items
+        self.stamps = store.articles.stamps()  # oldest first
+        self.window = store.articles.window(items)  # newest by date first
+        self.set_sections(store.articles.section_counts())
+        self.touched = self.sections
+        self.section_windows = store.articles.section_windows(self.section_counts, items)
+        self.archive = archive_pages(self.stamps, items)
+        self.archive_count = len(self.archive)
+        return self
+
+    def set_sections(self, counts: dict[str, int]) -> None:
+        for name in sorted(n for n in counts if not SECTION_NAME.fullmatch(n)):
+            log.warning("section %r is not a lower-case word (a-z, 0-9, -): it gets no "
+                        "feed or page", name)
+        self.section_counts = {n: c for n, c in counts.items() if SECTION_NAME.fullmatch(n)}
+        self.sections = sections_of(self.section_counts)
 
     # --- keys --------------------------------------------------------------------------
     def key(self, *parts: object, stamps: Sequence[Stamp] = ()) -> str:
@@ -225,9 +248,10 @@ def publish_feeds(build: Build) -> None:
 def publish_live_feeds(build: Build) -> None:
     """rss.xml, atom.xml and feed.json, site-wide and for every section."""
     site = build.site
-    newest_archive = site.url_of(archive_path(len(build.archive))) if build.archive else None
+    newest_archive = (site.url_of(archive_path(build.archive_count))
+                      if build.archive_count else None)
     publish_live(build, "", build.window, site.title, site.description, newest_archive)
-    for section in build.sections:
+    for section in build.touched:
         title = section_title(section.name)
         publish_live(build, section_path(section.name), build.section_windows[section.name],
                      f"{site.title}: {title}", f"{title} articles from {site.title}", None)
@@ -342,23 +366,25 @@ def publish_pages(build: Build, show: ProgressDisplay = quiet) -> None:
     """style.css, one page per article, then index.html and one index per section
     (which link the article pages)."""
     pages, output = build.pages, build.output
-    key = build.key("style")
-    if not output.fresh(STYLE, key):
-        output.put(STYLE, key, pages.style())
-    if not build.site.icon:
-        key = build.key("icon")
-        if not output.fresh(LETTER_MARK, key):
-            output.put(LETTER_MARK, key, letter_mark(build.site.title))
+    if not build.partial:  # the same layout: these have not changed
+        key = build.key("style")
+        if not output.fresh(STYLE, key):
+            output.put(STYLE, key, pages.style())
+        if not build.site.icon:
+            key = build.key("icon")
+            if not output.fresh(LETTER_MARK, key):
+                output.put(LETTER_MARK, key, letter_mark(build.site.title))
     publish_article_pages(build, show)
     counts = tuple(build.section_counts.items())
     key = build.key("index", counts, stamps=build.window)
     if not output.fresh("index.html", key):
         entries = newest_first(build.entries_for(build.window))
         output.put("index.html", key, pages.index(entries, build.sections))
-    for section in build.sections:
+    names = tuple(build.section_counts)  # a section page names every section, no counts
+    for section in build.touched:
         window = build.section_windows[section.name]
         path = section.path + "index.html"
-        key = build.key("section", section.name, counts, stamps=window)
+        key = build.key("section", section.name, names, stamps=window)
         if not output.fresh(path, key):
             entries = newest_first(build.entries_for(window))
             output.put(path, key, pages.section(section, entries, build.sections))

@@ -82,10 +82,15 @@ articles = Table(
     Column("updated", UTCDateTime, nullable=False),
     Column("stored_at", UTCDateTime, nullable=False),
     Column("content_hash", String(64), nullable=False),
+    # The change number: every transaction that stores or edits articles gives them the
+    # next one, so the feeds stage asks for what changed since the number it last saw.
+    Column("changed", BigInteger, nullable=False, default=0),
     sqlite_autoincrement=True,  # never reuse a sequence number
 )
 Index("ix_articles_source", articles.c.source)
+# Newest by date (SQLite adds the rowid, the seq, to every index entry: the tie-break).
 Index("ix_articles_published", articles.c.published)
+Index("ix_articles_changed", articles.c.changed)
 # Covers the feeds stage's look at every article (seq order, slug, content hash) so a
 # build can tell what is unchanged without reading the wide rows.
 Index("ix_articles_stamp", articles.c.seq, articles.c.slug, articles.c.content_hash)
@@ -113,7 +118,9 @@ archive_entries = Table(
     # what a page sorts its entries by and takes its own updated time from.
     Column("published_us", BigInteger, nullable=False),
     Column("updated_us", BigInteger, nullable=False),
-    Column("xml", LargeBinary, nullable=False),  # UTF-8, ready to concatenate
+    # UTF-8, ready to concatenate, zlib-compressed (since schema version 10): a third of
+    # the page it goes into instead of one whole SQLite page per entry.
+    Column("xml", LargeBinary, nullable=False),
 )
 
 inbox_files = Table(
