@@ -147,9 +147,10 @@ class Output:
         if self.partial:
             self.save_journal()
             return
-        if not self.changed and (self.folder / MANIFEST).exists():
+        if not self.changed and (self.folder / MANIFEST).exists() \
+                and not (self.folder / JOURNAL).exists():
             return
-        self.write_manifest(self.records)
+        self.write_manifest(self.records)  # with the journal folded in
 
     def write_manifest(self, records: dict[str, tuple[str, int, int]]) -> None:
         self.make_folder(self.folder)
