@@ -114,8 +114,8 @@ class Build:
         self.site = site
         self.store = store
         self.output = output or Output(site.folder)
-        self.pages = Pages(env, site)
         self.layout = layout_key(site, template_folders)
+        self.pages = pages_for(self.layout, env, site)
         # An empty feed's updated time: when the store was made (stable, and plausible).
         self.empty_since = store.articles.created_at() or EPOCH
         self.entry_context = entry_context(site)
@@ -214,6 +214,21 @@ class Build:
             self_url=site.url_of(path), feed_id=site.url_of(prefix + ATOM),
             language=site.language, author=site.author, hub=site.hub,
             updated=updated or self.empty_since, **links)
+
+
+# The page renderer of the latest layouts, templates compiled: compiling them costs more
+# than a build of one new article, and a daemon builds over and over with the same ones.
+PAGES: dict[str, Pages] = {}
+
+
+def pages_for(layout: str, env: jinja2.Environment, site: Site) -> Pages:
+    """The renderer for this layout (settings, templates and code: nothing else shapes
+    the pages), made and compiled once per process."""
+    if layout not in PAGES:
+        while len(PAGES) >= 4:
+            PAGES.pop(next(iter(PAGES)))
+        PAGES[layout] = Pages(env, site)
+    return PAGES[layout]
 
 
 def layout_key(site: Site, template_folders: Sequence[Path]) -> str:
