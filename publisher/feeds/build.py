@@ -28,10 +28,8 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 
-import feedgen.version
 import jinja2
 
-from publisher import __version__
 from publisher.article import slugify
 from publisher.feeds.archives import (
     ArchivePage,
@@ -63,7 +61,7 @@ from publisher.feeds.model import (
     section_title,
 )
 from publisher.feeds.output import Output
-from publisher.feeds.pages import STYLE, Pages, Section, sections_of
+from publisher.feeds.pages import STYLE, Section, layout_key, pages_for, sections_of
 from publisher.feeds.rss_atom import PublisherEntry, atom_document, feed_entry, rss_document
 from publisher.feeds.shares import in_shares
 from publisher.ops.progress import Progress, ProgressDisplay, quiet
@@ -214,38 +212,6 @@ class Build:
             self_url=site.url_of(path), feed_id=site.url_of(prefix + ATOM),
             language=site.language, author=site.author, hub=site.hub,
             updated=updated or self.empty_since, **links)
-
-
-# The page renderer of the latest layouts, templates compiled: compiling them costs more
-# than a build of one new article, and a daemon builds over and over with the same ones.
-PAGES: dict[str, Pages] = {}
-
-
-def pages_for(layout: str, env: jinja2.Environment, site: Site) -> Pages:
-    """The renderer for this layout (settings, templates and code: nothing else shapes
-    the pages), made and compiled once per process."""
-    if layout not in PAGES:
-        while len(PAGES) >= 4:
-            PAGES.pop(next(iter(PAGES)))
-        PAGES[layout] = Pages(env, site)
-    return PAGES[layout]
-
-
-def layout_key(site: Site, template_folders: Sequence[Path]) -> str:
-    """Everything besides the articles that shapes the output: settings, the versions
-    and source of the code that writes it, and the templates. Any change re-renders."""
-    digest = hashlib.blake2b(digest_size=16)
-    digest.update(repr((__version__, feedgen.version.version_str, jinja2.__version__,
-                        site)).encode())
-    package = Path(__file__).resolve().parent
-    for source in [*sorted(package.glob("*.py")), package.parent / "templating.py"]:
-        digest.update(source.read_bytes())
-    for folder in template_folders:
-        for path in sorted(folder.rglob("*")) if folder.is_dir() else ():
-            if path.is_file():
-                digest.update(path.relative_to(folder).as_posix().encode())
-                digest.update(path.read_bytes())
-    return digest.hexdigest()
 
 
 # --- the feeds --------------------------------------------------------------------------
