@@ -190,21 +190,22 @@ class ArticleStore:
 
     def section_windows(self, sections: Sequence[str], limit: int) -> dict[str, list[Stamp]]:
         """For each section, the stamps of its newest `limit` articles by published date,
-        newest first (as `window`), a statement per 100 sections."""
+        newest first (as `window`): one range of ix_article_sections_published each, a
+        statement per 100 sections."""
         windows: dict[str, list[Stamp]] = {name: [] for name in sections}
         for part in chunks(list(sections), 100):
-            newest = [select(article_sections.c.section, articles.c.seq,
-                             articles.c.published)
-                      .join(articles, articles.c.seq == article_sections.c.article_seq)
+            newest = [select(article_sections.c.section, article_sections.c.article_seq,
+                             article_sections.c.published)
                       .where(article_sections.c.section == name)
-                      .order_by(articles.c.published.desc(), articles.c.seq.desc())
+                      .order_by(article_sections.c.published.desc(),
+                                article_sections.c.article_seq.desc())
                       .limit(limit).subquery() for name in part]
-            ranked = union_all(*[select(q.c.section, q.c.seq, q.c.published)
+            ranked = union_all(*[select(q.c.section, q.c.article_seq, q.c.published)
                                  for q in newest]).subquery()
             query = (select(ranked.c.section, *STAMP_COLUMNS)
-                     .join(articles, articles.c.seq == ranked.c.seq)
+                     .join(articles, articles.c.seq == ranked.c.article_seq)
                      .order_by(ranked.c.section, ranked.c.published.desc(),
-                               ranked.c.seq.desc()))
+                               ranked.c.article_seq.desc()))
             with self.store.reading() as conn:
                 for section, *stamp in conn.execute(query):
                     windows[section].append(Stamp(*stamp))
@@ -220,10 +221,11 @@ class ArticleStore:
     def changed_since(self, change: int) -> list[tuple[Stamp, tuple[str, ...]]]:
         """The articles stored or edited after change number `change`, with their
         sections, in seq order (one range of ix_articles_changed)."""
+        # No ORDER BY: SQLite would rather walk every row in seq order than sort a few.
         query = (select(*STAMP_COLUMNS, type_coerce(articles.c.sections, Text))
-                 .where(articles.c.changed > change).order_by(articles.c.seq))
+                 .where(articles.c.changed > change))
         with self.store.reading() as conn:
-            rows = conn.execute(query).all()
+            rows = sorted(conn.execute(query).all())
         return [(Stamp(seq, slug, content_hash), json_tuple(sections))
                 for seq, slug, content_hash, sections in rows]
 
@@ -312,7 +314,8 @@ def insert_articles(conn: Connection, new: list[Article], now: datetime,
     for part in chunks([a.id for a in new]):
         seqs.update(conn.execute(select(articles.c.id, articles.c.seq)
                                  .where(articles.c.id.in_(part))).all())
-    section_rows = [{"article_seq": seqs[a.id], "section": s} for a in new for s in a.sections]
+    section_rows = [{"article_seq": seqs[a.id], "section": s, "published": a.published or now}
+                    for a in new for s in a.sections]
     if section_rows:
         conn.execute(insert(article_sections), section_rows)
 
@@ -341,12 +344,14 @@ def edit_article(conn: Connection, stored_id: str, article: Article, now: dateti
     values = article_columns(article) | {"updated": now, "changed": change}
     if article.published:
         values["published"] = article.published
-    seq = conn.execute(update(articles).where(articles.c.id == stored_id).values(**values)
-                       .returning(articles.c.seq)).scalar_one()
+    seq, published = conn.execute(update(articles).where(articles.c.id == stored_id)
+                                  .values(**values)
+                                  .returning(articles.c.seq, articles.c.published)).one()
     conn.execute(delete(article_sections).where(article_sections.c.article_seq == seq))
     if article.sections:
-        conn.execute(insert(article_sections),
-                     [{"article_seq": seq, "section": s} for s in article.sections])
+        conn.execute(insert(article_sections), [
+            {"article_seq": seq, "section": s, "published": published}
+            for s in article.sections])
 
 
 def unique_slugs(conn: Connection, wanted: list[str]) -> list[str]:

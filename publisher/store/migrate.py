@@ -17,11 +17,13 @@ from publisher.clock import Clock, system_clock
 from publisher.store.api_schema import API_TABLES
 from publisher.store.archive_entries import pack
 from publisher.store.schema import (
+    UTCDateTime,
     admin_accounts,
     admin_audit,
     admin_login_failures,
     admin_sessions,
     archive_entries,
+    article_sections,
     articles,
     bounce_events,
     metadata,
@@ -59,12 +61,18 @@ def add_console(conn: Connection) -> None:
 
 
 def add_changes_and_pack_entries(conn: Connection) -> None:
-    """articles.changed (what a build asks what changed since), and every kept archive
-    entry compressed, as ArchiveEntryStore now keeps them."""
+    """articles.changed (what a build asks what changed since), each section row's
+    published time (a section's newest by date), and every kept archive entry
+    compressed, as ArchiveEntryStore now keeps them."""
     if "changed" not in {c["name"] for c in inspect(conn).get_columns("articles")}:
         conn.execute(text("ALTER TABLE articles ADD COLUMN changed BIGINT NOT NULL DEFAULT 0"))
-    for index in articles.indexes:
-        if index.name == "ix_articles_changed":
+    if "published" not in {c["name"] for c in inspect(conn).get_columns("article_sections")}:
+        conn.execute(text("ALTER TABLE article_sections ADD COLUMN published "
+                          + UTCDateTime().compile(dialect=conn.dialect)))
+    conn.execute(update(article_sections).values(published=select(articles.c.published)
+                 .where(articles.c.seq == article_sections.c.article_seq).scalar_subquery()))
+    for index in [*articles.indexes, *article_sections.indexes]:
+        if index.name in ("ix_articles_changed", "ix_article_sections_published"):
             conn.execute(CreateIndex(index, if_not_exists=True))
     after = -1
     while True:  # a few hundred rows at a time: a store of 100,000 holds 250 MB of them

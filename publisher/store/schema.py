@@ -100,8 +100,13 @@ article_sections = Table(
     Column("article_seq", Id, ForeignKey("articles.seq", ondelete="CASCADE"),
            primary_key=True),
     Column("section", String(100), primary_key=True),
+    # The article's published time, copied here (since schema version 10) so a section's
+    # newest by date is one range of ix_article_sections_published, not a sort of them all.
+    Column("published", UTCDateTime),
 )
 Index("ix_article_sections_section", article_sections.c.section, article_sections.c.article_seq)
+Index("ix_article_sections_published", article_sections.c.section,
+      article_sections.c.published, article_sections.c.article_seq)
 
 # The feeds stage's archive entries, rendered once: an RFC 5005 archive page is the
 # concatenation of its entries, so a full build of 2,000 pages reads these instead of
