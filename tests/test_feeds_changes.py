@@ -4,6 +4,7 @@ rebuilds everything, a build stopped part way is done again by the next."""
 
 from __future__ import annotations
 
+import json
 import re
 import zlib
 from datetime import UTC, datetime, timedelta
@@ -209,12 +210,20 @@ def test_a_build_stopped_part_way_is_done_by_the_next(built, small, store, monke
 
 def test_a_damaged_state_or_another_store_means_a_full_build(built, small, store,
                                                              monkeypatch):
+    def refused(*_args, **_kwargs):
+        raise AssertionError("a build of changes where a full build was due")
+
+    monkeypatch.setattr("publisher.feeds.read_changes", refused)
     (built / STATE).write_text("{not json")
-    calls = []
-    monkeypatch.setattr(changes, "read_changes",
-                        lambda *args, **kwargs: calls.append(args))
     assert build_feeds(small, store, LATER).written == 0  # full: compared, all the same
-    assert calls == [] and changes.read_state(built) is not None
+    assert changes.read_state(built) is not None  # and a state again
+    # A state naming another store (another database behind the same folder).
+    state = json.loads((built / STATE).read_bytes())
+    (built / STATE).write_text(json.dumps({**state, "store": "another"}))
+    store_articles(store, [article(12, sections=("science",))], LATER)
+    assert build_feeds(small, store, LATER).written > 0
+    assert (built / "articles" / "article-number-12.html").exists()
+    assert changes.read_state(built).store != "another"
 
 
 def test_version_10_compresses_the_kept_entries(small, store, settings):
