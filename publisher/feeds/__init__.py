@@ -3,12 +3,14 @@
     build_feeds(settings, store, now) -> FeedsReport
 
 writes, under [feeds] folder: rss.xml, atom.xml and feed.json with the newest [feeds]
-items articles (and the same three under sections/<name>/ for every section), RFC 5005
+items articles by date (and the same three under sections/<name>/ for every section), RFC 5005
 archive pages (archive/<n>.xml) for the older ones, and the pages readers land on:
-index.html, sections/<name>/index.html and articles/<slug>.html. Files are written
-atomically and only when their bytes change; with [feeds] hub set, the hub hears about
-every live feed that changed. Nothing here depends on `now`: the same store gives the
-same bytes at any time, which is what keeps unchanged files unchanged.
+index.html, sections/<name>/index.html and articles/<slug>.html. A build looks only at
+what changed since the last one (changes.py; nothing new: no article read, no file
+written). Files are written atomically and only when their bytes change; with [feeds]
+hub set, the hub hears about every live feed that changed. Nothing here depends on
+`now`: the same store gives the same bytes at any time, which is what keeps unchanged
+files unchanged.
 """
 
 from __future__ import annotations
