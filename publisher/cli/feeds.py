@@ -11,11 +11,16 @@ from publisher.ops.progress import progress
 
 
 @cli.command(name="feeds")
+@click.option("--full", is_flag=True,
+              help="Look at every file, not only what changed since the last build "
+                   "(writes again an article page damaged or deleted by hand).")
 @instance_option
-def feeds_command(instance: Instance) -> None:
+def feeds_command(instance: Instance, full: bool) -> None:
     """Write the RSS, Atom and JSON feeds, archive pages and article pages.
 
-    Only files whose bytes change are written; a second run in a row writes nothing.
+    Only what changed since the last build is looked at, and only files whose bytes
+    change are written; a second run in a row writes nothing.
     """
-    report = build_feeds(instance.settings, instance.store, instance.now(), show=progress)
+    report = build_feeds(instance.settings, instance.store, instance.now(), show=progress,
+                         full=full)
     click.echo(report.line())

@@ -3,12 +3,14 @@
     build_feeds(settings, store, now) -> FeedsReport
 
 writes, under [feeds] folder: rss.xml, atom.xml and feed.json with the newest [feeds]
-items articles (and the same three under sections/<name>/ for every section), RFC 5005
+items articles by date (and the same three under sections/<name>/ for every section), RFC 5005
 archive pages (archive/<n>.xml) for the older ones, and the pages readers land on:
-index.html, sections/<name>/index.html and articles/<slug>.html. Files are written
-atomically and only when their bytes change; with [feeds] hub set, the hub hears about
-every live feed that changed. Nothing here depends on `now`: the same store gives the
-same bytes at any time, which is what keeps unchanged files unchanged.
+index.html, sections/<name>/index.html and articles/<slug>.html. A build looks only at
+what changed since the last one (changes.py; nothing new: no article read, no file
+written). Files are written atomically and only when their bytes change; with [feeds]
+hub set, the hub hears about every live feed that changed. Nothing here depends on
+`now`: the same store gives the same bytes at any time, which is what keeps unchanged
+files unchanged.
 """
 
 from __future__ import annotations
@@ -19,7 +21,17 @@ from datetime import datetime
 
 from publisher.config import Settings
 from publisher.feeds.build import Build, paused_collector, publish_feeds, publish_pages
+from publisher.feeds.changes import (
+    damaged,
+    full_state,
+    read_changes,
+    read_state,
+    state_after,
+    write_state,
+)
+from publisher.feeds.editions import editions_stamp
 from publisher.feeds.model import Site
+from publisher.feeds.output import Output
 from publisher.feeds.websub import ping_hub
 from publisher.ops.progress import ProgressDisplay, quiet
 from publisher.store import Store
@@ -45,21 +57,52 @@ class FeedsReport:
 
 
 def start_build(settings: Settings, store: Store) -> Build:
-    """Read what the build needs to decide what is stale; writes nothing yet."""
+    """A full build: read what it needs to decide what is stale; writes nothing yet."""
+    return new_build(settings, store).read_everything()
+
+
+def new_build(settings: Settings, store: Store, output: Output | None = None) -> Build:
     return Build(Site.from_settings(settings), store, template_env(settings),
-                 template_folders(settings), processes=settings.feeds.processes)
+                 template_folders(settings), processes=settings.feeds.processes,
+                 output=output)
 
 
 def build_feeds(settings: Settings, store: Store, now: datetime,
-                show: ProgressDisplay = quiet) -> FeedsReport:
+                show: ProgressDisplay = quiet, full: bool = False) -> FeedsReport:
+    """Build what changed since the last build of the folder (changes.py); `full`:
+    every file, checked against the manifest."""
     with paused_collector():
-        build = start_build(settings, store)
+        folder = settings.path(settings.feeds.folder)
+        change = store.articles.last_change()  # first: what lands later, the next build sees
+        build = new_build(settings, store, Output(folder, records={}))
+        store_id = str(build.empty_since)
+        editions = repr(editions_stamp(build))
+        state = None if full else read_state(folder)
+        if state and state.usable(build.layout, store_id, change, folder):
+            broken = damaged(folder, state.hot)
+            # A newly started edition changes no article, but its page, the editions
+            # feeds and the index must appear: the editions are part of what was built.
+            if change == state.change and not broken and state.editions == editions:
+                log.info("feeds: nothing changed (at %s)", now.isoformat())
+                return FeedsReport(unchanged=state.files)
+            build.output = Output(folder, records={path: record for path, record
+                                                   in state.hot.items() if path not in broken})
+            after = read_changes(build, state, repair=bool(broken))
+        else:
+            build.output = Output(folder)
+            build.read_everything()
+            after = full_state(build, build.layout, store_id)
         # Pages first: a build stopped part way (killed, a template failing) must not
         # leave a feed or an index linking an article page not yet written.
         publish_pages(build, show)
         publish_feeds(build)
         build.output.save()
-    report = FeedsReport(written=len(build.output.written), unchanged=build.output.unchanged,
+        if not build.output.partial:
+            after.files = len(build.output.records)
+        after.editions = editions
+        write_state(folder, state_after(build, after, change))
+    report = FeedsReport(written=len(build.output.written),
+                         unchanged=after.files - len(build.output.written),
                          feeds_changed=len(build.changed_feeds))
     if settings.feeds.hub and build.changed_feeds:
         report.hub_accepted = ping_hub(settings.feeds.hub, build.changed_feeds)

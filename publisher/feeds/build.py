@@ -1,7 +1,8 @@
 """Feeds stage, build: what one build publishes, and the two passes that publish it.
 
 `Build` reads the cheap facts first (every article's stamp, each section's newest
-window) and keys every output file by what it is made of. A file whose key is the one in
+window by date) and keys every output file by what it is made of. (A build of what
+changed since the last one reads less: changes.py.) A file whose key is the one in
 the manifest, and which is still on disk as written, is skipped without reading a single
 article body; everything else is rendered and written only if its bytes differ.
 
@@ -27,10 +28,8 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 
-import feedgen.version
 import jinja2
 
-from publisher import __version__
 from publisher.article import slugify
 from publisher.feeds.archives import (
     ArchivePage,
@@ -69,7 +68,7 @@ from publisher.feeds.model import (
     section_title,
 )
 from publisher.feeds.output import Output
-from publisher.feeds.pages import STYLE, Pages, Section, sections_of
+from publisher.feeds.pages import STYLE, Section, layout_key, pages_for, sections_of
 from publisher.feeds.rss_atom import PublisherEntry, atom_document, feed_entry, rss_document
 from publisher.feeds.shares import in_shares
 from publisher.ops.progress import Progress, ProgressDisplay, quiet
@@ -115,24 +114,15 @@ class Build:
     """One build of the publish folder: its inputs, keys and caches."""
 
     def __init__(self, site: Site, store: Store, env: jinja2.Environment,
-                 template_folders: Sequence[Path], processes: int = 1):
+                 template_folders: Sequence[Path], processes: int = 1,
+                 output: Output | None = None):
         self.site = site
         self.store = store
-        self.output = Output(site.folder)
-        self.pages = Pages(env, site)
+        self.output = output or Output(site.folder)
         self.layout = layout_key(site, template_folders)
-        self.stamps = store.articles.stamps()  # oldest first
+        self.pages = pages_for(self.layout, env, site)
         # An empty feed's updated time: when the store was made (stable, and plausible).
         self.empty_since = store.articles.created_at() or EPOCH
-        self.window = self.stamps[::-1][:site.items]  # newest first
-        counts = store.articles.section_counts()
-        for name in sorted(n for n in counts if not SECTION_NAME.fullmatch(n)):
-            log.warning("section %r is not a lower-case word (a-z, 0-9, -): it gets no "
-                        "feed or page", name)
-        self.section_counts = {n: c for n, c in counts.items() if SECTION_NAME.fullmatch(n)}
-        self.section_windows = store.articles.section_windows(self.section_counts, site.items)
-        self.sections: list[Section] = sections_of(self.section_counts)
-        self.archive = archive_pages(self.stamps, site.items)
         self.entry_context = entry_context(site)
         self.archive_keys: dict[int, str] = {}  # page number: key
         self.entries: dict[int, Entry] = {}
@@ -144,12 +134,46 @@ class Build:
         self.min_share = MIN_SHARE
         self.shares_used: dict[str, int] = {}  # pass name: processes it ran in
         self.editions = store.editions.public()  # newest first
-        self._stamps_by_seq: dict[int, Stamp] | None = None
+        self._card_stamps: dict[int, Stamp] | None = None
+        # What this build publishes: read_everything() (a full build) or, for a build
+        # of what changed, changes.py fills them with only what the change touches.
+        self.stamps: Sequence[Stamp] = ()  # the articles whose pages it writes, by seq
+        self.window: list[Stamp] = []  # the site's newest articles by date
+        self.section_counts: dict[str, int] = {}
+        self.sections: list[Section] = []  # every section (the pages' navigation)
+        self.touched: list[Section] = []  # those whose feeds and page it writes
+        self.section_windows: dict[str, list[Stamp]] = {}
+        self.archive: list[ArchivePage] = []  # the archive pages it writes (if stale)
+        self.archive_count = 0  # how many archive pages there are
+        self.partial = False  # only what changed: no style sheet, no icon
 
-    def stamps_by_seq(self) -> dict[int, Stamp]:
-        if self._stamps_by_seq is None:
-            self._stamps_by_seq = {stamp.seq: stamp for stamp in self.stamps}
-        return self._stamps_by_seq
+    def read_everything(self) -> Build:
+        """Every article's stamp, every section: a full build, checked file by file
+        against the manifest."""
+        store, items = self.store, self.site.items
+        self.stamps = store.articles.stamps()  # oldest first
+        self.window = store.articles.window(items)  # newest by date first
+        self.set_sections(store.articles.section_counts())
+        self.touched = self.sections
+        self.section_windows = store.articles.section_windows(self.section_counts, items)
+        self.archive = archive_pages(self.stamps, items)
+        self.archive_count = len(self.archive)
+        return self
+
+    def set_sections(self, counts: dict[str, int]) -> None:
+        for name in sorted(n for n in counts if not SECTION_NAME.fullmatch(n)):
+            log.warning("section %r is not a lower-case word (a-z, 0-9, -): it gets no "
+                        "feed or page", name)
+        self.section_counts = {n: c for n, c in counts.items() if SECTION_NAME.fullmatch(n)}
+        self.sections = sections_of(self.section_counts)
+
+    def card_stamps(self) -> dict[int, Stamp]:
+        """The stamps of every edition's article cards, read once per build (a build of
+        what changed holds only the changed articles' stamps)."""
+        if self._card_stamps is None:
+            self._card_stamps = self.store.articles.stamps_of(
+                seq for edition in self.editions for seq in edition.article_seqs)
+        return self._card_stamps
 
     # --- keys --------------------------------------------------------------------------
     def key(self, *parts: object, stamps: Sequence[Stamp] = ()) -> str:
@@ -207,23 +231,6 @@ class Build:
             updated=updated or self.empty_since, **links)
 
 
-def layout_key(site: Site, template_folders: Sequence[Path]) -> str:
-    """Everything besides the articles that shapes the output: settings, the versions
-    and source of the code that writes it, and the templates. Any change re-renders."""
-    digest = hashlib.blake2b(digest_size=16)
-    digest.update(repr((__version__, feedgen.version.version_str, jinja2.__version__,
-                        site)).encode())
-    package = Path(__file__).resolve().parent
-    for source in [*sorted(package.glob("*.py")), package.parent / "templating.py"]:
-        digest.update(source.read_bytes())
-    for folder in template_folders:
-        for path in sorted(folder.rglob("*")) if folder.is_dir() else ():
-            if path.is_file():
-                digest.update(path.relative_to(folder).as_posix().encode())
-                digest.update(path.read_bytes())
-    return digest.hexdigest()
-
-
 # --- the feeds --------------------------------------------------------------------------
 def publish_feeds(build: Build) -> None:
     """The live feeds and the archive pages. Archive pages are most of the work of a
@@ -239,9 +246,10 @@ def publish_feeds(build: Build) -> None:
 def publish_live_feeds(build: Build) -> None:
     """rss.xml, atom.xml and feed.json, site-wide, for every section and for editions."""
     site = build.site
-    newest_archive = site.url_of(archive_path(len(build.archive))) if build.archive else None
+    newest_archive = (site.url_of(archive_path(build.archive_count))
+                      if build.archive_count else None)
     publish_live(build, "", build.window, site.title, site.description, newest_archive)
-    for section in build.sections:
+    for section in build.touched:
         title = section_title(section.name)
         publish_live(build, section_path(section.name), build.section_windows[section.name],
                      f"{site.title}: {title}", f"{title} articles from {site.title}", None)
@@ -357,13 +365,14 @@ def publish_pages(build: Build, show: ProgressDisplay = quiet) -> None:
     """style.css, one page per article, then index.html and one index per section
     (which link the article pages)."""
     pages, output = build.pages, build.output
-    key = build.key("style")
-    if not output.fresh(STYLE, key):
-        output.put(STYLE, key, pages.style())
-    if not build.site.icon:
-        key = build.key("icon")
-        if not output.fresh(LETTER_MARK, key):
-            output.put(LETTER_MARK, key, letter_mark(build.site.title))
+    if not build.partial:  # the same layout: these have not changed
+        key = build.key("style")
+        if not output.fresh(STYLE, key):
+            output.put(STYLE, key, pages.style())
+        if not build.site.icon:
+            key = build.key("icon")
+            if not output.fresh(LETTER_MARK, key):
+                output.put(LETTER_MARK, key, letter_mark(build.site.title))
     publish_article_pages(build, show)
     publish_edition_pages(build)
     counts = tuple(build.section_counts.items())
@@ -373,10 +382,11 @@ def publish_pages(build: Build, show: ProgressDisplay = quiet) -> None:
         output.put("index.html", key, pages.index(
             entries, build.sections, build.editions[:ON_INDEX],
             edition_feeds(build) if build.editions else []))
-    for section in build.sections:
+    names = tuple(build.section_counts)  # a section page names every section, no counts
+    for section in build.touched:
         window = build.section_windows[section.name]
         path = section.path + "index.html"
-        key = build.key("section", section.name, counts, stamps=window)
+        key = build.key("section", section.name, names, stamps=window)
         if not output.fresh(path, key):
             entries = newest_first(build.entries_for(window))
             output.put(path, key, pages.section(section, entries, build.sections))

@@ -59,7 +59,7 @@ def cards(build: Build, edition: StoredEdition) -> list[Entry]:
 
 
 def card_stamps(build: Build, edition: StoredEdition) -> list:
-    by_seq = build.stamps_by_seq()
+    by_seq = build.card_stamps()
     return [by_seq[seq] for seq in edition.article_seqs if seq in by_seq]
 
 

@@ -6,7 +6,8 @@ left alone, so its mtime (and the ETag and Last-Modified a server derives from i
 put and feed readers polling with conditional GET get 304s.
 
 A manifest (.publisher-manifest.json in the folder) remembers, for each file, a key of
-everything it was rendered from, and its size and mtime after writing. When the key and
+everything it was rendered from, and its size and mtime after writing. A build of a
+change adds its records to a journal beside it instead of writing it whole. When the key and
 the file on disk still match, the file is not even rendered again: this is what keeps a
 second build of 100,000 pages cheap. A lost or damaged manifest only costs time: every
 file is rendered and compared byte for byte again. Files are not fsynced one by one (a
@@ -28,6 +29,11 @@ log = logging.getLogger(__name__)
 
 MANIFEST = ".publisher-manifest.json"
 MANIFEST_VERSION = 1
+# What builds of a change add to the manifest, a JSON line each, instead of writing
+# 100,000 records again; a full build (or a journal grown past a quarter of the
+# manifest) folds it in.
+JOURNAL = ".publisher-manifest.log"
+MIN_JOURNAL = 1 << 20
 
 
 def file_mode() -> int:
@@ -52,10 +58,14 @@ class OutputShare(NamedTuple):
 class Output:
     """The publish folder of one build; counts what it wrote and what it left alone."""
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, records: dict[str, tuple[str, int, int]] | None = None):
+        """With `records` (a build of what changed: those of the files it may touch),
+        the manifest is not read, and save() adds to its journal."""
         self.folder = folder
         self.root = str(folder)  # os.stat on a joined str: pathlib's / costs more per file
-        self.records: dict[str, tuple[str, int, int]] = load_manifest(folder / MANIFEST)
+        self.partial = records is not None
+        self.records: dict[str, tuple[str, int, int]] = (
+            dict(records) if records is not None else load_manifest(folder))
         self.written: list[str] = []
         self.unchanged = 0
         self.mode = FILE_MODE
@@ -134,15 +144,60 @@ class Output:
     def save(self) -> None:
         """Record what this build left in the folder, for the next build (a build that
         changed nothing leaves the manifest alone too)."""
-        if not self.changed and (self.folder / MANIFEST).exists():
+        if self.partial:
+            self.save_journal()
             return
+        if not self.changed and (self.folder / MANIFEST).exists() \
+                and not (self.folder / JOURNAL).exists():
+            return
+        self.write_manifest(self.records)  # with the journal folded in
+
+    def write_manifest(self, records: dict[str, tuple[str, int, int]]) -> None:
         self.make_folder(self.folder)
-        data = json.dumps({"version": MANIFEST_VERSION, "files": self.records},
+        data = json.dumps({"version": MANIFEST_VERSION, "files": records},
                           separators=(",", ":"), sort_keys=True).encode()
         write_atomic(self.folder / MANIFEST, data, self.mode)
+        with contextlib.suppress(FileNotFoundError):  # folded in now
+            os.unlink(self.folder / JOURNAL)
+
+    def save_journal(self) -> None:
+        """Append this build's records to the journal; fold it into the manifest once it
+        has grown past a quarter of it (so the journal costs reads a bounded share)."""
+        if not self.updated:
+            return
+        journal = self.folder / JOURNAL
+        line = json.dumps(self.updated, separators=(",", ":"), sort_keys=True) + "\n"
+        with open(journal, "a", encoding="utf-8") as file:
+            file.write(line)
+        try:
+            size, base = journal.stat().st_size, (self.folder / MANIFEST).stat().st_size
+        except OSError:
+            return
+        if size > max(MIN_JOURNAL, base // 4):
+            self.write_manifest(load_manifest(self.folder))
 
 
-def load_manifest(path: Path) -> dict[str, tuple[str, int, int]]:
+def load_manifest(folder: Path) -> dict[str, tuple[str, int, int]]:
+    """The manifest with its journal's records on top (a line cut short by a kill, or
+    damaged, is skipped: it only costs a file compared again)."""
+    records = load_base(folder / MANIFEST)
+    try:
+        with open(folder / JOURNAL, encoding="utf-8") as journal:
+            lines = journal.readlines()
+    except (OSError, ValueError):
+        return records
+    for line in lines:
+        try:
+            added = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(added, dict):
+            records.update((path, tuple(record)) for path, record in added.items()
+                           if isinstance(record, list) and len(record) == 3)
+    return records
+
+
+def load_base(path: Path) -> dict[str, tuple[str, int, int]]:
     try:
         data = json.loads(path.read_bytes())
     except FileNotFoundError:

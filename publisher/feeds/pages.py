@@ -11,12 +11,17 @@ links, canonical links and the subscribe form's action are absolute ([site] url)
 
 from __future__ import annotations
 
+import hashlib
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
+import feedgen.version
 import jinja2
 
+from publisher import __version__
 from publisher.errors import TemplateError
 from publisher.feeds.model import (
     ATOM,
@@ -127,6 +132,38 @@ class Pages:
                                 "templates/ and the shipped ones)") from exc
         except jinja2.TemplateError as exc:
             raise TemplateError(f"{template_location(name)}: {exc}") from exc
+
+
+# The renderer of the latest layouts, templates compiled: compiling them costs more than
+# a build of one new article, and a daemon builds over and over with the same ones.
+PAGES: dict[str, Pages] = {}
+
+
+def pages_for(layout: str, env: jinja2.Environment, site: Site) -> Pages:
+    """The renderer for this layout key (settings, templates and code: nothing else
+    shapes the pages), made and compiled once per process."""
+    if layout not in PAGES:
+        while len(PAGES) >= 4:
+            PAGES.pop(next(iter(PAGES)))
+        PAGES[layout] = Pages(env, site)
+    return PAGES[layout]
+
+
+def layout_key(site: Site, template_folders: Sequence[Path]) -> str:
+    """Everything besides the articles that shapes the output: settings, the versions
+    and source of the code that writes it, and the templates. Any change re-renders."""
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(repr((__version__, feedgen.version.version_str, jinja2.__version__,
+                        site)).encode())
+    package = Path(__file__).resolve().parent
+    for source in [*sorted(package.glob("*.py")), package.parent / "templating.py"]:
+        digest.update(source.read_bytes())
+    for folder in template_folders:
+        for path in sorted(folder.rglob("*")) if folder.is_dir() else ():
+            if path.is_file():
+                digest.update(path.relative_to(folder).as_posix().encode())
+                digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def html_time(moment: datetime) -> str:

@@ -17,7 +17,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 from publisher.article import StoredArticle
 from publisher.store.articles import to_article
-from publisher.store.schema import article_sections, articles, digests, outbox, runs, subscribers
+from publisher.store.schema import articles, digests, outbox, runs, subscribers
 from publisher.store.subscribers import Subscriber, to_subscriber
 
 if TYPE_CHECKING:
@@ -92,16 +92,8 @@ class ApiQueries:
 
     def articles_page(self, section: str | None, before: int | None,
                       limit: int) -> list[StoredArticle]:
-        """Newest first by sequence number, below `before`."""
-        query = select(articles).order_by(articles.c.seq.desc()).limit(limit)
-        if before is not None:
-            query = query.where(articles.c.seq < before)
-        if section:
-            query = query.where(articles.c.seq.in_(
-                select(article_sections.c.article_seq)
-                .where(article_sections.c.section == section)))
-        with self.store.reading() as conn:
-            return [to_article(row) for row in conn.execute(query)]
+        """Newest first by sequence number, below `before` (the articles store's own)."""
+        return self.store.articles.latest(limit, section, before)
 
     def article(self, key: str) -> StoredArticle | None:
         """By slug or by id."""

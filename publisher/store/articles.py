@@ -74,6 +74,8 @@ class PublishedArticle(NamedTuple):
     stored_at: datetime
 
 
+STAMP_COLUMNS = (articles.c.seq, articles.c.slug, articles.c.content_hash)
+
 # Read as plain values, with no per-value result processing (a full build reads 100,000
 # rows): the JSON lists come back as text on SQLite (decoded in to_published, where the
 # commonest value, an empty list, skips the JSON parser) and times as the text SQLite
@@ -133,11 +135,12 @@ class ArticleStore:
         update edited ones in place (id, slug and sequence stay), record the files."""
         new = [article for plan in plans for article in plan.new]
         with self.store.writing() as conn:
+            change = next_change(conn) if new or any(plan.edited for plan in plans) else 0
             if new:
-                insert_articles(conn, new, now)
+                insert_articles(conn, new, now, change)
             for plan in plans:
                 for stored_id, article in plan.edited:
-                    edit_article(conn, stored_id, article, now)
+                    edit_article(conn, stored_id, article, now, change)
                 for stored_id, index in plan.moved:
                     conn.execute(update(articles).where(articles.c.id == stored_id)
                                  .values(source_index=index))
@@ -152,9 +155,13 @@ class ArticleStore:
         with self.store.reading() as conn:
             return conn.execute(select(func.coalesce(func.max(articles.c.seq), 0))).scalar_one()
 
-    def latest(self, limit: int, section: str | None = None) -> list[StoredArticle]:
-        """The newest `limit` articles by sequence, newest first."""
+    def latest(self, limit: int, section: str | None = None,
+               before: int | None = None) -> list[StoredArticle]:
+        """The newest `limit` articles by sequence (the order they were stored in), newest
+        first; with `before`, those below that sequence number (keyset pages)."""
         query = select(articles).order_by(articles.c.seq.desc()).limit(limit)
+        if before is not None:
+            query = query.where(articles.c.seq < before)
         if section:
             query = query.where(articles.c.seq.in_(
                 select(article_sections.c.article_seq)
@@ -177,25 +184,84 @@ class ArticleStore:
             rows = conn.execute(query).all()  # fetchall: iterating fetches row by row
         return list(map(Stamp._make, rows))
 
+    def window(self, limit: int) -> list[Stamp]:
+        """The stamps of the newest `limit` articles by published date, newest first (the
+        later stored first among equal dates): one range of ix_articles_published."""
+        query = (select(*STAMP_COLUMNS)
+                 .order_by(articles.c.published.desc(), articles.c.seq.desc()).limit(limit))
+        with self.store.reading() as conn:
+            return list(map(Stamp._make, conn.execute(query).all()))
+
     def section_windows(self, sections: Sequence[str], limit: int) -> dict[str, list[Stamp]]:
-        """For each section, the stamps of its newest `limit` articles, newest first: one
-        index range per section (ix_article_sections_section), a statement per 100."""
+        """For each section, the stamps of its newest `limit` articles by published date,
+        newest first (as `window`): one range of ix_article_sections_published each, a
+        statement per 100 sections."""
         windows: dict[str, list[Stamp]] = {name: [] for name in sections}
         for part in chunks(list(sections), 100):
-            newest = [select(article_sections.c.section, article_sections.c.article_seq)
+            newest = [select(article_sections.c.section, article_sections.c.article_seq,
+                             article_sections.c.published)
                       .where(article_sections.c.section == name)
-                      .order_by(article_sections.c.article_seq.desc())
+                      .order_by(article_sections.c.published.desc(),
+                                article_sections.c.article_seq.desc())
                       .limit(limit).subquery() for name in part]
-            ranked = union_all(*[select(q.c.section, q.c.article_seq) for q in newest]) \
-                .subquery()
-            query = (select(ranked.c.section, articles.c.seq, articles.c.slug,
-                            articles.c.content_hash)
+            ranked = union_all(*[select(q.c.section, q.c.article_seq, q.c.published)
+                                 for q in newest]).subquery()
+            query = (select(ranked.c.section, *STAMP_COLUMNS)
                      .join(articles, articles.c.seq == ranked.c.article_seq)
-                     .order_by(ranked.c.section, ranked.c.article_seq.desc()))
+                     .order_by(ranked.c.section, ranked.c.published.desc(),
+                               ranked.c.article_seq.desc()))
             with self.store.reading() as conn:
                 for section, *stamp in conn.execute(query):
                     windows[section].append(Stamp(*stamp))
         return windows
+
+    # --- what changed, for a build that touches only that ------------------------------
+    def last_change(self) -> int:
+        """The newest change number (0: no article stored since version 10)."""
+        with self.store.reading() as conn:
+            return conn.execute(
+                select(func.coalesce(func.max(articles.c.changed), 0))).scalar_one()
+
+    def changed_since(self, change: int) -> list[tuple[Stamp, tuple[str, ...]]]:
+        """The articles stored or edited after change number `change`, with their
+        sections, in seq order (one range of ix_articles_changed)."""
+        # No ORDER BY: SQLite would rather walk every row in seq order than sort a few.
+        query = (select(*STAMP_COLUMNS, type_coerce(articles.c.sections, Text))
+                 .where(articles.c.changed > change))
+        with self.store.reading() as conn:
+            rows = sorted(conn.execute(query).all())
+        return [(Stamp(seq, slug, content_hash), json_tuple(sections))
+                for seq, slug, content_hash, sections in rows]
+
+    def newest_stored(self, count: int, upto: int) -> list[Stamp]:
+        """The stamps of the last `count` articles stored up to seq `upto`, oldest first."""
+        query = (select(*STAMP_COLUMNS).where(articles.c.seq <= upto)
+                 .order_by(articles.c.seq.desc()).limit(count))
+        with self.store.reading() as conn:
+            return list(map(Stamp._make, conn.execute(query).all()))[::-1]
+
+    def stamps_at(self, offset: int, count: int) -> list[Stamp]:
+        """The stamps of articles offset+1 .. offset+count in store order."""
+        query = (select(*STAMP_COLUMNS).order_by(articles.c.seq)
+                 .offset(offset).limit(count))
+        with self.store.reading() as conn:
+            return list(map(Stamp._make, conn.execute(query).all()))
+
+    def stamps_of(self, seqs: Iterable[int]) -> dict[int, Stamp]:
+        """The stamps of these articles (those still stored), by sequence number."""
+        wanted = sorted(set(seqs))
+        found: dict[int, Stamp] = {}
+        with self.store.reading() as conn:
+            for part in chunks(wanted, 2000):
+                query = select(*STAMP_COLUMNS).where(articles.c.seq.in_(part))
+                found.update((row[0], Stamp._make(row)) for row in conn.execute(query).all())
+        return found
+
+    def stored_before(self, seq: int) -> int:
+        """How many articles were stored before the one with this sequence number."""
+        with self.store.reading() as conn:
+            return conn.execute(select(func.count()).select_from(articles)
+                                .where(articles.c.seq < seq)).scalar_one()
 
     def created_at(self) -> datetime | None:
         """When this store was created: the time an empty site's feeds date from."""
@@ -234,7 +300,18 @@ class ArticleStore:
 ARTICLES_LOCK_KEY = 0x5075626C6173
 
 
-def insert_articles(conn: Connection, new: list[Article], now: datetime) -> None:
+def next_change(conn: Connection) -> int:
+    """The change number for this transaction's articles. Numbers must become visible in
+    order, as sequence numbers must (a build that saw change 11 would never look at a 10
+    committed later): SQLite's BEGIN IMMEDIATE serializes writers, and on PostgreSQL the
+    same advisory lock as for new articles is taken first (held until commit)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ARTICLES_LOCK_KEY})
+    return conn.execute(select(func.coalesce(func.max(articles.c.changed), 0))).scalar_one() + 1
+
+
+def insert_articles(conn: Connection, new: list[Article], now: datetime,
+                    change: int = 0) -> None:
     """Insert new articles and their sections.
 
     Sequence numbers must become visible in order: a digest cursor at seq 11 would skip
@@ -245,13 +322,14 @@ def insert_articles(conn: Connection, new: list[Article], now: datetime) -> None
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ARTICLES_LOCK_KEY})
     slugs = unique_slugs(conn, [a.slug for a in new])
-    conn.execute(insert(articles), [new_row(article, slug, now)
+    conn.execute(insert(articles), [new_row(article, slug, now) | {"changed": change}
                                     for article, slug in zip(new, slugs, strict=True)])
     seqs = {}
     for part in chunks([a.id for a in new]):
         seqs.update(conn.execute(select(articles.c.id, articles.c.seq)
                                  .where(articles.c.id.in_(part))).all())
-    section_rows = [{"article_seq": seqs[a.id], "section": s} for a in new for s in a.sections]
+    section_rows = [{"article_seq": seqs[a.id], "section": s, "published": a.published or now}
+                    for a in new for s in a.sections]
     if section_rows:
         conn.execute(insert(article_sections), section_rows)
 
@@ -275,16 +353,19 @@ def article_columns(article: Article) -> dict:
     }
 
 
-def edit_article(conn: Connection, stored_id: str, article: Article, now: datetime) -> None:
-    values = article_columns(article) | {"updated": now}
+def edit_article(conn: Connection, stored_id: str, article: Article, now: datetime,
+                 change: int = 0) -> None:
+    values = article_columns(article) | {"updated": now, "changed": change}
     if article.published:
         values["published"] = article.published
-    seq = conn.execute(update(articles).where(articles.c.id == stored_id).values(**values)
-                       .returning(articles.c.seq)).scalar_one()
+    seq, published = conn.execute(update(articles).where(articles.c.id == stored_id)
+                                  .values(**values)
+                                  .returning(articles.c.seq, articles.c.published)).one()
     conn.execute(delete(article_sections).where(article_sections.c.article_seq == seq))
     if article.sections:
-        conn.execute(insert(article_sections),
-                     [{"article_seq": seq, "section": s} for s in article.sections])
+        conn.execute(insert(article_sections), [
+            {"article_seq": seq, "section": s, "published": published}
+            for s in article.sections])
 
 
 def unique_slugs(conn: Connection, wanted: list[str]) -> list[str]:

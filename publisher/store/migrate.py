@@ -10,17 +10,21 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 
-from sqlalchemy import Connection, func, insert, inspect, select, text
+from sqlalchemy import Connection, bindparam, func, insert, inspect, select, text, update
 from sqlalchemy.schema import CreateIndex
 
 from publisher.clock import Clock, system_clock
 from publisher.store.api_schema import API_TABLES
+from publisher.store.archive_entries import pack
 from publisher.store.schema import (
+    UTCDateTime,
     admin_accounts,
     admin_audit,
     admin_login_failures,
     admin_sessions,
     archive_entries,
+    article_sections,
+    articles,
     bounce_events,
     digest_notes,
     editions,
@@ -96,6 +100,34 @@ def add_welcome_and_notes(conn: Connection) -> None:
                           "REFERENCES digest_notes (id) ON DELETE SET NULL"))
 
 
+def add_changes_and_pack_entries(conn: Connection) -> None:
+    """articles.changed (what a build asks what changed since), each section row's
+    published time (a section's newest by date), and every kept archive entry
+    compressed, as ArchiveEntryStore now keeps them."""
+    if "changed" not in {c["name"] for c in inspect(conn).get_columns("articles")}:
+        conn.execute(text("ALTER TABLE articles ADD COLUMN changed BIGINT NOT NULL DEFAULT 0"))
+    if "published" not in {c["name"] for c in inspect(conn).get_columns("article_sections")}:
+        conn.execute(text("ALTER TABLE article_sections ADD COLUMN published "
+                          + UTCDateTime().compile(dialect=conn.dialect)))
+    conn.execute(update(article_sections).values(published=select(articles.c.published)
+                 .where(articles.c.seq == article_sections.c.article_seq).scalar_subquery()))
+    for index in [*articles.indexes, *article_sections.indexes]:
+        if index.name in ("ix_articles_changed", "ix_article_sections_published"):
+            conn.execute(CreateIndex(index, if_not_exists=True))
+    after = -1
+    while True:  # a few hundred rows at a time: a store of 100,000 holds 250 MB of them
+        rows = conn.execute(select(archive_entries.c.seq, archive_entries.c.xml)
+                            .where(archive_entries.c.seq > after)
+                            .order_by(archive_entries.c.seq).limit(500)).all()
+        if not rows:
+            return
+        conn.execute(update(archive_entries)
+                     .where(archive_entries.c.seq == bindparam("b_seq"))
+                     .values(xml=bindparam("b_xml")),
+                     [{"b_seq": seq, "b_xml": pack(xml)} for seq, xml in rows])
+        after = rows[-1].seq
+
+
 # (version, what it does, the step). Never edit a step once released; add one.
 MIGRATIONS: list[tuple[int, str, Step]] = [
     (1, "articles, subscribers, digests, outbox, runs, sources", create_all),
@@ -114,6 +146,8 @@ MIGRATIONS: list[tuple[int, str, Step]] = [
         "the editor's note a digest carried", add_welcome_and_notes),
     (9, "inbox_files size, mtime_ns, ctime_ns, inode: unchanged files are not read again",
      add_inbox_stats),
+    (10, "articles.changed: change numbers for builds that touch what changed; "
+         "archive entries compressed", add_changes_and_pack_entries),
     (11, "spent_challenges: proof-of-work solutions already accepted",
      lambda conn: spent_challenges.create(conn, checkfirst=True)),
 ]

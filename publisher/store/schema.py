@@ -82,10 +82,15 @@ articles = Table(
     Column("updated", UTCDateTime, nullable=False),
     Column("stored_at", UTCDateTime, nullable=False),
     Column("content_hash", String(64), nullable=False),
+    # The change number: every transaction that stores or edits articles gives them the
+    # next one, so the feeds stage asks for what changed since the number it last saw.
+    Column("changed", BigInteger, nullable=False, default=0),
     sqlite_autoincrement=True,  # never reuse a sequence number
 )
 Index("ix_articles_source", articles.c.source)
+# Newest by date (SQLite adds the rowid, the seq, to every index entry: the tie-break).
 Index("ix_articles_published", articles.c.published)
+Index("ix_articles_changed", articles.c.changed)
 # Covers the feeds stage's look at every article (seq order, slug, content hash) so a
 # build can tell what is unchanged without reading the wide rows.
 Index("ix_articles_stamp", articles.c.seq, articles.c.slug, articles.c.content_hash)
@@ -95,8 +100,13 @@ article_sections = Table(
     Column("article_seq", Id, ForeignKey("articles.seq", ondelete="CASCADE"),
            primary_key=True),
     Column("section", String(100), primary_key=True),
+    # The article's published time, copied here (since schema version 10) so a section's
+    # newest by date is one range of ix_article_sections_published, not a sort of them all.
+    Column("published", UTCDateTime),
 )
 Index("ix_article_sections_section", article_sections.c.section, article_sections.c.article_seq)
+Index("ix_article_sections_published", article_sections.c.section,
+      article_sections.c.published, article_sections.c.article_seq)
 
 # The feeds stage's archive entries, rendered once: an RFC 5005 archive page is the
 # concatenation of its entries, so a full build of 2,000 pages reads these instead of
@@ -113,7 +123,9 @@ archive_entries = Table(
     # what a page sorts its entries by and takes its own updated time from.
     Column("published_us", BigInteger, nullable=False),
     Column("updated_us", BigInteger, nullable=False),
-    Column("xml", LargeBinary, nullable=False),  # UTF-8, ready to concatenate
+    # UTF-8, ready to concatenate, zlib-compressed (since schema version 10): a third of
+    # the page it goes into instead of one whole SQLite page per entry.
+    Column("xml", LargeBinary, nullable=False),
 )
 
 inbox_files = Table(
