@@ -148,6 +148,7 @@ class Drain:
         self.finished = asyncio.Event()
         self.workers = max(1, transport.concurrency)
         self.unrecorded: set[int] = set()  # outcomes known, not yet written
+        self.forfeit: set[int] = set()  # leases lost (another sender took them): not sent
         self.ledger_thread = ThreadPoolExecutor(1, thread_name_prefix="ledger")
         self.signers = ThreadPoolExecutor(SIGNERS, thread_name_prefix="dkim")
 
@@ -273,6 +274,7 @@ class Drain:
                 return
 
     async def send(self, batch: list[tuple[Claimed, Envelope | None, int]]) -> None:
+        batch = [item for item in batch if not self.dropped(item[0])]
         if self.transport.gave_up:
             for row, _, _ in batch:
                 self.hand_back(row)
@@ -298,6 +300,8 @@ class Drain:
     def take(self, row: Claimed, envelope: Envelope, untried: int, result: Result) -> None:
         if result.status != UNTRIED:
             self.settle(row, self.outcome(row, result))
+        elif self.dropped(row):
+            pass
         elif self.transport.gave_up or untried + 1 >= UNTRIED_PER_RUN:
             self.report.problem = result.detail
             self.hand_back(row)
@@ -343,6 +347,16 @@ class Drain:
             self.room.set()
         self.maybe_stop()
 
+    def dropped(self, row: Claimed) -> bool:
+        """A row whose lease this run lost is another sender's now: never sent from here
+        (no outcome either; the ledger would ignore it)."""
+        if row.id not in self.forfeit:
+            return False
+        self.forfeit.discard(row.id)
+        self.in_flight.discard(row.id)
+        self.maybe_stop()
+        return True
+
     def maybe_stop(self) -> None:
         if self.done_producing and not self.in_flight:
             for _ in range(self.workers):
@@ -370,9 +384,18 @@ class Drain:
         while True:
             await asyncio.sleep(lease / 4)
             held = self.in_flight | self.unrecorded
-            if held:
-                await self.ledger(self.store.ledger.extend_leases, list(held),
-                                        self.now() + timedelta(seconds=lease), NODE)
+            if not held:
+                continue
+            kept = await self.ledger(self.store.ledger.extend_leases, list(held),
+                                     self.now() + timedelta(seconds=lease), NODE)
+            # Not kept and still without an outcome: the lease ran out and another
+            # sender took the row (this run was stalled). Whatever has not gone out yet
+            # stays here unsent, so the message goes out once, from there.
+            lost = (held & self.in_flight) - set(kept)
+            if lost:
+                log.warning("%d messages were taken by another sender (their lease ran "
+                            "out); not sending them here", len(lost))
+                self.forfeit |= lost
 
 
 def deliver_blocking(settings: Settings, store: Store, transport: Transport | None,
