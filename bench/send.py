@@ -362,8 +362,8 @@ def naive(folder: Path, port: int, sample: int, dkim_sign: bool) -> float:
     subject = digest_subject(settings, len(articles))
 
     def build(n: int) -> EmailMessage:
-        links = {"unsubscribe_url": link(settings, "unsubscribe", n),
-                 "preferences_url": link(settings, "preferences", n)}
+        links = {"unsubscribe_url": link(settings, "unsubscribe", n, now=NOW),
+                 "preferences_url": link(settings, "preferences", n, now=NOW)}
         context = digest_context(settings, articles, 0, subject,
                                  {"name": f"Reader {n}", "email": f"r{n}@example.net"}, links)
         message = EmailMessage()
