@@ -275,3 +275,104 @@ def test_progress_counts_rows_a_crashed_run_left_and_never_passes_100(settings, 
     lines = out.getvalue().splitlines()
     assert lines[-1].startswith("send: done: 3/3 (100%)")
     assert all("/3 (" in line for line in lines), lines
+
+
+def test_a_temporary_failure_that_names_its_wait_waits_at_least_that(settings, store, queued):
+    grey = MemoryTransport(lambda e: Result(TEMPORARY, 451, "RCPT TO: 451 4.7.1 Greylisted, "
+                                            "try again in 1000 minutes")
+                           if e.recipients == ("r1@example.org",) else Result(SENT, 250))
+    report = run(settings, store, grey, NOW)
+    assert (report.sent, report.deferred) == (2, 1)
+    (error,) = store.ledger.latest_errors()
+    # Its own backoff would be about 1.5 hours (10 attempts over a day); it asked for more.
+    assert error["next_attempt_at"] - NOW >= timedelta(minutes=1000)
+
+
+def make_drain(settings, store, transport):
+    from publisher.delivery.compose import Composer
+    from publisher.delivery.dkim import load_signer
+    from publisher.delivery.drain import Drain
+
+    return Drain(settings, store, transport, Composer(settings, store, load_signer(settings)),
+                 NOW, None, None, random.Random(5))
+
+
+class Narrowed(MemoryTransport):
+    """A pool of 4 that slowed down to one connection; notes at each send how many rows
+    the run holds with no outcome yet."""
+
+    def __init__(self):
+        super().__init__(concurrency=4)
+        self.drain = None
+        self.held_at_send: list[int] = []
+
+    @property
+    def limit(self) -> int:
+        return 1
+
+    async def send(self, envelopes, report):
+        self.held_at_send.append(len(self.drain.in_flight))
+        await super().send(envelopes, report)
+
+
+def test_claims_stay_near_what_the_connections_in_use_can_send(settings, store):
+    from publisher.delivery.drain import AHEAD, PER_SEND
+
+    add_articles(store, [("One", ("world",))], NOW - timedelta(hours=6))
+    for n in range(150):
+        add_subscriber(store, f"c{n}@example.org", NOW)
+    queue_digests(settings, store, NOW)
+    transport = Narrowed()
+    transport.drain = make_drain(settings, store, transport)
+    assert asyncio.run(transport.drain.run()).sent == 150
+    # One connection in use: two workers' batches claimed at most, not hundreds, so a
+    # crash leaves little claimed that never went out.
+    assert max(transport.held_at_send) <= AHEAD * PER_SEND
+    assert len(transport.sent) == 150 and store.ledger.counts()["sent"] == 150
+
+
+class Stalled(MemoryTransport):
+    """Holds its first send until `go` is set: a run stalled past its lease."""
+
+    def __init__(self):
+        super().__init__(concurrency=1)
+        self.go = asyncio.Event()
+
+    async def send(self, envelopes, report):
+        await self.go.wait()
+        await super().send(envelopes, report)
+
+
+def test_rows_whose_lease_was_lost_are_not_sent_from_here(settings, store):
+    add_articles(store, [("One", ("world",))], NOW - timedelta(hours=6))
+    for n in range(40):
+        add_subscriber(store, f"s{n}@example.org", NOW)
+    queue_digests(settings, store, NOW)
+    quick = replace(settings, mail=replace(settings.mail, lease_seconds=1))
+    transport = Stalled()
+    drain = make_drain(quick, store, transport)
+
+    async def steal_while_stalled():
+        running = asyncio.create_task(drain.run())
+        for _ in range(400):  # until this run holds its first claims
+            await asyncio.sleep(0.01)
+            if store.ledger.counts()["sending"]:
+                break
+        # Another node, an hour on, finds the leases run out and takes the rows.
+        later = NOW + timedelta(hours=1)
+        store.ledger.release_expired(later)
+        taken = store.ledger.claim(later, 100, later + timedelta(hours=1), "thief")
+        for _ in range(400):  # the next renewal finds the rows gone
+            await asyncio.sleep(0.01)
+            if drain.forfeit:
+                break
+        transport.go.set()
+        return taken, await running
+
+    taken, report = asyncio.run(steal_while_stalled())
+    assert len(taken) == 40
+    # Only the batch already handed to the transport went out from here; the rows still
+    # waiting were left to the thief: each message is sent by one sender.
+    from publisher.delivery.drain import PER_SEND
+
+    assert len(transport.sent) == report.sent == PER_SEND

@@ -8,9 +8,9 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import timedelta
+from datetime import UTC, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from publisher.config import load_settings
 from publisher.store import open_store
@@ -61,11 +61,16 @@ def test_killed_send_restarts_and_delivers_everything(tmp_path, monkeypatch):
                                          .where(outbox.c.state == "sending")).scalars())
             recorded = set(conn.execute(select(outbox.c.message_id)
                                         .where(outbox.c.state == "sent")).scalars())
+            lease_until = conn.execute(select(func.max(outbox.c.lease_until))
+                                       .where(outbox.c.state == "sending")).scalar()
         arrived_before = len(handler.messages)
         assert 0 < arrived_before < SUBSCRIBERS, "the kill came too late to test anything"
 
-        # The next run comes after the dead sender's lease has run out, by the clock.
+        # The next run comes after the dead sender's lease has run out, by the clock (its
+        # leases were renewed while it ran: the last one granted is the one to outlast).
         later = NOW + timedelta(seconds=LEASE_SECONDS + 1)
+        if lease_until is not None:
+            later = max(later, lease_until.replace(tzinfo=UTC) + timedelta(seconds=1))
         handler.delay = 0.0
         second = subprocess.run(command, env={**env, "PUBLISHER_TIME": later.isoformat()},
                                 capture_output=True, text=True, timeout=120)

@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 from publisher.config import Settings
 from publisher.delivery.compose import Composer
 from publisher.delivery.dkim import load_signer
+from publisher.delivery.session import retry_after
 from publisher.delivery.templates import require_templates
 from publisher.delivery.transport import (
     PERMANENT,
@@ -47,8 +48,9 @@ from publisher.store.runs import NODE
 
 log = logging.getLogger(__name__)
 
-BATCH = 500  # rows claimed, and outcomes recorded, together
+BATCH = 500  # outcomes recorded together, rows claimed together at most
 IN_FLIGHT = 1000  # claimed rows not yet recorded, at most
+AHEAD = 2  # claimed rows: this many workers' batches per connection in use, at most
 FLUSH_SECONDS = 0.1  # outcomes wait at most this long to be written
 SPREAD = timedelta(hours=24)  # the retries of one message last at least this long
 MIN_RETRY, MAX_RETRY = 60.0, 24 * 3600.0
@@ -145,6 +147,8 @@ class Drain:
         self.done_producing = False
         self.finished = asyncio.Event()
         self.workers = max(1, transport.concurrency)
+        self.unrecorded: set[int] = set()  # outcomes known, not yet written
+        self.forfeit: set[int] = set()  # leases lost (another sender took them): not sent
         self.ledger_thread = ThreadPoolExecutor(1, thread_name_prefix="ledger")
         self.signers = ThreadPoolExecutor(SIGNERS, thread_name_prefix="dkim")
 
@@ -196,16 +200,24 @@ class Drain:
         return self.report
 
     # ---------------------------------------------------------------- producing
+    def claim_cap(self) -> int:
+        """Claimed rows not yet settled, at most: a batch on the wire and one ready for
+        each connection the transport uses now. A crash leaves little claimed that never
+        went out, and a slowed pool does not sit on rows it cannot send."""
+        return min(IN_FLIGHT, AHEAD * PER_SEND * max(1, self.transport.limit))
+
     async def produce(self) -> None:
         claimed = 0
         lease = timedelta(seconds=self.settings.mail.lease_seconds)
         while not self.transport.gave_up and not self.stopping.is_set():
-            size = BATCH if self.limit is None else min(BATCH, self.limit - claimed)
-            if size <= 0:
-                break
-            while len(self.in_flight) > IN_FLIGHT - size:
+            while len(self.in_flight) > self.claim_cap() // 2:
                 self.room.clear()
                 await self.room.wait()
+            size = min(BATCH, self.claim_cap() - len(self.in_flight))
+            if self.limit is not None:
+                size = min(size, self.limit - claimed)
+            if size <= 0:
+                break
             now = self.now()
             rows = await self.ledger(self.store.ledger.claim, now, size, now + lease,
                                            NODE, self.kind)
@@ -262,6 +274,7 @@ class Drain:
                 return
 
     async def send(self, batch: list[tuple[Claimed, Envelope | None, int]]) -> None:
+        batch = [item for item in batch if not self.dropped(item[0])]
         if self.transport.gave_up:
             for row, _, _ in batch:
                 self.hand_back(row)
@@ -287,6 +300,8 @@ class Drain:
     def take(self, row: Claimed, envelope: Envelope, untried: int, result: Result) -> None:
         if result.status != UNTRIED:
             self.settle(row, self.outcome(row, result))
+        elif self.dropped(row):
+            pass
         elif self.transport.gave_up or untried + 1 >= UNTRIED_PER_RUN:
             self.report.problem = result.detail
             self.hand_back(row)
@@ -302,16 +317,23 @@ class Drain:
             return Outcome(row.id, row.subscriber_id, "failed", result.code, result.detail,
                            attempts=attempts, bounce=result.bounce)
         delay = retry_delay(attempts, self.settings.mail.max_attempts, self.rng)
+        asked = retry_after(result.detail)  # a greylisting server that says how long
+        if asked is not None:
+            delay = max(delay, timedelta(seconds=asked))
         return Outcome(row.id, row.subscriber_id, "deferred", result.code, result.detail,
                        self.now() + delay, attempts)
 
     def hand_back(self, row: Claimed) -> None:
+        delay = HAND_BACK_DELAY
+        if self.transport.asked_wait:  # the server named a longer wait: keep it
+            delay = max(delay, timedelta(seconds=self.transport.asked_wait))
         self.settle(row, Outcome(row.id, row.subscriber_id, "queued", None,
                                  self.report.problem or "server unavailable",
-                                 self.now() + HAND_BACK_DELAY, row.attempts))
+                                 self.now() + delay, row.attempts))
 
     def settle(self, row: Claimed, outcome: Outcome) -> None:
         self.outcomes.append(outcome)
+        self.unrecorded.add(row.id)
         if outcome.state != "queued":  # handed back untried: not an attempt
             record_message(outcome.state, outcome.code)
         if row.id not in self.counted:  # a row deferred and due again counts once
@@ -321,9 +343,19 @@ class Drain:
                    "queued": "waiting"}[outcome.state]
         setattr(self.report, counter, getattr(self.report, counter) + 1)
         self.in_flight.discard(row.id)
-        if len(self.in_flight) <= IN_FLIGHT - BATCH:
+        if len(self.in_flight) <= self.claim_cap() // 2:
             self.room.set()
         self.maybe_stop()
+
+    def dropped(self, row: Claimed) -> bool:
+        """A row whose lease this run lost is another sender's now: never sent from here
+        (no outcome either; the ledger would ignore it)."""
+        if row.id not in self.forfeit:
+            return False
+        self.forfeit.discard(row.id)
+        self.in_flight.discard(row.id)
+        self.maybe_stop()
+        return True
 
     def maybe_stop(self) -> None:
         if self.done_producing and not self.in_flight:
@@ -343,14 +375,27 @@ class Drain:
             batch, self.outcomes = self.outcomes[:BATCH], self.outcomes[BATCH:]
             await self.ledger(self.store.ledger.record, batch, self.now(), NODE,
                                     self.settings.mail.bounce_after)
+            self.unrecorded.difference_update(o.outbox_id for o in batch)
 
     async def renew_leases(self) -> None:
+        """Every row this run holds keeps its lease: claimed, on the wire, or answered
+        and not yet recorded (a row recorded late must not have been taken meanwhile)."""
         lease = self.settings.mail.lease_seconds
         while True:
-            await asyncio.sleep(lease / 3)
-            if self.in_flight:
-                await self.ledger(self.store.ledger.extend_leases, list(self.in_flight),
-                                        self.now() + timedelta(seconds=lease), NODE)
+            await asyncio.sleep(lease / 4)
+            held = self.in_flight | self.unrecorded
+            if not held:
+                continue
+            kept = await self.ledger(self.store.ledger.extend_leases, list(held),
+                                     self.now() + timedelta(seconds=lease), NODE)
+            # Not kept and still without an outcome: the lease ran out and another
+            # sender took the row (this run was stalled). Whatever has not gone out yet
+            # stays here unsent, so the message goes out once, from there.
+            lost = (held & self.in_flight) - set(kept)
+            if lost:
+                log.warning("%d messages were taken by another sender (their lease ran "
+                            "out); not sending them here", len(lost))
+                self.forfeit |= lost
 
 
 def deliver_blocking(settings: Settings, store: Store, transport: Transport | None,

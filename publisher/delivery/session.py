@@ -20,6 +20,12 @@ from publisher.delivery.transport import PERMANENT, SENT, TEMPORARY, UNTRIED, En
 THROTTLE_TEXT = re.compile(r"\b(rate|ratelimit\w*|too many|throttl\w*|slow down|exceeded)\b",
                            re.I)
 MESSAGES_PER_CONNECTION = 1000  # then reconnect: many servers cap a session
+# A wait a reply names: "try again in 30 seconds", "retry after 2 min", "Retry-After: 30".
+# Only a number with a unit (or after "Retry-After:"), next to the words that ask for it.
+RETRY_AFTER = re.compile(
+    r"\b(?:(?:try(?:\s+again)?|retry)\s+(?:in|after)\s+(\d{1,5})\s*"
+    r"(seconds?|secs?|s|minutes?|mins?|m)\b|retry-after:\s*(\d{1,5})\b)", re.I)
+LONGEST_WAIT = 24 * 3600.0  # a longer wait named is not believed
 
 
 class Reply(NamedTuple):
@@ -158,10 +164,12 @@ class Session:
         rcpt = "".join(f"RCPT TO:<{r}>\r\n" for r in envelope.recipients)
         return f"MAIL FROM:<{envelope.sender}>{utf8}\r\n{rcpt}DATA\r\n".encode()
 
-    async def run(self, tally: Tally) -> None:
-        """Send tally's remaining messages in order while the connection lasts."""
-        while tally.left and self.usable:
-            todo = tally.envelopes[tally.count:]
+    async def run(self, tally: Tally, budget: int | None = None) -> None:
+        """Send tally's remaining messages in order while the connection lasts; at most
+        `budget` of them when given (a paced pool starts one message at a time)."""
+        end = len(tally.envelopes) if budget is None else tally.count + budget
+        while tally.count < end and self.usable:
+            todo = tally.envelopes[tally.count:end]
             if self.refuses(todo[0]):
                 tally.add(Result(PERMANENT, None, "the server does not accept "
                                                   "internationalized addresses (no SMTPUTF8)"))
@@ -303,6 +311,18 @@ def judge_envelope(replies: list[Reply], recipients: int) -> Result | None:
     if data is None or data.code != 354:
         return classify(data, "DATA") if data else Result(TEMPORARY, None, "no reply to DATA")
     return None
+
+
+def retry_after(text: str) -> float | None:
+    """The seconds a reply asks us to wait, if it names a wait (and a believable one)."""
+    match = RETRY_AFTER.search(text)
+    if match is None:
+        return None
+    if match[3] is not None:
+        seconds = float(match[3])
+    else:
+        seconds = float(match[1]) * (60 if match[2].lower().startswith("m") else 1)
+    return seconds if seconds <= LONGEST_WAIT else None
 
 
 def classify(reply: Reply, stage: str, mailbox_codes: bool = False,

@@ -7,18 +7,18 @@ transactions (RFC 2920) and parses every reply in the buffer. aiosmtplib's own s
 awaits each reply in turn and dot-stuffs each message with a regex: about 1,400
 messages/s here, under half of what this stage needs.
 
-The pool slows down instead of failing messages when the server pushes back: a 421, a
-rate-limit reply or a refused connection pauses every sender (exponential, with jitter)
-and halves the connections in use; successes open them up again. The message is handed
-back untried. A server that stays unavailable for `give_up_after` seconds ends the run's
-sending; what is left waits in the outbox for the next run.
+The pool slows down instead of failing messages when the server pushes back, and speeds
+up again as it answers (pace.py: AIMD of the connections in use and of the rate; a
+dropped connection is not a push-back; a wait the server names is kept). The rest of a
+worker's messages go out on another connection at once; a message that never went out
+costs no attempt. A server that stays unavailable for `give_up_after` seconds ends the
+run's sending; what is left waits in the outbox for the next run.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import re
 import socket
 import ssl
@@ -28,12 +28,11 @@ from urllib.parse import unquote, urlsplit
 import aiosmtplib
 
 from publisher.config import Settings
-from publisher.delivery.session import Pipeline, Session, Tally
+from publisher.delivery.pace import Pace
+from publisher.delivery.session import Pipeline, Session, Tally, retry_after
 from publisher.delivery.transport import UNTRIED, BaseTransport, Envelope, Result
 
 log = logging.getLogger(__name__)
-
-MIN_PAUSE, MAX_PAUSE = 0.5, 30.0
 
 
 class ConnectionFailed(Exception):
@@ -65,8 +64,7 @@ class RateLimit:
 class SmtpTransport(BaseTransport):
     name = "smtp"
 
-    def __init__(self, settings: Settings, give_up_after: float = 60.0,
-                 pauses: tuple[float, float] = (MIN_PAUSE, MAX_PAUSE)):
+    def __init__(self, settings: Settings, give_up_after: float = 60.0):
         parts = urlsplit(settings.mail.smtp_url)
         self.implicit_tls = parts.scheme == "smtps"
         self.host = parts.hostname or "localhost"
@@ -77,7 +75,6 @@ class SmtpTransport(BaseTransport):
         self.concurrency = settings.mail.connections
         self.rate = RateLimit(settings.mail.rate)
         self.give_up_after = give_up_after
-        self.min_pause, self.max_pause = pauses
         self.helo = re.sub(r"[^A-Za-z0-9.-]", "-", socket.gethostname()) or "localhost"
         self._tls: ssl.SSLContext | None = None
         self.reset()
@@ -92,42 +89,70 @@ class SmtpTransport(BaseTransport):
     def reset(self) -> None:
         self.idle: list[Session] = []
         self.open_count = 0
-        self.limit = self.concurrency
-        self.pause_until = 0.0
-        self.backoff = 0.0
-        self.troubled_since: float | None = None
-        self.problem: str | None = None  # why sending stopped for this run
+        self.pace = Pace(self.concurrency, self.clock, self.give_up_after)
+        self.fatal_problem: str | None = None
         self.fatal = False
-        self.successes = 0
         self.freed: asyncio.Event | None = None
+
+    @staticmethod
+    def clock() -> float:
+        return asyncio.get_running_loop().time()
+
+    @property
+    def limit(self) -> int:
+        """Connections that may be open now (the pace's window)."""
+        return self.pace.limit
+
+    @property
+    def problem(self) -> str | None:
+        """Why sending stopped for this run (None: it goes on)."""
+        return self.fatal_problem or self.pace.problem
+
+    @property
+    def asked_wait(self) -> float | None:
+        """Seconds the server asked us to wait, when that is why sending stopped."""
+        return self.pace.asked
 
     async def send(self, envelopes: Sequence[Envelope],
                    report: Callable[[Envelope, Result], None]) -> None:
-        tally = Tally(list(envelopes), report)
-        loop = asyncio.get_running_loop()
+        tally = Tally(list(envelopes), self.answering(report))
         while tally.left and not self.problem:
-            if self.pause_until > loop.time():
-                await asyncio.sleep(self.pause_until - loop.time())
+            while (wait := self.pace.delay()) > 0 and not self.problem:
+                await asyncio.sleep(wait)
+            if self.problem:
+                break
             try:
                 session = await self.acquire()
             except ConnectionFailed as exc:
-                self.pushed_back(str(exc), fatal=exc.fatal)
-                break
-            for _ in range(tally.left):
+                if exc.fatal:
+                    self.fatal_problem, self.fatal = str(exc), True
+                else:
+                    self.pace.pushed_back(str(exc))
+                continue
+            budget = 1 if self.pace.gap else tally.left  # a capped rate: one at a time
+            for _ in range(budget):
                 await self.rate.wait()
-            before = tally.count
             try:
-                await session.run(tally)
+                await session.run(tally, budget)
             finally:
                 self.release(session)
-            if session.pushback or session.broken:
-                self.pushed_back(session.pushback or session.pipeline.lost or "connection lost")
-                break
-            if tally.count > before:
-                self.went_through()
-        # What never went out: the drain loop hands it to the next send, no attempt counted.
+            # The rest of the batch goes out on another connection (after a wait, if any).
+            if session.pushback:
+                self.pace.pushed_back(session.pushback, retry_after(session.pushback))
+            elif session.broken:
+                self.pace.dropped(session.pipeline.lost or "connection lost")
+        # What never went out: the drain loop hands it back for later, no attempt counted.
         while tally.left:
             tally.add(Result(UNTRIED, None, self.problem or "the server pushed back"))
+
+    def answering(self, report: Callable[[Envelope, Result], None]
+                  ) -> Callable[[Envelope, Result], None]:
+        """`report`, telling the pace of each message the server answered."""
+        def answered(envelope: Envelope, result: Result) -> None:
+            if result.code is not None and result.status != UNTRIED:
+                self.pace.answered()
+            report(envelope, result)
+        return answered
 
     async def acquire(self) -> Session:
         while True:
@@ -194,29 +219,6 @@ class SmtpTransport(BaseTransport):
         pipeline = Pipeline(transport, self.timeout)
         transport.set_protocol(pipeline)
         return Session(pipeline, dict(smtp.esmtp_extensions))
-
-    def pushed_back(self, detail: str, fatal: bool = False) -> None:
-        """The server is unavailable or asks us to slow down: pause, use fewer connections."""
-        now = asyncio.get_running_loop().time()
-        if fatal:
-            self.problem = detail
-            self.fatal = True
-            return
-        self.backoff = min(self.max_pause, max(self.min_pause, self.backoff * 2))
-        self.pause_until = max(self.pause_until, now + self.backoff * random.uniform(1, 1.5))
-        self.limit = max(1, self.limit // 2)
-        self.troubled_since = self.troubled_since or now
-        log.warning("SMTP server pushed back (%s); pausing %.1f s, %d connections",
-                    detail, self.backoff, self.limit)
-        if now - self.troubled_since > self.give_up_after:
-            self.problem = f"server unavailable for {self.give_up_after:g} s: {detail}"
-
-    def went_through(self) -> None:
-        self.troubled_since = None
-        self.backoff = 0.0
-        self.successes += 1
-        if self.limit < self.concurrency and self.successes % 50 == 0:
-            self.limit += 1
 
     async def close(self) -> None:
         for session in self.idle:

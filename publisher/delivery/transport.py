@@ -47,6 +47,7 @@ class Result:
 class Transport(Protocol):
     name: str
     concurrency: int  # how many sends the drain loop may run at once
+    limit: int  # how many it would use now (a pool that slowed down uses fewer)
 
     async def send(self, envelopes: Sequence[Envelope],
                    report: Callable[[Envelope, Result], None]) -> None:
@@ -65,6 +66,7 @@ class Transport(Protocol):
 
     problem: str | None  # why it gave up, for the report
     fatal: bool  # it gave up on something only the operator can fix (a refused login)
+    asked_wait: float | None  # seconds the server asked us to wait, if that is why
 
 
 class BaseTransport:
@@ -75,10 +77,15 @@ class BaseTransport:
     concurrency = 1
     problem: str | None = None
     fatal = False
+    asked_wait: float | None = None
 
     @property
     def gave_up(self) -> bool:
         return self.problem is not None
+
+    @property
+    def limit(self) -> int:
+        return self.concurrency
 
     async def close(self) -> None:
         return None

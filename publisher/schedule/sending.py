@@ -64,7 +64,7 @@ class OutboxSender:
                 if loop.time() >= prune_at:
                     prune_at = loop.time() + PRUNE_SECONDS
                     await self.prune(now)
-                report = await self.send_batch(transport, now)
+                report = await self.send_batch(transport)
                 if report is None:
                     pause = AFTER_ERROR_PAUSE
                 elif report.sent + report.deferred + report.failed + report.released:
@@ -81,11 +81,14 @@ class OutboxSender:
         stop.cancel()
         wake.cancel()
 
-    async def send_batch(self, transport, now: datetime) -> DeliveryReport | None:
+    async def send_batch(self, transport) -> DeliveryReport | None:
         """One delivery pass of at most send_batch messages, recorded as a stage run."""
         try:
+            # The clock read again as the pass starts (not `now`, read before the count
+            # and the runs row): the leases it grants and the expired ones it releases
+            # must be measured from the same moment on every node.
             report = await astage(self.store, "delivery", self.clock, lambda: deliver(
-                self.settings, self.store, transport, now,
+                self.settings, self.store, transport, self.clock(),
                 limit=self.settings.daemon.send_batch, stopping=self.stopping, tidy=False))
         except Exception as exc:
             self.failed(exc)

@@ -206,14 +206,18 @@ class LedgerStore:
             found = self._parsed[text] = tuple(json.loads(text) or ())
         return found
 
-    def extend_leases(self, ids: Sequence[int], until: datetime, node: str) -> None:
-        """Keep rows this node is still working on from being taken by another."""
+    def extend_leases(self, ids: Sequence[int], until: datetime, node: str) -> list[int]:
+        """Keep rows this node is still working on from being taken by another; returns
+        the ids still this node's (the others were recorded, or taken by another node)."""
+        kept: list[int] = []
         with self.store.writing() as conn:
             for part in chunks(list(ids)):
-                conn.execute(update(outbox).where(outbox.c.id.in_(part),
-                                                  outbox.c.state == "sending",
-                                                  outbox.c.claimed_by == node)
-                             .values(lease_until=until))
+                kept += conn.execute(update(outbox).where(outbox.c.id.in_(part),
+                                                          outbox.c.state == "sending",
+                                                          outbox.c.claimed_by == node)
+                                     .values(lease_until=until)
+                                     .returning(outbox.c.id)).scalars().all()
+        return kept
 
     def record(self, outcomes: Sequence[Outcome], now: datetime, node: str,
                bounce_after: int) -> None:
