@@ -9,7 +9,8 @@
 # What it does (idempotent; fast when everything is already installed):
 #   1. apt-installs what the tests need, only if missing: postgresql (server),
 #      postfix (ONLY for its smtp-sink binary; postfix itself is never
-#      configured or started), chromium, chromium-driver, fonts-dejavu-core.
+#      configured or started), chromium, chromium-driver, fonts-dejavu-core,
+#      faketime (libfaketime: .ci/run's clock guard runs the tests under it).
 #   2. Starts a throwaway PostgreSQL server (fresh data dir under a temp dir,
 #      127.0.0.1 only, free port from 55432 up, trust auth, fsync=off), creates
 #      database publisher_test and exports
@@ -41,7 +42,7 @@ export PUBLISHER_CHROMIUM_FLAGS="--headless --no-sandbox --disable-gpu --disable
 
 # ---------------------------------------------------------------- 1. packages
 __ci_install_packages() {
-    local pkgs="postgresql postfix chromium chromium-driver fonts-dejavu-core"
+    local pkgs="postgresql postfix chromium chromium-driver fonts-dejavu-core faketime"
     local missing="" p status sudo="" t0 log rc made_policy=0
     for p in $pkgs; do
         status="$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)"

@@ -27,7 +27,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import feedparser
-from aiosmtpd.controller import Controller
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -35,7 +34,7 @@ from publisher.addresses import normalize_address
 from publisher.config import load_settings
 from publisher.instance import init_instance
 from publisher.store import open_store
-from tests.conftest import free_port
+from tests.support.servers import SMTPController
 
 PATIENCE = 60.0
 
@@ -132,9 +131,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--drops", type=int, default=7, help="drops per mode (default 7)")
     args = parser.parse_args()
-    arrivals, port = Arrivals(), free_port()
-    controller = Controller(arrivals, hostname="127.0.0.1", port=port)
+    arrivals = Arrivals()
+    controller = SMTPController(arrivals)
     controller.start()
+    port = controller.port
     try:
         figures = {mode: measure(mode, args.drops, arrivals, port)
                    for mode in ("events", "poll")}

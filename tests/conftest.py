@@ -1,10 +1,7 @@
-"""Shared fixtures: a fresh instance folder, a store on every backend, the CLI runner."""
+"""Shared fixtures: a fresh instance folder, a store on every backend, the CLI runner,
+real servers on 127.0.0.1, the web app, daemon processes. Helpers live in tests/support/."""
 
 from __future__ import annotations
-
-import os
-from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -15,12 +12,10 @@ from publisher.config import load_settings
 from publisher.instance import init_instance
 from publisher.store import open_store
 from publisher.store.schema import metadata
-
-REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared"
-SEED = SHARED / "seeds" / "000_40c4cd09925972a5.txt"
-PG_URL = os.environ.get("PUBLISHER_TEST_PG_URL", "")
-NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+from publisher.web import create_app
+from tests.support import PG_URL, SEED, servers
+from tests.support.daemon import DaemonProcess
+from tests.support.web import TestClient
 
 
 @pytest.fixture
@@ -47,7 +42,7 @@ def database_url(request, tmp_path) -> str:
 
 
 @pytest.fixture
-def instance(tmp_path, database_url, monkeypatch) -> Path:
+def instance(tmp_path, database_url, monkeypatch):
     """An instance made by `publisher init`, its store on the backend under test."""
     folder = tmp_path / "site"
     init_instance(folder)
@@ -78,107 +73,59 @@ def run_cli():
     return invoke
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class RecordingHandler:
-    """aiosmtpd handler that keeps every message it accepts."""
-
-    def __init__(self):
-        self.messages: list[tuple[str, list[str], bytes]] = []  # (mail from, rcpt to, data)
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos),
-                              envelope.original_content or envelope.content))
-        return "250 Message accepted"
-
-
 @pytest.fixture
 def smtp_server():
     """A real SMTP server (aiosmtpd) on 127.0.0.1; `.handler.messages` holds what arrived."""
-    from types import SimpleNamespace
-
-    from aiosmtpd.controller import Controller
-
-    handler = RecordingHandler()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield SimpleNamespace(host="127.0.0.1", port=port, handler=handler,
-                          url=f"smtp://127.0.0.1:{port}")
-    controller.stop()
-
-
-class FeedServer:
-    """Routes for a real HTTP server on 127.0.0.1: path -> (status, headers, body).
-
-    A route with an ETag or Last-Modified answers a matching conditional GET with 304,
-    as a well-behaved feed host does; `requests` records (path, headers) of every GET.
-    """
-
-    def __init__(self, port: int):
-        self.url = f"http://127.0.0.1:{port}"
-        self.routes: dict[str, tuple[int, dict[str, str], bytes]] = {}
-        self.requests: list[tuple[str, dict[str, str]]] = []
-        self.delay = 0.0
-
-    def serve(self, path: str, body: bytes | str, status: int = 200,
-              content_type: str = "application/rss+xml", **headers: str) -> str:
-        data = body.encode() if isinstance(body, str) else body
-        names = {"etag": "ETag", "last_modified": "Last-Modified"}
-        self.routes[path] = (status, {"Content-Type": content_type,
-                                      **{names.get(k, k): v for k, v in headers.items()}},
-                             data)
-        return self.url + path
+    with servers.smtp_server(servers.RecordingHandler()) as server:
+        yield server
 
 
 @pytest.fixture
 def feed_server():
-    """A real HTTP server (http.server, threaded) serving feeds from FeedServer.routes."""
-    import contextlib
-    import threading
-    import time
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    """A real HTTP server on 127.0.0.1 serving feeds from FeedServer.routes."""
+    with servers.feed_host() as server:
+        yield server
 
-    port = free_port()
-    server_state = FeedServer(port)
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):
-            server_state.requests.append((self.path, dict(self.headers)))
-            time.sleep(server_state.delay)
-            status, headers, body = server_state.routes.get(
-                self.path, (404, {"Content-Type": "text/plain"}, b"not found"))
-            etag, modified = headers.get("ETag"), headers.get("Last-Modified")
-            if status == 200 and ((etag and self.headers.get("If-None-Match") == etag) or (
-                    modified and self.headers.get("If-Modified-Since") == modified)):
-                status, body = 304, b""
-            self.send_response(status)
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            # The client may have given up already (a timeout test): nothing to report.
-            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                self.wfile.write(body)
+@pytest.fixture
+def site(instance, monkeypatch):
+    """Settings whose [site] url is the TestClient's own host, so links work as given."""
+    monkeypatch.setenv("PUBLISHER_SITE__URL", "http://testserver/")
+    monkeypatch.setenv("PUBLISHER_WEB__SUBSCRIBE_PER_MINUTE", "3")
+    return load_settings(instance)
 
-        def log_message(self, *args):
-            pass
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield server_state
-    httpd.shutdown()
-    httpd.server_close()
+@pytest.fixture
+def client(site, store):
+    """The web app under Starlette's TestClient."""
+    with TestClient(create_app(site, store), follow_redirects=False) as test_client:
+        yield test_client
 
-# The web app's fixtures (site, client) live beside the LiveServer helper.
-from tests.daemon_process import daemons  # noqa: E402,F401
-from tests.webapp import client, site  # noqa: E402,F401
+
+@pytest.fixture
+def daemons():
+    """Start daemons with `daemons(instance, *args, env=...)`; all are killed at the end."""
+    started: list[DaemonProcess] = []
+
+    def start(instance, *args, env=None) -> DaemonProcess:
+        daemon = DaemonProcess(instance, *args, env=env)
+        started.append(daemon)
+        return daemon
+
+    yield start
+    for daemon in started:
+        daemon.kill()
+
+
+@pytest.fixture
+def refused_port():
+    """A port on 127.0.0.1 where connections are refused (held for the whole test)."""
+    with servers.refused_port() as port:
+        yield port
+
+
+@pytest.fixture
+def reserved_port():
+    """A port held for a server in another process that must be told it in advance."""
+    with servers.reserved_port() as port:
+        yield port

@@ -16,7 +16,7 @@ from cryptography.x509.oid import NameOID
 from publisher import tokens
 from publisher.config import load_settings
 from publisher.store import open_store
-from tests.mailtest import Recorder, add_articles, add_subscriber, mail_server, smtp_env
+from tests.support.mail import Recorder, add_articles, add_subscriber, mail_server, smtp_env
 
 WORLD, SCIENCE = ("world",), ("science",)
 ARTICLES = [("Harbour Reopens", WORLD), ("Comet Seen", SCIENCE), ("Rail Strike Ends", WORLD),
@@ -70,7 +70,7 @@ def test_run_delivers_each_subscriber_one_complete_digest(instance, monkeypatch,
 
 
 def check_digest(settings, address: str, data: bytes, titles: list[str]) -> None:
-    from tests.mailtest import parse
+    from tests.support.mail import parse
 
     message = parse(data)
     assert message["From"] == "Publisher demo <news@example.org>"
@@ -203,14 +203,13 @@ def test_a_refused_login_is_one_line_and_nothing_is_lost(site, tmp_path, monkeyp
     assert "queued 3" in outbox.output and "failed 0" in outbox.output
 
 
-def test_an_unreachable_server_leaves_messages_queued(site, monkeypatch):
+def test_an_unreachable_server_leaves_messages_queued(site, monkeypatch, refused_port):
     import asyncio
 
     from publisher.delivery import deliver
     from publisher.delivery.smtp import SmtpTransport
-    from tests.conftest import free_port
 
-    smtp_env(monkeypatch, f"smtp://127.0.0.1:{free_port()}")
+    smtp_env(monkeypatch, f"smtp://127.0.0.1:{refused_port}")
     settings = fill_site(site, datetime.now(UTC))
     store = open_store(settings.database_url)
     from publisher.digests import queue_digests
@@ -238,7 +237,7 @@ def test_maildir_is_the_default_and_a_resend_does_not_duplicate(site, run_cli, m
     assert "delivery: 3 sent" in result.output
     files = sorted((site / "outbox" / "new").iterdir())
     assert len(files) == 3
-    from tests.mailtest import parse
+    from tests.support.mail import parse
 
     message = parse(files[0].read_bytes())
     assert message["Message-ID"].startswith("<digest-")

@@ -14,8 +14,8 @@ import lxml.html
 import pytest
 
 from publisher.feeds import build_feeds
-from tests.conftest import NOW, SHARED
-from tests.feeds_support import (
+from tests.support import NOW, SHARED
+from tests.support.feeds import (
     NASTY,
     article,
     parse,

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from publisher.ingest import ingest
 from publisher.scraped import format_scraped, join_articles
-from tests.conftest import NOW
+from tests.support import NOW
 
 LATER = NOW + timedelta(hours=1)
 

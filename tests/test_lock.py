@@ -41,14 +41,14 @@ def test_a_second_run_says_who_holds_the_lock_and_does_nothing(instance, store):
 def test_the_lock_dies_with_its_process(instance, store):
     """A run killed with SIGKILL leaves nothing behind that blocks the next one."""
     holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
-        import sys, time
+        import sys
         from publisher.lock import run_lock
         from publisher.store import open_store
         lock = run_lock(open_store({store.engine.url.render_as_string(False)!r}).engine)
         lock.acquire()
         print("held", flush=True)
-        time.sleep(120)
-    """)], stdout=subprocess.PIPE, text=True)
+        sys.stdin.read()  # holds the lock until killed (or the test's end closes stdin)
+    """)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
         with pytest.raises(Busy, match=f"pid {holder.pid} on "):

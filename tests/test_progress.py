@@ -16,7 +16,7 @@ from publisher.feeds import build_feeds
 from publisher.ingest import ingest
 from publisher.progress import progress
 from publisher.subscriber_csv import import_text
-from tests.conftest import NOW
+from tests.support import NOW
 
 
 class FakeClock:

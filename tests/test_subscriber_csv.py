@@ -18,8 +18,8 @@ from publisher.errors import AddressError, InputError
 from publisher.ingest import ingest
 from publisher.store.schema import subscribers
 from publisher.subscriber_csv import import_text, normalize_listed_address
-from tests.conftest import NOW, REPO
-from tests.test_subscribers import write_articles
+from tests.support import NOW, REPO
+from tests.support.mail import write_articles
 
 EXAMPLE = REPO / "subscribers" / "example.csv"
 HEADER = "email,name,frequency,sections,timezone,status,created\n"

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from publisher import tokens
 from publisher.cli import cli as cli_group
 from publisher.config import load_settings
-from tests.conftest import NOW
+from tests.support import NOW
 
 
 def confirm_link(data: bytes) -> str:

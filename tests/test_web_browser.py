@@ -21,7 +21,7 @@ import pytest
 from publisher.config import load_settings
 from publisher.instance import init_instance
 from publisher.store import open_store
-from tests.test_web_serve import Served
+from tests.support.web import Served
 
 pytestmark = pytest.mark.browser
 

@@ -16,9 +16,9 @@ from publisher import tokens
 from publisher.ingest import ingest
 from publisher.web import create_app
 from publisher.web.guard import RateLimiter
-from tests.conftest import NOW
-from tests.test_subscribers import add_digest, write_articles
-from tests.webapp import TestClient, path_of
+from tests.support import NOW
+from tests.support.mail import add_digest, write_articles
+from tests.support.web import TestClient, path_of
 
 SAME_SITE = {"Origin": "http://testserver"}
 
