@@ -48,10 +48,14 @@ WORDS = ("harbour", "council", "storm", "rail", "library", "festival", "comet", 
 
 
 # ---------------------------------------------------------------- the sink
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def reserve_port() -> socket.socket:
+    """A port for the sink, held until the socket is closed: bound with SO_REUSEADDR and
+    never listening, so no one asking the kernel for a free port gets it, while the sink
+    (which sets SO_REUSEADDR too) can still listen on it."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
 
 
 def start_sink(port: int) -> tuple[subprocess.Popen, str]:
@@ -361,7 +365,8 @@ def main() -> None:
         return
     if args.store:
         os.environ["PUBLISHER_STORE__URL"] = args.store
-    port = free_port()
+    reservation = reserve_port()
+    port = reservation.getsockname()[1]
     sink, sink_name = start_sink(port)
     if args.senders:
         try:

@@ -107,12 +107,12 @@ def sent_count(store) -> int:
 
 
 def wait_for(condition, what: str, seconds: float):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+    deadline = time.monotonic() + seconds  # clock-ok: bounds the wait
+    while time.monotonic() < deadline:  # clock-ok
         result = condition()
         if result:
             return result
-        time.sleep(0.25)
+        time.sleep(0.25)  # polls the condition
     raise AssertionError(f"timed out after {seconds:g}s waiting for {what}")
 
 

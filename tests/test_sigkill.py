@@ -27,8 +27,8 @@ def leases_ran_out(store) -> bool:
     with store.reading() as conn:
         last = conn.execute(select(func.max(outbox.c.lease_until))
                             .where(outbox.c.state == "sending")).scalar()
-    # clock-ok: a lease runs out on the wall clock the next `publisher send` reads.
-    return last is None or last < datetime.now(UTC)
+    # A lease runs out on the wall clock that the next `publisher send` reads.
+    return last is None or last < datetime.now(UTC)  # clock-ok
 
 
 def test_killed_send_restarts_and_delivers_everything(tmp_path, monkeypatch):
