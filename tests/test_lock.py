@@ -19,6 +19,7 @@ def publisher(*args, cwd=None) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=60, cwd=cwd)
 
 
+@pytest.mark.slow  # a `publisher run` process twice
 def test_a_second_run_says_who_holds_the_lock_and_does_nothing(instance, store):
     (instance / "articles" / "a.txt").write_text("Title\n\nBody.\n")
     lock = run_lock(store.engine)
@@ -38,6 +39,7 @@ def test_a_second_run_says_who_holds_the_lock_and_does_nothing(instance, store):
     assert store.articles.count() == 1
 
 
+@pytest.mark.slow  # a Python process that takes the lock, then is killed
 def test_the_lock_dies_with_its_process(instance, store):
     """A run killed with SIGKILL leaves nothing behind that blocks the next one."""
     holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""

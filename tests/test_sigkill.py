@@ -9,6 +9,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from publisher.config import load_settings
@@ -17,6 +18,8 @@ from publisher.store.schema import outbox
 from tests.support import REPO
 from tests.support.daemon import wait_until
 from tests.support.mail import Recorder, add_articles, add_subscriber, mail_server
+
+pytestmark = pytest.mark.slow  # two `publisher send` processes and a lease to run out
 
 SUBSCRIBERS = 200
 LEASE_SECONDS = 2

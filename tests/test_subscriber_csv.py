@@ -198,6 +198,7 @@ DOMAINS = ["example.org", "EXAMPLE.org", "例え.jp", "xn--r8jz45g.jp", "mail.ex
            ".".join(["b" * 60] * 4), "example.org.", "[127.0.0.1]", "exa mple.org", ""]
 
 
+@pytest.mark.slow  # 400 generated addresses through two validators, several seconds
 @hypothesis_settings(max_examples=400, deadline=None)
 @given(local=one_of(text(alphabet="aZz09._+-!#'\"@ ßé<>\\", max_size=70),
                     from_regex(r"[A-Za-z0-9+_-]{1,40}(\.[A-Za-z0-9]{1,30}){0,2}",

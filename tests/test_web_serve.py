@@ -8,6 +8,7 @@ import pytest
 from tests.support.web import PUBLISHER, Served
 
 
+@pytest.mark.slow  # a `publisher serve` process, started and stopped
 def test_serve_serves_the_folder_and_the_pages(instance):
     (instance / "feeds" / "feed.json").write_text(
         '{"version": "https://jsonfeed.org/version/1.1", "title": "T", "items": []}')
