@@ -38,13 +38,14 @@ import logging
 import os
 import signal
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 
+from publisher.clock import Clock, system_clock
 from publisher.config import Settings
 from publisher.digests import queue_digests
 from publisher.feeds import build_feeds
@@ -63,13 +64,9 @@ LOCK_RETRY_SECONDS = 2.0
 LOCK_CHECK_SECONDS = 30
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 class Daemon:
     def __init__(self, settings: Settings, store: Store,
-                 clock: Callable[[], datetime] = utc_now):
+                 clock: Clock = system_clock):
         self.settings, self.store, self.clock = settings, store, clock
         self.exit_code = 0
         self.wanted: set[str] = set()
@@ -81,7 +78,7 @@ class Daemon:
         self.work_ready = asyncio.Event()
         self.writing = asyncio.Lock()  # one writing stage at a time
         self.lock_checks = asyncio.Lock()
-        self.lock: RunLock = run_lock(self.store.engine)
+        self.lock: RunLock = run_lock(self.store.engine, self.clock)
         self.leading = False
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -220,8 +217,11 @@ class Daemon:
 
     def schedule_source(self, scheduler: AsyncIOScheduler, name: str,
                         at: datetime | None) -> None:
-        at = max(at or self.clock(), self.clock())
-        scheduler.add_job(self.fetch_source, DateTrigger(run_date=at, timezone=UTC),
+        # APScheduler runs on the system's time; our clock may be set apart from it
+        # (--time), so the job is placed by how long from now it is due.
+        wait = max((at or self.clock()) - self.clock(), timedelta(0))
+        run_date = datetime.now(UTC) + wait
+        scheduler.add_job(self.fetch_source, DateTrigger(run_date=run_date, timezone=UTC),
                           args=[name], id=f"source:{name}", name=f"source {name}",
                           replace_existing=True)
 
@@ -233,8 +233,7 @@ class Daemon:
                                               {name})
             if pending and not self.stopping.is_set():
                 report = await self.run_stage("sources",
-                                              lambda: store_fetched(self.store, now, pending),
-                                              now)
+                                              lambda: store_fetched(self.store, now, pending))
                 if report and (report.new or report.updated):
                     self.request("feeds", "digests")
             state = (await asyncio.to_thread(self.store.sources.states)).get(name)
@@ -263,12 +262,12 @@ class Daemon:
         now = self.clock()
         if "ingest" in wanted:
             report = await self.run_stage(
-                "ingest", lambda: ingest(self.settings, self.store, now), now)
+                "ingest", lambda: ingest(self.settings, self.store, now))
             if report and (report.new or report.updated):
                 wanted |= {"feeds", "digests"}
         for name, work in self.publishing_stages(now):
             if name in wanted and not self.stopping.is_set():
-                report = await self.run_stage(name, work, now)
+                report = await self.run_stage(name, work)
                 if name == "digests" and report and report.queued:
                     self.sender.wake_up()  # this node sends them without waiting
 
@@ -280,14 +279,14 @@ class Daemon:
             ("digests", lambda: queue_digests(settings, store, now)),
         ]
 
-    async def run_stage(self, name: str, work: Callable[[], Any], now: datetime) -> Any:
+    async def run_stage(self, name: str, work: Callable[[], Any]) -> Any:
         """One stage in a worker thread, recorded like cron's; a failure is logged and
         the daemon goes on (the next trigger tries again)."""
         async with self.writing:
             if not self.leading or self.stopping.is_set() or not await self.check_run_lock():
                 return None
             try:
-                return await asyncio.to_thread(stage, self.store, name, now, work)
+                return await asyncio.to_thread(stage, self.store, name, self.clock, work)
             except Exception:
                 log.exception("%s failed", name, extra={"event": "stage-failed",
                                                         "stage": name})

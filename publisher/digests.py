@@ -16,9 +16,10 @@ import hashlib
 import hmac
 import ipaddress
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
-from functools import lru_cache
+from datetime import UTC, date, datetime, time, timedelta
+from functools import cache, lru_cache
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -66,50 +67,73 @@ def latest_send_time(frequency: str, tz: ZoneInfo, now: datetime,
     if frequency == "weekly":
         wanted = WEEKDAYS.index(digest.weekly_on.lower())
         day -= timedelta(days=(day.weekday() - wanted) % 7)
-    send = datetime.combine(day, time(hour, minute), tzinfo=tz)
-    if send > local_now:
+    send = local_time(day, hour, minute, tz)
+    if send > now:
         day -= timedelta(days=7 if frequency == "weekly" else 1)
-        send = datetime.combine(day, time(hour, minute), tzinfo=tz)
+        send = local_time(day, hour, minute, tz)
     if frequency == "daily":
-        return send.astimezone(now.tzinfo), f"daily:{day.isoformat()}"
+        return send, f"daily:{day.isoformat()}"
     year, week, _ = day.isocalendar()
-    return send.astimezone(now.tzinfo), f"weekly:{year}-W{week:02d}"
+    return send, f"weekly:{year}-W{week:02d}"
 
 
-def due_label(candidate: Candidate, settings: Settings, now: datetime,
-              everyone: bool = False) -> str | None:
-    """The period label if the subscriber is due now, else None. Instant and `everyone`
-    labels get the newest article's seq appended once the content is known."""
+def local_time(day: date, hour: int, minute: int, tz: ZoneInfo) -> datetime:
+    """HH:MM on that day in that zone, as aware UTC. Compared in UTC, never as wall
+    times (Python compares two times of one zone by their wall clocks, which is wrong
+    across a daylight-saving change). A time in the hour skipped in spring is read with
+    the offset before the change (02:30 becomes 03:30 daylight time); a time in the hour
+    repeated in autumn is its first occurrence, so either day still has one send time."""
+    return datetime.combine(day, time(hour, minute), tzinfo=tz).astimezone(UTC)
+
+
+Scheduled = tuple[datetime, str]  # a send time (aware UTC) and its period label
+
+
+def schedule(settings: Settings, now: datetime) -> Callable[[str, str], Scheduled | None]:
+    """(frequency, time zone) -> the latest send time at `now` and its label, worked out
+    once per pass and pair: most subscribers share a few schedules."""
+
+    @cache
+    def scheduled(frequency: str, timezone: str) -> Scheduled | None:
+        return latest_send_time(frequency, zone(timezone, settings.digest_timezone), now,
+                                settings.digest)
+
+    return scheduled
+
+
+def due(candidate: Candidate, scheduled: Callable[[str, str], Scheduled | None],
+        everyone: bool = False) -> str | None:
+    """The rule: the period label if the subscriber is due, else None. `everyone` (send
+    --now) and instant subscribers are always due (what is new decides); a daily or weekly
+    one when their latest send time came after their last digest, or after they joined.
+    Instant and `everyone` labels get the newest article's seq appended by the planner."""
     if everyone:
         return "now"
     if candidate.frequency == "instant":
         return "instant"
-    tz = zone(candidate.timezone, settings.digest_timezone)
-    scheduled = latest_send_time(candidate.frequency, tz, now, settings.digest)
-    if scheduled is None:
+    found = scheduled(candidate.frequency, candidate.timezone)
+    if found is None:
         return None
-    send, label = scheduled
+    send, label = found
     since = candidate.last_digest_at or candidate.created_at
     return label if since < send else None
 
 
 class DigestPlanner:
-    """Plans one queue pass: the due check and the article selection, both cached, since
+    """Plans one queue pass: the due rule and the article selection, both cached, since
     most subscribers share a schedule, a zone, a cursor and their sections."""
 
     def __init__(self, settings: Settings, now: datetime, max_seq: int, everyone: bool):
-        self.settings = settings
-        self.now = now
+        self.scheduled = schedule(settings, now)
         self.max_seq = max_seq
         self.everyone = everyone
         self.limit = settings.digest.max_articles
-        self.labels: dict[tuple, str | None] = {}
         self.contents: dict[tuple, tuple[list[int], int]] = {}
 
     def __call__(self, candidates: list[Candidate], lookup: ArticleLookup) -> list[DigestPlan]:
         plans = []
         for candidate in candidates:
-            label = self.label(candidate)
+            label = due(candidate, self.scheduled, self.everyone)
             if label is None:
                 continue
             seqs, total = self.content(candidate, lookup)
@@ -119,21 +143,6 @@ class DigestPlanner:
             plans.append(DigestPlan(candidate.id, candidate.email, period, tuple(seqs),
                                     total - len(seqs)))
         return plans
-
-    def label(self, candidate: Candidate) -> str | None:
-        if self.everyone or candidate.frequency == "instant":
-            return due_label(candidate, self.settings, self.now, self.everyone)
-        key = (candidate.frequency, candidate.timezone)
-        if key not in self.labels:
-            tz = zone(candidate.timezone, self.settings.digest_timezone)
-            self.labels[key] = latest_send_time(candidate.frequency, tz, self.now,
-                                                self.settings.digest)
-        scheduled = self.labels[key]
-        if scheduled is None:
-            return None
-        send, label = scheduled
-        since = candidate.last_digest_at or candidate.created_at
-        return label if since < send else None
 
     def content(self, candidate: Candidate, lookup: ArticleLookup) -> tuple[list[int], int]:
         key = (candidate.cursor, tuple(sorted(candidate.sections)))

@@ -1,7 +1,7 @@
 """Instances: a folder with publisher.toml; `publisher init` makes one.
 
-`Instance` is what every command gets: the folder, its settings loaded once, and the
-store opened on first use.
+`Instance` is what every command gets: the folder, its settings loaded once, the store
+opened on first use, and the clock every command reads `now` from (publisher.clock).
 """
 
 from __future__ import annotations
@@ -9,9 +9,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import secrets
+from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 
+from publisher.clock import Clock, system_clock
 from publisher.config import CONFIG_NAME, SECTIONS, Settings, load_settings, toml_key
 from publisher.errors import ConfigError
 from publisher.store import Store, open_store
@@ -20,8 +22,12 @@ FOLDERS = ("articles", "templates", "feeds", "subscribers")
 
 
 class Instance:
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, clock: Clock = system_clock):
         self.folder = folder
+        self.clock = clock
+
+    def now(self) -> datetime:
+        return self.clock()
 
     @cached_property
     def settings(self) -> Settings:
@@ -29,7 +35,7 @@ class Instance:
 
     @cached_property
     def store(self) -> Store:
-        return open_store(self.settings.database_url)
+        return open_store(self.settings.database_url, clock=self.clock)
 
     def close(self) -> None:
         if "store" in self.__dict__:

@@ -21,6 +21,8 @@ from typing import Protocol
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.engine import make_url
 
+from publisher.clock import Clock, system_clock
+
 log = logging.getLogger(__name__)
 
 # Any constant shared by every node; distinct from the store's migration lock key.
@@ -47,16 +49,17 @@ class RunLock(Protocol):
         """False when the lock was lost under us (a PostgreSQL connection that dropped)."""
 
 
-def holder_note(now: datetime | None = None) -> str:
-    now = (now or datetime.now(UTC)).astimezone(UTC)
+def holder_note(now: datetime) -> str:
+    now = now.astimezone(UTC)
     return f"pid {os.getpid()} on {socket.gethostname()} since {now:%Y-%m-%dT%H:%M:%SZ}"
 
 
 class FileLock:
     """flock(2) on a file beside the SQLite database; the note is the file's content."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, clock: Clock = system_clock):
         self.path = path
+        self.clock = clock
         self.fd: int | None = None
 
     def acquire(self) -> None:
@@ -67,7 +70,7 @@ class FileLock:
             os.close(fd)
             raise Busy(self.read_note()) from None
         os.ftruncate(fd, 0)
-        os.pwrite(fd, (holder_note() + "\n").encode(), 0)
+        os.pwrite(fd, (holder_note(self.clock()) + "\n").encode(), 0)
         self.fd = fd
 
     def read_note(self) -> str:
@@ -96,9 +99,10 @@ class AdvisoryLock:
     read from pg_stat_activity next to the lock in pg_locks.
     """
 
-    def __init__(self, engine: Engine, key: int = RUN_LOCK_KEY):
+    def __init__(self, engine: Engine, key: int = RUN_LOCK_KEY, clock: Clock = system_clock):
         self.engine = engine
         self.key = key
+        self.clock = clock
         self.conn: Connection | None = None
 
     def acquire(self) -> None:
@@ -112,7 +116,7 @@ class AdvisoryLock:
                 holder = self.read_note(conn)
                 conn.close()
                 raise Busy(holder)
-            note = (APPLICATION_PREFIX + holder_note())[:63]  # NAMEDATALEN - 1
+            note = (APPLICATION_PREFIX + holder_note(self.clock()))[:63]  # NAMEDATALEN - 1
             conn.execute(text("SELECT set_config('application_name', :note, false)"),
                          {"note": note})
         except Busy:
@@ -161,12 +165,13 @@ class AdvisoryLock:
             self.conn = None
 
 
-def run_lock(engine: Engine) -> RunLock:
-    """The lock that fits the database: a file beside SQLite, an advisory lock on PG."""
+def run_lock(engine: Engine, clock: Clock = system_clock) -> RunLock:
+    """The lock that fits the database: a file beside SQLite, an advisory lock on PG.
+    The clock dates the holder's note."""
     url = make_url(engine.url)
     if url.get_backend_name() == "postgresql":
-        return AdvisoryLock(engine)
+        return AdvisoryLock(engine, clock=clock)
     database = url.database
     if not database or database == ":memory:":
         raise ValueError("the run lock needs a database file, not an in-memory database")
-    return FileLock(Path(database).with_name(Path(database).name + ".lock"))
+    return FileLock(Path(database).with_name(Path(database).name + ".lock"), clock)

@@ -6,9 +6,9 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from publisher.clock import Clock
 from publisher.config import Settings
 from publisher.delivery import DeliveryReport, deliver_blocking
 from publisher.digests import DigestReport, queue_digests
@@ -35,33 +35,36 @@ class RunReport:
                 self.digests.line(), self.delivery.line()]
 
 
-def run_once(settings: Settings, store: Store, transport: Any, now: datetime) -> RunReport:
-    """Ingest new articles; later stages read what this one stored."""
+def run_once(settings: Settings, store: Store, transport: Any, clock: Clock) -> RunReport:
+    """Ingest new articles; later stages read what this one stored. Every stage decides
+    by the pass's one `now`, read once from the clock."""
+    now = clock()
     return RunReport(
-        ingest=stage(store, "ingest", now, lambda: ingest(settings, store, now)),
-        sources=stage(store, "sources", now, lambda: fetch_sources(settings, store, now)),
-        feeds=stage(store, "feeds", now, lambda: build_feeds(settings, store, now)),
-        digests=stage(store, "digests", now, lambda: queue_digests(settings, store, now)),
-        delivery=stage(store, "delivery", now,
+        ingest=stage(store, "ingest", clock, lambda: ingest(settings, store, now)),
+        sources=stage(store, "sources", clock, lambda: fetch_sources(settings, store, now)),
+        feeds=stage(store, "feeds", clock, lambda: build_feeds(settings, store, now)),
+        digests=stage(store, "digests", clock, lambda: queue_digests(settings, store, now)),
+        delivery=stage(store, "delivery", clock,
                        lambda: deliver_blocking(settings, store, transport, now)),
     )
 
 
-def stage(store: Store, name: str, now: datetime, work: Callable[[], T]) -> T:
+def stage(store: Store, name: str, clock: Clock, work: Callable[[], T]) -> T:
     """Run one stage; record it in the runs table and the metrics, failed or not.
 
-    The runs table gets wall-clock times, so status shows when each stage really ran and
-    what it took; `now`, the pass's own time, is what the work itself decides by.
+    The runs table gets the clock's time at the stage's start and end, so status shows
+    when each stage really ran and what it took; the pass's own `now`, which the work
+    closes over, is what the work itself decides by.
     """
-    run_id = store.runs.start(name, datetime.now(UTC))
+    run_id = store.runs.start(name, clock())
     started = time.perf_counter()
     try:
         result = work()
     except Exception as exc:
         record_stage(name, time.perf_counter() - started, ok=False, report=None)
-        store.runs.finish(run_id, datetime.now(UTC), ok=False, summary={"error": str(exc)})
+        store.runs.finish(run_id, clock(), ok=False, summary={"error": str(exc)})
         raise
     record_stage(name, time.perf_counter() - started, ok=True, report=result)
     summary = asdict(result) if hasattr(result, "__dataclass_fields__") else {}
-    store.runs.finish(run_id, datetime.now(UTC), ok=True, summary=summary)
+    store.runs.finish(run_id, clock(), ok=True, summary=summary)
     return result

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from time import perf_counter
 
 from publisher.config import Settings
@@ -84,7 +84,7 @@ class OutboxSender:
 
     async def send_batch(self, transport, now: datetime) -> DeliveryReport | None:
         """One delivery pass of at most send_batch messages, recorded as a stage run."""
-        run_id = await asyncio.to_thread(self.store.runs.start, "delivery", datetime.now(UTC))
+        run_id = await asyncio.to_thread(self.store.runs.start, "delivery", self.clock())
         started = perf_counter()
         try:
             report = await deliver(self.settings, self.store, transport, now,
@@ -93,12 +93,12 @@ class OutboxSender:
         except Exception as exc:
             self.failed(exc)
             record_stage("delivery", perf_counter() - started, ok=False, report=None)
-            await asyncio.to_thread(self.store.runs.finish, run_id, datetime.now(UTC), False,
+            await asyncio.to_thread(self.store.runs.finish, run_id, self.clock(), False,
                                     {"error": str(exc)})
             return None
         self.last_error = ""
         record_stage("delivery", perf_counter() - started, ok=True, report=report)
-        await asyncio.to_thread(self.store.runs.finish, run_id, datetime.now(UTC), True,
+        await asyncio.to_thread(self.store.runs.finish, run_id, self.clock(), True,
                                 vars(report))
         return report
 

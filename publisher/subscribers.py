@@ -220,7 +220,7 @@ def unsubscribe_by_mail(settings: Settings, store: Store, message: bytes,
     text = subject + "\n" + (body.get_content() if body is not None else "")
     for candidate in TOKEN_SHAPE.findall(text):
         try:
-            data = tokens.verify(settings, "unsubscribe", candidate)
+            data = tokens.verify(settings, "unsubscribe", candidate, now=now)
         except tokens.TokenError:
             continue
         subscriber = store.subscribers.by_id(data.subscriber_id)

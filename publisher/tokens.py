@@ -2,15 +2,17 @@
 
 Every token is signed with [web] secret and salted with its purpose, so a token made for
 one link never works in another. A token carries the subscriber id and their
-token_version; bumping the version (on erasure) revokes every older link.
+token_version; bumping the version (on erasure) revokes every older link. Its timestamp
+is the caller's `now` (publisher.clock), and so is the age it is checked against.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from urllib.parse import urljoin
 
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 
 from publisher.config import Settings
 from publisher.errors import ConfigError, PublisherError
@@ -34,25 +36,38 @@ class TokenData:
     version: int
 
 
-def serializer(settings: Settings, purpose: str) -> URLSafeTimedSerializer:
+def serializer(settings: Settings, purpose: str, now: datetime) -> URLSafeTimedSerializer:
     if purpose not in ROUTES:
         raise ValueError(f"unknown token purpose {purpose!r}")
     if len(settings.web.secret) < 16:
         raise ConfigError("web.secret", settings.web.secret,
                           "a random string of at least 16 characters "
                           "(publisher init writes one)")
-    return URLSafeTimedSerializer(settings.web.secret, salt=f"publisher.{purpose}")
+    return clocked_serializer(settings.web.secret, f"publisher.{purpose}", now)
 
 
-def sign(settings: Settings, purpose: str, subscriber_id: int, version: int = 0) -> str:
-    return serializer(settings, purpose).dumps([subscriber_id, version])
+def clocked_serializer(secret: str, salt: str, now: datetime) -> URLSafeTimedSerializer:
+    """itsdangerous's serializer, stamping and checking ages by `now`, not the system
+    clock (its signer reads time.time() by default)."""
+    stamp = int(now.timestamp())
+
+    class ClockedSigner(TimestampSigner):
+        def get_timestamp(self) -> int:
+            return stamp
+
+    return URLSafeTimedSerializer(secret, salt=salt, signer=ClockedSigner)
 
 
-def verify(settings: Settings, purpose: str, token: str,
+def sign(settings: Settings, purpose: str, subscriber_id: int, version: int = 0, *,
+         now: datetime) -> str:
+    return serializer(settings, purpose, now).dumps([subscriber_id, version])
+
+
+def verify(settings: Settings, purpose: str, token: str, *, now: datetime,
            max_age_seconds: int | None = None) -> TokenData:
     """The token's subscriber and version; TokenError says what is wrong with it."""
     try:
-        data = serializer(settings, purpose).loads(token, max_age=max_age_seconds)
+        data = serializer(settings, purpose, now).loads(token, max_age=max_age_seconds)
     except SignatureExpired as exc:
         raise TokenError("this link has expired; ask for a new one") from exc
     except BadSignature as exc:
@@ -63,8 +78,9 @@ def verify(settings: Settings, purpose: str, token: str,
     return TokenData(subscriber_id=data[0], version=data[1])
 
 
-def link(settings: Settings, purpose: str, subscriber_id: int, version: int = 0) -> str:
+def link(settings: Settings, purpose: str, subscriber_id: int, version: int = 0, *,
+         now: datetime) -> str:
     """The absolute URL of a signed link, under [site] url."""
-    token = sign(settings, purpose, subscriber_id, version)
+    token = sign(settings, purpose, subscriber_id, version, now=now)
     base = settings.site.url if settings.site.url.endswith("/") else settings.site.url + "/"
     return urljoin(base, ROUTES[purpose].format(token=token))

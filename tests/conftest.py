@@ -3,19 +3,38 @@ real servers on 127.0.0.1, the web app, daemon processes. Helpers live in tests/
 
 from __future__ import annotations
 
+import itertools
+import os
+from datetime import timedelta
+
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import create_engine
 
 from publisher.cli import cli
+from publisher.clock import fixed
 from publisher.config import load_settings
 from publisher.instance import init_instance
 from publisher.store import open_store
 from publisher.store.schema import metadata
 from publisher.web import create_app
-from tests.support import PG_URL, SEED, servers
+from tests.support import NOW, PG_URL, SEED, servers
 from tests.support.daemon import DaemonProcess
 from tests.support.web import TestClient
+
+
+@pytest.fixture(autouse=True, scope="session")
+def publisher_time():
+    """Every publisher process the tests start (the CLI in-process, `run`, `daemon`) runs
+    on a clock that starts at NOW, so test data built around NOW means the same thing on
+    any day the suite runs. Tests that need another instant pass --time themselves."""
+    saved = os.environ.get("PUBLISHER_TIME")
+    os.environ["PUBLISHER_TIME"] = NOW.isoformat()
+    yield NOW
+    if saved is None:
+        os.environ.pop("PUBLISHER_TIME", None)
+    else:
+        os.environ["PUBLISHER_TIME"] = saved
 
 
 @pytest.fixture
@@ -64,10 +83,17 @@ def store(settings):
 
 @pytest.fixture
 def run_cli():
-    """Invoke the CLI in-process; returns click's Result (exit_code, stdout, stderr)."""
+    """Invoke the CLI in-process; returns click's Result (exit_code, stdout, stderr).
+
+    Each call's clock starts a second after the one before (NOW, NOW + 1 s, ...), as if
+    a person typed the commands one after another: a retry queued by one call is due in
+    the next. `env` may give PUBLISHER_TIME itself."""
     runner = CliRunner()
+    calls = itertools.count()
 
     def invoke(*args: str, env: dict | None = None):
+        start = NOW + timedelta(seconds=next(calls))
+        env = {"PUBLISHER_TIME": start.isoformat(), **(env or {})}
         return runner.invoke(cli, [str(a) for a in args], env=env, catch_exceptions=False)
 
     return invoke
@@ -97,8 +123,9 @@ def site(instance, monkeypatch):
 
 @pytest.fixture
 def client(site, store):
-    """The web app under Starlette's TestClient."""
-    with TestClient(create_app(site, store), follow_redirects=False) as test_client:
+    """The web app under Starlette's TestClient, its clock fixed at NOW."""
+    with TestClient(create_app(site, store, clock=fixed(NOW)),
+                    follow_redirects=False) as test_client:
         yield test_client
 
 

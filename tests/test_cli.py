@@ -36,7 +36,7 @@ def readme_commands() -> set[tuple[str, ...]]:
             match = re.match(r"\s*(?:\w+=\S+\s+)*(?:\S*/)?publisher(\s.*)?$", segment)
             if not match:
                 continue
-            words = re.sub(r"-C\s+\S+", "", match[1] or "").split()
+            words = re.sub(r"(-C|--time)\s+\S+", "", match[1] or "").split()
             words = [w for w in words if not w.startswith("-")]
             path, group = [], cli
             for word in words:
@@ -118,3 +118,24 @@ def test_bad_setting_is_one_line_exit_2(run_cli, tmp_path):
 def test_config_shows_environment_overrides(run_cli, tmp_path):
     result = run_cli("-C", tmp_path, "config", env={"PUBLISHER_FEEDS__ITEMS": "7"})
     assert "items = 7" in result.output
+
+
+def test_the_clock_can_be_given_and_a_bad_time_is_one_line(run_cli, instance):
+    added = run_cli("--time", "2026-01-05T08:30:00+01:00", "-C", instance, "subscribers",
+                    "add", "ada@example.org", "--confirmed")
+    assert added.exit_code == 0, added.output
+    shown = run_cli("-C", instance, "subscribers", "show", "ada@example.org").stdout
+    # The clock starts at the given time and runs on: a fraction of a second later.
+    assert re.search(r"^created: +2026-01-05T07:30:0\d", shown, re.M), shown
+    for bad in ("tomorrow", "2026-01-05T08:30:00"):  # no offset: which zone?
+        result = run_cli("--time", bad, "-C", instance, "status")
+        assert result.exit_code == 2
+        (line,) = result.stderr.strip().splitlines()[-1:]
+        assert "--time" in line and bad in line and "Traceback" not in result.output
+
+
+def test_the_clock_comes_from_the_environment_too(run_cli, instance):
+    run_cli("-C", instance, "subscribers", "add", "bo@example.org", "--confirmed",
+            env={"PUBLISHER_TIME": "2027-02-28T23:00:00Z"})
+    shown = run_cli("-C", instance, "subscribers", "show", "bo@example.org").stdout
+    assert re.search(r"^created: +2027-02-28T23:00:00", shown, re.M), shown

@@ -9,13 +9,14 @@ import signal
 import subprocess
 import sys
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import func, insert, select
 
 from publisher.addresses import normalize_address
 from publisher.store.schema import digests, outbox
+from tests.support import NOW
 from tests.support.daemon import drop, feed_titles, wait_until
 from tests.support.servers import RecordingHandler, smtp_server
 
@@ -45,7 +46,7 @@ def smtp_env(url: str, **more: str) -> dict[str, str]:
 
 
 def subscribe(store, count: int, frequency: str, created: datetime | None = None) -> list:
-    when = created or datetime.now(UTC)
+    when = created or NOW
     return [store.subscribers.add(normalize_address(f"reader{n}@example.org"), when,
                                   status="active", frequency=frequency).email
             for n in range(count)]
@@ -106,7 +107,7 @@ def test_sigterm_mid_send_then_a_restart_delivers_every_message_once(
 
 def test_a_daily_digest_missed_while_down_goes_out_once_on_start(
         instance, store, smtp_server, daemons):
-    now = datetime.now(UTC)
+    now = NOW
     due = (now - timedelta(minutes=5)).strftime("%H:%M")  # today's send time has passed
     subscribe(store, 1, "daily", created=now - timedelta(days=2))
     drop(instance, "harbour.txt", "Harbour reopens after repairs")
@@ -132,7 +133,7 @@ def test_two_cron_runs_at_once_send_one_digest_per_subscriber(instance, store, s
                                                               database_url):
     if not database_url.startswith("sqlite"):
         pytest.skip("the issue asks for this on SQLite; test_lock covers PostgreSQL")
-    everyone = subscribe(store, 30, "daily", created=datetime.now(UTC) - timedelta(days=2))
+    everyone = subscribe(store, 30, "daily", created=NOW - timedelta(days=2))
     for n in range(20):
         drop(instance, f"story{n}.txt", f"Story number {n}")
     env = smtp_env(slow_smtp.url, PUBLISHER_MAIL__CONNECTIONS="2",
@@ -150,7 +151,7 @@ def test_two_cron_runs_at_once_send_one_digest_per_subscriber(instance, store, s
 
 
 def test_the_daemon_forgets_old_sent_messages(instance, store, daemons):
-    long_ago = datetime.now(UTC) - timedelta(days=40)
+    long_ago = NOW - timedelta(days=40)
     with store.writing() as conn:
         conn.execute(insert(outbox), [
             {"kind": "confirm", "recipient": f"old{n}@example.org", "payload": {},

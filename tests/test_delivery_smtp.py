@@ -16,6 +16,7 @@ from cryptography.x509.oid import NameOID
 from publisher import tokens
 from publisher.config import load_settings
 from publisher.store import open_store
+from tests.support import NOW
 from tests.support.mail import Recorder, add_articles, add_subscriber, mail_server, smtp_env
 
 WORLD, SCIENCE = ("world",), ("science",)
@@ -41,7 +42,7 @@ def fill_site(instance, now):
 @pytest.mark.parametrize("pipelining", [False, True], ids=["lockstep", "pipelined"])
 def test_run_delivers_each_subscriber_one_complete_digest(instance, monkeypatch, run_cli,
                                                           pipelining):
-    now = datetime.now(UTC)
+    now = NOW
     with mail_server(Recorder(pipelining=pipelining)) as server:
         smtp_env(monkeypatch, server.url, MAIL__BOUNCE="bounces@example.org",
                  MAIL__FEEDBACK_ID="digest:publisher-demo",
@@ -88,7 +89,7 @@ def check_digest(settings, address: str, data: bytes, titles: list[str]) -> None
     token = https.rsplit("/", 1)[1]
     assert https == f"https://news.example.org/unsubscribe/{token}"
     assert mailto == f"mailto:unsubscribe@example.org?subject=unsubscribe%20{token}"
-    subscriber_id = tokens.verify(settings, "unsubscribe", token).subscriber_id
+    subscriber_id = tokens.verify(settings, "unsubscribe", token, now=NOW).subscriber_id
 
     assert message.get_content_type() == "multipart/alternative"
     text_part, html_part = message.get_payload()
@@ -109,9 +110,9 @@ def check_digest(settings, address: str, data: bytes, titles: list[str]) -> None
         sum(1 for t in titles if ARTICLES.index(next(a for a in ARTICLES if a[0] == t)) % 2 == 0)
     unsubscribe = re.search(r'href="(https://news\.example\.org/unsubscribe/[^"]+)"', html)[1]
     preferences = re.search(r'href="(https://news\.example\.org/preferences/[^"]+)"', html)[1]
-    assert tokens.verify(settings, "unsubscribe", unsubscribe.rsplit("/", 1)[1]) \
+    assert tokens.verify(settings, "unsubscribe", unsubscribe.rsplit("/", 1)[1], now=NOW) \
         .subscriber_id == subscriber_id
-    assert tokens.verify(settings, "preferences", preferences.rsplit("/", 1)[1]) \
+    assert tokens.verify(settings, "preferences", preferences.rsplit("/", 1)[1], now=NOW) \
         .subscriber_id == subscriber_id
     assert f"Unsubscribe: {unsubscribe}" in text
 
@@ -122,8 +123,9 @@ def self_signed(tmp_path):
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(datetime.now(UTC) - timedelta(days=1))
-            .not_valid_after(datetime.now(UTC) + timedelta(days=1))
+            # Valid whenever the suite runs: OpenSSL checks it by the system's clock.
+            .not_valid_before(datetime(2000, 1, 1, tzinfo=UTC))
+            .not_valid_after(datetime(2099, 12, 31, tzinfo=UTC))
             .add_extension(x509.SubjectAlternativeName(
                 [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
@@ -172,7 +174,7 @@ def test_tls_and_login_from_smtp_url(site, tmp_path, monkeypatch, run_cli, mode)
     monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # trust our test CA
     options = ({"tls_context": context, "require_starttls": True} if mode == "starttls"
                else {"ssl_context": context})
-    now = datetime.now(UTC)
+    now = NOW
     # aiosmtpd counts only STARTTLS as TLS for AUTH; implicit TLS is TLS from the start.
     with mail_server(SecureRecorder(), authenticator=check_login,
                      auth_require_tls=mode == "starttls", **options) as server:
@@ -192,7 +194,7 @@ def test_a_refused_login_is_one_line_and_nothing_is_lost(site, tmp_path, monkeyp
     with mail_server(Recorder(), authenticator=check_login, auth_require_tls=False,
                      tls_context=context) as server:
         smtp_env(monkeypatch, server.url.replace("://", "://mailer:wrong@"))
-        fill_site(site, datetime.now(UTC))
+        fill_site(site, NOW)
         result = run_cli("-C", site, "send")
     assert result.exit_code == 1
     assert result.stderr.strip().startswith("publisher: the SMTP server refused the login: 535")
@@ -210,11 +212,11 @@ def test_an_unreachable_server_leaves_messages_queued(site, monkeypatch, refused
     from publisher.delivery.smtp import SmtpTransport
 
     smtp_env(monkeypatch, f"smtp://127.0.0.1:{refused_port}")
-    settings = fill_site(site, datetime.now(UTC))
+    settings = fill_site(site, NOW)
     store = open_store(settings.database_url)
     from publisher.digests import queue_digests
 
-    now = datetime.now(UTC)
+    now = NOW
     queue_digests(settings, store, now)
     transport = SmtpTransport(settings, give_up_after=0.3)
     report = asyncio.run(deliver(settings, store, transport, now))
@@ -232,7 +234,7 @@ def test_maildir_is_the_default_and_a_resend_does_not_duplicate(site, run_cli, m
     from publisher.delivery import deliver_blocking
 
     monkeypatch.setenv("PUBLISHER_SITE__URL", "https://news.example.org/")
-    settings = fill_site(site, datetime.now(UTC))
+    settings = fill_site(site, NOW)
     result = run_cli("-C", site, "run")
     assert "delivery: 3 sent" in result.output
     files = sorted((site / "outbox" / "new").iterdir())
@@ -250,7 +252,8 @@ def test_maildir_is_the_default_and_a_resend_does_not_duplicate(site, run_cli, m
 
     with store.writing() as conn:
         conn.execute(update(outbox).values(state="queued"))
-    report = deliver_blocking(settings, store, None, datetime.now(UTC))
+    # A minute later by the clock (the run's own clock started at NOW and ran on).
+    report = deliver_blocking(settings, store, None, NOW + timedelta(minutes=1))
     assert report.sent == 3
     assert sorted((site / "outbox" / "new").iterdir()) == files
     store.close()
@@ -264,7 +267,7 @@ def test_a_template_that_transforms_names_still_gets_each_name_right(site, monke
         "{{ unsubscribe_url }}\n")
     with mail_server(Recorder()) as server:
         smtp_env(monkeypatch, server.url)
-        fill_site(site, datetime.now(UTC))
+        fill_site(site, NOW)
         assert "3 sent" in run_cli("-C", site, "run").output
     by = server.handler.by_recipient()
 
@@ -281,7 +284,7 @@ def test_an_internationalized_address_needs_smtputf8(site, monkeypatch, run_cli,
     import email
     import email.policy
 
-    now = datetime.now(UTC)
+    now = NOW
     with mail_server(Recorder(), enable_SMTPUTF8=utf8) as server:
         smtp_env(monkeypatch, server.url)
         settings = load_settings(site)

@@ -10,7 +10,7 @@ import pytest
 
 from publisher.config import load_settings
 from publisher.delivery.drain import retry_delay
-from publisher.digests import due_label, latest_send_time, message_domain, zone
+from publisher.digests import due, latest_send_time, message_domain, schedule, zone
 from publisher.store.queueing import Candidate
 
 TUESDAY_NOON = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -63,24 +63,27 @@ def test_weekly_send_time_is_the_last_weekly_on(site):
     assert send == datetime(2026, 11, 16, 7, 0, tzinfo=UTC) and label == "weekly:2026-W47"
 
 
+def due_at(site, now, subscriber, everyone=False):
+    return due(subscriber, schedule(site, now), everyone)
+
+
 def test_a_subscriber_is_due_when_the_send_time_passed_since_their_last_digest(site):
-    assert due_label(candidate(last=TUESDAY_NOON - timedelta(days=1)), site, TUESDAY_NOON) \
+    assert due_at(site, TUESDAY_NOON, candidate(last=TUESDAY_NOON - timedelta(days=1))) \
         == "daily:2026-11-24"
-    assert due_label(candidate(last=TUESDAY_NOON.replace(hour=7, minute=5)), site,
-                     TUESDAY_NOON) is None
-    # Never had one: counted from when they joined.
-    assert due_label(candidate(joined=TUESDAY_NOON.replace(hour=8)), site, TUESDAY_NOON) \
+    assert due_at(site, TUESDAY_NOON, candidate(last=TUESDAY_NOON.replace(hour=7, minute=5))) \
         is None
-    assert due_label(candidate(joined=TUESDAY_NOON.replace(hour=6)), site, TUESDAY_NOON) \
+    # Never had one: counted from when they joined.
+    assert due_at(site, TUESDAY_NOON, candidate(joined=TUESDAY_NOON.replace(hour=8))) is None
+    assert due_at(site, TUESDAY_NOON, candidate(joined=TUESDAY_NOON.replace(hour=6))) \
         == "daily:2026-11-24"
 
 
 def test_instant_is_always_due_and_now_treats_everyone_as_due(site):
     just_sent = TUESDAY_NOON - timedelta(minutes=1)
-    assert due_label(candidate("instant", last=just_sent), site, TUESDAY_NOON) == "instant"
-    assert due_label(candidate("weekly", last=just_sent), site, TUESDAY_NOON) is None
-    assert due_label(candidate("weekly", last=just_sent), site, TUESDAY_NOON,
-                     everyone=True) == "now"
+    assert due_at(site, TUESDAY_NOON, candidate("instant", last=just_sent)) == "instant"
+    assert due_at(site, TUESDAY_NOON, candidate("weekly", last=just_sent)) is None
+    assert due_at(site, TUESDAY_NOON, candidate("weekly", last=just_sent), everyone=True) \
+        == "now"
 
 
 def test_configured_send_time_and_default_zone(site):

@@ -142,7 +142,7 @@ def test_confirmation_is_queued_rendered_and_sent_alone(settings, store, queued)
     assert message["List-Unsubscribe"] is None
     text = message.get_payload()[0].get_content()
     link = next(line for line in text.split() if "/confirm/" in line)
-    data = tokens.verify(settings, "confirm", link.rsplit("/", 1)[1],
+    data = tokens.verify(settings, "confirm", link.rsplit("/", 1)[1], now=NOW,
                          max_age_seconds=settings.web.confirm_hours * 3600)
     assert data.subscriber_id == pending.id
     html = message.get_payload()[1].get_content()

@@ -4,13 +4,13 @@
 from __future__ import annotations
 
 import shutil
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
 from publisher.config import load_settings
 from publisher.store import open_store
-from tests.support import REPO
+from tests.support import NOW, REPO
 from tests.support.mail import Recorder, add_articles, add_subscriber, mail_server, parse, smtp_env
 
 
@@ -26,7 +26,7 @@ def site(tmp_path, monkeypatch):
 
 
 def fill(folder, now=None):
-    now = now or datetime.now(UTC)
+    now = now or NOW
     store = open_store(load_settings(folder).database_url)
     add_articles(store, [("Harbour Reopens", ("world",)), ("Comet Seen", ("science",))],
                  now - timedelta(hours=2))

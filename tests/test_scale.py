@@ -13,7 +13,7 @@ import signal
 import socket
 import time
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import create_engine, func, insert, select
@@ -24,7 +24,7 @@ from publisher.instance import init_instance
 from publisher.store import open_store
 from publisher.store.articles import FilePlan
 from publisher.store.schema import metadata, outbox, subscribers
-from tests.support import PG_URL
+from tests.support import NOW, PG_URL
 from tests.support.daemon import DaemonProcess
 from tests.support.servers import smtp_server
 
@@ -78,7 +78,7 @@ def pg_site(tmp_path, monkeypatch):
 def fill(folder, count: int) -> None:
     """`count` active instant subscribers and one new article: each is due once."""
     store = open_store(load_settings(folder).database_url)
-    joined = datetime.now(UTC) - timedelta(days=1)
+    joined = NOW - timedelta(days=1)
     for start in range(0, count, 5_000):
         with store.writing() as conn:  # set-up: a bulk insert, as an import would do
             conn.execute(insert(subscribers), [
@@ -176,7 +176,7 @@ def test_three_daemons_one_killed_mid_send_each_digest_once(pg_site, smtp_counte
 def test_a_daemon_queues_and_sends_digests_as_articles_land(instance, store, smtp_server):
     """One node, either backend: the leader queues an instant digest after ingest and its
     sender delivers it without waiting for a cron pass."""
-    joined = datetime.now(UTC) - timedelta(days=1)
+    joined = NOW - timedelta(days=1)
     with store.writing() as conn:
         conn.execute(insert(subscribers).values(
             email="reader@example.net", name="Reader", status="active",

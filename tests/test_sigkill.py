@@ -7,7 +7,7 @@ import os
 import signal
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -15,23 +15,22 @@ from sqlalchemy import func, select
 from publisher.config import load_settings
 from publisher.store import open_store
 from publisher.store.schema import outbox
-from tests.support import REPO
+from tests.support import NOW, REPO
 from tests.support.daemon import wait_until
 from tests.support.mail import Recorder, add_articles, add_subscriber, mail_server
 
-pytestmark = pytest.mark.slow  # two `publisher send` processes and a lease to run out
+pytestmark = pytest.mark.slow  # two `publisher send` processes
 
 SUBSCRIBERS = 200
 LEASE_SECONDS = 2
 
 
-def leases_ran_out(store) -> bool:
-    """No message is still claimed by a live lease: another sender may take them all."""
+def last_lease(store) -> datetime:
+    """When the last lease on a message still being sent runs out (NOW if none)."""
     with store.reading() as conn:
         last = conn.execute(select(func.max(outbox.c.lease_until))
                             .where(outbox.c.state == "sending")).scalar()
-    # A lease runs out on the wall clock that the next `publisher send` reads.
-    return last is None or last < datetime.now(UTC)  # clock-ok
+    return max(last or NOW, NOW)
 
 
 def test_killed_send_restarts_and_delivers_everything(tmp_path, monkeypatch):
@@ -50,7 +49,7 @@ def test_killed_send_restarts_and_delivers_everything(tmp_path, monkeypatch):
         env.pop("PUBLISHER_STORE__URL", None)
         settings = load_settings(site, environ=env)
         store = open_store(settings.database_url)
-        now = datetime.now(UTC)
+        now = NOW
         add_articles(store, [("Harbour Reopens", ("world",))], now - timedelta(hours=1))
         for n in range(SUBSCRIBERS):
             add_subscriber(store, f"r{n}@example.org", now)
@@ -69,9 +68,12 @@ def test_killed_send_restarts_and_delivers_everything(tmp_path, monkeypatch):
         arrived_before = len(handler.messages)
         assert 0 < arrived_before < SUBSCRIBERS, "the kill came too late to test anything"
 
-        wait_until(lambda: leases_ran_out(store), "the dead sender's leases to run out")
+        # The next run comes after the dead sender's leases have run out, by its clock
+        # (the first run's clock started at NOW and ran on for as long as it took).
+        later = last_lease(store) + timedelta(seconds=1)
         handler.delay = 0.0
-        second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+        second = subprocess.run(command, env={**env, "PUBLISHER_TIME": later.isoformat()},
+                                capture_output=True, text=True, timeout=120)
         assert second.returncode == 0, second.stderr
         assert "digests: 0 queued" in second.stdout  # queued once, by the first run
         counts = store.ledger.counts()

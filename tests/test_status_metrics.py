@@ -14,6 +14,7 @@ from sqlalchemy import insert
 from starlette.applications import Starlette
 from starlette.routing import Route
 
+from publisher.clock import fixed
 from publisher.config import load_settings
 from publisher.metrics import metrics_app, record_message, registry_for, serve_metrics
 from publisher.pipeline import run_once
@@ -44,7 +45,7 @@ def populated(instance, store, feed_server):
                          {"url": bad, "name": "bad", "unhealthy_after": 1})
     for n, status in enumerate(["active", "active", "pending", "unsubscribed"]):
         store.subscribers.add(f"reader{n}@example.org", NOW, status=status)
-    run_once(settings, store, None, NOW)
+    run_once(settings, store, None, fixed(NOW))
     queue_messages(store, {"queued": 2, "sent": 3, "failed": 1})  # after the pass sends
     return settings
 

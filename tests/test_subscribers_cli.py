@@ -36,7 +36,7 @@ def test_add_list_show_set_remove(run_cli, instance, store, smtp_server, monkeyp
     (_, recipients, data), = smtp_server.handler.messages
     assert recipients == ["bo@example.org"]
     bo = store.subscribers.by_email("bo@example.org")
-    assert tokens.verify(load_settings(instance), "confirm", confirm_link(data)) == \
+    assert tokens.verify(load_settings(instance), "confirm", confirm_link(data), now=NOW) == \
         tokens.TokenData(bo.id, 0)
 
     listed = run_cli(*cli, "list").stdout.splitlines()
@@ -55,7 +55,7 @@ def test_add_list_show_set_remove(run_cli, instance, store, smtp_server, monkeyp
                 if line.startswith("preferences link:"))
     settings = load_settings(instance)
     ada = store.subscribers.by_email("ada@example.org")
-    assert tokens.verify(settings, "preferences", link.rsplit("/", 1)[1]) == \
+    assert tokens.verify(settings, "preferences", link.rsplit("/", 1)[1], now=NOW) == \
         tokens.TokenData(ada.id, 0)
 
     result = run_cli(*cli, "set", "ada@example.org", "--frequency", "instant",
@@ -103,15 +103,16 @@ def test_unsubscribe_by_mail_needs_the_signed_token(run_cli, instance, store, tm
     settings = load_settings(instance)
     ada = store.subscribers.add("ada@example.org", NOW, status="active")
     cli = ("-C", instance, "subscribers", "unsubscribe-mail")
-    forged = tokens.sign(settings, "preferences", ada.id)  # signed, but for another link
+    forged = tokens.sign(settings, "preferences", ada.id, now=NOW)  # signed, but for another link
     for subject in ("unsubscribe", f"unsubscribe {forged}", "unsubscribe abc.def.ghi"):
         result = CliRunner().invoke(cli_group, [str(a) for a in cli],
-                                    input=unsubscribe_message(subject))
+                                    input=unsubscribe_message(subject),
+                                    env={"PUBLISHER_TIME": NOW.isoformat()})
         assert result.exit_code == 0
         assert "no valid unsubscribe token" in result.output
     assert store.subscribers.by_id(ada.id).status == "active"
 
-    token = tokens.sign(settings, "unsubscribe", ada.id)
+    token = tokens.sign(settings, "unsubscribe", ada.id, now=NOW)
     # Long subjects arrive folded, sometimes encoded.
     message = tmp_path / "1.eml"
     message.write_bytes(unsubscribe_message(f"=?utf-8?q?unsubscribe?=\r\n {token}"))

@@ -5,14 +5,15 @@ from __future__ import annotations
 import email
 import email.policy
 import re
-import time
 from dataclasses import replace
+from datetime import timedelta
 
 import feedparser
 import pytest
-from itsdangerous import TimestampSigner, URLSafeTimedSerializer
+from itsdangerous import URLSafeTimedSerializer
 
 from publisher import tokens
+from publisher.clock import fixed
 from publisher.ingest import ingest
 from publisher.web import create_app
 from publisher.web.guard import RateLimiter
@@ -38,7 +39,7 @@ def active(store, email="ada@example.org", **values):
 
 
 def link(site, purpose, sub):
-    return path_of(tokens.link(site, purpose, sub.id, sub.token_version))
+    return path_of(tokens.link(site, purpose, sub.id, sub.token_version, now=NOW))
 
 
 # --- subscribe --------------------------------------------------------------------------
@@ -48,7 +49,8 @@ def mailing(site, store, smtp_server):
     """The app with [mail] transport smtp to a real SMTP server (aiosmtpd)."""
     settings = replace(site, mail=replace(site.mail, transport="smtp",
                                           smtp_url=smtp_server.url))
-    with TestClient(create_app(settings, store), follow_redirects=False) as test_client:
+    with TestClient(create_app(settings, store, clock=fixed(NOW)),
+                    follow_redirects=False) as test_client:
         yield test_client, smtp_server.handler.messages
 
 
@@ -180,13 +182,9 @@ def test_confirm_needs_the_button(client, store, site):
 
 
 def old_token(site, purpose, sub, hours):
-    class Past(TimestampSigner):
-        def get_timestamp(self):
-            return int(time.time() - hours * 3600)
-
-    serializer = URLSafeTimedSerializer(site.web.secret, salt=f"publisher.{purpose}",
-                                        signer=Past)
-    return serializer.dumps([sub.id, sub.token_version])
+    """A token signed `hours` before the app's clock (NOW)."""
+    return tokens.sign(site, purpose, sub.id, sub.token_version,
+                       now=NOW - timedelta(hours=hours))
 
 
 def test_confirm_links_expire(client, store, site):
@@ -213,7 +211,7 @@ ENDPOINTS = [("GET", "/confirm/{}", "confirm"), ("POST", "/confirm/{}", "confirm
 
 def bad_tokens(site, store):
     sub = active(store)
-    good = {purpose: tokens.sign(site, purpose, sub.id, 0) for purpose in tokens.ROUTES}
+    good = {purpose: tokens.sign(site, purpose, sub.id, 0, now=NOW) for purpose in tokens.ROUTES}
     other_secret = replace(site, web=replace(site.web, secret="another-secret-0123456789"))
     gone = active(store, "gone@example.org")
     store.subscribers.forget(gone.id)
@@ -223,9 +221,9 @@ def bad_tokens(site, store):
         "altered": lambda purpose: good[purpose][:-3] + ("AAA" if good[purpose][-3:] != "AAA"
                                                          else "BBB"),
         "other purpose": lambda purpose: good["feed" if purpose != "feed" else "confirm"],
-        "other secret": lambda purpose: tokens.sign(other_secret, purpose, sub.id, 0),
-        "revoked": lambda purpose: tokens.sign(site, purpose, sub.id, 7),
-        "forgotten": lambda purpose: tokens.sign(site, purpose, gone.id, 0),
+        "other secret": lambda purpose: tokens.sign(other_secret, purpose, sub.id, 0, now=NOW),
+        "revoked": lambda purpose: tokens.sign(site, purpose, sub.id, 7, now=NOW),
+        "forgotten": lambda purpose: tokens.sign(site, purpose, gone.id, 0, now=NOW),
         "not a list": lambda purpose: URLSafeTimedSerializer(
             site.web.secret, salt=f"publisher.{purpose}").dumps({"id": sub.id}),
     }
@@ -257,7 +255,7 @@ def test_preferences_show_and_save(client, store, site):
     assert re.search(r'value="science">', page.text)
     assert re.search(r'value="daily" checked', page.text)
     assert '<option value="Europe/Paris" selected>' in page.text
-    assert tokens.link(site, "unsubscribe", sub.id).rsplit("/", 1)[0] in page.text
+    assert tokens.link(site, "unsubscribe", sub.id, now=NOW).rsplit("/", 1)[0] in page.text
     assert "/s/" in page.text and "feed.atom" in page.text
 
     saved = client.post(url, data={"form_token": form_token_of(page.text), "name": "Ada",
@@ -373,7 +371,7 @@ def test_app_refuses_to_start_without_a_secret(site, store):
 
 
 def test_unexpected_errors_are_a_page_not_a_traceback(site, store):
-    app = create_app(site, store)
+    app = create_app(site, store, clock=fixed(NOW))
     with store.writing() as conn:  # a database that lost a table under us
         conn.exec_driver_sql("DROP TABLE outbox")
         conn.exec_driver_sql("DROP TABLE digests")

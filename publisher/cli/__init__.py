@@ -10,12 +10,12 @@ import functools
 import logging
 import os
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 
 from publisher import __version__
+from publisher.clock import Clock, parse_instant, starting_at, system_clock
 from publisher.errors import PublisherError
 from publisher.instance import Instance
 
@@ -49,7 +49,7 @@ def instance_option(command):
         if directory is not None:
             root.obj = enter_instance(root, directory)
         elif root.obj is None:
-            root.obj = Instance(Path.cwd())
+            root.obj = Instance(Path.cwd(), clock=root_clock(root))
         root.call_on_close(root.obj.close)
         return ctx.invoke(command, root.obj, **kwargs)
 
@@ -64,17 +64,30 @@ def enter_instance(ctx: click.Context, directory: Path) -> Instance:
     previous = Path.cwd()
     os.chdir(directory)
     ctx.call_on_close(lambda: os.chdir(previous))
-    return Instance(Path.cwd())
+    return Instance(Path.cwd(), clock=root_clock(ctx))
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
+def root_clock(ctx: click.Context) -> Clock:
+    """The clock every command reads `now` from: the system's, or one started at --time."""
+    return ctx.find_root().meta.get("publisher.clock", system_clock)
+
+
+def start_clock(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value:
+        try:
+            ctx.meta["publisher.clock"] = starting_at(parse_instant(value))
+        except PublisherError as error:
+            raise click.BadParameter(str(error), ctx=ctx, param_hint="--time") from error
 
 
 @click.group(cls=PublisherGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-C", "directory", type=click.Path(file_okay=False, path_type=Path),
               help="Run as if started in DIR (the instance folder).")
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.option("--time", envvar="PUBLISHER_TIME", metavar="TIME", is_eager=True,
+              callback=start_clock, expose_value=False,
+              help="Run as if the time were TIME (ISO 8601 with its offset); the clock "
+                   "runs on from there. Also PUBLISHER_TIME.")
 @click.version_option(__version__, prog_name="publisher")
 @click.pass_context
 def cli(ctx: click.Context, directory: Path | None, verbose: int) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from publisher.cli import cli, instance_option, utc_now
+from publisher.cli import cli, instance_option
 from publisher.delivery import make_transport
 from publisher.errors import InputError
 from publisher.ingest import ingest, parse_bytes, read_input
@@ -67,7 +67,7 @@ def source_key(path: Path, inbox: Path) -> str:
 @instance_option
 def ingest_command(instance: Instance) -> None:
     """Store new and edited articles from the inbox; quarantine files that fail."""
-    report = ingest(instance.settings, instance.store, utc_now())
+    report = ingest(instance.settings, instance.store, instance.now())
     click.echo(report.line())
 
 
@@ -78,7 +78,7 @@ def run(instance: Instance) -> None:
 
     Holds the run lock for the pass: when another run holds it, says so and exits 0.
     """
-    lock = run_lock(instance.store.engine)
+    lock = run_lock(instance.store.engine, instance.clock)
     try:
         lock.acquire()
     except Busy as busy:
@@ -86,7 +86,7 @@ def run(instance: Instance) -> None:
         return
     try:
         report = run_once(instance.settings, instance.store,
-                          make_transport(instance.settings), utc_now())
+                          make_transport(instance.settings), instance.clock)
     finally:
         lock.release()
     for line in report.lines():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from publisher.cli import cli, instance_option, utc_now
+from publisher.cli import cli, instance_option
 from publisher.feeds import build_feeds
 from publisher.instance import Instance
 from publisher.progress import progress
@@ -17,5 +17,5 @@ def feeds_command(instance: Instance) -> None:
 
     Only files whose bytes change are written; a second run in a row writes nothing.
     """
-    report = build_feeds(instance.settings, instance.store, utc_now(), show=progress)
+    report = build_feeds(instance.settings, instance.store, instance.now(), show=progress)
     click.echo(report.line())

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from publisher.addresses import normalize_address
-from publisher.cli import cli, instance_option, utc_now
+from publisher.cli import cli, instance_option
 from publisher.delivery import deliver_blocking, make_transport
 from publisher.delivery.compose import Composer
 from publisher.digests import next_digest, queue_digests
@@ -30,12 +30,12 @@ from publisher.store.queueing import Candidate
 @instance_option
 def send(instance: Instance, everyone: bool, limit: int | None) -> None:
     """Queue the digests that are due and deliver the outbox (no ingest)."""
-    settings, store, now = instance.settings, instance.store, utc_now()
+    settings, store, now = instance.settings, instance.store, instance.now()
     require_templates(settings)
-    digests = stage(store, "digests", now,
+    digests = stage(store, "digests", instance.clock,
                     lambda: queue_digests(settings, store, now, everyone=everyone))
     click.echo(digests.line())
-    delivery = stage(store, "delivery", now, lambda: deliver_blocking(
+    delivery = stage(store, "delivery", instance.clock, lambda: deliver_blocking(
         settings, store, make_transport(settings), now, limit, show=progress))
     click.echo(delivery.line())
 
@@ -70,7 +70,7 @@ def show_outbox(instance: Instance, error_count: int) -> None:
 @instance_option
 def outbox_retry(instance: Instance) -> None:
     """Queue every failed message again; the next run or `publisher send` sends them."""
-    count = instance.store.ledger.retry_failed(utc_now())
+    count = instance.store.ledger.retry_failed(instance.now())
     click.echo(f"{count} failed messages queued again")
 
 
@@ -122,7 +122,7 @@ def preview(instance: Instance, email: str, output: Path) -> None:
         recipient=subscriber.email, attempts=0, payload={}, digest_id=None,
         subscriber_id=subscriber.id, name=subscriber.name, status="active",
         token_version=subscriber.token_version, article_seqs=plan.article_seqs,
-        more=plan.more), utc_now())
+        more=plan.more), instance.now())
     boundary = envelope.data.split(b'boundary="', 1)[1].split(b'"', 1)[0].decode()
     output.mkdir(parents=True, exist_ok=True)
     stem = output / f"digest-{subscriber.id}"

@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from publisher.cli import cli, instance_option, utc_now
+from publisher.cli import cli, instance_option
 from publisher.daemon import Daemon
 from publisher.instance import Instance
 from publisher.logs import FORMATS, configure_logging
@@ -20,7 +20,7 @@ from publisher.status import collect_status, status_json, status_lines
 @instance_option
 def status(instance: Instance, as_json: bool) -> None:
     """Articles, subscribers, the last run of each stage, the outbox and source health."""
-    report = collect_status(instance.settings, instance.store, utc_now())
+    report = collect_status(instance.settings, instance.store, instance.now())
     if as_json:
         click.echo(status_json(report))
     else:
@@ -38,4 +38,4 @@ def daemon(instance: Instance, log_format: str) -> None:
     verbose = click.get_current_context().find_root().params.get("verbose") or 0
     configure_logging(log_format, logging.DEBUG if verbose >= 2 else logging.INFO)
     settings, store = instance.settings, instance.store
-    sys.exit(asyncio.run(Daemon(settings, store).run()))
+    sys.exit(asyncio.run(Daemon(settings, store, clock=instance.clock).run()))

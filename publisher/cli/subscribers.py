@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from publisher import tokens
-from publisher.cli import cli, instance_option, utc_now
+from publisher.cli import cli, instance_option
 from publisher.delivery import deliver, make_transport
 from publisher.errors import AddressError, ConfigError
 from publisher.instance import Instance
@@ -56,7 +56,7 @@ def add(instance: Instance, email: str, name: str, frequency: str | None,
         sections: str | None, timezone: str | None, confirmed: bool) -> None:
     """Add EMAIL to the list."""
     prefs = clean_preferences(name, frequency or "", sections or "", timezone or "")
-    settings, store, now = instance.settings, instance.store, utc_now()
+    settings, store, now = instance.settings, instance.store, instance.now()
     subscriber = add_subscriber(settings, store, email, prefs, now, confirmed)
     click.echo(f"added {subscriber.email} ({subscriber.status})")
     if not confirmed:
@@ -101,7 +101,7 @@ def show(instance: Instance, email: str) -> None:
     try:
         for purpose in ("preferences", "unsubscribe", "feed"):
             link = tokens.link(instance.settings, purpose, subscriber.id,
-                               subscriber.token_version)
+                               subscriber.token_version, now=instance.now())
             click.echo(f"{purpose + ' link:':<17} {link}")
     except ConfigError as exc:
         click.echo(f"links: none ({exc})")
@@ -121,7 +121,7 @@ def set_command(instance: Instance, email: str, name: str | None, frequency: str
                 sections: str | None, timezone: str | None, status: str | None,
                 new_links: bool) -> None:
     """Change EMAIL's preferences or state."""
-    store, now = instance.store, utc_now()
+    store, now = instance.store, instance.now()
     subscriber = find(store, email)
     if name is None and frequency is None and sections is None and timezone is None \
             and status is None and not new_links:
@@ -154,7 +154,7 @@ def remove(instance: Instance, email: str, forget: bool) -> None:
         click.echo(f"forgot {subscriber.email}: {gone.digests} digests and "
                    f"{gone.messages} messages deleted")
     else:
-        store.subscribers.unsubscribe(subscriber.id, utc_now())
+        store.subscribers.unsubscribe(subscriber.id, instance.now())
         click.echo(f"unsubscribed {subscriber.email}")
 
 
@@ -165,7 +165,7 @@ def remove(instance: Instance, email: str, forget: bool) -> None:
 @instance_option
 def import_command(instance: Instance, file: Path, resubscribe: bool) -> None:
     """Add and update subscribers from FILE (CSV with a header line)."""
-    report = import_file(instance.settings, instance.store, file, utc_now(), resubscribe,
+    report = import_file(instance.settings, instance.store, file, instance.now(), resubscribe,
                          show=progress)
     if report.encoding != "utf-8":
         click.echo(f"{file}: read as {report.encoding} (not UTF-8)", err=True)
@@ -200,7 +200,7 @@ def unsubscribe_mail(instance: Instance, files: tuple[Path, ...]) -> None:
     messages = [(str(path), path.read_bytes()) for path in files] if files \
         else [("-", sys.stdin.buffer.read())]
     for name, data in messages:
-        line = unsubscribe_by_mail(instance.settings, instance.store, data, utc_now())
+        line = unsubscribe_by_mail(instance.settings, instance.store, data, instance.now())
         click.echo(line if name == "-" else f"{name}: {line}")
 
 

@@ -36,7 +36,7 @@ def serve(instance: Instance, host: str | None, port: int | None) -> None:
     from publisher.web import create_app
 
     settings = instance.settings
-    app = create_app(settings, instance.store)
+    app = create_app(settings, instance.store, clock=instance.clock)
     host, port = host or settings.web.host, port or settings.web.port
     click.echo(f"serving {settings.path(settings.feeds.folder)} on http://{host}:{port}/ "
                f"(public address: {settings.site.url})", err=True)

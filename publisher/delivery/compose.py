@@ -141,11 +141,12 @@ class Composer:
         if row.status != "active":
             raise Skip(f"not sent: the subscriber is {row.status or 'deleted'}")
         prepared = self.prepare(row.article_seqs, row.more, bool(row.name))
-        unsubscribe = self.links.token("unsubscribe", row.subscriber_id, row.token_version)
+        unsubscribe = self.links.token("unsubscribe", row.subscriber_id, row.token_version,
+                                       now)
         values = {"name": row.name, "email": row.recipient,
                   "unsubscribe_url": self.links.url("unsubscribe", unsubscribe),
                   "preferences_url": self.links.link("preferences", row.subscriber_id,
-                                                     row.token_version)}
+                                                     row.token_version, now)}
         pieces, body = self.fill(prepared, values)
         list_unsubscribe = (f"List-Unsubscribe: <{values['unsubscribe_url']}>,\r\n"
                             f" <mailto:{self.unsubscribe_mailbox}?subject=unsubscribe%20"
@@ -159,7 +160,7 @@ class Composer:
         if row.status != "pending":
             raise Skip(f"not sent: the subscriber is {row.status or 'deleted'}, not pending")
         subject = confirm_subject(self.settings)
-        url = self.links.link("confirm", row.subscriber_id, row.token_version)
+        url = self.links.link("confirm", row.subscriber_id, row.token_version, now)
         context = confirm_context(self.settings, subject,
                                   {"name": row.name, "email": row.recipient}, url)
         body = make_body(render(self.settings, "confirm.txt", context),

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from publisher.clock import Clock, system_clock
 from publisher.errors import StoreError
 from publisher.store.archive_entries import ArchiveEntryStore
 from publisher.store.articles import ArticleStore
@@ -71,7 +72,8 @@ class Store:
         self.engine.dispose(close=False)
 
 
-def open_store(url: str, announce: Callable[[str], None] | None = None) -> Store:
+def open_store(url: str, announce: Callable[[str], None] | None = None,
+               clock: Clock = system_clock) -> Store:
     """Open (creating or upgrading as needed) the database at `url`."""
     try:
         engine = make_engine(url)
@@ -80,7 +82,7 @@ def open_store(url: str, announce: Callable[[str], None] | None = None) -> Store
                 # Two nodes starting at once must not both create the tables.
                 conn.execute(text("SELECT pg_advisory_xact_lock(:key)"),
                              {"key": MIGRATION_LOCK_KEY})
-            upgrade(conn, announce=announce or log.warning)
+            upgrade(conn, announce=announce or log.warning, clock=clock)
     except SQLAlchemyError as exc:
         raise StoreError(f"cannot open the database {safe_url(url)}: "
                          f"{str(exc.orig or exc).splitlines()[0]}") from exc

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 
 from sqlalchemy import Connection, func, insert, inspect, select
 
+from publisher.clock import Clock, system_clock
 from publisher.store.schema import archive_entries, metadata, schema_version
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ def current_version(conn: Connection) -> int:
 
 
 def upgrade(conn: Connection, migrations: Sequence[tuple[int, str, Step]] = MIGRATIONS,
-            announce: Callable[[str], None] = log.warning) -> int:
+            announce: Callable[[str], None] = log.warning, clock: Clock = system_clock) -> int:
     """Apply every step newer than the database; returns the version reached."""
     version = current_version(conn)
     pending = [step for step in migrations if step[0] > version]
@@ -49,5 +49,5 @@ def upgrade(conn: Connection, migrations: Sequence[tuple[int, str, Step]] = MIGR
     for number, _what, step in pending:
         step(conn)
         conn.execute(insert(schema_version).values(version=number,
-                                                   applied_at=datetime.now(UTC)))
+                                                   applied_at=clock()))
     return pending[-1][0] if pending else version

@@ -10,9 +10,8 @@ confirmation sender.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -21,6 +20,7 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from publisher import tokens
+from publisher.clock import Clock, system_clock
 from publisher.config import Settings
 from publisher.metrics import metrics_app
 from publisher.store import Store
@@ -36,27 +36,27 @@ MAX_BODY_BYTES = 64 * 1024  # our forms are a few hundred bytes
 CONFIRMATIONS_PER_HOUR = 3  # to one address, however many clients ask
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 @dataclass
 class Web:
     settings: Settings
     store: Store
     pages: Pages
     folder: PublishFolder
-    clock: Callable[[], datetime]
+    clock: Clock
     subscribe_limiter: RateLimiter
     address_limiter: RateLimiter
     confirmations: subscribe.ConfirmationSender
     stylesheet: Representation | None = None
-    started: datetime = field(default_factory=utc_now)
+    started: datetime = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.started = self.clock()  # the style sheet's Last-Modified
 
 
-def create_app(settings: Settings, store: Store, *, clock: Callable[[], datetime] = utc_now,
+def create_app(settings: Settings, store: Store, *, clock: Clock = system_clock,
                confirmations: subscribe.ConfirmationSender | None = None) -> Starlette:
-    tokens.sign(settings, "confirm", 0)  # a missing or short [web] secret stops us here
+    # A missing or short [web] secret stops us here, not at the first link.
+    tokens.sign(settings, "confirm", 0, now=clock())
     web = Web(settings=settings, store=store, pages=Pages(settings),
               folder=PublishFolder(settings.path(settings.feeds.folder)), clock=clock,
               subscribe_limiter=RateLimiter(settings.web.subscribe_per_minute, 60.0),

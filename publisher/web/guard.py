@@ -16,10 +16,12 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from datetime import datetime
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from starlette.requests import Request
 
+from publisher import tokens
 from publisher.config import Settings
 from publisher.web.pages import origin
 
@@ -30,21 +32,22 @@ class FormTokenError(Exception):
     """A form sent without its token, with a forged one, or too late."""
 
 
-def form_serializer(settings: Settings) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(settings.web.secret, salt="publisher.form")
+def form_serializer(settings: Settings, now: datetime) -> URLSafeTimedSerializer:
+    return tokens.clocked_serializer(settings.web.secret, "publisher.form", now)
 
 
 def binding(purpose: str, link_token: str) -> str:
     return purpose + ":" + hashlib.sha256(link_token.encode()).hexdigest()[:24]
 
 
-def form_token(settings: Settings, purpose: str, link_token: str) -> str:
-    return form_serializer(settings).dumps(binding(purpose, link_token))
+def form_token(settings: Settings, purpose: str, link_token: str, now: datetime) -> str:
+    return form_serializer(settings, now).dumps(binding(purpose, link_token))
 
 
-def check_form_token(settings: Settings, purpose: str, link_token: str, sent: str) -> None:
+def check_form_token(settings: Settings, purpose: str, link_token: str, sent: str,
+                     now: datetime) -> None:
     try:
-        value = form_serializer(settings).loads(sent or "", max_age=FORM_HOURS * 3600)
+        value = form_serializer(settings, now).loads(sent or "", max_age=FORM_HOURS * 3600)
     except SignatureExpired as exc:
         raise FormTokenError("this form was open too long; reload the page and try again") \
             from exc

@@ -34,7 +34,8 @@ async def load(request: Request, purpose: str,
     """The link's token and its subscriber; TokenError (a 400 page) otherwise."""
     web = request.app.state.web
     token = request.path_params["token"]
-    data = tokens.verify(web.settings, purpose, token, max_age)
+    data = tokens.verify(web.settings, purpose, token, now=web.clock(),
+                         max_age_seconds=max_age)
     subscriber = await run_in_threadpool(web.store.subscribers.by_id, data.subscriber_id)
     if subscriber is None or subscriber.token_version != data.version:
         raise tokens.TokenError("this link is no longer valid")
@@ -43,13 +44,15 @@ async def load(request: Request, purpose: str,
 
 async def checked_form(request: Request, purpose: str, token: str):
     form = await request.form(max_files=0, max_fields=200)
-    check_form_token(request.app.state.web.settings, purpose, token,
-                     str(form.get("form_token", "")))
+    web = request.app.state.web
+    check_form_token(web.settings, purpose, token, str(form.get("form_token", "")),
+                     web.clock())
     return form
 
 
 def link_to(web, purpose: str, subscriber: Subscriber) -> str:
-    return tokens.link(web.settings, purpose, subscriber.id, subscriber.token_version)
+    return tokens.link(web.settings, purpose, subscriber.id, subscriber.token_version,
+                       now=web.clock())
 
 
 # --- confirm --------------------------------------------------------------------------
@@ -64,7 +67,7 @@ async def confirm_page(request: Request) -> Response:
     if subscriber.status == "active":
         return confirmed_page(web, subscriber, changed=False)
     return web.pages.render("confirm.html", subscriber=subscriber,
-                            form_token=form_token(web.settings, "confirm", token))
+                            form_token=form_token(web.settings, "confirm", token, web.clock()))
 
 
 async def confirm(request: Request) -> Response:
@@ -106,7 +109,7 @@ async def render_preferences(request: Request, token: str, subscriber: Subscribe
         error=error, notice=notice, frequencies=FREQUENCIES,
         sections=sorted({*known, *subscriber.sections, *values["sections"]}),
         zones=zone_groups(), default_zone=web.settings.digest_timezone,
-        form_token=form_token(web.settings, "preferences", token),
+        form_token=form_token(web.settings, "preferences", token, web.clock()),
         unsubscribe_url=link_to(web, "unsubscribe", subscriber),
         feed_url=link_to(web, "feed", subscriber))
 
@@ -168,11 +171,12 @@ async def unsubscribe(request: Request) -> Response:
 
 def unsubscribed_page(web, subscriber: Subscriber) -> Response:
     preferences_token = tokens.sign(web.settings, "preferences", subscriber.id,
-                                    subscriber.token_version)
+                                    subscriber.token_version, now=web.clock())
     return web.pages.render(
         "unsubscribed.html", subscriber=subscriber,
         resubscribe_url=site_url(web.settings, f"preferences/{preferences_token}"),
-        form_token=form_token(web.settings, "preferences", preferences_token),
+        form_token=form_token(web.settings, "preferences", preferences_token,
+                              web.clock()),
         can_return=subscriber.confirmed_at is not None)
 
 
