@@ -28,8 +28,8 @@ from publisher.config import load_settings
 from publisher.instance import init_instance
 from publisher.store import open_store
 from publisher.store.schema import metadata
-from publisher.subscriber_csv import COLUMNS, ImportReport, checked_rows, import_file
-from publisher.subscribers import Preferences, add_subscriber
+from publisher.subscribers.csv_io import COLUMNS, ImportReport, checked_rows, import_file
+from publisher.subscribers.rules import Preferences, add_subscriber
 
 NOW = datetime(2026, 11, 24, tzinfo=UTC)
 FIRST = ("Ada", "Grace", "José", "Zoë", "Amira", "Wei", "Olu", "Sanna", "Ivan", "Maya")

@@ -20,9 +20,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from publisher.config import load_settings
-from publisher.ingest import inbox_files, ingest, parse_bytes
+from publisher.ingest.inbox import inbox_files, ingest, parse_bytes
+from publisher.ingest.scraped import format_scraped, join_articles
 from publisher.instance import init_instance
-from publisher.scraped import format_scraped, join_articles
 from publisher.store import open_store
 from publisher.store.articles import FilePlan
 

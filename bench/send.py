@@ -173,7 +173,7 @@ def sender_child(folder: str) -> None:
 def scaling_run(args, port: int, senders: int) -> float:
     """Queue once, then `senders` processes drain the outbox together: messages/s."""
     from publisher.config import load_settings
-    from publisher.digests import queue_digests
+    from publisher.digests.planner import queue_digests
     from publisher.store import open_store
 
     with tempfile.TemporaryDirectory(prefix="publisher-bench-") as tmp:
@@ -235,7 +235,7 @@ def child(folder: str) -> None:
     """Runs in its own process: queue and deliver; prints JSON with time and peak RSS."""
     from publisher.config import load_settings
     from publisher.delivery import deliver_blocking, make_transport
-    from publisher.digests import queue_digests
+    from publisher.digests.planner import queue_digests
     from publisher.store import open_store
 
     settings = load_settings(Path(folder))
@@ -261,7 +261,7 @@ def naive(folder: Path, port: int, sample: int, dkim_sign: bool) -> float:
     import aiosmtplib
 
     from publisher.config import load_settings
-    from publisher.mail_templates import (
+    from publisher.delivery.templates import (
         article_context,
         digest_context,
         digest_subject,

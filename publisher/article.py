@@ -10,6 +10,7 @@ from datetime import datetime
 from html import escape
 
 SUMMARY_CHARS = 280
+NOT_IN_SECTION_NAME = re.compile(r"[^a-z0-9]+")
 
 
 @dataclass(frozen=True)
@@ -107,3 +108,14 @@ class StoredArticle(Article):
     seq: int = 0
     updated: datetime | None = None
     stored_at: datetime | None = None
+
+
+def section_names(value: object) -> tuple[str, ...]:
+    """Sections become URL path parts, so they are lower-case words joined by '-'."""
+    if value is None:
+        return ()
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple):
+        items = [str(items)]
+    names = (NOT_IN_SECTION_NAME.sub("-", str(item).strip().lower()).strip("-") for item in items)
+    return tuple(name for name in names if name)

@@ -38,6 +38,11 @@ class SiteSettings:
     author: str = setting("Publisher", "Default author when an article names none.")
     timezone: str = setting("UTC", "Time zone for dates shown to readers.", "timezone")
 
+    @property
+    def base_url(self) -> str:
+        """[site] url ending in "/", so a relative path joins under it (every link we make)."""
+        return self.url if self.url.endswith("/") else self.url + "/"
+
 
 @dataclass(frozen=True)
 class StoreSettings:
@@ -118,6 +123,12 @@ class WebSettings:
                                         "positive")
     metrics: bool = setting(True, "Serve Prometheus metrics at /metrics; turn off when the "
                             "site faces the internet with no proxy keeping /metrics private.")
+    allowed_origins: tuple[str, ...] = setting(
+        (), "Other origins (https://www.example.org) whose pages may post the subscribe "
+        "form or call it with fetch (CORS); the site's own origin is always allowed.",
+        "origins")
+    api_per_minute: int = setting(600, "JSON API requests one token may make a minute.",
+                                  "positive")
 
 
 @dataclass(frozen=True)
@@ -145,6 +156,20 @@ class SourceSettings:
                                    "positive")
 
 
+WEBHOOK_EVENTS = ("subscriber.confirmed", "subscriber.unsubscribed", "subscriber.bounced",
+                  "digest.sent")
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    url: str = setting("", "Receiver URL events are POSTed to.", "http_url")
+    secret: str = setting("", "Shared secret the HMAC-SHA256 signature is made with.",
+                          "webhook_secret")
+    events: tuple[str, ...] = setting(WEBHOOK_EVENTS, "Events to send; default: all.",
+                                      "webhook_events")
+    timeout: float = setting(10.0, "Seconds to wait for the receiver.", "positive")
+
+
 SECTIONS: dict[str, type] = {
     "site": SiteSettings,
     "store": StoreSettings,
@@ -169,6 +194,7 @@ class Settings:
     web: WebSettings = WebSettings()
     daemon: DaemonSettings = DaemonSettings()
     sources: tuple[SourceSettings, ...] = ()
+    webhooks: tuple[WebhookSettings, ...] = ()
 
     def path(self, relative: str) -> Path:
         """A setting's folder, resolved against the instance unless absolute."""
@@ -192,7 +218,7 @@ def load_settings(instance: Path, environ: dict[str, str] | None = None) -> Sett
     """Read `instance/publisher.toml` (if any), apply environment overrides, validate."""
     environ = os.environ if environ is None else environ
     raw = read_toml(instance / CONFIG_NAME)
-    unknown = set(raw) - set(SECTIONS) - {"sources"}
+    unknown = set(raw) - set(SECTIONS) - {"sources", "webhooks"}
     if unknown:
         name = sorted(unknown)[0]
         raise ConfigError(f"[{name}]", raw[name], f"one of the sections {', '.join(SECTIONS)}")
@@ -201,7 +227,8 @@ def load_settings(instance: Path, environ: dict[str, str] | None = None) -> Sett
         for name, cls in SECTIONS.items()
     }
     sources = tuple(build_source(i, entry) for i, entry in enumerate(raw.get("sources", [])))
-    return Settings(instance=instance, sources=sources, **sections)
+    webhooks = tuple(build_webhook(i, entry) for i, entry in enumerate(raw.get("webhooks", [])))
+    return Settings(instance=instance, sources=sources, webhooks=webhooks, **sections)
 
 
 def read_toml(path: Path) -> dict[str, Any]:
@@ -247,6 +274,33 @@ def build_source(index: int, entry: Any) -> SourceSettings:
         raise ConfigError(f"sources[{index}].url", "", "the feed's http(s) URL")
     values.setdefault("name", values["url"])
     return SourceSettings(**values)
+
+
+def build_webhook(index: int, entry: Any) -> WebhookSettings:
+    if not isinstance(entry, dict):
+        raise ConfigError(f"webhooks[{index}]", entry, "a table with url and secret")
+    fields = {toml_key(f): f for f in dataclasses.fields(WebhookSettings)}
+    values = {}
+    for key, value in entry.items():
+        if key not in fields:
+            raise ConfigError(f"webhooks[{index}].{key}", value, f"one of {', '.join(fields)}")
+        values[fields[key].name] = validate(f"webhooks[{index}].{key}", value, fields[key])
+    for key in ("url", "secret"):
+        if not values.get(key):
+            raise ConfigError(f"webhooks[{index}].{key}", "",
+                              "the receiver's http(s) URL" if key == "url"
+                              else "a shared secret of 16 characters or more")
+    return WebhookSettings(**values)
+
+
+def check_origins(values: tuple[str, ...]) -> str | None:
+    for value in values:
+        parts = urlsplit(value)
+        if parts.scheme not in {"http", "https"} or not parts.netloc or \
+                parts.path not in {"", "/"} or parts.query or parts.fragment:
+            return f"origins such as https://www.example.org (scheme and host only; {value!r} " \
+                "is not one)"
+    return None
 
 
 def from_env(env_name: str, text: str, f: dataclasses.Field) -> Any:
@@ -351,5 +405,9 @@ CHECKS = {
     "smtp_url": check_smtp_url,
     "clock": check_clock,
     "weekday": lambda v: None if v.lower() in WEEKDAYS else f"one of {', '.join(WEEKDAYS)}",
+    "origins": check_origins,
+    "webhook_secret": lambda v: None if len(v) >= 16 else "16 characters or more",
+    "webhook_events": lambda v: None if v and set(v) <= set(WEBHOOK_EVENTS)
+    else f"a list of events from {', '.join(WEBHOOK_EVENTS)}",
     "subject": lambda v: None if not HEADER_BREAK.search(v) else "one line of text",
 }

@@ -82,10 +82,24 @@ def render_toml(settings: Settings | None, secret: str = "") -> str:
         "# timeout = 30.0          # seconds to wait for the server",
         "# unhealthy_after = 3     # failures in a row before status says unhealthy",
     ]
+    lines += [
+        "",
+        "# Receivers of events (subscriber.confirmed, subscriber.unsubscribed,",
+        "# subscriber.bounced, digest.sent), POSTed as JSON with an HMAC-SHA256 signature.",
+        "# [[webhooks]]",
+        '# url = "https://crm.example.org/hooks/publisher"',
+        '# secret = "a long random string shared with the receiver"',
+        '# events = ["subscriber.confirmed", "subscriber.unsubscribed"]   # default: all',
+        "# timeout = 10.0          # seconds to wait for the receiver",
+    ]
     for source in settings.sources if settings else ():
         lines += ["", "[[sources]]"] + [
             f"{toml_key(f)} = {toml_value(getattr(source, f.name))}"
             for f in dataclasses.fields(source)]
+    for hook in settings.webhooks if settings else ():
+        lines += ["", "[[webhooks]]"] + [
+            f"{toml_key(f)} = {toml_value(getattr(hook, f.name))}"
+            for f in dataclasses.fields(hook)]
     return "\n".join(lines) + "\n"
 
 

@@ -1,12 +1,14 @@
-"""Templates: the Jinja2 environment pages and mail render with.
+"""Templates: the one Jinja2 environment factory pages, web forms and mail render with.
 
 An instance's own `templates/` folder is searched first, then the templates shipped with
 Publisher, so a site overrides a template by giving a file the same name. Undefined
-names fail loudly (StrictUndefined) instead of rendering as empty text.
+names fail loudly (StrictUndefined) instead of rendering as empty text. Mail templates
+trim the whitespace around block tags (`trim=True`), so plain-text mail reads as written.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
@@ -29,11 +31,19 @@ def template_folders(settings: Settings) -> list[Path]:
     return [settings.path(INSTANCE_TEMPLATES), shipped_templates()]
 
 
-def template_env(settings: Settings, autoescape: bool = True) -> Environment:
+def template_env(settings: Settings, autoescape: bool = True, trim: bool = False) -> Environment:
     """An environment that escapes everything it puts into .html and .xml templates."""
+    return environment(template_folders(settings), autoescape, trim)
+
+
+def environment(folders: Sequence[Path], autoescape: bool = True,
+                trim: bool = False) -> Environment:
+    """The environment over `folders`, searched in order (see template_env)."""
     return Environment(
-        loader=ChoiceLoader([FileSystemLoader(folder) for folder in template_folders(settings)]),
+        loader=ChoiceLoader([FileSystemLoader(folder) for folder in folders]),
         autoescape=select_autoescape(("html", "htm", "xml")) if autoescape else False,
         undefined=StrictUndefined,
         keep_trailing_newline=True,
+        trim_blocks=trim,
+        lstrip_blocks=trim,
     )

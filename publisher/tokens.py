@@ -82,5 +82,4 @@ def link(settings: Settings, purpose: str, subscriber_id: int, version: int = 0,
          now: datetime) -> str:
     """The absolute URL of a signed link, under [site] url."""
     token = sign(settings, purpose, subscriber_id, version, now=now)
-    base = settings.site.url if settings.site.url.endswith("/") else settings.site.url + "/"
-    return urljoin(base, ROUTES[purpose].format(token=token))
+    return urljoin(settings.site.base_url, ROUTES[purpose].format(token=token))

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -20,7 +22,7 @@ from publisher.store.schema import metadata
 from publisher.web import create_app
 from tests.support import NOW, PG_URL, SEED, servers
 from tests.support.daemon import DaemonProcess
-from tests.support.web import TestClient
+from tests.support.web import CHROMIUM, FLAGS, TestClient
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -107,14 +109,14 @@ def smtp_server():
 
 
 @pytest.fixture
-def feed_server():
-    """A real HTTP server on 127.0.0.1 serving feeds from FeedServer.routes."""
-    with servers.feed_host() as server:
+def upstream_server():
+    """A real HTTP server on 127.0.0.1 serving upstream feeds from UpstreamServer.routes."""
+    with servers.upstream_host() as server:
         yield server
 
 
 @pytest.fixture
-def site(instance, monkeypatch):
+def web_settings(instance, monkeypatch):
     """Settings whose [site] url is the TestClient's own host, so links work as given."""
     monkeypatch.setenv("PUBLISHER_SITE__URL", "http://testserver/")
     monkeypatch.setenv("PUBLISHER_WEB__SUBSCRIBE_PER_MINUTE", "3")
@@ -122,11 +124,25 @@ def site(instance, monkeypatch):
 
 
 @pytest.fixture
-def client(site, store):
+def client(web_settings, store):
     """The web app under Starlette's TestClient, its clock fixed at NOW."""
-    with TestClient(create_app(site, store, clock=fixed(NOW)),
+    with TestClient(create_app(web_settings, store, clock=fixed(NOW)),
                     follow_redirects=False) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def chromium():
+    """Debian's headless Chromium driven by Playwright (never a downloaded browser)."""
+    if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM} (Debian package chromium; "
+                    "`source .ci/services.sh` installs it)")
+    sync_api = pytest.importorskip("playwright.sync_api",
+                                   reason="Playwright's Python package is not installed")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield browser
+        browser.close()
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from publisher.lock import run_lock
+from publisher.schedule.lock import run_lock
 from tests.support.daemon import drop, feed_titles, titles, wait_until
 from tests.support.feeds import configure, item, rss
 
@@ -50,17 +50,17 @@ def test_polling_when_file_events_are_off(instance, store, daemons):
 
 
 def test_sources_on_their_interval_and_metrics_on_a_port(instance, store, daemons,
-                                                         feed_server, reserved_port):
-    url = feed_server.serve("/feed.xml", rss(item("Upstream story", guid="1")),
+                                                         upstream_server, reserved_port):
+    url = upstream_server.serve("/feed.xml", rss(item("Upstream story", guid="1")),
                             etag='"1"')
     configure(instance, {"url": url, "name": "upstream", "interval": 1})
     daemon = daemons(instance, env={"PUBLISHER_DAEMON__METRICS_PORT": str(reserved_port)})
     daemon.wait_started()
     wait_until(lambda: "Upstream story" in titles(store), "the source's article")
     # Its interval is a second: the daemon asks again, conditionally, and gets a 304.
-    wait_until(lambda: len(feed_server.requests) >= 3, "two more fetches")
-    assert feed_server.requests[-1][1]["If-None-Match"] == '"1"'
-    feed_server.serve("/feed.xml", rss(item("Second story", guid="2"),
+    wait_until(lambda: len(upstream_server.requests) >= 3, "two more fetches")
+    assert upstream_server.requests[-1][1]["If-None-Match"] == '"1"'
+    upstream_server.serve("/feed.xml", rss(item("Second story", guid="2"),
                                        item("Upstream story", guid="1")), etag='"2"')
     wait_until(lambda: "Second story" in titles(store), "the source's second article")
 

@@ -158,7 +158,7 @@ def check_login(server, session, envelope, mechanism, auth_data):
 
 
 @pytest.fixture
-def site(tmp_path, monkeypatch):
+def sqlite_instance(tmp_path, monkeypatch):
     """A SQLite-only instance, for the tests about transports rather than the store."""
     from publisher.instance import init_instance
 
@@ -169,7 +169,7 @@ def site(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("mode", ["starttls", "implicit"])
-def test_tls_and_login_from_smtp_url(site, tmp_path, monkeypatch, run_cli, mode):
+def test_tls_and_login_from_smtp_url(sqlite_instance, tmp_path, monkeypatch, run_cli, mode):
     context, cert = self_signed(tmp_path)
     monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # trust our test CA
     options = ({"tls_context": context, "require_starttls": True} if mode == "starttls"
@@ -180,41 +180,42 @@ def test_tls_and_login_from_smtp_url(site, tmp_path, monkeypatch, run_cli, mode)
                      auth_require_tls=mode == "starttls", **options) as server:
         url = server.url.replace("://", "://mailer:s3cret%2Fpass@")
         smtp_env(monkeypatch, url)
-        fill_site(site, now)
-        result = run_cli("-C", site, "send")
+        fill_site(sqlite_instance, now)
+        result = run_cli("-C", sqlite_instance, "send")
         assert "delivery: 3 sent" in result.output, result.output
     assert server.handler.sessions and all(tls and auth for tls, auth in
                                            server.handler.sessions)
 
 
-def test_a_refused_login_is_one_line_and_nothing_is_lost(site, tmp_path, monkeypatch,
+def test_a_refused_login_is_one_line_and_nothing_is_lost(sqlite_instance, tmp_path, monkeypatch,
                                                          run_cli):
     context, cert = self_signed(tmp_path)
     monkeypatch.setenv("SSL_CERT_FILE", str(cert))
     with mail_server(Recorder(), authenticator=check_login, auth_require_tls=False,
                      tls_context=context) as server:
         smtp_env(monkeypatch, server.url.replace("://", "://mailer:wrong@"))
-        fill_site(site, NOW)
-        result = run_cli("-C", site, "send")
+        fill_site(sqlite_instance, NOW)
+        result = run_cli("-C", sqlite_instance, "send")
     assert result.exit_code == 1
     assert result.stderr.strip().startswith("publisher: the SMTP server refused the login: 535")
     assert "3 messages wait in the outbox" in result.stderr
     assert "Traceback" not in result.output
     assert not server.handler.messages
-    outbox = run_cli("-C", site, "outbox")
+    outbox = run_cli("-C", sqlite_instance, "outbox")
     assert "queued 3" in outbox.output and "failed 0" in outbox.output
 
 
-def test_an_unreachable_server_leaves_messages_queued(site, monkeypatch, refused_port):
+def test_an_unreachable_server_leaves_messages_queued(sqlite_instance, monkeypatch,
+                                                      refused_port):
     import asyncio
 
     from publisher.delivery import deliver
     from publisher.delivery.smtp import SmtpTransport
 
     smtp_env(monkeypatch, f"smtp://127.0.0.1:{refused_port}")
-    settings = fill_site(site, NOW)
+    settings = fill_site(sqlite_instance, NOW)
     store = open_store(settings.database_url)
-    from publisher.digests import queue_digests
+    from publisher.digests.planner import queue_digests
 
     now = NOW
     queue_digests(settings, store, now)
@@ -230,14 +231,15 @@ def test_an_unreachable_server_leaves_messages_queued(site, monkeypatch, refused
     store.close()
 
 
-def test_maildir_is_the_default_and_a_resend_does_not_duplicate(site, run_cli, monkeypatch):
+def test_maildir_is_the_default_and_a_resend_does_not_duplicate(sqlite_instance, run_cli,
+                                                                 monkeypatch):
     from publisher.delivery import deliver_blocking
 
     monkeypatch.setenv("PUBLISHER_SITE__URL", "https://news.example.org/")
-    settings = fill_site(site, NOW)
-    result = run_cli("-C", site, "run")
+    settings = fill_site(sqlite_instance, NOW)
+    result = run_cli("-C", sqlite_instance, "run")
     assert "delivery: 3 sent" in result.output
-    files = sorted((site / "outbox" / "new").iterdir())
+    files = sorted((sqlite_instance / "outbox" / "new").iterdir())
     assert len(files) == 3
     from tests.support.mail import parse
 
@@ -255,20 +257,20 @@ def test_maildir_is_the_default_and_a_resend_does_not_duplicate(site, run_cli, m
     # A minute later by the clock (the run's own clock started at NOW and ran on).
     report = deliver_blocking(settings, store, None, NOW + timedelta(minutes=1))
     assert report.sent == 3
-    assert sorted((site / "outbox" / "new").iterdir()) == files
+    assert sorted((sqlite_instance / "outbox" / "new").iterdir()) == files
     store.close()
 
 
-def test_a_template_that_transforms_names_still_gets_each_name_right(site, monkeypatch,
+def test_a_template_that_transforms_names_still_gets_each_name_right(sqlite_instance, monkeypatch,
                                                                     run_cli):
-    (site / "templates" / "digest.txt").write_text(
+    (sqlite_instance / "templates" / "digest.txt").write_text(
         "Dear {{ subscriber.name|upper }}{% if subscriber.email.endswith('.org') %} (org)"
         "{% endif %},\n{% for a in articles %}{{ a.title }}\n{% endfor %}"
         "{{ unsubscribe_url }}\n")
     with mail_server(Recorder()) as server:
         smtp_env(monkeypatch, server.url)
-        fill_site(site, NOW)
-        assert "3 sent" in run_cli("-C", site, "run").output
+        fill_site(sqlite_instance, NOW)
+        assert "3 sent" in run_cli("-C", sqlite_instance, "run").output
     by = server.handler.by_recipient()
 
     def text(address):
@@ -280,19 +282,19 @@ def test_a_template_that_transforms_names_still_gets_each_name_right(site, monke
 
 
 @pytest.mark.parametrize("utf8", [True, False], ids=["smtputf8", "ascii-only-server"])
-def test_an_internationalized_address_needs_smtputf8(site, monkeypatch, run_cli, utf8):
+def test_an_internationalized_address_needs_smtputf8(sqlite_instance, monkeypatch, run_cli, utf8):
     import email
     import email.policy
 
     now = NOW
     with mail_server(Recorder(), enable_SMTPUTF8=utf8) as server:
         smtp_env(monkeypatch, server.url)
-        settings = load_settings(site)
+        settings = load_settings(sqlite_instance)
         store = open_store(settings.database_url)
         add_articles(store, ARTICLES[:1], now - timedelta(hours=1))
         add_subscriber(store, "josé@example.org", now, name="José")
         add_subscriber(store, "ada@example.org", now)
-        result = run_cli("-C", site, "send")
+        result = run_cli("-C", sqlite_instance, "send")
         errors = store.ledger.latest_errors()
         store.close()
     if utf8:

@@ -8,16 +8,17 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from publisher.addresses import message_domain
 from publisher.config import load_settings
 from publisher.delivery.drain import retry_delay
-from publisher.digests import due, latest_send_time, message_domain, schedule, zone
+from publisher.digests.planner import due, latest_send_time, schedule, zone
 from publisher.store.queueing import Candidate
 
 TUESDAY_NOON = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def site(tmp_path):
+def settings(tmp_path):
     return load_settings(tmp_path, environ={})
 
 
@@ -26,68 +27,69 @@ def candidate(frequency="daily", timezone="", last=None, joined=None) -> Candida
                      joined or TUESDAY_NOON - timedelta(days=30))
 
 
-def test_daily_send_time_is_today_once_it_has_passed(site):
-    send, label = latest_send_time("daily", zone("", "UTC"), TUESDAY_NOON, site.digest)
+def test_daily_send_time_is_today_once_it_has_passed(settings):
+    send, label = latest_send_time("daily", zone("", "UTC"), TUESDAY_NOON, settings.digest)
     assert send == datetime(2026, 11, 24, 7, 0, tzinfo=UTC)
     assert label == "daily:2026-11-24"
     before = TUESDAY_NOON.replace(hour=6, minute=59)
-    send, label = latest_send_time("daily", zone("", "UTC"), before, site.digest)
+    send, label = latest_send_time("daily", zone("", "UTC"), before, settings.digest)
     assert (send, label) == (datetime(2026, 11, 23, 7, 0, tzinfo=UTC), "daily:2026-11-23")
 
 
-def test_the_subscribers_time_zone_wins(site):
+def test_the_subscribers_time_zone_wins(settings):
     # 12:00 UTC is 07:00 in New York on this date (EST, UTC-5): just due there ...
     send, label = latest_send_time("daily", zone("America/New_York", "UTC"), TUESDAY_NOON,
-                                   site.digest)
+                                   settings.digest)
     assert send == TUESDAY_NOON and label == "daily:2026-11-24"
     # ... and not yet in Los Angeles (04:00 local): yesterday's slot.
     send, label = latest_send_time("daily", zone("America/Los_Angeles", "UTC"),
-                                   TUESDAY_NOON, site.digest)
+                                   TUESDAY_NOON, settings.digest)
     assert label == "daily:2026-11-23"
     assert send == datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
 
 
-def test_daylight_saving_moves_the_utc_time_not_the_local_one(site):
+def test_daylight_saving_moves_the_utc_time_not_the_local_one(settings):
     berlin = zone("Europe/Berlin", "UTC")
     summer = datetime(2026, 7, 1, 12, tzinfo=UTC)
-    assert latest_send_time("daily", berlin, summer, site.digest)[0].hour == 5  # CEST
-    assert latest_send_time("daily", berlin, TUESDAY_NOON, site.digest)[0].hour == 6  # CET
+    assert latest_send_time("daily", berlin, summer, settings.digest)[0].hour == 5  # CEST
+    assert latest_send_time("daily", berlin, TUESDAY_NOON, settings.digest)[0].hour == 6  # CET
 
 
-def test_weekly_send_time_is_the_last_weekly_on(site):
-    send, label = latest_send_time("weekly", zone("", "UTC"), TUESDAY_NOON, site.digest)
+def test_weekly_send_time_is_the_last_weekly_on(settings):
+    send, label = latest_send_time("weekly", zone("", "UTC"), TUESDAY_NOON, settings.digest)
     assert send == datetime(2026, 11, 23, 7, 0, tzinfo=UTC)  # Monday
     assert label == "weekly:2026-W48"
     monday_early = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)
-    send, label = latest_send_time("weekly", zone("", "UTC"), monday_early, site.digest)
+    send, label = latest_send_time("weekly", zone("", "UTC"), monday_early, settings.digest)
     assert send == datetime(2026, 11, 16, 7, 0, tzinfo=UTC) and label == "weekly:2026-W47"
 
 
-def due_at(site, now, subscriber, everyone=False):
-    return due(subscriber, schedule(site, now), everyone)
+def due_at(settings, now, subscriber, everyone=False):
+    return due(subscriber, schedule(settings, now), everyone)
 
 
-def test_a_subscriber_is_due_when_the_send_time_passed_since_their_last_digest(site):
-    assert due_at(site, TUESDAY_NOON, candidate(last=TUESDAY_NOON - timedelta(days=1))) \
+def test_a_subscriber_is_due_when_the_send_time_passed_since_their_last_digest(settings):
+    assert due_at(settings, TUESDAY_NOON, candidate(last=TUESDAY_NOON - timedelta(days=1))) \
         == "daily:2026-11-24"
-    assert due_at(site, TUESDAY_NOON, candidate(last=TUESDAY_NOON.replace(hour=7, minute=5))) \
+    assert due_at(settings, TUESDAY_NOON, candidate(last=TUESDAY_NOON.replace(hour=7, minute=5))) \
         is None
     # Never had one: counted from when they joined.
-    assert due_at(site, TUESDAY_NOON, candidate(joined=TUESDAY_NOON.replace(hour=8))) is None
-    assert due_at(site, TUESDAY_NOON, candidate(joined=TUESDAY_NOON.replace(hour=6))) \
+    assert due_at(settings, TUESDAY_NOON, candidate(joined=TUESDAY_NOON.replace(hour=8))) is None
+    assert due_at(settings, TUESDAY_NOON, candidate(joined=TUESDAY_NOON.replace(hour=6))) \
         == "daily:2026-11-24"
 
 
-def test_instant_is_always_due_and_now_treats_everyone_as_due(site):
+def test_instant_is_always_due_and_now_treats_everyone_as_due(settings):
     just_sent = TUESDAY_NOON - timedelta(minutes=1)
-    assert due_at(site, TUESDAY_NOON, candidate("instant", last=just_sent)) == "instant"
-    assert due_at(site, TUESDAY_NOON, candidate("weekly", last=just_sent)) is None
-    assert due_at(site, TUESDAY_NOON, candidate("weekly", last=just_sent), everyone=True) \
+    assert due_at(settings, TUESDAY_NOON, candidate("instant", last=just_sent)) == "instant"
+    assert due_at(settings, TUESDAY_NOON, candidate("weekly", last=just_sent)) is None
+    assert due_at(settings, TUESDAY_NOON, candidate("weekly", last=just_sent), everyone=True) \
         == "now"
 
 
-def test_configured_send_time_and_default_zone(site):
-    later = replace(site, digest=replace(site.digest, daily_at="13:30", timezone="Asia/Tokyo"))
+def test_configured_send_time_and_default_zone(settings):
+    later = replace(settings, digest=replace(settings.digest, daily_at="13:30",
+                                             timezone="Asia/Tokyo"))
     # 12:00 UTC is 21:00 in Tokyo: today's 13:30 Tokyo slot (04:30 UTC) has passed.
     send, label = latest_send_time("daily", zone("", later.digest_timezone), TUESDAY_NOON,
                                    later.digest)
@@ -116,7 +118,7 @@ def test_retry_jitter_only_adds():
     assert all(plain <= d <= plain * 1.25 for d in jittered)
 
 
-def test_message_domain_prefers_the_site_and_falls_back_to_from(site):
-    assert message_domain(site) == "example.org"  # the site is http://127.0.0.1:8080/
-    named = replace(site, site=replace(site.site, url="https://news.example.com/x/"))
+def test_message_domain_prefers_the_site_and_falls_back_to_from(settings):
+    assert message_domain(settings) == "example.org"  # the site is http://127.0.0.1:8080/
+    named = replace(settings, site=replace(settings.site, url="https://news.example.com/x/"))
     assert message_domain(named) == "news.example.com"

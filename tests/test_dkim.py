@@ -12,8 +12,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from publisher.config import load_settings
 from publisher.delivery.compose import Composer
-from publisher.digests import queue_digests
-from publisher.dkim import load_signer
+from publisher.delivery.dkim import load_signer
+from publisher.digests.planner import queue_digests
 from publisher.errors import ConfigError
 from publisher.store import open_store
 from publisher.store.runs import NODE
@@ -21,7 +21,7 @@ from tests.support.mail import add_articles, add_subscriber
 
 
 @pytest.fixture
-def signed_site(tmp_path, monkeypatch):
+def signed_instance(tmp_path, monkeypatch):
     from publisher.instance import init_instance
 
     folder = tmp_path / "site"
@@ -67,8 +67,8 @@ def dns_for(signer):
     return lookup
 
 
-def test_signatures_verify_with_dkimpy(signed_site):
-    _, composer, found = messages(signed_site, SIGNED_AT)
+def test_signatures_verify_with_dkimpy(signed_instance):
+    _, composer, found = messages(signed_instance, SIGNED_AT)
     assert len(found) == 2
     lookup = dns_for(composer.dkim)
     for envelope in found:
@@ -81,8 +81,8 @@ def test_signatures_verify_with_dkimpy(signed_site):
                 "list-unsubscribe-post", "feedback-id", "content-type"} <= set(signed)
 
 
-def test_a_changed_message_no_longer_verifies(signed_site):
-    _, composer, found = messages(signed_site, SIGNED_AT)
+def test_a_changed_message_no_longer_verifies(signed_instance):
+    _, composer, found = messages(signed_instance, SIGNED_AT)
     lookup = dns_for(composer.dkim)
     data = found[0].data
     assert dkim.verify(data, dnsfunc=lookup)
@@ -96,17 +96,17 @@ def test_a_changed_message_no_longer_verifies(signed_site):
                        dnsfunc=lookup)
 
 
-def test_dkim_settings_are_checked(signed_site, monkeypatch):
+def test_dkim_settings_are_checked(signed_instance, monkeypatch):
     monkeypatch.setenv("PUBLISHER_MAIL__DKIM_SELECTOR", "bad selector")
     with pytest.raises(ConfigError, match="dkim_selector"):
-        load_signer(load_settings(signed_site))
+        load_signer(load_settings(signed_instance))
     monkeypatch.setenv("PUBLISHER_MAIL__DKIM_KEY", "missing.pem")
     with pytest.raises(ConfigError, match="dkim_key"):
-        load_signer(load_settings(signed_site))
+        load_signer(load_settings(signed_instance))
 
 
-def test_digest_check_prints_the_dns_record(signed_site, run_cli):
-    result = run_cli("-C", signed_site, "digest", "check")
+def test_digest_check_prints_the_dns_record(signed_instance, run_cli):
+    result = run_cli("-C", signed_instance, "digest", "check")
     assert result.exit_code == 0
     assert 'DKIM on: publish TXT pub2026._domainkey.example.org "v=DKIM1; k=rsa; p=' \
         in result.output

@@ -11,12 +11,12 @@ from datetime import timedelta
 import pytest
 
 from publisher import tokens
-from publisher.confirmations import queue_confirmation
 from publisher.delivery import deliver
 from publisher.delivery.memory import MemoryTransport
 from publisher.delivery.transport import PERMANENT, SENT, TEMPORARY, UNTRIED, Result
-from publisher.digests import queue_digests
+from publisher.digests.planner import queue_digests
 from publisher.errors import AddressError
+from publisher.subscribers.confirmations import queue_confirmation
 from tests.support import NOW
 from tests.support.mail import add_articles, add_subscriber, parse
 

@@ -15,7 +15,7 @@ import pytest
 from publisher.config import load_settings
 from publisher.delivery import deliver
 from publisher.delivery.smtp import SmtpTransport
-from publisher.digests import queue_digests
+from publisher.digests.planner import queue_digests
 from publisher.store import open_store
 from tests.support import NOW
 from tests.support.mail import Recorder, add_articles, add_subscriber, mail_server, smtp_env

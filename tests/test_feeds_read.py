@@ -33,7 +33,7 @@ RTL_TITLE = "مجلس المدينة يصوت على الميزانية"
 
 
 @pytest.fixture
-def site(settings, store):
+def feeds_folder(settings, store):
     """A small site: markup everywhere, two sections, an image, an upstream article."""
     settings = with_site(settings, url=SITE, title="News & <Views>", author="Desk <3>")
     images = publish_folder(settings) / "images"
@@ -57,11 +57,11 @@ def feed_files(folder, names=tuple(VERSIONS)):
     return sorted(p for name in names for p in folder.rglob(name))
 
 
-def test_every_feed_reads_back_cleanly(site):
-    assert {p.relative_to(site).as_posix() for p in feed_files(site)} == {
+def test_every_feed_reads_back_cleanly(feeds_folder):
+    assert {p.relative_to(feeds_folder).as_posix() for p in feed_files(feeds_folder)} == {
         f"{prefix}{name}" for prefix in ("", "sections/world/", "sections/science/")
         for name in VERSIONS}
-    for path in feed_files(site, ("rss.xml", "atom.xml")):
+    for path in feed_files(feeds_folder, ("rss.xml", "atom.xml")):
         feed = parse(path)
         assert feed.bozo == 0, (path, feed.get("bozo_exception"))
         assert feed.version == VERSIONS[path.name], path
@@ -81,8 +81,8 @@ def is_absolute(url: str) -> bool:
     return parts.scheme in {"http", "https"} and bool(parts.netloc)
 
 
-def test_site_feed_head(site):
-    atom = parse(site / "atom.xml")
+def test_site_feed_head(feeds_folder):
+    atom = parse(feeds_folder / "atom.xml")
     assert atom.feed.title == "News & <Views>"
     assert atom.feed.link == SITE  # the site's index, not the feed
     links = {link.rel: link.href for link in atom.feed.links}
@@ -92,17 +92,17 @@ def test_site_feed_head(site):
     # updated is the newest entry's time, not the time of the build.
     newest = max(entry.updated_parsed for entry in atom.entries)
     assert atom.feed.updated_parsed == newest
-    rss = parse(site / "rss.xml")
+    rss = parse(feeds_folder / "rss.xml")
     assert rss.feed.link == SITE
     assert {link.rel: link.href for link in rss.feed.links}["self"] == SITE + "rss.xml"
     assert rss.feed.updated_parsed == newest  # lastBuildDate
-    section = parse(site / "sections" / "science" / "atom.xml")
+    section = parse(feeds_folder / "sections" / "science" / "atom.xml")
     assert section.feed.link == SITE + "sections/science/"
     assert [e.title for e in section.entries] == ["Article number 2", NASTY]
 
 
-def test_entries_carry_everything(site):
-    rss, atom = parse(site / "rss.xml"), parse(site / "atom.xml")
+def test_entries_carry_everything(feeds_folder):
+    rss, atom = parse(feeds_folder / "rss.xml"), parse(feeds_folder / "atom.xml")
     for feed in (rss, atom):
         first = next(e for e in feed.entries if e.title == NASTY)
         assert first.id == SITE + "articles/" + first.link.rsplit("/", 1)[1]
@@ -130,8 +130,8 @@ def test_entries_carry_everything(site):
         "https://upstream.example.org/story?id=1&x=2"
 
 
-def test_rss_guid_is_the_permalink(site):
-    raw = (site / "rss.xml").read_text()
+def test_rss_guid_is_the_permalink(feeds_folder):
+    raw = (feeds_folder / "rss.xml").read_text()
     assert f'<guid isPermaLink="true">{SITE}articles/' in raw
     # description (the summary) comes before content:encoded, author as dc:creator
     item = raw[raw.index("<item>"):raw.index("</item>")]
@@ -139,8 +139,8 @@ def test_rss_guid_is_the_permalink(site):
     assert "<dc:creator>" in item and "<author>" not in item
 
 
-def test_json_feed_reads_back_like_the_others(site):
-    for path in feed_files(site, ("feed.json",)):
+def test_json_feed_reads_back_like_the_others(feeds_folder):
+    for path in feed_files(feeds_folder, ("feed.json",)):
         data = json.loads(path.read_bytes())
         atom = parse(path.with_name("atom.xml"))
         items = data["items"]
@@ -162,20 +162,20 @@ def test_schema_copy_is_current():
     assert SCHEMA.read_bytes() == shared.read_bytes()
 
 
-def test_json_feed_matches_the_schema(site):
+def test_json_feed_matches_the_schema(feeds_folder):
     schema = json.loads(SCHEMA.read_text())
     checker = jsonschema.Draft7Validator.FORMAT_CHECKER
     assert {"date-time", "uri"} <= set(checker.checkers), "format checks are not installed"
     validator = jsonschema.Draft7Validator(schema, format_checker=checker)
-    for path in site.rglob("feed.json"):
+    for path in feeds_folder.rglob("feed.json"):
         data = json.loads(path.read_bytes())
         errors = sorted(validator.iter_errors(data), key=str)
         assert not errors, f"{path}: {errors[0]}"
         assert data["version"] == "https://jsonfeed.org/version/1.1"
-        assert data["feed_url"] == SITE + path.relative_to(site).as_posix()
+        assert data["feed_url"] == SITE + path.relative_to(feeds_folder).as_posix()
         for item in data["items"]:
             assert datetime.fromisoformat(item["date_published"]).tzinfo is not None
-    data = json.loads((site / "feed.json").read_bytes())
+    data = json.loads((feeds_folder / "feed.json").read_bytes())
     first = next(i for i in data["items"] if i["title"] == NASTY)
     assert first["image"] == SITE + "images/one.jpg"
     assert first["summary"] == f"{NASTY} in the body."
@@ -184,8 +184,8 @@ def test_json_feed_matches_the_schema(site):
     assert upstream["external_url"] == "https://upstream.example.org/story?id=1&x=2"
 
 
-def test_markup_is_text_in_every_feed_and_page(site):
-    published = [p for p in site.rglob("*") if p.suffix in {".xml", ".json", ".html"}]
+def test_markup_is_text_in_every_feed_and_page(feeds_folder):
+    published = [p for p in feeds_folder.rglob("*") if p.suffix in {".xml", ".json", ".html"}]
     assert len(published) > 10
     for path in published:
         raw = path.read_bytes()
@@ -194,8 +194,9 @@ def test_markup_is_text_in_every_feed_and_page(site):
         assert b"Tom & Jerry" not in raw, path
     expected = {"": {NASTY, RTL_TITLE}, "sections/world/": {NASTY, RTL_TITLE},
                 "sections/science/": {NASTY}}
-    for path in feed_files(site):
-        prefix = path.parent.relative_to(site).as_posix() + "/" if path.parent != site else ""
+    for path in feed_files(feeds_folder):
+        prefix = (path.parent.relative_to(feeds_folder).as_posix() + "/"
+                  if path.parent != feeds_folder else "")
         if path.suffix == ".json":
             titles = {item["title"] for item in json.loads(path.read_bytes())["items"]}
         else:
@@ -203,14 +204,14 @@ def test_markup_is_text_in_every_feed_and_page(site):
         assert expected[prefix] <= titles, path
 
 
-def test_pages_show_the_text_as_written(site):
-    index = lxml.html.fromstring((site / "index.html").read_bytes())
+def test_pages_show_the_text_as_written(feeds_folder):
+    index = lxml.html.fromstring((feeds_folder / "index.html").read_bytes())
     assert NASTY in [a.text_content() for a in index.xpath("//h3/a")]
     assert index.xpath("//html/@lang") == ["en"]
     page_link = index.xpath(f'//h3/a[text()="{RTL_TITLE}"]/@href')[0]
     assert page_link.startswith("./articles/")
     nasty_href = next(a.get("href") for a in index.xpath("//h3/a") if a.text_content() == NASTY)
-    page = lxml.html.fromstring((site / nasty_href).read_bytes())
+    page = lxml.html.fromstring((feeds_folder / nasty_href).read_bytes())
     assert page.xpath("//h1")[0].text_content() == NASTY
     assert page.xpath("//title")[0].text_content() == f"{NASTY} · News & <Views>"
     assert page.xpath("//figcaption/span[@class='caption']")[0].text_content() == NASTY
@@ -224,11 +225,11 @@ def test_pages_show_the_text_as_written(site):
     assert times[0].text_content() == "1 November 2026, 10:00 UTC"
 
 
-def test_index_offers_every_feed_and_the_subscribe_form(site):
-    index = lxml.html.fromstring((site / "index.html").read_bytes())
+def test_index_offers_every_feed_and_the_subscribe_form(feeds_folder):
+    index = lxml.html.fromstring((feeds_folder / "index.html").read_bytes())
     alternates = {link.get("href"): link.get("type")
                   for link in index.xpath('//link[@rel="alternate"]')}
-    feeds = {SITE + p.relative_to(site).as_posix() for p in feed_files(site)}
+    feeds = {SITE + p.relative_to(feeds_folder).as_posix() for p in feed_files(feeds_folder)}
     assert set(alternates) == feeds
     assert alternates[SITE + "rss.xml"] == "application/rss+xml"
     assert alternates[SITE + "atom.xml"] == "application/atom+xml"

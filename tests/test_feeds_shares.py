@@ -44,16 +44,16 @@ def manifest_sizes(folder):
 
 
 @pytest.fixture
-def site(settings, store, tmp_path):
+def paged_settings(settings, store, tmp_path):
     """Live feeds and archive pages of 3: 13 archive pages and 40 article pages."""
     store_articles(store, [article(n, sections=("world", "science")[:1 + n % 2])
                            for n in range(1, ARTICLES + 1)], NOW)
     return with_feeds(settings, items=3, processes=2)
 
 
-def test_forked_shares_build_what_one_process_builds(site, store, tmp_path):
-    one = with_feeds(site, processes=1, folder=str(tmp_path / "one"))
-    two = with_feeds(site, folder=str(tmp_path / "two"))
+def test_forked_shares_build_what_one_process_builds(paged_settings, store, tmp_path):
+    one = with_feeds(paged_settings, processes=1, folder=str(tmp_path / "one"))
+    two = with_feeds(paged_settings, folder=str(tmp_path / "two"))
     serial = build_in_shares(one, store)
     forked = build_in_shares(two, store)
     assert serial.shares_used == {"archives": 1, "articles": 1}
@@ -66,31 +66,31 @@ def test_forked_shares_build_what_one_process_builds(site, store, tmp_path):
     assert manifest_sizes(publish_folder(two)) == manifest_sizes(publish_folder(one))
 
 
-def test_after_a_forked_build_the_next_writes_nothing(site, store):
-    build_in_shares(site, store)
-    again = build_in_shares(site, store)
+def test_after_a_forked_build_the_next_writes_nothing(paged_settings, store):
+    build_in_shares(paged_settings, store)
+    again = build_in_shares(paged_settings, store)
     assert again.output.written == [] and again.shares_used == {}
     # A new article: one archive page and the new article's page, in this process.
     store_articles(store, [article(ARTICLES + 1)], NOW + timedelta(hours=1))
-    after = build_feeds(site, store, NOW + timedelta(hours=1))
+    after = build_feeds(paged_settings, store, NOW + timedelta(hours=1))
     assert after.written > 0
 
 
-def test_a_failure_in_a_forked_share_is_raised_here(site, store, tmp_path):
+def test_a_failure_in_a_forked_share_is_raised_here(paged_settings, store, tmp_path):
     # Only the last article's page fails, and the last share is a child's.
-    templates = site.path("templates") / "pages"
+    templates = paged_settings.path("templates") / "pages"
     templates.mkdir(parents=True)
-    shipped = start_build(site, store).pages.env.get_template("pages/article.html")
+    shipped = start_build(paged_settings, store).pages.env.get_template("pages/article.html")
     source = Path(shipped.filename).read_text(encoding="utf-8")
     (templates / "article.html").write_text(
         f"{{% if entry.title == 'Article number {ARTICLES}' %}}{{{{ entry.nothing.at_all }}}}"
         "{% endif %}" + source, encoding="utf-8")
     with pytest.raises(TemplateError, match=r"article\.html"):
-        build_in_shares(site, store)
+        build_in_shares(paged_settings, store)
 
 
-def test_no_fork_in_a_process_running_other_threads(site, store):
-    build = start_build(site, store)
+def test_no_fork_in_a_process_running_other_threads(paged_settings, store):
+    build = start_build(paged_settings, store)
     build.min_share = 1
     assert share_count(build, 100) == 2
     stop = threading.Event()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from publisher.ingest import ingest
-from publisher.scraped import format_scraped, join_articles
+from publisher.ingest.inbox import ingest
+from publisher.ingest.scraped import format_scraped, join_articles
 from tests.support import NOW
 
 LATER = NOW + timedelta(hours=1)

@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 
 from publisher.config import load_settings
-from publisher.digests import digest_message_id, queue_digests, starting_cursor
+from publisher.digests.planner import digest_message_id, queue_digests, starting_cursor
 from publisher.store import open_store
 from publisher.store.ledger import Outcome
 from tests.support import NOW
@@ -118,7 +118,7 @@ def test_concurrent_runs_queue_each_digest_once(settings, store, monkeypatch):
     for n in range(60):
         add_subscriber(store, f"r{n}@example.org", NOW, sections=["world"] if n % 2 else [])
     small = replace(settings, digest=replace(settings.digest))
-    import publisher.digests as digests
+    import publisher.digests.planner as digests
 
     errors = []
 

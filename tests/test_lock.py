@@ -10,7 +10,7 @@ import textwrap
 
 import pytest
 
-from publisher.lock import AdvisoryLock, Busy, FileLock, run_lock
+from publisher.schedule.lock import AdvisoryLock, Busy, FileLock, run_lock
 from publisher.store import open_store
 
 
@@ -44,7 +44,7 @@ def test_the_lock_dies_with_its_process(instance, store):
     """A run killed with SIGKILL leaves nothing behind that blocks the next one."""
     holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import sys
-        from publisher.lock import run_lock
+        from publisher.schedule.lock import run_lock
         from publisher.store import open_store
         lock = run_lock(open_store({store.engine.url.render_as_string(False)!r}).engine)
         lock.acquire()

@@ -15,7 +15,7 @@ from tests.support.mail import Recorder, add_articles, add_subscriber, mail_serv
 
 
 @pytest.fixture
-def site(tmp_path, monkeypatch):
+def sqlite_instance(tmp_path, monkeypatch):
     from publisher.instance import init_instance
 
     folder = tmp_path / "site"
@@ -36,8 +36,8 @@ def fill(folder, now=None):
     return store
 
 
-def test_digest_check_passes_on_the_shipped_templates(site, run_cli):
-    result = run_cli("-C", site, "digest", "check")
+def test_digest_check_passes_on_the_shipped_templates(sqlite_instance, run_cli):
+    result = run_cli("-C", sqlite_instance, "digest", "check")
     assert result.exit_code == 0
     assert result.output.startswith("templates ok: digest.txt, digest.html")
 
@@ -47,30 +47,30 @@ def test_digest_check_passes_on_the_shipped_templates(site, run_cli):
     ("digest.txt", "Hello\n{{ subscriber.nmae }}\n", "digest.txt:2: UndefinedError"),
     ("confirm.txt", "{{ confirm_url|nosuchfilter }}", "confirm.txt:1:"),
 ])
-def test_digest_check_names_file_and_line(site, run_cli, name, text, problem):
-    (site / "templates" / name).write_text(text)
-    result = run_cli("-C", site, "digest", "check")
+def test_digest_check_names_file_and_line(sqlite_instance, run_cli, name, text, problem):
+    (sqlite_instance / "templates" / name).write_text(text)
+    result = run_cli("-C", sqlite_instance, "digest", "check")
     assert result.exit_code == 1
     (line,) = result.stderr.strip().splitlines()
-    assert line.startswith(str(site / "templates" / problem)), line
+    assert line.startswith(str(sqlite_instance / "templates" / problem)), line
 
 
-def test_run_refuses_to_send_with_a_broken_template(site, run_cli):
-    (site / "templates" / "digest.html").write_text("{% if %}\n")
-    store = fill(site)
-    result = run_cli("-C", site, "run")
+def test_run_refuses_to_send_with_a_broken_template(sqlite_instance, run_cli):
+    (sqlite_instance / "templates" / "digest.html").write_text("{% if %}\n")
+    store = fill(sqlite_instance)
+    result = run_cli("-C", sqlite_instance, "run")
     assert result.exit_code == 1
     assert "broken mail template, nothing sent:" in result.stderr
-    assert f"{site / 'templates' / 'digest.html'}:1:" in result.stderr
+    assert f"{sqlite_instance / 'templates' / 'digest.html'}:1:" in result.stderr
     assert "Traceback" not in result.output
     assert store.ledger.counts()["queued"] == 2  # queued, waiting for a fixed template
-    (site / "templates" / "digest.html").unlink()
-    assert "delivery: 2 sent" in run_cli("-C", site, "run").output
+    (sqlite_instance / "templates" / "digest.html").unlink()
+    assert "delivery: 2 sent" in run_cli("-C", sqlite_instance, "run").output
     store.close()
 
 
-def test_send_now_and_outbox_and_retry(site, run_cli, monkeypatch):
-    store = fill(site)
+def test_send_now_and_outbox_and_retry(sqlite_instance, run_cli, monkeypatch):
+    store = fill(sqlite_instance)
 
     class Refuses(Recorder):
         async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
@@ -83,29 +83,30 @@ def test_send_now_and_outbox_and_retry(site, run_cli, monkeypatch):
     handler.refuse = True
     with mail_server(handler) as server:
         smtp_env(monkeypatch, server.url)
-        result = run_cli("-C", site, "send", "--now")
+        result = run_cli("-C", sqlite_instance, "send", "--now")
         assert result.exit_code == 0
         assert result.output.splitlines() == [
             "digests: 2 queued (2 subscribers checked)",
             "delivery: 1 sent, 0 deferred, 1 failed"]
-        status = run_cli("-C", site, "outbox").output
+        status = run_cli("-C", sqlite_instance, "outbox").output
         assert status.splitlines()[0] == "queued 0  sending 0  deferred 0  sent 1  failed 1"
         assert "failed    ada@example.org  attempts 1: RCPT TO: 550 5.1.1 mailbox " \
                "unavailable" in status
         handler.refuse = False
-        assert run_cli("-C", site, "outbox", "retry").output.strip() == \
+        assert run_cli("-C", sqlite_instance, "outbox", "retry").output.strip() == \
             "1 failed messages queued again"
-        assert "delivery: 1 sent" in run_cli("-C", site, "send").output
-        assert "digests: 0 queued" in run_cli("-C", site, "send", "--now").output
+        assert "delivery: 1 sent" in run_cli("-C", sqlite_instance, "send").output
+        assert "digests: 0 queued" in run_cli("-C", sqlite_instance, "send", "--now").output
     assert sorted(r[1][0] for r in handler.messages) == ["ada@example.org",
                                                          "grace@example.org"]
     store.close()
 
 
-def test_preview_writes_the_next_digest_and_changes_nothing(site, run_cli, tmp_path):
-    store = fill(site)
+def test_preview_writes_the_next_digest_and_changes_nothing(sqlite_instance, run_cli, tmp_path):
+    store = fill(sqlite_instance)
     before = store.subscribers.by_email("ada@example.org")
-    result = run_cli("-C", site, "digest", "preview", "ADA@example.org", "-o", tmp_path / "p")
+    result = run_cli("-C", sqlite_instance, "digest", "preview", "ADA@example.org",
+                     "-o", tmp_path / "p")
     assert result.exit_code == 0, result.output
     eml = tmp_path / "p" / f"digest-{before.id}.eml"
     html = (tmp_path / "p" / f"digest-{before.id}.html").read_text()
@@ -115,12 +116,12 @@ def test_preview_writes_the_next_digest_and_changes_nothing(site, run_cli, tmp_p
     assert "Comet Seen" in html and html.startswith("<!DOCTYPE html>")
     assert store.subscribers.by_email("ada@example.org").cursor == before.cursor
     assert sum(store.ledger.counts().values()) == 0
-    missing = run_cli("-C", site, "digest", "preview", "nobody@example.org")
+    missing = run_cli("-C", sqlite_instance, "digest", "preview", "nobody@example.org")
     assert missing.exit_code == 1
     assert missing.stderr.strip() == \
         "publisher: nobody@example.org is not on the subscriber list"
-    run_cli("-C", site, "send", "--now")
-    nothing = run_cli("-C", site, "digest", "preview", "ada@example.org")
+    run_cli("-C", sqlite_instance, "send", "--now")
+    nothing = run_cli("-C", sqlite_instance, "digest", "preview", "ada@example.org")
     assert "nothing new for ada@example.org" in nothing.output
     store.close()
 

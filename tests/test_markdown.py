@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from publisher.errors import InputError
-from publisher.markdown_source import parse_markdown
+from publisher.ingest.markdown import parse_markdown
 
 BERLIN = ZoneInfo("Europe/Berlin")
 

@@ -11,8 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from publisher.errors import AddressError
-from publisher.message import (
+from publisher.delivery.message import (
     Slots,
     address_line,
     decoded_parts,
@@ -21,6 +20,7 @@ from publisher.message import (
     qp_text,
     relaxed_body,
 )
+from publisher.errors import AddressError
 
 
 def parse_header(line: bytes) -> str:
@@ -160,7 +160,7 @@ def test_the_boundary_never_occurs_in_the_parts():
 def test_gap_values_are_short_dot_free_soft_lines(value):
     import binascii
 
-    from publisher.message import qp_gap
+    from publisher.delivery.message import qp_gap
 
     encoded = qp_gap(value)
     assert encoded.endswith(b"=\r\n")

@@ -9,13 +9,13 @@ from datetime import timedelta
 
 import pytest
 
-from publisher import subscriber_csv
 from publisher.delivery import deliver_blocking, make_transport
-from publisher.digests import queue_digests
+from publisher.digests.planner import queue_digests
 from publisher.feeds import build_feeds
-from publisher.ingest import ingest
-from publisher.progress import progress
-from publisher.subscriber_csv import import_text
+from publisher.ingest.inbox import ingest
+from publisher.ops.progress import progress
+from publisher.subscribers import csv_io as subscriber_csv
+from publisher.subscribers.csv_io import import_text
 from tests.support import NOW
 
 

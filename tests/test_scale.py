@@ -60,7 +60,7 @@ def smtp_counter():
 
 
 @pytest.fixture
-def pg_site(tmp_path, monkeypatch):
+def pg_instance(tmp_path, monkeypatch):
     if not PG_URL:
         pytest.skip("PostgreSQL leg skipped: PUBLISHER_TEST_PG_URL is not set "
                     "(.ci/services.sh starts a server and sets it)")
@@ -117,14 +117,18 @@ def wait_for(condition, what: str, seconds: float):
 
 
 @pytest.mark.postgres
-def test_three_daemons_one_killed_mid_send_each_digest_once(pg_site, smtp_counter):
+def test_three_daemons_one_killed_mid_send_each_digest_once(pg_instance, smtp_counter):
     handler, smtp_url = smtp_counter
-    fill(pg_site, SUBSCRIBERS)
+    fill(pg_instance, SUBSCRIBERS)
     env = {"PUBLISHER_STORE__URL": PG_URL, "PUBLISHER_MAIL__TRANSPORT": "smtp",
            "PUBLISHER_MAIL__SMTP_URL": smtp_url, "PUBLISHER_MAIL__CONNECTIONS": "4",
            # A short lease: the killed node's claims are reclaimed within seconds.
-           "PUBLISHER_MAIL__LEASE_SECONDS": "15"}
-    daemons = [DaemonProcess(pg_site, env=env) for _ in range(3)]
+           "PUBLISHER_MAIL__LEASE_SECONDS": "15",
+           # Nodes started at different moments compare each other's leases, so they
+           # share the system's clock, not one each started at NOW. (The subscribers are
+           # instant ones: due whatever the time.)
+           "PUBLISHER_TIME": ""}
+    daemons = [DaemonProcess(pg_instance, env=env) for _ in range(3)]
     store = open_store(PG_URL)
     try:
         leader = wait_for(lambda: next((d for d in daemons if any(
@@ -144,7 +148,7 @@ def test_three_daemons_one_killed_mid_send_each_digest_once(pg_site, smtp_counte
         wait_for(lambda: any(any(line.get("msg") == "took over the run lock"
                                  for line in d.lines) for d in survivors),
                  "a follower to take over the lead", 60)
-        daemons.append(DaemonProcess(pg_site, env=env))  # the killed node, restarted
+        daemons.append(DaemonProcess(pg_instance, env=env))  # the killed node, restarted
         wait_for(lambda: sent_count(store) == SUBSCRIBERS, "every digest sent",
                  SEND_ALL_SECONDS)
         ledger = store.ledger.digest_messages()

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from publisher.errors import InputError
-from publisher.scraped import format_scraped, is_meta, join_articles, parse_scraped
+from publisher.ingest.scraped import format_scraped, is_meta, join_articles, parse_scraped
 
 CAPTION = "Firefighters walk past a burned house in Lindenau, Sunday, Nov. 22, 2026. (AP)"
 

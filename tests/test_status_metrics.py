@@ -16,8 +16,8 @@ from starlette.routing import Route
 
 from publisher.clock import fixed
 from publisher.config import load_settings
-from publisher.metrics import metrics_app, record_message, registry_for, serve_metrics
-from publisher.pipeline import run_once
+from publisher.ops.metrics import metrics_app, record_message, registry_for, serve_metrics
+from publisher.schedule.pipeline import run_once
 from publisher.store import Store, make_engine
 from publisher.store.schema import outbox
 from publisher.web import create_app
@@ -36,11 +36,11 @@ def queue_messages(store, states: dict[str, int]) -> None:
         conn.execute(insert(outbox), rows)
 
 
-def populated(instance, store, feed_server):
+def populated(instance, store, upstream_server):
     """An instance with articles, subscribers, queued mail and a good and a bad source."""
     (instance / "articles" / "a.txt").write_text("Harbour opens\n\nBody.\n")
-    good = feed_server.serve("/good.xml", rss(item("Upstream story", guid="1")))
-    bad = feed_server.serve("/bad.xml", "gone", status=410, content_type="text/plain")
+    good = upstream_server.serve("/good.xml", rss(item("Upstream story", guid="1")))
+    bad = upstream_server.serve("/bad.xml", "gone", status=410, content_type="text/plain")
     settings = configure(instance, {"url": good, "name": "good"},
                          {"url": bad, "name": "bad", "unhealthy_after": 1})
     for n, status in enumerate(["active", "active", "pending", "unsubscribed"]):
@@ -50,8 +50,8 @@ def populated(instance, store, feed_server):
     return settings
 
 
-def test_status_reports_every_part(instance, store, feed_server, run_cli):
-    populated(instance, store, feed_server)
+def test_status_reports_every_part(instance, store, upstream_server, run_cli):
+    populated(instance, store, upstream_server)
 
     result = run_cli("-C", instance, "status")
     assert result.exit_code == 0, result.output
@@ -78,7 +78,7 @@ def test_status_reports_every_part(instance, store, feed_server, run_cli):
     sources = {s["name"]: s for s in data["sources"]}
     assert sources["bad"]["health"] == "unhealthy" and sources["bad"]["failures"] == 1
     assert sources["good"] | {"last_ok_at": None, "next_fetch_at": None} == {
-        "name": "good", "url": feed_server.url + "/good.xml", "health": "ok", "failures": 0,
+        "name": "good", "url": upstream_server.url + "/good.xml", "health": "ok", "failures": 0,
         "last_error": None, "last_ok_at": None, "next_fetch_at": None, "articles": 1}
     assert data["healthy"] is False
 
@@ -97,11 +97,11 @@ def scrape(registry) -> dict[tuple[str, tuple], float]:
             for family in text_string_to_metric_families(text) for sample in family.samples}
 
 
-def test_metrics_show_events_and_store_state(instance, store, feed_server):
+def test_metrics_show_events_and_store_state(instance, store, upstream_server):
     settings = load_settings(instance)
     registry = registry_for(settings, store)
     before = scrape(registry)
-    settings = populated(instance, store, feed_server)
+    settings = populated(instance, store, upstream_server)
     record_message("sent", 250)
     record_message("deferred", 421)
     record_message("failed", 550)
@@ -163,12 +163,12 @@ def test_a_scrape_answers_when_the_store_does_not(tmp_path):
     assert ("process_cpu_seconds_total", ()) in samples  # the rest is still served
 
 
-def test_serve_has_metrics_at_slash_metrics(client, site, store, monkeypatch):
+def test_serve_has_metrics_at_slash_metrics(client, web_settings, store, monkeypatch):
     response = client.get("/metrics")
     assert response.status_code == 200
     assert "publisher_articles 0.0" in response.text
     assert response.headers["content-type"].startswith("text/plain")
 
     monkeypatch.setenv("PUBLISHER_WEB__METRICS", "false")
-    with TestClient(create_app(load_settings(site.instance), store)) as private:
+    with TestClient(create_app(load_settings(web_settings.instance), store)) as private:
         assert private.get("/metrics").status_code == 404

@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import insert, select
 
 from publisher.errors import AddressError
-from publisher.ingest import ingest
+from publisher.ingest.inbox import ingest
 from publisher.store.schema import digests, outbox
-from publisher.subscribers import (
+from publisher.subscribers.rules import (
     Preferences,
     add_subscriber,
     clean_preferences,

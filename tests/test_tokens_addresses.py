@@ -15,17 +15,17 @@ from tests.support import NOW
 
 
 @pytest.fixture
-def site(tmp_path):
+def settings(tmp_path):
     (tmp_path / "publisher.toml").write_text(
         '[web]\nsecret = "0123456789abcdef0123456789abcdef"\n'
         '[site]\nurl = "https://news.example.org/"\n')
     return load_settings(tmp_path, environ={})
 
 
-def test_token_round_trip_and_link(site):
-    token = tokens.sign(site, "unsubscribe", 42, 3, now=NOW)
-    assert tokens.verify(site, "unsubscribe", token, now=NOW) == tokens.TokenData(42, 3)
-    url = tokens.link(site, "preferences", 42, now=NOW)
+def test_token_round_trip_and_link(settings):
+    token = tokens.sign(settings, "unsubscribe", 42, 3, now=NOW)
+    assert tokens.verify(settings, "unsubscribe", token, now=NOW) == tokens.TokenData(42, 3)
+    url = tokens.link(settings, "preferences", 42, now=NOW)
     assert url.startswith("https://news.example.org/preferences/")
 
 
@@ -35,39 +35,39 @@ def test_token_round_trip_and_link(site):
     lambda t: "",
     lambda t: "not-a-token",
 ])
-def test_altered_tokens_are_refused(site, mangle):
-    token = tokens.sign(site, "unsubscribe", 42, now=NOW)
+def test_altered_tokens_are_refused(settings, mangle):
+    token = tokens.sign(settings, "unsubscribe", 42, now=NOW)
     with pytest.raises(tokens.TokenError):
-        tokens.verify(site, "unsubscribe", mangle(token), now=NOW)
+        tokens.verify(settings, "unsubscribe", mangle(token), now=NOW)
 
 
-def test_token_for_one_purpose_fails_for_another(site):
-    token = tokens.sign(site, "unsubscribe", 42, now=NOW)
+def test_token_for_one_purpose_fails_for_another(settings):
+    token = tokens.sign(settings, "unsubscribe", 42, now=NOW)
     with pytest.raises(tokens.TokenError):
-        tokens.verify(site, "preferences", token, now=NOW)
+        tokens.verify(settings, "preferences", token, now=NOW)
 
 
-def test_token_from_another_secret_fails(site):
-    other = replace(site, web=replace(site.web, secret="another-secret-of-enough-length"))
+def test_token_from_another_secret_fails(settings):
+    other = replace(settings, web=replace(settings.web, secret="another-secret-of-enough-length"))
     with pytest.raises(tokens.TokenError):
-        tokens.verify(site, "confirm", tokens.sign(other, "confirm", 1, now=NOW), now=NOW)
+        tokens.verify(settings, "confirm", tokens.sign(other, "confirm", 1, now=NOW), now=NOW)
 
 
-def test_a_token_expires_by_the_clock_it_is_given(site):
-    token = tokens.sign(site, "confirm", 1, now=NOW)
+def test_a_token_expires_by_the_clock_it_is_given(settings):
+    token = tokens.sign(settings, "confirm", 1, now=NOW)
     hour = timedelta(hours=1)
-    assert tokens.verify(site, "confirm", token, now=NOW + hour, max_age_seconds=3600) \
+    assert tokens.verify(settings, "confirm", token, now=NOW + hour, max_age_seconds=3600) \
         == tokens.TokenData(1, 0)
     with pytest.raises(tokens.TokenError, match="expired"):
-        tokens.verify(site, "confirm", token, now=NOW + hour + timedelta(seconds=1),
+        tokens.verify(settings, "confirm", token, now=NOW + hour + timedelta(seconds=1),
                       max_age_seconds=3600)
 
 
-def test_the_timestamp_is_the_given_now_not_the_system_clock(site):
+def test_the_timestamp_is_the_given_now_not_the_system_clock(settings):
     # Signed at two instants years apart, checked at each: only the age counts.
     for when in (NOW, NOW.replace(year=2031)):
-        token = tokens.sign(site, "confirm", 1, now=when)
-        assert tokens.verify(site, "confirm", token, now=when, max_age_seconds=1) \
+        token = tokens.sign(settings, "confirm", 1, now=when)
+        assert tokens.verify(settings, "confirm", token, now=when, max_age_seconds=1) \
             == tokens.TokenData(1, 0)
 
 

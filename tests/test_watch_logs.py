@@ -9,8 +9,8 @@ import logging
 
 from watchfiles import Change
 
-from publisher.logs import CHATTY, configure_logging
-from publisher.watch import wanted, watch_inbox
+from publisher.ops.logs import CHATTY, configure_logging
+from publisher.schedule.watch import wanted, watch_inbox
 
 PATIENCE = 30
 ACT_AGAIN_SECONDS = 1.0  # a batch is handed on after 0.2 s quiet (watch.QUIET_MS)
@@ -62,7 +62,7 @@ def test_when_events_fail_the_watch_polls(tmp_path, caplog):
         inbox.mkdir(exist_ok=True)
         (inbox / "a.txt").write_text("Title\n\nBody.\n")
 
-    caplog.set_level(logging.INFO, logger="publisher.watch")
+    caplog.set_level(logging.INFO, logger="publisher.schedule.watch")
     assert asyncio.run(changes_seen(inbox, create)) >= 1
     messages = [record.getMessage() for record in caplog.records]
     assert any(m.startswith(f"file events unavailable for {inbox}") for m in messages)

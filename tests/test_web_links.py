@@ -14,7 +14,7 @@ from itsdangerous import URLSafeTimedSerializer
 
 from publisher import tokens
 from publisher.clock import fixed
-from publisher.ingest import ingest
+from publisher.ingest.inbox import ingest
 from publisher.web import create_app
 from publisher.web.guard import RateLimiter
 from tests.support import NOW
@@ -38,16 +38,16 @@ def active(store, email="ada@example.org", **values):
     return sub
 
 
-def link(site, purpose, sub):
-    return path_of(tokens.link(site, purpose, sub.id, sub.token_version, now=NOW))
+def link(web_settings, purpose, sub):
+    return path_of(tokens.link(web_settings, purpose, sub.id, sub.token_version, now=NOW))
 
 
 # --- subscribe --------------------------------------------------------------------------
 
 @pytest.fixture
-def mailing(site, store, smtp_server):
+def mailing(web_settings, store, smtp_server):
     """The app with [mail] transport smtp to a real SMTP server (aiosmtpd)."""
-    settings = replace(site, mail=replace(site.mail, transport="smtp",
+    settings = replace(web_settings, mail=replace(web_settings.mail, transport="smtp",
                                           smtp_url=smtp_server.url))
     with TestClient(create_app(settings, store, clock=fixed(NOW)),
                     follow_redirects=False) as test_client:
@@ -142,9 +142,9 @@ def test_bad_input_shows_the_form_again_escaped(client, store):
     assert store.subscribers.count_by_status() == {}
 
 
-def test_subscribe_page_and_security_headers(client, store, site):
-    write_articles(site, ("world", "One"), ("pop-culture", "Two"))
-    ingest(site, store, NOW)
+def test_subscribe_page_and_security_headers(client, store, web_settings):
+    write_articles(web_settings, ("world", "One"), ("pop-culture", "Two"))
+    ingest(web_settings, store, NOW)
     page = client.get("/subscribe")
     assert page.status_code == 200
     assert 'value="pop-culture"' in page.text and "Pop culture" in page.text
@@ -160,10 +160,10 @@ def test_subscribe_page_and_security_headers(client, store, site):
 
 # --- confirm ----------------------------------------------------------------------------
 
-def test_confirm_needs_the_button(client, store, site):
+def test_confirm_needs_the_button(client, store, web_settings):
     subscribe(client)
     sub = store.subscribers.by_email("ada@example.org")
-    url = link(site, "confirm", sub)
+    url = link(web_settings, "confirm", sub)
     page = client.get(url)  # what a link scanner does
     assert page.status_code == 200 and "Confirm my subscription" in page.text
     assert store.subscribers.by_id(sub.id).status == "pending"
@@ -181,21 +181,21 @@ def test_confirm_needs_the_button(client, store, site):
     assert again.status_code == 200 and "You are subscribed" in again.text
 
 
-def old_token(site, purpose, sub, hours):
+def old_token(web_settings, purpose, sub, hours):
     """A token signed `hours` before the app's clock (NOW)."""
-    return tokens.sign(site, purpose, sub.id, sub.token_version,
+    return tokens.sign(web_settings, purpose, sub.id, sub.token_version,
                        now=NOW - timedelta(hours=hours))
 
 
-def test_confirm_links_expire(client, store, site):
+def test_confirm_links_expire(client, store, web_settings):
     sub = store.subscribers.add("ada@example.org", NOW)
-    fresh = old_token(site, "confirm", sub, site.web.confirm_hours - 1)
+    fresh = old_token(web_settings, "confirm", sub, web_settings.web.confirm_hours - 1)
     assert client.get(f"/confirm/{fresh}").status_code == 200
-    stale = old_token(site, "confirm", sub, site.web.confirm_hours + 1)
+    stale = old_token(web_settings, "confirm", sub, web_settings.web.confirm_hours + 1)
     for response in (client.get(f"/confirm/{stale}"), client.post(f"/confirm/{stale}")):
         assert response.status_code == 400 and "expired" in response.text
     # Other links do not expire.
-    assert client.get(f"/preferences/{old_token(site, 'preferences', sub, 24 * 400)}") \
+    assert client.get(f"/preferences/{old_token(web_settings, 'preferences', sub, 24 * 400)}") \
         .status_code == 200
 
 
@@ -209,10 +209,12 @@ ENDPOINTS = [("GET", "/confirm/{}", "confirm"), ("POST", "/confirm/{}", "confirm
              ("GET", "/s/{}/feed.atom", "feed")]
 
 
-def bad_tokens(site, store):
+def bad_tokens(web_settings, store):
     sub = active(store)
-    good = {purpose: tokens.sign(site, purpose, sub.id, 0, now=NOW) for purpose in tokens.ROUTES}
-    other_secret = replace(site, web=replace(site.web, secret="another-secret-0123456789"))
+    good = {purpose: tokens.sign(web_settings, purpose, sub.id, 0, now=NOW)
+            for purpose in tokens.ROUTES}
+    other_secret = replace(web_settings,
+                           web=replace(web_settings.web, secret="another-secret-0123456789"))
     gone = active(store, "gone@example.org")
     store.subscribers.forget(gone.id)
     return sub, good, {
@@ -222,16 +224,16 @@ def bad_tokens(site, store):
                                                          else "BBB"),
         "other purpose": lambda purpose: good["feed" if purpose != "feed" else "confirm"],
         "other secret": lambda purpose: tokens.sign(other_secret, purpose, sub.id, 0, now=NOW),
-        "revoked": lambda purpose: tokens.sign(site, purpose, sub.id, 7, now=NOW),
-        "forgotten": lambda purpose: tokens.sign(site, purpose, gone.id, 0, now=NOW),
+        "revoked": lambda purpose: tokens.sign(web_settings, purpose, sub.id, 7, now=NOW),
+        "forgotten": lambda purpose: tokens.sign(web_settings, purpose, gone.id, 0, now=NOW),
         "not a list": lambda purpose: URLSafeTimedSerializer(
-            site.web.secret, salt=f"publisher.{purpose}").dumps({"id": sub.id}),
+            web_settings.web.secret, salt=f"publisher.{purpose}").dumps({"id": sub.id}),
     }
 
 
 @pytest.mark.parametrize(("method", "template", "purpose"), ENDPOINTS)
-def test_every_bad_token_gets_a_clear_400(client, store, site, method, template, purpose):
-    sub, _, makers = bad_tokens(site, store)
+def test_every_bad_token_gets_a_clear_400(client, store, web_settings, method, template, purpose):
+    sub, _, makers = bad_tokens(web_settings, store)
     for name, make in makers.items():
         response = client.request(method, template.format(make(purpose)),
                                   data={"List-Unsubscribe": "One-Click"})
@@ -244,18 +246,18 @@ def test_every_bad_token_gets_a_clear_400(client, store, site, method, template,
 
 # --- preferences --------------------------------------------------------------------------
 
-def test_preferences_show_and_save(client, store, site):
-    write_articles(site, ("world", "One"), ("science", "Two"))
-    ingest(site, store, NOW)
+def test_preferences_show_and_save(client, store, web_settings):
+    write_articles(web_settings, ("world", "One"), ("science", "Two"))
+    ingest(web_settings, store, NOW)
     sub = active(store, sections=("world",), timezone="Europe/Paris", frequency="daily")
-    url = link(site, "preferences", sub)
+    url = link(web_settings, "preferences", sub)
     page = client.get(url)
     assert page.status_code == 200
     assert re.search(r'value="world" checked', page.text)
     assert re.search(r'value="science">', page.text)
     assert re.search(r'value="daily" checked', page.text)
     assert '<option value="Europe/Paris" selected>' in page.text
-    assert tokens.link(site, "unsubscribe", sub.id, now=NOW).rsplit("/", 1)[0] in page.text
+    assert tokens.link(web_settings, "unsubscribe", sub.id, now=NOW).rsplit("/", 1)[0] in page.text
     assert "/s/" in page.text and "feed.atom" in page.text
 
     saved = client.post(url, data={"form_token": form_token_of(page.text), "name": "Ada",
@@ -269,17 +271,17 @@ def test_preferences_show_and_save(client, store, site):
         ("Ada", "instant", ("science", "world"), "Asia/Tokyo", "active")
 
 
-def test_preferences_refuse_bad_values_and_forged_forms(client, store, site):
+def test_preferences_refuse_bad_values_and_forged_forms(client, store, web_settings):
     sub = active(store)
     other = active(store, "bo@example.org")
-    url = link(site, "preferences", sub)
+    url = link(web_settings, "preferences", sub)
     token = form_token_of(client.get(url).text)
     bad = client.post(url, data={"form_token": token, "timezone": "Mars/Base",
                                  "frequency": "daily", "name": "Ada"})
     assert bad.status_code == 400 and "time zone" in bad.text
     assert 'value="Ada"' in bad.text  # what they typed is kept
     assert store.subscribers.by_id(sub.id) == sub
-    foreign = form_token_of(client.get(link(site, "preferences", other)).text)
+    foreign = form_token_of(client.get(link(web_settings, "preferences", other)).text)
     for data in ({"frequency": "weekly"}, {"frequency": "weekly", "form_token": foreign},
                  {"frequency": "weekly", "form_token": "forged"}):
         response = client.post(url, data=data)
@@ -289,9 +291,9 @@ def test_preferences_refuse_bad_values_and_forged_forms(client, store, site):
 
 # --- unsubscribe ----------------------------------------------------------------------------
 
-def test_get_never_unsubscribes_and_the_button_does(client, store, site):
+def test_get_never_unsubscribes_and_the_button_does(client, store, web_settings):
     sub = active(store)
-    url = link(site, "unsubscribe", sub)
+    url = link(web_settings, "unsubscribe", sub)
     page = client.get(url)
     assert page.status_code == 200 and "<button" in page.text
     assert store.subscribers.by_id(sub.id).status == "active"
@@ -303,19 +305,19 @@ def test_get_never_unsubscribes_and_the_button_does(client, store, site):
     assert "You are unsubscribed" in client.get(url).text
 
 
-def test_one_click_post_needs_nothing_else(client, store, site):
+def test_one_click_post_needs_nothing_else(client, store, web_settings):
     """RFC 8058: mail providers POST the body alone, with no cookies and no Origin."""
     sub = active(store)
-    response = client.post(link(site, "unsubscribe", sub),
+    response = client.post(link(web_settings, "unsubscribe", sub),
                            content=b"List-Unsubscribe=One-Click",
                            headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert response.status_code == 200
     assert store.subscribers.by_id(sub.id).status == "unsubscribed"
 
 
-def test_subscribe_again_from_the_unsubscribed_page(client, store, site):
+def test_subscribe_again_from_the_unsubscribed_page(client, store, web_settings):
     sub = active(store)
-    done = client.post(link(site, "unsubscribe", sub))
+    done = client.post(link(web_settings, "unsubscribe", sub))
     action = re.search(r'form method="post" action="([^"]+)"', done.text)[1]
     back = client.post(path_of(action), data={"form_token": form_token_of(done.text),
                                               "action": "resubscribe"})
@@ -324,9 +326,9 @@ def test_subscribe_again_from_the_unsubscribed_page(client, store, site):
     assert store.subscribers.by_id(sub.id).status == "active"
 
 
-def test_revoked_links_stop_working(client, store, site):
+def test_revoked_links_stop_working(client, store, web_settings):
     sub = active(store)
-    url = link(site, "unsubscribe", sub)
+    url = link(web_settings, "unsubscribe", sub)
     store.subscribers.revoke_links(sub.id, NOW)
     assert client.post(url).status_code == 400
     assert store.subscribers.by_id(sub.id).status == "active"
@@ -334,13 +336,13 @@ def test_revoked_links_stop_working(client, store, site):
 
 # --- the private feed ----------------------------------------------------------------------
 
-def test_private_feed_holds_exactly_the_digested_articles(client, store, site):
-    write_articles(site, ("world", "One"), ("science", "Two"), ("world", "Three"),
+def test_private_feed_holds_exactly_the_digested_articles(client, store, web_settings):
+    write_articles(web_settings, ("world", "One"), ("science", "Two"), ("world", "Three"),
                    ("culture", "Four & <More>"))
-    ingest(site, store, NOW)
+    ingest(web_settings, store, NOW)
     seq = {a.title: a.seq for a in store.articles.latest(10)}
     ada, other = active(store), active(store, "bo@example.org")
-    empty = client.get(link(site, "feed", ada))
+    empty = client.get(link(web_settings, "feed", ada))
     assert empty.status_code == 200
     assert empty.headers["content-type"] == "application/atom+xml; charset=utf-8"
     assert feedparser.parse(empty.content).entries == []
@@ -348,7 +350,7 @@ def test_private_feed_holds_exactly_the_digested_articles(client, store, site):
     add_digest(store, ada.id, "daily:2026-11-23", [seq["One"]])
     add_digest(store, ada.id, "daily:2026-11-24", [seq["Four & <More>"], seq["Two"]])
     add_digest(store, other.id, "daily:2026-11-24", [seq["Three"]])
-    response = client.get(link(site, "feed", ada), headers={"Accept-Encoding": "gzip"})
+    response = client.get(link(web_settings, "feed", ada), headers={"Accept-Encoding": "gzip"})
     feed = feedparser.parse(response.content)
     assert not feed.bozo and feed.version == "atom10"
     assert [e.title for e in feed.entries] == ["Four & <More>", "Two", "One"]
@@ -357,26 +359,26 @@ def test_private_feed_holds_exactly_the_digested_articles(client, store, site):
     assert "private" in response.headers["cache-control"]
     assert response.headers["content-encoding"] == "gzip"
     # Readers poll: the second fetch is a 304, as for the public feeds.
-    assert client.get(link(site, "feed", ada), headers={
+    assert client.get(link(web_settings, "feed", ada), headers={
         "Accept-Encoding": "gzip", "If-None-Match": response.headers["etag"]}).status_code == 304
-    assert client.get(link(site, "feed", ada), headers={
+    assert client.get(link(web_settings, "feed", ada), headers={
         "If-Modified-Since": response.headers["last-modified"]}).status_code == 304
 
 
-def test_app_refuses_to_start_without_a_secret(site, store):
+def test_app_refuses_to_start_without_a_secret(web_settings, store):
     from publisher.errors import ConfigError
 
     with pytest.raises(ConfigError, match=r"web\.secret"):
-        create_app(replace(site, web=replace(site.web, secret="")), store)
+        create_app(replace(web_settings, web=replace(web_settings.web, secret="")), store)
 
 
-def test_unexpected_errors_are_a_page_not_a_traceback(site, store):
-    app = create_app(site, store, clock=fixed(NOW))
+def test_unexpected_errors_are_a_page_not_a_traceback(web_settings, store):
+    app = create_app(web_settings, store, clock=fixed(NOW))
     with store.writing() as conn:  # a database that lost a table under us
         conn.exec_driver_sql("DROP TABLE outbox")
         conn.exec_driver_sql("DROP TABLE digests")
     with TestClient(app, raise_server_exceptions=False) as test_client:
         sub = active(store)
-        response = test_client.get(link(site, "feed", sub))
+        response = test_client.get(link(web_settings, "feed", sub))
     assert response.status_code == 500 and "Something went wrong" in response.text
     assert "Traceback" not in response.text

@@ -33,8 +33,8 @@ def item(n: int) -> str:
 
 
 @pytest.fixture
-def folder(site):
-    root = site.path(site.feeds.folder)
+def folder(web_settings):
+    root = web_settings.path(web_settings.feeds.folder)
     (root / "articles").mkdir(parents=True, exist_ok=True)
     (root / "rss.xml").write_text(RSS.format(items="".join(item(n) for n in range(20))))
     (root / "atom.xml").write_text(ATOM)
@@ -176,8 +176,8 @@ def test_rate_limiter_slides():
     assert limiter.allow("a") == (True, 0)
 
 
-def test_feedparser_and_a_plain_client_get_304_from_a_real_server(site, store, folder):
-    with LiveServer(create_app(site, store)) as server:
+def test_feedparser_and_a_plain_client_get_304_from_a_real_server(web_settings, store, folder):
+    with LiveServer(create_app(web_settings, store)) as server:
         url = server.url + "rss.xml"
         first = feedparser.parse(url)
         assert first.status == 200 and len(first.entries) == 20 and not first.bozo

@@ -11,10 +11,10 @@ import click
 from publisher.cli import cli, instance_option
 from publisher.delivery import make_transport
 from publisher.errors import InputError
-from publisher.ingest import ingest, parse_bytes, read_input
+from publisher.ingest.inbox import ingest, parse_bytes, read_input
 from publisher.instance import Instance, init_instance, render_toml
-from publisher.lock import Busy, run_lock
-from publisher.pipeline import run_once
+from publisher.schedule.lock import Busy, run_lock
+from publisher.schedule.pipeline import run_once
 
 
 @cli.command()

@@ -7,7 +7,7 @@ import click
 from publisher.cli import cli, instance_option
 from publisher.feeds import build_feeds
 from publisher.instance import Instance
-from publisher.progress import progress
+from publisher.ops.progress import progress
 
 
 @cli.command(name="feeds")

@@ -11,14 +11,14 @@ from publisher.addresses import normalize_address
 from publisher.cli import cli, instance_option
 from publisher.delivery import deliver_blocking, make_transport
 from publisher.delivery.compose import Composer
-from publisher.digests import next_digest, queue_digests
-from publisher.dkim import load_signer
+from publisher.delivery.dkim import load_signer
+from publisher.delivery.message import decoded_parts
+from publisher.delivery.templates import check_templates, require_templates, shipped_templates
+from publisher.digests.planner import next_digest, queue_digests
 from publisher.errors import AddressError
 from publisher.instance import Instance
-from publisher.mail_templates import check_templates, require_templates, shipped_templates
-from publisher.message import decoded_parts
-from publisher.pipeline import stage
-from publisher.progress import progress
+from publisher.ops.progress import progress
+from publisher.schedule.pipeline import stage
 from publisher.store.ledger import Claimed
 from publisher.store.queueing import Candidate
 

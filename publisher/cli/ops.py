@@ -9,10 +9,10 @@ import sys
 import click
 
 from publisher.cli import cli, instance_option
-from publisher.daemon import Daemon
 from publisher.instance import Instance
-from publisher.logs import FORMATS, configure_logging
-from publisher.status import collect_status, status_json, status_lines
+from publisher.ops.logs import FORMATS, configure_logging
+from publisher.schedule.daemon import Daemon
+from publisher.schedule.status import collect_status, status_json, status_lines
 
 
 @cli.command()

@@ -14,16 +14,17 @@ from publisher.cli import cli, instance_option
 from publisher.delivery import deliver, make_transport
 from publisher.errors import AddressError, ConfigError
 from publisher.instance import Instance
-from publisher.progress import progress
+from publisher.ops.progress import progress
 from publisher.store.subscribers import FREQUENCIES, STATUSES, Subscriber
-from publisher.subscriber_csv import export_file, export_rows, import_file
-from publisher.subscribers import (
+from publisher.subscribers.csv_io import export_file, export_rows, import_file
+from publisher.subscribers.formats import FORMATS
+from publisher.subscribers.rules import (
     Preferences,
     add_subscriber,
     clean_preferences,
     find,
-    first_cursor,
     unsubscribe_by_mail,
+    update_subscriber,
 )
 
 
@@ -129,14 +130,8 @@ def set_command(instance: Instance, email: str, name: str | None, frequency: str
                            "--timezone, --status or --new-links")
     prefs = clean_preferences(name, frequency, sections, timezone,
                               default=Preferences.of(subscriber))
-    subscriber = store.subscribers.change(subscriber.id, now, **prefs.columns())
-    if status == "active" and subscriber.status != "active":
-        subscriber = store.subscribers.activate(
-            subscriber.id, now, first_cursor(instance.settings, store, subscriber.sections))
-    elif status is not None:
-        subscriber = store.subscribers.change(subscriber.id, now, status=status)
-    if new_links:
-        subscriber = store.subscribers.revoke_links(subscriber.id, now)
+    subscriber = update_subscriber(instance.settings, store, subscriber, prefs, status, now,
+                                   new_links)
     click.echo(f"changed {subscriber.email} ({subscriber.status})")
 
 
@@ -162,14 +157,22 @@ def remove(instance: Instance, email: str, forget: bool) -> None:
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--resubscribe", is_flag=True, help="Let the file make people who "
               "unsubscribed or bounced pending or active again.")
+@click.option("--from", "source_format", type=click.Choice(sorted(FORMATS)),
+              help="The tool FILE was exported from; default: recognised by its header.")
 @instance_option
-def import_command(instance: Instance, file: Path, resubscribe: bool) -> None:
-    """Add and update subscribers from FILE (CSV with a header line)."""
+def import_command(instance: Instance, file: Path, resubscribe: bool,
+                   source_format: str | None) -> None:
+    """Add and update subscribers from FILE: our CSV, or an export of Mailchimp,
+    Substack, Buttondown or listmonk (names and consent times kept; people who left
+    are imported as unsubscribed or bounced)."""
     report = import_file(instance.settings, instance.store, file, instance.now(), resubscribe,
-                         show=progress)
+                         show=progress, source_format=source_format)
     if report.encoding != "utf-8":
         click.echo(f"{file}: read as {report.encoding} (not UTF-8)", err=True)
-    if report.ignored_columns:
+    if report.format != "publisher CSV":
+        click.echo(f"{file}: read as {report.format}: " + "; ".join(
+            f"{name} -> {role}" for name, role in report.columns), err=True)
+    elif report.ignored_columns:
         click.echo(f"{file}: ignored column(s) {', '.join(report.ignored_columns)}", err=True)
     for bad in report.bad:
         click.echo(f"{file}:{bad.line}: {bad.reason}", err=True)

@@ -17,14 +17,23 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime
 
-from publisher.addresses import check_header_text
+from publisher.addresses import check_header_text, domain_of, mailbox, message_domain
 from publisher.config import Settings
+from publisher.delivery.dkim import DkimSigner
 from publisher.delivery.links import LinkSigner
-from publisher.delivery.transport import Envelope
-from publisher.digests import message_domain
-from publisher.dkim import DkimSigner
-from publisher.errors import PublisherError
-from publisher.mail_templates import (
+from publisher.delivery.message import (
+    Body,
+    Slots,
+    address_line,
+    assemble,
+    content_type_line,
+    decoded_parts,
+    display_phrase,
+    header_line,
+    make_body,
+    raw_line,
+)
+from publisher.delivery.templates import (
     article_context,
     confirm_context,
     confirm_subject,
@@ -33,20 +42,8 @@ from publisher.mail_templates import (
     inline_css,
     render,
 )
-from publisher.message import (
-    Body,
-    Slots,
-    address_line,
-    assemble,
-    content_type_line,
-    decoded_parts,
-    display_phrase,
-    domain_of,
-    header_line,
-    mailbox,
-    make_body,
-    raw_line,
-)
+from publisher.delivery.transport import Envelope
+from publisher.errors import PublisherError
 from publisher.store import Store
 from publisher.store.ledger import Claimed
 

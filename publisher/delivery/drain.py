@@ -27,6 +27,8 @@ from datetime import datetime, timedelta
 
 from publisher.config import Settings
 from publisher.delivery.compose import Composer
+from publisher.delivery.dkim import load_signer
+from publisher.delivery.templates import require_templates
 from publisher.delivery.transport import (
     PERMANENT,
     SENT,
@@ -36,11 +38,9 @@ from publisher.delivery.transport import (
     Result,
     Transport,
 )
-from publisher.dkim import load_signer
 from publisher.errors import DeliveryError, PublisherError
-from publisher.mail_templates import require_templates
-from publisher.metrics import record_message
-from publisher.progress import SILENT, Progress, ProgressDisplay, quiet
+from publisher.ops.metrics import record_message
+from publisher.ops.progress import SILENT, Progress, ProgressDisplay, quiet
 from publisher.store import Store
 from publisher.store.ledger import Claimed, Outcome
 from publisher.store.runs import NODE

@@ -41,8 +41,7 @@ def hmac_sha1_states(key: bytes) -> tuple:
 class LinkSigner:
     def __init__(self, settings: Settings):
         self.settings = settings
-        base = settings.site.url
-        self.base = base if base.endswith("/") else base + "/"
+        self.base = settings.site.base_url
         self._stamp: tuple[int, bytes] = (0, b"")
         self.keys = {purpose: hmac_sha1_states(
             tokens.serializer(settings, purpose, SELF_CHECK_TIME).make_signer().derive_key())

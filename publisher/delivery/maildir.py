@@ -15,11 +15,11 @@ import socket
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from publisher.delivery.transport import SENT, TEMPORARY, Envelope, Result
+from publisher.delivery.transport import SENT, TEMPORARY, BaseTransport, Envelope, Result
 from publisher.errors import DeliveryError
 
 
-class MaildirTransport:
+class MaildirTransport(BaseTransport):
     name = "maildir"
     concurrency = 4  # files are written in threads; fsync waits overlap
 
@@ -65,13 +65,3 @@ class MaildirTransport:
             os.fsync(handle.fileno())
         os.replace(temporary, final)
         return True
-
-    async def close(self) -> None:
-        return None
-
-    problem: str | None = None
-    fatal = False
-
-    @property
-    def gave_up(self) -> bool:
-        return False

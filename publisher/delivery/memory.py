@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from publisher.delivery.transport import SENT, Envelope, Result
+from publisher.delivery.transport import SENT, BaseTransport, Envelope, Result
 
 
-class MemoryTransport:
+class MemoryTransport(BaseTransport):
     name = "memory"
 
     def __init__(self, outcome: Callable[[Envelope], Result] | None = None,
@@ -29,10 +29,3 @@ class MemoryTransport:
 
     async def close(self) -> None:
         self.closed += 1
-
-    problem: str | None = None
-    fatal = False
-
-    @property
-    def gave_up(self) -> bool:
-        return False

@@ -29,7 +29,7 @@ import aiosmtplib
 
 from publisher.config import Settings
 from publisher.delivery.session import Pipeline, Session, Tally
-from publisher.delivery.transport import UNTRIED, Envelope, Result
+from publisher.delivery.transport import UNTRIED, BaseTransport, Envelope, Result
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ class RateLimit:
             await self.sleep(slot - now)
 
 
-class SmtpTransport:
+class SmtpTransport(BaseTransport):
     name = "smtp"
 
     def __init__(self, settings: Settings, give_up_after: float = 60.0,
@@ -100,10 +100,6 @@ class SmtpTransport:
         self.fatal = False
         self.successes = 0
         self.freed: asyncio.Event | None = None
-
-    @property
-    def gave_up(self) -> bool:
-        return self.problem is not None
 
     async def send(self, envelopes: Sequence[Envelope],
                    report: Callable[[Envelope, Result], None]) -> None:

@@ -65,3 +65,20 @@ class Transport(Protocol):
 
     problem: str | None  # why it gave up, for the report
     fatal: bool  # it gave up on something only the operator can fix (a refused login)
+
+
+class BaseTransport:
+    """The state every transport starts with: it has not given up, and closing it has
+    nothing to release. A transport that can give up sets `problem` (and `fatal`)."""
+
+    name = "base"
+    concurrency = 1
+    problem: str | None = None
+    fatal = False
+
+    @property
+    def gave_up(self) -> bool:
+        return self.problem is not None
+
+    async def close(self) -> None:
+        return None

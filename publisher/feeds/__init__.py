@@ -21,7 +21,7 @@ from publisher.config import Settings
 from publisher.feeds.build import Build, paused_collector, publish_feeds, publish_pages
 from publisher.feeds.model import Site
 from publisher.feeds.websub import ping_hub
-from publisher.progress import ProgressDisplay, quiet
+from publisher.ops.progress import ProgressDisplay, quiet
 from publisher.store import Store
 from publisher.templating import template_env, template_folders
 

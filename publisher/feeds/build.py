@@ -61,7 +61,7 @@ from publisher.feeds.output import Output
 from publisher.feeds.pages import STYLE, Pages, Section, sections_of
 from publisher.feeds.rss_atom import PublisherEntry, atom_document, feed_entry, rss_document
 from publisher.feeds.shares import in_shares
-from publisher.progress import Progress, ProgressDisplay, quiet
+from publisher.ops.progress import Progress, ProgressDisplay, quiet
 from publisher.store import Store
 from publisher.store.archive_entries import RenderedEntry
 from publisher.store.articles import PublishedArticle, Stamp

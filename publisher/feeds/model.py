@@ -61,7 +61,7 @@ class Site:
     @classmethod
     def from_settings(cls, settings: Settings) -> Site:
         site = settings.site
-        return cls(title=site.title, url=site.url.rstrip("/") + "/",
+        return cls(title=site.title, url=site.base_url,
                    description=site.description, language=site.language,
                    author=site.author, timezone=ZoneInfo(site.timezone),
                    hub=settings.feeds.hub, items=settings.feeds.items,
@@ -71,10 +71,12 @@ class Site:
         return self.url + path
 
     def permalink(self, slug: str) -> str:
-        return f"{self.url}articles/{slug}.html"  # url_of(article_path(slug)), inlined
+        return self.url + article_path(slug)
 
 
 def article_path(slug: str) -> str:
+    """An article's page in the publish folder; its URL (the feeds' entry id and the
+    link in mail) is this under the site's base URL."""
     return f"articles/{slug}.html"
 
 
@@ -148,7 +150,7 @@ def make_entry(article: PublishedArticle, site: Site, xml_clean: bool = True) ->
     image = make_image(article.image, site) if article.image else None
     body = absolute_links(body, site.url, permalink)
     published, updated = entry_times(article)
-    sections = section_names(article.sections)
+    sections = publishable_sections(article.sections)
     return Entry(
         seq=article.seq, id=permalink, url=permalink, slug=article.slug, title=title,
         summary=summary, body_html=body,
@@ -160,7 +162,7 @@ def make_entry(article: PublishedArticle, site: Site, xml_clean: bool = True) ->
 
 
 @functools.lru_cache(maxsize=4096)  # most articles share a few lists of sections
-def section_names(sections: tuple[str, ...]) -> tuple[str, ...]:
+def publishable_sections(sections: tuple[str, ...]) -> tuple[str, ...]:
     """The sections that can be published (folder names); any other is left out."""
     if all(map(SECTION_NAME.fullmatch, sections)):
         return sections

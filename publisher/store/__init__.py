@@ -18,8 +18,11 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from publisher.clock import Clock, system_clock
 from publisher.errors import StoreError
+from publisher.store.api_queries import ApiQueries
+from publisher.store.api_tokens import ApiTokenStore
 from publisher.store.archive_entries import ArchiveEntryStore
 from publisher.store.articles import ArticleStore
+from publisher.store.events import EventStore
 from publisher.store.ledger import LedgerStore
 from publisher.store.migrate import upgrade
 from publisher.store.runs import RunStore
@@ -45,6 +48,9 @@ class Store:
         self.sources = SourceStore(self)
         self.status = StatusStore(self)
         self.ledger = LedgerStore(self)
+        self.events = EventStore(self)
+        self.api_tokens = ApiTokenStore(self)
+        self.api = ApiQueries(self)
 
     @property
     def dialect(self) -> str:

@@ -34,6 +34,7 @@ from sqlalchemy import (
 
 from publisher.article import StoredArticle
 from publisher.store.articles import chunks, to_article
+from publisher.store.events import record_digests_sent, record_subscriber_events
 from publisher.store.queueing import (
     ArticleLookup,
     Candidate,
@@ -218,6 +219,7 @@ class LedgerStore:
                 conn.execute(update(outbox).where(outbox.c.id.in_(part)).values(
                     state="sent", sent_at=now, lease_until=None, last_code=250,
                     last_error=None))
+            record_digests_sent(conn, [o.outbox_id for o in sent], now)
             delivered_to = sorted({o.subscriber_id for o in sent if o.subscriber_id})
             for part in chunks(delivered_to):
                 # Bounces count only when consecutive: a delivery starts again from zero.
@@ -323,7 +325,9 @@ def count_bounces(conn: Connection, subscriber_ids: list[int], bounce_after: int
                  .values(bounce_count=subscribers.c.bounce_count + 1),
                  [{"sid": sid} for sid in subscriber_ids])
     for part in chunks(subscriber_ids):
-        conn.execute(update(subscribers).where(
-            subscribers.c.id.in_(part), subscribers.c.status == "active",
-            subscribers.c.bounce_count >= bounce_after).values(status="bounced",
-                                                               updated_at=now))
+        over = (subscribers.c.id.in_(part), subscribers.c.status == "active",
+                subscribers.c.bounce_count >= bounce_after)
+        newly = list(conn.execute(select(subscribers.c.id).where(*over)).scalars())
+        conn.execute(update(subscribers).where(*over).values(status="bounced",
+                                                             updated_at=now))
+        record_subscriber_events(conn, "subscriber.bounced", newly, now)

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from sqlalchemy import Connection, func, insert, inspect, select
 
 from publisher.clock import Clock, system_clock
+from publisher.store.api_schema import API_TABLES
 from publisher.store.schema import archive_entries, metadata, schema_version
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,8 @@ MIGRATIONS: list[tuple[int, str, Step]] = [
     (1, "articles, subscribers, digests, outbox, runs, sources", create_all),
     (2, "archive_entries: rendered RFC 5005 archive entries",
      lambda conn: archive_entries.create(conn, checkfirst=True)),
+    (3, "api_tokens, idempotency_keys, events, webhook_cursors, webhook_deliveries",
+     lambda conn: metadata.create_all(conn, tables=list(API_TABLES))),
 ]
 
 

@@ -17,7 +17,9 @@ from sqlalchemy import Row, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from publisher.errors import AddressError
+from publisher.store.api_schema import events
 from publisher.store.articles import chunks
+from publisher.store.events import STATUS_EVENTS, record_subscriber_events
 from publisher.store.schema import article_sections, digests, outbox, subscribers
 
 if TYPE_CHECKING:
@@ -116,8 +118,13 @@ class SubscriberStore:
         if "sections" in values:
             values["sections"] = list(values["sections"])
         with self.store.writing() as conn:
+            before = conn.execute(select(subscribers.c.status)
+                                  .where(subscribers.c.id == subscriber_id)).scalar()
             conn.execute(update(subscribers).where(subscribers.c.id == subscriber_id)
                          .values(updated_at=now, **values))
+            kind = STATUS_EVENTS.get(values.get("status", before))
+            if before is not None and values.get("status", before) != before and kind:
+                record_subscriber_events(conn, kind, [subscriber_id], now)
         return self.by_id(subscriber_id)
 
     def activate(self, subscriber_id: int, now: datetime, cursor: int) -> Subscriber:
@@ -127,15 +134,18 @@ class SubscriberStore:
             conn.execute(update(subscribers).where(subscribers.c.id == subscriber_id).values(
                 status="active", cursor=cursor, bounce_count=0, updated_at=now,
                 confirmed_at=now))
+            record_subscriber_events(conn, "subscriber.confirmed", [subscriber_id], now)
         return self.by_id(subscriber_id)
 
     def unsubscribe(self, subscriber_id: int, now: datetime) -> Subscriber:
         """Idempotent: a second call (a repeated one-click POST) changes nothing."""
         with self.store.writing() as conn:
-            conn.execute(update(subscribers)
-                         .where(subscribers.c.id == subscriber_id,
-                                subscribers.c.status != "unsubscribed")
-                         .values(status="unsubscribed", updated_at=now))
+            changed = conn.execute(update(subscribers)
+                                   .where(subscribers.c.id == subscriber_id,
+                                          subscribers.c.status != "unsubscribed")
+                                   .values(status="unsubscribed", updated_at=now)).rowcount
+            if changed:
+                record_subscriber_events(conn, "subscriber.unsubscribed", [subscriber_id], now)
         return self.by_id(subscriber_id)
 
     def revoke_links(self, subscriber_id: int, now: datetime) -> Subscriber:
@@ -163,6 +173,7 @@ class SubscriberStore:
             ))).rowcount
             gone_digests = conn.execute(delete(digests).where(
                 digests.c.subscriber_id == subscriber_id)).rowcount
+            conn.execute(delete(events).where(events.c.subscriber_id == subscriber_id))
             conn.execute(delete(subscribers).where(subscribers.c.id == subscriber_id))
         return Forgotten(1, gone_digests, messages)
 

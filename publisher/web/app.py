@@ -12,19 +12,21 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from publisher import tokens
 from publisher.clock import Clock, system_clock
 from publisher.config import Settings
-from publisher.metrics import metrics_app
+from publisher.ops.metrics import metrics_app
 from publisher.store import Store
-from publisher.web import links, subscribe
+from publisher.web import api, links, subscribe
+from publisher.web.api.problems import problem_response
 from publisher.web.guard import FormTokenError, RateLimiter
 from publisher.web.http import Representation, conditional_response
 from publisher.web.pages import Pages
@@ -47,6 +49,7 @@ class Web:
     address_limiter: RateLimiter
     confirmations: subscribe.ConfirmationSender
     stylesheet: Representation | None = None
+    api: Any = None  # publisher.web.api.ApiState
     started: datetime = field(init=False)
 
     def __post_init__(self) -> None:
@@ -62,9 +65,11 @@ def create_app(settings: Settings, store: Store, *, clock: Clock = system_clock,
               subscribe_limiter=RateLimiter(settings.web.subscribe_per_minute, 60.0),
               address_limiter=RateLimiter(CONFIRMATIONS_PER_HOUR, 3600.0),
               confirmations=confirmations or subscribe.MailConfirmations(settings, store))
+    web.api = api.ApiState(settings, store)
     routes = [
         Route("/subscribe", subscribe.form_page, methods=["GET"]),
-        Route("/subscribe", subscribe.subscribe, methods=["POST"]),
+        Route("/subscribe", subscribe.with_cors(settings), methods=["POST", "OPTIONS"]),
+        Mount(api.PREFIX, routes=api.routes()),
         Route("/confirm/{token}", links.confirm_page, methods=["GET"]),
         Route("/confirm/{token}", links.confirm, methods=["POST"]),
         Route("/preferences/{token}", links.preferences_page, methods=["GET"]),
@@ -126,6 +131,13 @@ async def bad_form(request: Request, exc: Exception) -> Response:
 
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
+    if request.url.path.startswith(api.PREFIX + "/"):
+        detail = {404: "there is no such API route; see /api/v1/openapi.json",
+                  405: f"{request.method} is not allowed here"}.get(exc.status_code,
+                                                                    str(exc.detail))
+        return problem_response(exc.status_code, {
+            "type": "about:blank", "title": str(exc.detail), "status": exc.status_code,
+            "detail": detail[:1].upper() + detail[1:] + "."}, exc.headers)
     titles = {404: "Not found", 405: "Method not allowed", 413: "Request too large"}
     title = titles.get(exc.status_code, "Request not accepted")
     return web_of(request).pages.message(exc.status_code, title, str(exc.detail),
@@ -134,6 +146,9 @@ async def http_error(request: Request, exc: Exception) -> Response:
 
 async def server_error(request: Request, exc: Exception) -> Response:
     log.exception("error serving %s %s", request.method, request.url.path, exc_info=exc)
+    if request.url.path.startswith(api.PREFIX + "/"):
+        return problem_response(500, {"type": "about:blank", "title": "Internal Server Error",
+                                      "status": 500, "detail": "The error was logged."})
     try:
         return web_of(request).pages.message(
             500, "Something went wrong", "The error was logged; please try again later.")

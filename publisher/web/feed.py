@@ -22,8 +22,7 @@ from publisher.web.http import Representation
 
 
 def site_url(settings: Settings, path: str = "") -> str:
-    base = settings.site.url if settings.site.url.endswith("/") else settings.site.url + "/"
-    return urljoin(base, path)
+    return urljoin(settings.site.base_url, path)
 
 
 def private_feed(settings: Settings, store: Store, subscriber: Subscriber,

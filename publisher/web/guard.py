@@ -5,6 +5,8 @@ The subscribe form on the static index.html cannot carry a per-visitor token, so
 POST /subscribe accepts only requests whose Origin (or, failing that, Referer) is this
 site; browsers always send Origin on a cross-site POST, so a forged form elsewhere gets
 403, while clients that send neither (curl, scripts: not a CSRF vector) are let through.
+The site's other origins listed in [web] allowed_origins are accepted like its own (and
+get CORS headers, so their pages can post with fetch).
 Double opt-in does the rest. Forms the app renders itself also carry a token signed with
 [web] secret, bound to the link it was served for and valid for FORM_HOURS.
 """
@@ -61,7 +63,8 @@ def check_form_token(settings: Settings, purpose: str, link_token: str, sent: st
 
 def same_site(request: Request, settings: Settings) -> bool:
     """True unless the browser says the form came from another site."""
-    allowed = {origin(settings.site.url), origin(str(request.base_url))}
+    allowed = {origin(settings.site.url), origin(str(request.base_url)),
+               *allowed_origins(settings)}
     sent = request.headers.get("origin")
     if sent is not None:
         return sent.lower() in allowed  # "null" (sandboxed, file:) is refused too
@@ -69,6 +72,11 @@ def same_site(request: Request, settings: Settings) -> bool:
     if referer is not None:
         return origin(referer) in allowed
     return True
+
+
+def allowed_origins(settings: Settings) -> list[str]:
+    """[web] allowed_origins as browsers send them in Origin (no trailing slash)."""
+    return [origin(value) for value in settings.web.allowed_origins]
 
 
 class RateLimiter:

@@ -21,8 +21,8 @@ from starlette.responses import RedirectResponse, Response
 from publisher import tokens
 from publisher.errors import AddressError
 from publisher.store.subscribers import FREQUENCIES, Subscriber
-from publisher.subscribers import clean_preferences, resubscribe
-from publisher.subscribers import confirm as confirm_subscriber
+from publisher.subscribers.rules import clean_preferences, resubscribe
+from publisher.subscribers.rules import confirm as confirm_subscriber
 from publisher.web.feed import private_feed as build_private_feed
 from publisher.web.feed import site_url
 from publisher.web.guard import check_form_token, form_token

@@ -26,8 +26,7 @@ def origin(url: str) -> str:
 
 def base_path(settings: Settings) -> str:
     """The path the site lives under ([site] url's), for links between our pages."""
-    path = urlsplit(settings.site.url).path or "/"
-    return path if path.endswith("/") else path + "/"
+    return urlsplit(settings.site.base_url).path
 
 
 class Pages:

@@ -4,8 +4,8 @@ Tests import helpers from here, never from conftest or from another test module:
 
 - this module: where things are (REPO, SHARED, SEED), PG_URL, and the fixed instant NOW
 - `servers`: real servers on 127.0.0.1, each bound to port 0 by the kernel (no race for a
-  "free" port): SMTP (aiosmtpd), an HTTP feed host, the web app under uvicorn, and a port
-  that refuses connections
+  "free" port): SMTP (aiosmtpd), an HTTP host of upstream feeds, the web app under
+  uvicorn, and a port that refuses connections
 - `mail`: stored articles and subscribers for digest tests, a recording SMTP handler
 - `feeds`: articles for the feeds tests, feeds read back, upstream RSS for sources
 - `web`: the web app's helpers, and `publisher serve` as a real process

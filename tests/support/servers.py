@@ -86,7 +86,7 @@ class RecordingHandler:
         return "250 Message accepted"
 
 
-class FeedServer:
+class UpstreamServer:
     """Routes for a real HTTP server on 127.0.0.1: path -> (status, headers, body).
 
     A route with an ETag or Last-Modified answers a matching conditional GET with 304,
@@ -129,8 +129,8 @@ class FeedServer:
 
 
 @contextlib.contextmanager
-def feed_host() -> Iterator[FeedServer]:
-    """A real HTTP server (http.server, threaded) serving FeedServer.routes."""
+def upstream_host() -> Iterator[UpstreamServer]:
+    """A real HTTP server (http.server, threaded) serving UpstreamServer.routes."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):
@@ -141,7 +141,7 @@ def feed_host() -> Iterator[FeedServer]:
 
     httpd = ThreadingHTTPServer((HOST, 0), Handler)
     httpd.daemon_threads = True
-    state = FeedServer(httpd.server_address[1])
+    state = UpstreamServer(httpd.server_address[1])
     thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:

@@ -1,6 +1,6 @@
 """Helpers for the web tests: the app's paths, and `publisher serve` as a real process.
-(The app under uvicorn in a thread is servers.LiveServer; the fixtures `site` and
-`client` are in conftest.)"""
+(The app under uvicorn in a thread is servers.LiveServer; the fixtures `web_settings`
+and `client` are in conftest.)"""
 
 from __future__ import annotations
 
@@ -23,6 +23,10 @@ with warnings.catch_warnings():
     from starlette.testclient import TestClient  # noqa: F401  (tests import it from here)
 
 PUBLISHER = Path(sys.executable).with_name("publisher")
+CHROMIUM = os.environ.get("PUBLISHER_CHROMIUM", "/usr/bin/chromium")
+FLAGS = os.environ.get("PUBLISHER_CHROMIUM_FLAGS", "--headless --no-sandbox --disable-gpu "
+                       "--disable-background-networking --disable-component-update "
+                       "--disable-sync --no-first-run --disable-quic").split()
 
 
 def path_of(url: str) -> str:

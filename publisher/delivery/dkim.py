@@ -17,9 +17,10 @@ from pathlib import Path
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from publisher.addresses import domain_of, mailbox
 from publisher.config import Settings
+from publisher.delivery.message import CRLF
 from publisher.errors import ConfigError
-from publisher.message import CRLF, domain_of, mailbox
 
 # Every header we write that a receiver shows or acts on, the List-* ones included.
 SIGNED = frozenset((b"from", b"to", b"subject", b"date", b"message-id", b"reply-to",

@@ -17,8 +17,8 @@ from __future__ import annotations
 import secrets
 from datetime import datetime
 
+from publisher.addresses import message_domain
 from publisher.config import Settings
-from publisher.digests import message_domain
 from publisher.errors import AddressError
 from publisher.store import Store
 from publisher.store.subscribers import Subscriber

@@ -1,4 +1,4 @@
-"""Delivery stage, for the daemon: the outbox drained continuously, on every node.
+"""Schedule: the daemon's sender — the delivery stage run continuously, on every node.
 
 One task sends whatever is due, a batch of at most [daemon] send_batch messages at a
 time. Every daemon on the database runs one, leader or not: each batch claims its rows
@@ -19,12 +19,11 @@ import asyncio
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from time import perf_counter
 
 from publisher.config import Settings
 from publisher.delivery import DeliveryReport, deliver, make_transport
 from publisher.errors import PublisherError
-from publisher.metrics import record_stage
+from publisher.schedule.pipeline import astage
 from publisher.store import Store
 
 log = logging.getLogger(__name__)
@@ -84,22 +83,14 @@ class OutboxSender:
 
     async def send_batch(self, transport, now: datetime) -> DeliveryReport | None:
         """One delivery pass of at most send_batch messages, recorded as a stage run."""
-        run_id = await asyncio.to_thread(self.store.runs.start, "delivery", self.clock())
-        started = perf_counter()
         try:
-            report = await deliver(self.settings, self.store, transport, now,
-                                   limit=self.settings.daemon.send_batch,
-                                   stopping=self.stopping, tidy=False)
+            report = await astage(self.store, "delivery", self.clock, lambda: deliver(
+                self.settings, self.store, transport, now,
+                limit=self.settings.daemon.send_batch, stopping=self.stopping, tidy=False))
         except Exception as exc:
             self.failed(exc)
-            record_stage("delivery", perf_counter() - started, ok=False, report=None)
-            await asyncio.to_thread(self.store.runs.finish, run_id, self.clock(), False,
-                                    {"error": str(exc)})
             return None
         self.last_error = ""
-        record_stage("delivery", perf_counter() - started, ok=True, report=report)
-        await asyncio.to_thread(self.store.runs.finish, run_id, self.clock(), True,
-                                vars(report))
         return report
 
     async def prune(self, now: datetime) -> None:

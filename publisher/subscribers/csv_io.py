@@ -1,5 +1,5 @@
 """Subscribers: CSV import and export (email, name, frequency, sections, timezone, status,
-created).
+created, confirmed); exports of other tools are read through publisher.subscribers.formats.
 
 Import checks every row, reports each bad one with its line number and reason, and
 stores the rest in batches (one transaction each). A column present in the file sets
@@ -30,10 +30,11 @@ from email_validator.rfc_constants import DOT_ATOM_TEXT, EMAIL_MAX_LENGTH
 from publisher.addresses import LINE_BREAK, normalize_address
 from publisher.config import Settings
 from publisher.errors import AddressError, InputError
-from publisher.progress import ProgressDisplay, quiet
+from publisher.ops.progress import ProgressDisplay, quiet
 from publisher.store import Store
 from publisher.store.subscribers import MUTABLE
-from publisher.subscribers import (
+from publisher.subscribers import formats
+from publisher.subscribers.rules import (
     clean_frequency,
     clean_name,
     clean_sections,
@@ -44,11 +45,13 @@ from publisher.subscribers import (
 
 log = logging.getLogger(__name__)
 
-COLUMNS = ("email", "name", "frequency", "sections", "timezone", "status", "created")
+COLUMNS = ("email", "name", "frequency", "sections", "timezone", "status", "created",
+           "confirmed")
 ALIASES = {"email address": "email", "e-mail": "email", "mail": "email",
-           "time zone": "timezone", "tz": "timezone", "created_at": "created"}
+           "time zone": "timezone", "tz": "timezone", "created_at": "created",
+           "confirmed_at": "confirmed"}
 BATCH = 5000
-# Where a subscriber's digests start, given their sections (publisher.digests decides).
+# Where a subscriber's digests start, given their sections (publisher.digests.planner decides).
 CursorFor = Callable[[tuple[str, ...]], int]
 LEFT_SUBSCRIBED = ("unsubscribed", "bounced")
 
@@ -68,6 +71,8 @@ class ImportReport:
     bad: list[BadRow] = field(default_factory=list)
     ignored_columns: list[str] = field(default_factory=list)
     encoding: str = "utf-8"
+    format: str = "publisher CSV"
+    columns: list[tuple[str, str]] = field(default_factory=list)  # (header, what it became)
 
     def line(self) -> str:
         return (f"import: {self.added} added, {self.updated} updated, "
@@ -83,6 +88,7 @@ class Incoming:
     email: str
     given: dict
     created: datetime | None
+    confirmed: datetime | None = None
 
 
 def read_text(path: Path) -> tuple[str, str]:
@@ -103,25 +109,40 @@ def read_text(path: Path) -> tuple[str, str]:
 
 
 def import_file(settings: Settings, store: Store, path: Path, now: datetime,
-                resubscribe: bool = False, show: ProgressDisplay = quiet) -> ImportReport:
+                resubscribe: bool = False, show: ProgressDisplay = quiet,
+                source_format: str | None = None) -> ImportReport:
     text, encoding = read_text(path)
-    report = import_text(settings, store, text, str(path), now, resubscribe, show)
+    report = import_text(settings, store, text, str(path), now, resubscribe, show,
+                         source_format)
     report.encoding = encoding
     return report
 
 
 def import_text(settings: Settings, store: Store, text: str, source: str, now: datetime,
-                resubscribe: bool = False, show: ProgressDisplay = quiet) -> ImportReport:
+                resubscribe: bool = False, show: ProgressDisplay = quiet,
+                source_format: str | None = None) -> ImportReport:
     reader = csv.reader(io.StringIO(text, newline=""))
     header = next(reader, None)
     if header is None:
         raise InputError(source, "is empty: expected a header line such as "
                          + ",".join(COLUMNS))
-    columns = [ALIASES.get(name.strip().lower(), name.strip().lower()) for name in header]
+    fmt = formats.detect(header, source_format, source)
+    if fmt is not None:
+        columns, convert = list(formats.CANONICAL), formats.converter(fmt, header)
+        described = fmt.describe(header)
+        report = ImportReport(format=fmt.label, columns=described, ignored_columns=[
+            name for name, role in described if role == "ignored"])
+    else:
+        columns = [ALIASES.get(name.strip().lower(), name.strip().lower()) for name in header]
+        convert = None
+        report = ImportReport(
+            ignored_columns=[ours for ours in columns if ours not in COLUMNS],
+            columns=[(name, ours if ours in COLUMNS else "ignored")
+                     for name, ours in zip(header, columns, strict=True)])
     if "email" not in columns:
         raise InputError(source, f"has no email column (header: {','.join(header)}); "
-                         f"expected {','.join(COLUMNS)}")
-    report = ImportReport(ignored_columns=[name for name in columns if name not in COLUMNS])
+                         f"expected {','.join(COLUMNS)} or an export of "
+                         f"{', '.join(formats.FORMATS)}")
     cursors: dict[tuple[str, ...], int] = {}
 
     def cursor(sections: tuple[str, ...]) -> int:
@@ -134,7 +155,7 @@ def import_text(settings: Settings, store: Store, text: str, source: str, now: d
     # Progress in lines of the file (a quoted cell may span lines; rows would not add up).
     with show("import", total=max(text.count("\n") - 1, 0)) as bar:
         shown = 0
-        for incoming in checked_rows(reader, columns, report):
+        for incoming in checked_rows(reader, columns, report, convert):
             batch.append(incoming)
             if len(batch) >= BATCH:
                 store_batch(store, batch, report, now, cursor, resubscribe)
@@ -147,13 +168,17 @@ def import_text(settings: Settings, store: Store, text: str, source: str, now: d
     return report
 
 
-def checked_rows(reader, columns: list[str], report: ImportReport) -> Iterator[Incoming]:
+def checked_rows(reader, columns: list[str], report: ImportReport,
+                 convert: Callable[[list[str]], list[str]] | None = None
+                 ) -> Iterator[Incoming]:
     first_line: dict[str, int] = {}
     line = reader.line_num + 1
     try:
         for cells in reader:
             if any(cell.strip() for cell in cells):
                 try:
+                    if convert is not None:
+                        cells = convert(cells)
                     incoming = check_row(line, cells, columns)
                     if incoming.email in first_line:
                         raise AddressError(f"{incoming.email} is already on line "
@@ -187,7 +212,10 @@ def check_row(line: int, cells: list[str], columns: list[str]) -> Incoming:
     if values.get("status", "").strip():
         given["status"] = clean_status(values["status"])
     created = read_created(values.get("created", ""))
-    return Incoming(line, email, given, created)
+    confirmed = read_created(values.get("confirmed", ""), "confirmed")
+    if confirmed is not None:
+        given["confirmed_at"] = confirmed
+    return Incoming(line, email, given, created, confirmed)
 
 
 def normalize_listed_address(text: str) -> str:
@@ -222,7 +250,7 @@ def checked_domain(domain: str) -> tuple[str, int] | None:
     return valid.domain.lower(), longest
 
 
-def read_created(text: str) -> datetime | None:
+def read_created(text: str, column: str = "created") -> datetime | None:
     """ISO 8601, a date or a date and time; a time without a zone is taken as UTC."""
     text = text.strip()
     if not text:
@@ -232,7 +260,7 @@ def read_created(text: str) -> datetime | None:
             return datetime.combine(date.fromisoformat(text), time(0), tzinfo=UTC)
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError as exc:
-        raise AddressError(f"created {text!r} is not an ISO 8601 date such as "
+        raise AddressError(f"{column} {text!r} is not an ISO 8601 date such as "
                            "2026-11-01T08:00:00+00:00") from exc
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
 
@@ -274,7 +302,7 @@ def new_row(row: Incoming, now: datetime, cursor: CursorFor) -> dict:
             "frequency": row.given.get("frequency", "daily"), "sections": sections,
             "timezone": row.given.get("timezone", ""), "status": status,
             "cursor": cursor(sections), "created_at": created,
-            "confirmed_at": created if status == "active" else None}
+            "confirmed_at": row.confirmed or (created if status == "active" else None)}
 
 
 def merged(old: dict, row: Incoming, now: datetime, cursor: CursorFor,
@@ -292,7 +320,7 @@ def merged(old: dict, row: Incoming, now: datetime, cursor: CursorFor,
             new["status"] = wanted
             if wanted == "active":
                 # Digests start from now: no backlog of what they missed meanwhile.
-                new["confirmed_at"] = old["confirmed_at"] or now
+                new["confirmed_at"] = new["confirmed_at"] or now
                 new["cursor"] = cursor(new["sections"])
     if all(new[name] == old[name] for name in MUTABLE) and "cursor" not in new:
         return None, refused
@@ -308,7 +336,8 @@ def export_rows(store: Store, out: TextIO, status: str | None = None) -> int:
     count = 0
     for sub in store.subscribers.stream(status=status):
         writer.writerow((sub.email, sub.name, sub.frequency, ";".join(sub.sections),
-                         sub.timezone, sub.status, sub.created_at.isoformat()))
+                         sub.timezone, sub.status, sub.created_at.isoformat(),
+                         sub.confirmed_at.isoformat() if sub.confirmed_at else ""))
         count += 1
     return count
 

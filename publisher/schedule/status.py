@@ -12,8 +12,8 @@ from datetime import datetime
 from typing import Any
 
 from publisher.config import Settings, SourceSettings
-from publisher.feed_entries import source_key
-from publisher.sources import source_health
+from publisher.ingest.source_entries import source_key
+from publisher.ingest.sources import source_health
 from publisher.store import Store, safe_url
 from publisher.store.sources import SourceState
 from publisher.store.subscribers import STATUSES
@@ -59,6 +59,7 @@ class Status:
     outbox: dict[str, int]
     oldest_waiting_at: datetime | None
     sources: list[SourceStatus] = field(default_factory=list)
+    webhooks: dict[str, int] = field(default_factory=dict)  # deliveries by state
 
     @property
     def healthy(self) -> bool:
@@ -81,6 +82,7 @@ def collect_status(settings: Settings, store: Store, now: datetime) -> Status:
         stages=[stage_run(row) for row in store.runs.last_of_each_stage()],
         outbox=store.status.outbox_by_state(),
         oldest_waiting_at=store.status.oldest_waiting(),
+        webhooks=store.events.delivery_counts() if settings.webhooks else {},
         sources=[source_status(source, states.get(source.name),
                                counts.get(source_key(source.name), 0))
                  for source in settings.sources],
@@ -137,6 +139,8 @@ def status_lines(status: Status) -> list[str]:
             f"{k} {v}" for k, v in run.summary.items() if isinstance(v, int | float))
         lines.append(f"  {run.stage:<{width}}  {state:<7} {when(run.started_at)}{took}"
                      + (f"  {detail}" if detail else ""))
+    if status.webhooks:
+        lines.append("webhooks: " + counts(status.webhooks))
     if status.sources:
         lines.append("sources:")
         width = max(len(source.name) for source in status.sources)

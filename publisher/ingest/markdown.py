@@ -15,14 +15,13 @@ import nh3
 import yaml
 from markdown_it import MarkdownIt
 
-from publisher.article import Article, make_article, stable_id, summarize
+from publisher.article import Article, make_article, section_names, stable_id, summarize
 from publisher.errors import InputError
-from publisher.scraped import decode
+from publisher.ingest.scraped import decode
 
 FRONT_MATTER = re.compile(r"\A---[ \t]*\n(?P<meta>.*?)\n---[ \t]*(?:\n(?P<body>.*))?\Z", re.S)
 KNOWN_KEYS = {"title", "date", "author", "sections", "summary", "image", "id", "slug",
               "updated", "tags"}
-SECTION_NAME = re.compile(r"[^a-z0-9]+")
 
 markdown = MarkdownIt("commonmark", {"html": True}).enable("table")
 
@@ -73,17 +72,6 @@ def read_front_matter(text: str, source: str) -> dict:
         raise InputError(source, f"unknown front matter key {unknown[0]!r}: "
                                  f"use {', '.join(sorted(KNOWN_KEYS))}")
     return meta
-
-
-def section_names(value: object) -> tuple[str, ...]:
-    """Sections become URL path parts, so they are lower-case words joined by '-'."""
-    if value is None:
-        return ()
-    items = value.split(",") if isinstance(value, str) else value
-    if not isinstance(items, list | tuple):
-        items = [str(items)]
-    names = (SECTION_NAME.sub("-", str(item).strip().lower()).strip("-") for item in items)
-    return tuple(name for name in names if name)
 
 
 def read_date(value: object, source: str, tz: ZoneInfo) -> datetime | None:

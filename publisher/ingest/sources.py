@@ -20,8 +20,8 @@ import httpx
 from publisher import __version__
 from publisher.config import Settings, SourceSettings
 from publisher.errors import InputError
-from publisher.feed_entries import parse_feed
-from publisher.metrics import SOURCE_ERRORS
+from publisher.ingest.source_entries import parse_entries
+from publisher.ops.metrics import SOURCE_ERRORS
 from publisher.store import Store
 from publisher.store.sources import SourceState
 
@@ -176,8 +176,8 @@ def store_result(store: Store, item: Pending, now: datetime, report: SourcesRepo
                                      next_fetch_at=now + timedelta(seconds=source.interval))
             report.not_modified += 1
             return
-        entries = parse_feed(fetched.content, source.name, fetched.url, source.sections,
-                             fetched.content_type)
+        entries = parse_entries(fetched.content, source.name, fetched.url, source.sections,
+                                fetched.content_type)
     except (FetchError, InputError) as exc:
         reason = exc.reason if isinstance(exc, InputError) else str(exc)
         record_failure(store, source, state, now, reason, report)

@@ -14,17 +14,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache, lru_cache
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from publisher.addresses import message_domain
 from publisher.config import WEEKDAYS, DigestSettings, Settings
-from publisher.message import domain_of, mailbox
 from publisher.store import Store
 from publisher.store.queueing import ArticleLookup, Candidate, DigestPlan
 
@@ -190,20 +188,6 @@ def digest_message_id_parts(settings: Settings) -> tuple[str, str]:
 def digest_message_id(settings: Settings, digest_id: int) -> str:
     prefix, suffix = digest_message_id_parts(settings)
     return f"{prefix}{digest_id}{suffix}"
-
-
-def message_domain(settings: Settings) -> str:
-    """The site's domain for Message-IDs; the From domain when the site is an IP address
-    or a bare host name such as localhost."""
-    host = (urlsplit(settings.site.url).hostname or "").lower()
-    try:
-        ipaddress.ip_address(host)
-        is_ip = True
-    except ValueError:
-        is_ip = False
-    if host and "." in host and not is_ip:
-        return host
-    return domain_of(mailbox(settings.mail.from_)[1])
 
 
 def starting_cursor(settings: Settings, store: Store, sections: tuple[str, ...] = ()) -> int:

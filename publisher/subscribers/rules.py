@@ -21,13 +21,13 @@ from zoneinfo import available_timezones
 
 from publisher import tokens
 from publisher.addresses import check_header_text, normalize_address
+from publisher.article import section_names
 from publisher.config import Settings
-from publisher.confirmations import queue_confirmation
-from publisher.digests import starting_cursor
+from publisher.digests.planner import starting_cursor
 from publisher.errors import AddressError
-from publisher.markdown_source import section_names
 from publisher.store import Store
 from publisher.store.subscribers import FREQUENCIES, STATUSES, Subscriber
+from publisher.subscribers.confirmations import queue_confirmation
 
 log = logging.getLogger(__name__)
 
@@ -191,6 +191,22 @@ def resubscribe(settings: Settings, store: Store, subscriber: Subscriber,
         raise AddressError("this address was never confirmed: use the confirmation link")
     return store.subscribers.activate(subscriber.id, now,
                                       first_cursor(settings, store, subscriber.sections))
+
+
+def update_subscriber(settings: Settings, store: Store, subscriber: Subscriber,
+                      prefs: Preferences, status: str | None, now: datetime,
+                      new_links: bool = False) -> Subscriber:
+    """`subscribers set` and the API's PATCH: new preferences, and a new state if given.
+    Made active by hand, digests start afresh (no backlog of what they missed)."""
+    subscriber = store.subscribers.change(subscriber.id, now, **prefs.columns())
+    if status == "active" and subscriber.status != "active":
+        subscriber = store.subscribers.activate(
+            subscriber.id, now, first_cursor(settings, store, subscriber.sections))
+    elif status is not None and status != subscriber.status:
+        subscriber = store.subscribers.change(subscriber.id, now, status=clean_status(status))
+    if new_links:
+        subscriber = store.subscribers.revoke_links(subscriber.id, now)
+    return subscriber
 
 
 def find(store: Store, address: str) -> Subscriber:

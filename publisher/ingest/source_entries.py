@@ -27,9 +27,8 @@ from urllib.parse import urljoin, urlsplit
 import feedparser
 import nh3
 
-from publisher.article import Article, make_article, stable_id, summarize
+from publisher.article import Article, make_article, section_names, stable_id, summarize
 from publisher.errors import InputError
-from publisher.markdown_source import section_names
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +40,7 @@ UNTITLED_CHARS = 80
 
 
 @dataclass(frozen=True)
-class FeedEntries:
+class SourceEntries:
     title: str
     articles: list[Article]
     skipped: int  # entries with neither a title, a link nor any text
@@ -52,16 +51,16 @@ def source_key(name: str) -> str:
     return f"feed:{name}"
 
 
-def parse_feed(data: bytes, name: str, url: str, sections: tuple[str, ...] = (),
-               content_type: str = "") -> FeedEntries:
-    """Every usable entry of the feed in `data`, fetched from `url`, newest first.
+def parse_entries(data: bytes, name: str, url: str, sections: tuple[str, ...] = (),
+                  content_type: str = "") -> SourceEntries:
+    """Every usable entry of the upstream feed in `data`, fetched from `url`, newest first.
 
     InputError when the bytes are not a feed at all.
     """
     if is_json(data, content_type):
-        feed_title, entries = read_json_feed(data, name)
+        feed_title, entries = read_json(data, name)
     else:
-        feed_title, entries = read_xml_feed(data, name, url, content_type)
+        feed_title, entries = read_xml(data, name, url, content_type)
     sections = section_names(list(sections))
     articles, seen, skipped = [], set(), 0
     for entry in entries:
@@ -71,10 +70,10 @@ def parse_feed(data: bytes, name: str, url: str, sections: tuple[str, ...] = (),
         elif article.id not in seen:  # a feed that repeats an entry stores it once
             seen.add(article.id)
             articles.append(article)
-    return FeedEntries(title=text_of(feed_title), articles=articles, skipped=skipped)
+    return SourceEntries(title=text_of(feed_title), articles=articles, skipped=skipped)
 
 
-def read_xml_feed(data: bytes, name: str, url: str, content_type: str) -> tuple[str, list]:
+def read_xml(data: bytes, name: str, url: str, content_type: str) -> tuple[str, list]:
     """RSS or Atom, through feedparser."""
     headers = {"content-location": url}
     if content_type:
@@ -92,7 +91,7 @@ def is_json(data: bytes, content_type: str) -> bool:
     return "json" in content_type.lower() or data.lstrip()[:1] == b"{"
 
 
-def read_json_feed(data: bytes, name: str) -> tuple[str, list[dict]]:
+def read_json(data: bytes, name: str) -> tuple[str, list[dict]]:
     """JSON Feed 1.0 and 1.1 (feedparser reads only XML), as entries shaped like
     feedparser's so one function turns either into an Article."""
     try:

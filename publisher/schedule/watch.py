@@ -19,7 +19,7 @@ from pathlib import Path
 
 from watchfiles import Change, awatch
 
-from publisher.ingest import QUARANTINE, inbox_files
+from publisher.ingest.inbox import QUARANTINE, inbox_files
 
 log = logging.getLogger(__name__)
 

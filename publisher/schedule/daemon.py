@@ -1,7 +1,7 @@
 """Schedule: `publisher daemon` — the pipeline's stages on APScheduler, running for good.
 
 What runs when:
-- ingest, as files land in the inbox (publisher.watch), and once at start for files
+- ingest, as files land in the inbox (publisher.schedule.watch), and once at start for files
   that landed while the daemon was down; then feeds and digests when it stored anything.
 - digests: a job every minute on the minute asks the digests stage who is due at `now`.
   Due-ness is a function of `now` and each subscriber's last digest, so the schedule of
@@ -9,7 +9,9 @@ What runs when:
   run at start (a daily digest missed at 07:00 goes out once, on start).
 - each upstream source: a job at its next fetch time as the store has it (its interval,
   or its backoff after failures); a source overdue at start runs at once.
-- the outbox: drained continuously, on every node, by one sender (publisher.sending), in
+- webhooks: every WEBHOOK_SECONDS on the leader, beside the other stages (a slow
+  receiver holds up nothing else); without [[webhooks]], an hourly pruning of events.
+- the outbox: drained continuously, on every node, by one sender (publisher.schedule.sending), in
   batches of [daemon] send_batch; it sleeps with growing pauses while there is nothing
   to send and wakes at once when this node queues digests.
 
@@ -21,7 +23,7 @@ however late (misfire_grace_time None): a machine that slept runs each job once.
 Several daemons may run on one database (PostgreSQL; on SQLite, one machine). Every one
 of them sends: outbox rows are claimed in batches under a lease (FOR UPDATE SKIP LOCKED
 on PostgreSQL), so no two nodes hold the same message. One of them, the leader, holds the
-run lock (publisher.lock: a session-level advisory lock on PostgreSQL, flock beside
+run lock (publisher.schedule.lock: a session-level advisory lock on PostgreSQL, flock beside
 SQLite) and alone runs the writing stages: ingest, sources, feeds and digest queuing. The
 others stand by, retry the lock every few seconds and take over when the leader's
 session ends (its process died or its connection dropped). A leader that finds its lock
@@ -47,21 +49,19 @@ from apscheduler.triggers.date import DateTrigger
 
 from publisher.clock import Clock, system_clock
 from publisher.config import Settings
-from publisher.digests import queue_digests
-from publisher.feeds import build_feeds
-from publisher.ingest import ingest
-from publisher.lock import Busy, RunLock, run_lock
-from publisher.metrics import serve_metrics
-from publisher.pipeline import stage
-from publisher.sending import OutboxSender
-from publisher.sources import fetch_due, store_fetched
+from publisher.ingest.sources import fetch_due, store_fetched
+from publisher.ops.metrics import serve_metrics
+from publisher.schedule.lock import Busy, RunLock, run_lock
+from publisher.schedule.pipeline import stage, stages, webhooks_stage
+from publisher.schedule.sending import OutboxSender
+from publisher.schedule.watch import watch_inbox
 from publisher.store import Store
-from publisher.watch import watch_inbox
 
 log = logging.getLogger(__name__)
 
 LOCK_RETRY_SECONDS = 2.0
 LOCK_CHECK_SECONDS = 30
+WEBHOOK_SECONDS = 10
 
 
 class Daemon:
@@ -167,6 +167,9 @@ class Daemon:
                  extra={"event": "leading"})
         self.scheduler.add_job(self.check_run_lock, "interval", seconds=LOCK_CHECK_SECONDS,
                                id="run-lock", name="run lock held?")
+        self.scheduler.add_job(self.webhooks, "interval",
+                               seconds=WEBHOOK_SECONDS if self.settings.webhooks else 3600,
+                               id="webhooks", name="webhooks", next_run_time=self.clock())
         states = await asyncio.to_thread(self.store.sources.states)
         for source in self.settings.sources:
             state = states.get(source.name)
@@ -243,6 +246,18 @@ class Daemon:
         if not self.stopping.is_set():
             self.schedule_source(self.scheduler, name, state.next_fetch_at if state else None)
 
+    async def webhooks(self) -> None:
+        """Outside the writing lock: its writes are a row per delivery, and a receiver
+        that times out must not hold up ingest, feeds or digests."""
+        if not self.leading or self.stopping.is_set():
+            return
+        now = self.clock()
+        try:
+            await asyncio.to_thread(webhooks_stage, self.settings, self.store, self.clock, now)
+        except Exception:
+            log.exception("webhooks failed", extra={"event": "stage-failed",
+                                                    "stage": "webhooks"})
+
     # --- the writing stages ---------------------------------------------------------
     def request(self, *stages: str) -> None:
         """Ask the worker for stages; requests made while it is busy coalesce."""
@@ -259,25 +274,16 @@ class Daemon:
             await self.publish(wanted)
 
     async def publish(self, wanted: set[str]) -> None:
-        now = self.clock()
-        if "ingest" in wanted:
-            report = await self.run_stage(
-                "ingest", lambda: ingest(self.settings, self.store, now))
-            if report and (report.new or report.updated):
+        """The wanted stages of the pipeline, in its order (sources and delivery have jobs
+        of their own, so they are never wanted here)."""
+        for name, work in stages(self.settings, self.store, self.clock()):
+            if name not in wanted or self.stopping.is_set():
+                continue
+            report = await self.run_stage(name, work)
+            if name == "ingest" and report and (report.new or report.updated):
                 wanted |= {"feeds", "digests"}
-        for name, work in self.publishing_stages(now):
-            if name in wanted and not self.stopping.is_set():
-                report = await self.run_stage(name, work)
-                if name == "digests" and report and report.queued:
-                    self.sender.wake_up()  # this node sends them without waiting
-
-    def publishing_stages(self, now: datetime) -> list[tuple[str, Callable[[], Any]]]:
-        """The stages that follow new articles, in pipeline order."""
-        settings, store = self.settings, self.store
-        return [
-            ("feeds", lambda: build_feeds(settings, store, now)),
-            ("digests", lambda: queue_digests(settings, store, now)),
-        ]
+            if name == "digests" and report and report.queued:
+                self.sender.wake_up()  # this node sends them without waiting
 
     async def run_stage(self, name: str, work: Callable[[], Any]) -> Any:
         """One stage in a worker thread, recorded like cron's; a failure is logged and

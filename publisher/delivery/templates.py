@@ -1,4 +1,4 @@
-"""Digests: the Jinja2 templates of every message (digest, confirmation) and their checks.
+"""Delivery: the Jinja2 templates of every message (digest, confirmation) and their checks.
 
 An instance's own `templates/NAME` overrides the shipped one by name. Templates render
 with StrictUndefined, so a misspelt variable is an error that `publisher digest check`
@@ -18,8 +18,11 @@ from urllib.parse import urljoin
 import css_inline
 import jinja2
 
+from publisher import templating
 from publisher.config import Settings
 from publisher.errors import TemplateError
+from publisher.feeds.model import article_path
+from publisher.templating import shipped_templates, template_folders
 
 # Every message kind and the templates it renders; `digest check` renders all of them.
 MESSAGE_TEMPLATES = {
@@ -28,31 +31,13 @@ MESSAGE_TEMPLATES = {
 }
 
 
-def shipped_templates() -> Path:
-    """The default templates: inside the wheel, or the repository's templates/ folder."""
-    packaged = Path(__file__).resolve().parent / "templates"
-    if packaged.is_dir():
-        return packaged
-    return Path(__file__).resolve().parent.parent / "templates"
-
-
 def environment(settings: Settings) -> jinja2.Environment:
-    return _environment(str(settings.path("templates")), str(shipped_templates()))
+    return _environment(tuple(template_folders(settings)))
 
 
-@lru_cache(maxsize=8)
-def _environment(instance_folder: str, shipped_folder: str) -> jinja2.Environment:
-    loader = jinja2.ChoiceLoader([jinja2.FileSystemLoader(instance_folder),
-                                  jinja2.FileSystemLoader(shipped_folder)])
-    env = jinja2.Environment(
-        loader=loader,
-        autoescape=jinja2.select_autoescape(["html", "htm", "xml"], default=False),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        auto_reload=True,
-    )
+@lru_cache(maxsize=8)  # one per instance: templates are compiled once, reloaded if edited
+def _environment(folders: tuple[Path, ...]) -> jinja2.Environment:
+    env = templating.environment(folders, trim=True)
     env.filters["datetime"] = format_datetime
     return env
 
@@ -100,24 +85,19 @@ TEMPLATE_SUFFIXES = (".html", ".txt", ".htm", ".xml")
 
 # ---------------------------------------------------------------- template contexts
 def site_context(settings: Settings) -> dict:
-    return {"title": settings.site.title, "url": base_url(settings),
+    return {"title": settings.site.title, "url": settings.site.base_url,
             "description": settings.site.description, "language": settings.site.language}
-
-
-def base_url(settings: Settings) -> str:
-    url = settings.site.url
-    return url if url.endswith("/") else url + "/"
 
 
 def article_url(settings: Settings, slug: str) -> str:
     """The article's archive page, as the feeds stage writes it."""
-    return urljoin(base_url(settings), f"articles/{slug}.html")
+    return urljoin(settings.site.base_url, article_path(slug))
 
 
 def article_context(settings: Settings, article) -> dict:
     image = article.image
     if image and not image.startswith(("http://", "https://")):
-        image = urljoin(base_url(settings), image)
+        image = urljoin(settings.site.base_url, image)
     return {
         "title": article.title, "url": article_url(settings, article.slug),
         "summary": article.summary, "image": image or None,
@@ -138,7 +118,7 @@ def digest_context(settings: Settings, articles: list[dict], more: int, subject:
         "articles": articles,
         "n": len(articles) + more,
         "more": more,
-        "more_url": base_url(settings),
+        "more_url": settings.site.base_url,
         "subject": subject,
         "preheader": titles,
         **links,
@@ -194,13 +174,13 @@ def sample_contexts(settings: Settings) -> dict[str, dict]:
     """Each message kind's context filled with sample data covering the edge cases."""
     articles = [article_context(settings, a) for a in SAMPLES]
     subscriber = {"name": "Ada Lovelace", "email": "ada@example.org"}
-    links = {"unsubscribe_url": base_url(settings) + "unsubscribe/SAMPLE",
-             "preferences_url": base_url(settings) + "preferences/SAMPLE"}
+    links = {"unsubscribe_url": settings.site.base_url + "unsubscribe/SAMPLE",
+             "preferences_url": settings.site.base_url + "preferences/SAMPLE"}
     return {
         "digest": digest_context(settings, articles, 3, digest_subject(settings, 5),
                                  subscriber, links),
         "confirm": confirm_context(settings, confirm_subject(settings), subscriber,
-                                   base_url(settings) + "confirm/SAMPLE"),
+                                   settings.site.base_url + "confirm/SAMPLE"),
     }
 
 

@@ -15,11 +15,11 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from publisher.article import Article
+from publisher.article import Article, section_names
 from publisher.config import Settings
 from publisher.errors import InputError
-from publisher.markdown_source import parse_markdown, section_names
-from publisher.scraped import parse_scraped
+from publisher.ingest.markdown import parse_markdown
+from publisher.ingest.scraped import parse_scraped
 from publisher.store import Store
 from publisher.store.articles import FilePlan, StoredRef
 

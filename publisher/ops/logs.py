@@ -1,6 +1,6 @@
 """Operations: log lines for long-running processes, one line per event.
 
-`text` is for people and journald: `2026-11-24T12:00:00Z INFO publisher.daemon: message`.
+`text` is for people and journald: `2026-11-24T12:00:00Z INFO publisher.schedule.daemon: message`.
 `json` is for log collectors: one object a line with ts, level, logger, msg, any
 `extra=` fields the call passed, and the traceback (if any) as one string, so an error
 never spreads over several lines a collector would read as separate events.

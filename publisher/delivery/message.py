@@ -22,7 +22,6 @@ import re
 import secrets
 from dataclasses import dataclass, field
 from email.header import Header
-from email.utils import parseaddr
 
 from publisher.addresses import check_header_text
 from publisher.errors import AddressError
@@ -73,18 +72,6 @@ def raw_line(name: str, value: str) -> bytes:
     """A header whose value we built from checked parts (ids, URLs, fixed words)."""
     check_header_text(name, value)
     return f"{name}: {value}\r\n".encode("ascii")
-
-
-def mailbox(text: str) -> tuple[str, str]:
-    """(display name, address) of a setting such as 'Site <news@example.org>'."""
-    display, address = parseaddr(text)
-    if "@" not in address:
-        raise AddressError(f"{text!r} is not an address such as 'Name <news@example.org>'")
-    return check_header_text("display name", display), address
-
-
-def domain_of(address: str) -> str:
-    return address.rpartition("@")[2].lower()
 
 
 # ---------------------------------------------------------------- quoted-printable

@@ -1,0 +1,1 @@
+"""Operations: what every stage reports while it runs (metrics, progress, log lines)."""
