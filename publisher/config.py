@@ -129,6 +129,8 @@ class WebSettings:
         "origins")
     api_per_minute: int = setting(600, "JSON API requests one token may make a minute.",
                                   "positive")
+    admin_session_hours: int = setting(12, "Hours a console (/admin/) login lasts.",
+                                       "positive")
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,10 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from click.testing import CliRunner
@@ -20,7 +22,9 @@ from publisher.instance import init_instance
 from publisher.store import open_store
 from publisher.store.schema import metadata
 from publisher.web import create_app
+from publisher.web.admin.operators import add_operator
 from tests.support import NOW, PG_URL, SEED, servers
+from tests.support import console as console_support
 from tests.support.daemon import DaemonProcess
 from tests.support.web import CHROMIUM, FLAGS, TestClient
 
@@ -129,6 +133,21 @@ def client(web_settings, store):
     with TestClient(create_app(web_settings, store, clock=fixed(NOW)),
                     follow_redirects=False) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def console(web_settings, store, smtp_server):
+    """The app with an owner and an editor account, its clock movable (`.clock.now`),
+    its mail going to a real SMTP server (`.mail` holds what arrived)."""
+    settings = replace(web_settings, mail=replace(web_settings.mail, transport="smtp",
+                                                  smtp_url=smtp_server.url))
+    add_operator(store, console_support.OWNER, "owner", console_support.PASSWORD, NOW)
+    add_operator(store, console_support.EDITOR, "editor", console_support.PASSWORD, NOW)
+    clock = console_support.Clock(NOW)
+    app = create_app(settings, store, clock=clock)
+    with TestClient(app, follow_redirects=False) as client:
+        yield SimpleNamespace(client=client, clock=clock, store=store, settings=settings,
+                              app=app, mail=smtp_server.handler.messages)
 
 
 @pytest.fixture

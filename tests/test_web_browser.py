@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import email
 import re
-import time
 from email.policy import default as email_policy
 
 import pytest
@@ -18,17 +17,10 @@ import pytest
 from publisher.config import load_settings
 from publisher.instance import init_instance
 from publisher.store import open_store
+from tests.support.mail import wait_for_mail
 from tests.support.web import Served
 
 pytestmark = pytest.mark.browser
-
-def wait_for_mail(handler, count: int, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout  # clock-ok: bounds the wait
-    while len(handler.messages) < count:
-        if time.monotonic() > deadline:  # clock-ok
-            raise AssertionError(f"no mail arrived within {timeout} s")
-        time.sleep(0.1)  # polls for the message
-    return handler.messages[count - 1]
 
 
 def link_in(message_bytes: bytes, path: str) -> str:

@@ -102,4 +102,13 @@ def main() -> None:
     cli(prog_name="publisher")
 
 
-from publisher.cli import api_tokens, core, feeds, mail, ops, subscribers, web  # noqa: E402, F401  (registers the commands)
+from publisher.cli import (  # noqa: E402, F401  (registers the commands)
+    admin,
+    api_tokens,
+    core,
+    feeds,
+    mail,
+    ops,
+    subscribers,
+    web,
+)

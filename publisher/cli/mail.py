@@ -10,17 +10,14 @@ import click
 from publisher.addresses import normalize_address
 from publisher.cli import cli, instance_option
 from publisher.delivery import deliver_blocking, make_transport
-from publisher.delivery.compose import Composer
 from publisher.delivery.dkim import load_signer
-from publisher.delivery.message import decoded_parts
+from publisher.delivery.preview import preview_digest
 from publisher.delivery.templates import check_templates, require_templates, shipped_templates
-from publisher.digests.planner import next_digest, queue_digests
+from publisher.digests.planner import queue_digests
 from publisher.errors import AddressError
 from publisher.instance import Instance
 from publisher.ops.progress import progress
 from publisher.schedule.pipeline import stage
-from publisher.store.ledger import Claimed
-from publisher.store.queueing import Candidate
 
 
 @cli.command()
@@ -97,37 +94,35 @@ def check(instance: Instance) -> None:
 
 
 @digest.command()
-@click.argument("email")
+@click.argument("email", required=False)
+@click.option("--sample", is_flag=True, help="Use the newest articles (of EMAIL's sections) "
+              "even if nothing is new; without EMAIL, a sample reader's digest.")
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path),
               default=Path("."), show_default=True, help="Folder to write the files to.")
 @instance_option
-def preview(instance: Instance, email: str, output: Path) -> None:
+def preview(instance: Instance, email: str | None, sample: bool, output: Path) -> None:
     """Write EMAIL's next digest as .eml and .html; sends nothing, moves no cursor."""
     settings, store = instance.settings, instance.store
-    subscriber = store.subscribers.by_email(normalize_address(email))
-    if subscriber is None:
-        raise AddressError(f"{email} is not on the subscriber list")
-    plan = next_digest(settings, store, Candidate(
-        subscriber.id, subscriber.email, subscriber.frequency, subscriber.sections,
-        subscriber.timezone, subscriber.cursor, subscriber.last_digest_at,
-        subscriber.created_at))
-    if plan is None:
-        click.echo(f"nothing new for {subscriber.email} after article {subscriber.cursor}: "
-                   f"no digest would be sent")
+    subscriber = None
+    if email is not None:
+        subscriber = store.subscribers.by_email(normalize_address(email))
+        if subscriber is None:
+            raise AddressError(f"{email} is not on the subscriber list")
+    elif not sample:
+        raise click.UsageError("give a subscriber's EMAIL, or --sample")
+    shown = preview_digest(settings, store, subscriber, instance.now(), sample)
+    if shown is None:
+        if subscriber is not None and not sample:
+            click.echo(f"nothing new for {subscriber.email} after article "
+                       f"{subscriber.cursor}: no digest would be sent (try --sample)")
+        else:
+            click.echo("no articles are stored: nothing to preview")
         return
-    require_templates(settings)
-    composer = Composer(settings, store, load_signer(settings))
-    envelope = composer.message(Claimed(
-        id=0, kind="digest", message_id=f"<digest-preview.{subscriber.id}@{composer.domain}>",
-        recipient=subscriber.email, attempts=0, payload={}, digest_id=None,
-        subscriber_id=subscriber.id, name=subscriber.name, status="active",
-        token_version=subscriber.token_version, article_seqs=plan.article_seqs,
-        more=plan.more), instance.now())
-    boundary = envelope.data.split(b'boundary="', 1)[1].split(b'"', 1)[0].decode()
     output.mkdir(parents=True, exist_ok=True)
-    stem = output / f"digest-{subscriber.id}"
-    stem.with_suffix(".eml").write_bytes(envelope.data)
-    stem.with_suffix(".html").write_text(decoded_parts(envelope.data, boundary)[1],
-                                         encoding="utf-8")
-    click.echo(f"{len(plan.article_seqs)} articles (+{plan.more} more) for {subscriber.email}"
-               f" ({subscriber.status}): wrote {stem}.eml and {stem}.html")
+    stem = output / (f"digest-{subscriber.id}" if subscriber else "digest-sample")
+    stem.with_suffix(".eml").write_bytes(shown.envelope.data)
+    stem.with_suffix(".html").write_text(shown.part("html"), encoding="utf-8")
+    who = f"{subscriber.email} ({subscriber.status})" if subscriber else "a sample reader"
+    kind = "sample, newest articles: " if shown.sample else ""
+    click.echo(f"{kind}{len(shown.plan.article_seqs)} articles (+{shown.plan.more} more) "
+               f"for {who}: wrote {stem}.eml and {stem}.html")

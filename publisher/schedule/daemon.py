@@ -224,9 +224,13 @@ class Daemon:
         # (--time), so the job is placed by how long from now it is due.
         wait = max((at or self.clock()) - self.clock(), timedelta(0))
         run_date = datetime.now(UTC) + wait
+        # The job places its own next run from inside the run; when that is already due
+        # (a fetch slower than the interval), the next one starts before this returns. With
+        # the scheduler's default of one instance, it would be skipped, and a one-shot
+        # trigger never comes back: the source would not be fetched again.
         scheduler.add_job(self.fetch_source, DateTrigger(run_date=run_date, timezone=UTC),
                           args=[name], id=f"source:{name}", name=f"source {name}",
-                          replace_existing=True)
+                          replace_existing=True, max_instances=2)
 
     async def fetch_source(self, name: str) -> None:
         """The network half runs beside the other stages; storing waits its turn."""

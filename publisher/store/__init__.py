@@ -18,10 +18,13 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from publisher.clock import Clock, system_clock
 from publisher.errors import StoreError
+from publisher.store.accounts import AccountStore
 from publisher.store.api_queries import ApiQueries
 from publisher.store.api_tokens import ApiTokenStore
 from publisher.store.archive_entries import ArchiveEntryStore
 from publisher.store.articles import ArticleStore
+from publisher.store.browse import BrowseStore
+from publisher.store.dashboard import DashboardStore
 from publisher.store.events import EventStore
 from publisher.store.ledger import LedgerStore
 from publisher.store.migrate import upgrade
@@ -51,6 +54,9 @@ class Store:
         self.events = EventStore(self)
         self.api_tokens = ApiTokenStore(self)
         self.api = ApiQueries(self)
+        self.accounts = AccountStore(self)  # the console's operators, sessions, audit
+        self.browse = BrowseStore(self)
+        self.dashboard = DashboardStore(self)
 
     @property
     def dialect(self) -> str:

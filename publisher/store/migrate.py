@@ -11,10 +11,20 @@ import logging
 from collections.abc import Callable, Sequence
 
 from sqlalchemy import Connection, func, insert, inspect, select
+from sqlalchemy.schema import CreateIndex
 
 from publisher.clock import Clock, system_clock
 from publisher.store.api_schema import API_TABLES
-from publisher.store.schema import archive_entries, metadata, schema_version
+from publisher.store.schema import (
+    admin_accounts,
+    admin_audit,
+    admin_login_failures,
+    admin_sessions,
+    archive_entries,
+    metadata,
+    schema_version,
+    subscribers,
+)
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +35,19 @@ def create_all(conn: Connection) -> None:
     metadata.create_all(conn)
 
 
+CONSOLE_INDEXES = ("ix_subscribers_name", "ix_subscribers_filter", "ix_subscribers_frequency",
+                   "ix_subscribers_created")
+
+
+def add_console(conn: Connection) -> None:
+    for table in (admin_accounts, admin_sessions, admin_login_failures, admin_audit):
+        table.create(conn, checkfirst=True)  # checkfirst: version 1 makes them on a new store
+    for index in subscribers.indexes:
+        if index.name in CONSOLE_INDEXES:
+            # IF NOT EXISTS: checkfirst does not see expression indexes on SQLite.
+            conn.execute(CreateIndex(index, if_not_exists=True))
+
+
 # (version, what it does, the step). Never edit a step once released; add one.
 MIGRATIONS: list[tuple[int, str, Step]] = [
     (1, "articles, subscribers, digests, outbox, runs, sources", create_all),
@@ -32,6 +55,8 @@ MIGRATIONS: list[tuple[int, str, Step]] = [
      lambda conn: archive_entries.create(conn, checkfirst=True)),
     (3, "api_tokens, idempotency_keys, events, webhook_cursors, webhook_deliveries",
      lambda conn: metadata.create_all(conn, tables=list(API_TABLES))),
+    (4, "the console: operator accounts, sessions, login failures, audit log; "
+        "subscriber indexes for search and filters", add_console),
 ]
 
 

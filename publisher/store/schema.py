@@ -25,6 +25,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    func,
 )
 
 
@@ -213,3 +214,60 @@ sources = Table(
     Column("last_attempt_at", UTCDateTime),
     Column("next_fetch_at", UTCDateTime),
 )
+
+# --- the console (/admin/): operators, their sessions, failed logins, the audit log ---
+# Schema version 3 adds these tables and the subscriber indexes the console's list uses.
+
+# Name search is a prefix match on lower(name), paged by (lower(name), id).
+Index("ix_subscribers_name", func.lower(subscribers.c.name), subscribers.c.id)
+# Filters by status and frequency, paged by id (newest first).
+Index("ix_subscribers_filter", subscribers.c.status, subscribers.c.frequency, subscribers.c.id)
+Index("ix_subscribers_frequency", subscribers.c.frequency, subscribers.c.id)
+# The dashboard's sign-ups per day.
+Index("ix_subscribers_created", subscribers.c.created_at)
+
+admin_accounts = Table(
+    "admin_accounts", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("email", String(320), nullable=False, unique=True),  # normalized, lower-case
+    Column("role", String(10), nullable=False),  # owner, editor
+    Column("password_hash", Text, nullable=False),  # argon2id, PHC string
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("last_login_at", UTCDateTime),
+)
+
+admin_sessions = Table(
+    "admin_sessions", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    # sha256 of the cookie's random token: a copy of the database opens no session.
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("account_id", Id, ForeignKey("admin_accounts.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("client", String(100), nullable=False, default=""),
+)
+Index("ix_admin_sessions_account", admin_sessions.c.account_id)
+
+admin_login_failures = Table(
+    "admin_login_failures", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("email", String(320), nullable=False),
+    Column("client", String(100), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+)
+Index("ix_admin_login_failures_email", admin_login_failures.c.email, admin_login_failures.c.at)
+Index("ix_admin_login_failures_client", admin_login_failures.c.client,
+      admin_login_failures.c.at)
+
+admin_audit = Table(
+    "admin_audit", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", String(320), nullable=False),  # the operator's address (kept if removed)
+    Column("action", String(60), nullable=False),  # "subscriber.unsubscribe", "login", ...
+    Column("target", String(100), nullable=False, default=""),  # "subscriber 42", ids only
+    Column("detail", Text, nullable=False, default=""),
+)
+Index("ix_admin_audit_target", admin_audit.c.target, admin_audit.c.id)

@@ -98,6 +98,11 @@ def read_text(path: Path) -> tuple[str, str]:
         data = path.read_bytes()
     except OSError as exc:
         raise InputError(str(path), f"cannot read: {exc.strerror or exc}") from exc
+    return decode_text(data, str(path))
+
+
+def decode_text(data: bytes, source: str) -> tuple[str, str]:
+    """Bytes of a CSV file (read from disk or uploaded) as text, and their encoding."""
     try:
         return data.decode("utf-8-sig"), "utf-8"
     except UnicodeDecodeError:
@@ -105,7 +110,7 @@ def read_text(path: Path) -> tuple[str, str]:
     try:
         return data.decode("cp1252"), "windows-1252"
     except UnicodeDecodeError as exc:
-        raise InputError(str(path), "is neither UTF-8 nor Windows-1252 text") from exc
+        raise InputError(source, "is neither UTF-8 nor Windows-1252 text") from exc
 
 
 def import_file(settings: Settings, store: Store, path: Path, now: datetime,
@@ -331,15 +336,32 @@ def merged(old: dict, row: Incoming, now: datetime, cursor: CursorFor,
 
 def export_rows(store: Store, out: TextIO, status: str | None = None) -> int:
     """Write every subscriber (or those with `status`) as CSV; returns the row count."""
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(COLUMNS)
     count = 0
+    for text, rows in export_chunks(store, status):
+        out.write(text)
+        count += rows
+    return count
+
+
+def export_chunks(store: Store, status: str | None = None,
+                  size: int = 2000) -> Iterator[tuple[str, int]]:
+    """The CSV export in pieces of text (the header, then `size` rows at a time), each
+    with its row count: what a streamed download sends."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    rows = 0
     for sub in store.subscribers.stream(status=status):
         writer.writerow((sub.email, sub.name, sub.frequency, ";".join(sub.sections),
                          sub.timezone, sub.status, sub.created_at.isoformat(),
                          sub.confirmed_at.isoformat() if sub.confirmed_at else ""))
-        count += 1
-    return count
+        rows += 1
+        if rows == size:
+            yield buffer.getvalue(), rows
+            buffer.seek(0)
+            buffer.truncate()
+            rows = 0
+    yield buffer.getvalue(), rows
 
 
 def export_file(store: Store, path: Path, status: str | None = None) -> int:

@@ -196,8 +196,9 @@ def resubscribe(settings: Settings, store: Store, subscriber: Subscriber,
 def update_subscriber(settings: Settings, store: Store, subscriber: Subscriber,
                       prefs: Preferences, status: str | None, now: datetime,
                       new_links: bool = False) -> Subscriber:
-    """`subscribers set` and the API's PATCH: new preferences, and a new state if given.
-    Made active by hand, digests start afresh (no backlog of what they missed)."""
+    """`subscribers set`, the API's PATCH and the console's edit form: new preferences,
+    and a new state if given. Made active by hand, digests start afresh (no backlog of
+    what they missed)."""
     subscriber = store.subscribers.change(subscriber.id, now, **prefs.columns())
     if status == "active" and subscriber.status != "active":
         subscriber = store.subscribers.activate(

@@ -10,6 +10,7 @@ confirmation sender.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -23,9 +24,10 @@ from starlette.routing import Mount, Route
 from publisher import tokens
 from publisher.clock import Clock, system_clock
 from publisher.config import Settings
+from publisher.delivery import Transport, make_transport
 from publisher.ops.metrics import metrics_app
 from publisher.store import Store
-from publisher.web import api, links, subscribe
+from publisher.web import admin, api, links, subscribe
 from publisher.web.api.problems import problem_response
 from publisher.web.guard import FormTokenError, RateLimiter
 from publisher.web.http import Representation, conditional_response
@@ -51,6 +53,7 @@ class Web:
     stylesheet: Representation | None = None
     api: Any = None  # publisher.web.api.ApiState
     started: datetime = field(init=False)
+    transport_factory: Callable[[Settings], Transport] = make_transport  # console test sends
 
     def __post_init__(self) -> None:
         self.started = self.clock()  # the style sheet's Last-Modified
@@ -78,6 +81,7 @@ def create_app(settings: Settings, store: Store, *, clock: Clock = system_clock,
         Route("/unsubscribe/{token}", links.unsubscribe, methods=["POST"]),
         Route("/s/{token}/feed.atom", links.private_feed, methods=["GET"]),
         Route("/_publisher/style.css", stylesheet, methods=["GET"]),
+        *admin.routes(),
         *([Route("/metrics", metrics_app(settings, store), methods=["GET"])]
           if settings.web.metrics else []),
         Route("/{path:path}", static_file, methods=["GET"]),

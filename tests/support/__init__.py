@@ -10,6 +10,7 @@ Tests import helpers from here, never from conftest or from another test module:
 - `feeds`: articles for the feeds tests, feeds read back, upstream RSS for sources
 - `web`: the web app's helpers, and `publisher serve` as a real process
 - `daemon`: a `publisher daemon` process, and waiting for a condition
+- `console`: the operator accounts, a movable clock, logging in to the console
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from publisher.store import Store
 from publisher.store.articles import FilePlan
 from publisher.store.schema import digests
 from tests.support import NOW
+from tests.support.daemon import wait_until
 from tests.support.servers import smtp_server
 
 
@@ -110,3 +111,9 @@ def add_digest(store, subscriber_id: int, period: str, seqs: list[int]) -> int:
             subscriber_id=subscriber_id, period=period, first_seq=min(seqs),
             last_seq=max(seqs), article_seqs=seqs, more=0, created_at=NOW,
         ).returning(digests.c.id)).scalar_one()
+
+
+def wait_for_mail(handler, count: int):
+    """The count-th message a recording SMTP handler accepted, once it has arrived."""
+    wait_until(lambda: len(handler.messages) >= count, f"message {count} to arrive")
+    return handler.messages[count - 1]
