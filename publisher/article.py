@@ -6,10 +6,21 @@ import hashlib
 import re
 import unicodedata
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from html import escape
+from urllib.parse import urlsplit
+
+from publisher.errors import InputError
 
 SUMMARY_CHARS = 280
+# Bounds on what one article may ask of the later stages: each section costs four files
+# and a folder name, and a date must survive conversion into any reader's time zone.
+MAX_SECTIONS = 32
+MAX_SECTION_CHARS = 64
+MAX_ID_CHARS, MAX_SLUG_CHARS, MAX_SOURCE_BYTES = 64, 200, 1000  # the store's columns
+MAX_TITLE_CHARS = 1000  # a longer first line is a paragraph, not a title
+FIRST_YEAR, LAST_YEAR = 1900, 8999
+IMAGE_SCHEMES = {"", "http", "https"}  # "": a path under [site] url
 NOT_IN_SECTION_NAME = re.compile(r"[^a-z0-9]+")
 
 
@@ -50,6 +61,7 @@ class Article:
 def make_article(**fields) -> Article:
     """Build an Article, deriving the summary, HTML, slug and hash where not given."""
     paragraphs = tuple(fields.pop("paragraphs", ()))
+    check_bounds(fields)
     fields.setdefault("summary", summarize(paragraphs))
     fields.setdefault("body_html", "".join(f"<p>{escape(p, quote=False)}</p>\n"
                                            for p in paragraphs))
@@ -108,6 +120,50 @@ class StoredArticle(Article):
     seq: int = 0
     updated: datetime | None = None
     stored_at: datetime | None = None
+
+
+def check_bounds(fields: dict) -> None:
+    """What the store's columns and the publish folder's file names can hold."""
+    source, sections = fields["source"], fields.get("sections", ())
+    if len(fields["title"]) > MAX_TITLE_CHARS:
+        raise InputError(source, f"title of {len(fields['title']):,} characters: a title "
+                                 f"has at most {MAX_TITLE_CHARS:,}")
+    for name, limit in (("id", MAX_ID_CHARS), ("slug", MAX_SLUG_CHARS)):
+        if len(fields.get(name) or "") > limit:
+            raise InputError(source, f"{name} is longer than {limit} characters")
+    if len(source.encode("utf-8", "surrogateescape")) > MAX_SOURCE_BYTES:
+        raise InputError(source[:80] + "...", f"the file's path is over {MAX_SOURCE_BYTES} "
+                                              "bytes: move it nearer the inbox")
+    if len(sections) > MAX_SECTIONS:
+        raise InputError(source, f"{len(sections):,} sections: an article takes at most "
+                                 f"{MAX_SECTIONS}")
+    for name in sections:
+        if len(name) > MAX_SECTION_CHARS:
+            raise InputError(source, f"section name {name[:40]!r}... is longer than "
+                                     f"{MAX_SECTION_CHARS} characters")
+
+
+def published_utc(moment: datetime, source: str) -> datetime:
+    """An aware date in UTC, refused when it is too near the ends of the calendar for
+    the later stages to convert into any time zone."""
+    if not FIRST_YEAR <= moment.year <= LAST_YEAR:
+        raise InputError(source, f"date {moment.isoformat()} is out of range: years "
+                                 f"{FIRST_YEAR} to {LAST_YEAR}")
+    return moment.astimezone(UTC)
+
+
+def image_url_problem(url: str) -> str | None:
+    """Why an image URL from a stranger cannot be used; None when it can. Only http(s)
+    and paths under the site: never javascript:, data:, file: and the like."""
+    if any(ord(char) <= 0x20 or ord(char) == 0x7F for char in url):
+        return "has spaces or control characters in it"
+    try:
+        scheme = urlsplit(url).scheme.lower()
+    except ValueError:
+        return "is not a URL"
+    if scheme not in IMAGE_SCHEMES:
+        return f"is a {scheme}: URL; images must be http(s) URLs or paths under the site"
+    return None
 
 
 def section_names(value: object) -> tuple[str, ...]:

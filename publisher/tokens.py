@@ -8,6 +8,7 @@ is the caller's `now` (publisher.clock), and so is the age it is checked against
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urljoin
@@ -24,6 +25,13 @@ ROUTES = {
     "confirm": "confirm/{token}",
     "feed": "s/{token}/feed.atom",
 }
+
+
+# The signed part of each route's path: /confirm/<t>, /unsubscribe/<t>, /s/<t>/feed.atom.
+FIRST_PARTS = "|".join(re.escape(route.split("/", 1)[0]) for route in ROUTES.values())
+IN_PATH = re.compile(rf"(/(?:{FIRST_PARTS})/)[^/?#\s]+")
+MAX_ID = 2**63 - 1       # BIGINT
+MAX_VERSION = 2**31 - 1  # INTEGER
 
 
 class TokenError(PublisherError):
@@ -73,7 +81,9 @@ def verify(settings: Settings, purpose: str, token: str, *, now: datetime,
     except BadSignature as exc:
         raise TokenError("this link is not valid: it was altered or is incomplete") from exc
     if (not isinstance(data, list) or len(data) != 2
-            or not all(isinstance(x, int) and not isinstance(x, bool) for x in data)):
+            or not all(isinstance(x, int) and not isinstance(x, bool) for x in data)
+            or not (0 < data[0] <= MAX_ID and 0 <= data[1] <= MAX_VERSION)):
+        # Signed, yet nothing we would sign: ids and versions a column can hold only.
         raise TokenError("this link is not valid")
     return TokenData(subscriber_id=data[0], version=data[1])
 
@@ -83,3 +93,9 @@ def link(settings: Settings, purpose: str, subscriber_id: int, version: int = 0,
     """The absolute URL of a signed link, under [site] url."""
     token = sign(settings, purpose, subscriber_id, version, now=now)
     return urljoin(settings.site.base_url, ROUTES[purpose].format(token=token))
+
+
+def redact(path: str) -> str:
+    """The path with every link token cut out, for logs: whoever reads a log must not be
+    able to unsubscribe people or read their private feeds."""
+    return IN_PATH.sub(r"\1…", path)

@@ -15,6 +15,7 @@ from cryptography.x509.oid import NameOID
 
 from publisher import tokens
 from publisher.config import load_settings
+from publisher.delivery.verp import Verp
 from publisher.store import open_store
 from tests.support import NOW
 from tests.support.mail import Recorder, add_articles, add_subscriber, mail_server, smtp_env
@@ -59,7 +60,12 @@ def test_run_delivers_each_subscriber_one_complete_digest(instance, monkeypatch,
 
     assert sorted(rcpt for _, rcpt, _ in received) == [
         ["ada@example.org"], ["grace@example.org"], ["jose@example.org"]]
-    assert {sender for sender, _, _ in received} == {"bounces@example.org"}
+    # Each envelope sender is the VERP return path naming that message's subscriber.
+    verp = Verp(settings, "bounces@example.org")
+    for sender, rcpt, _ in received:
+        tag = verp.read(sender)
+        assert sender.startswith("bounces+") and tag is not None
+        assert store_email(settings, tag.subscriber_id) == rcpt[0]
     mine = {rcpt[0]: data for _, rcpt, data in received}
     titles = {"ada@example.org": [t for t, _ in ARTICLES][::-1],
               "jose@example.org": ["Flood Warning Network", "Rail Strike Ends",
@@ -68,6 +74,14 @@ def test_run_delivers_each_subscriber_one_complete_digest(instance, monkeypatch,
     for address, data in mine.items():
         check_digest(settings, address, data, titles[address])
     assert b"=?utf-8?" in mine["jose@example.org"].split(b"\r\n\r\n")[0]
+
+
+def store_email(settings, subscriber_id: int) -> str:
+    store = open_store(settings.database_url)
+    try:
+        return store.subscribers.by_id(subscriber_id).email
+    finally:
+        store.close()
 
 
 def check_digest(settings, address: str, data: bytes, titles: list[str]) -> None:
@@ -245,7 +259,9 @@ def test_maildir_is_the_default_and_a_resend_does_not_duplicate(sqlite_instance,
 
     message = parse(files[0].read_bytes())
     assert message["Message-ID"].startswith("<digest-")
-    assert message["Return-Path"] == "<news@example.org>"
+    # What a delivering MTA records: the envelope sender, our VERP return path.
+    assert message["Return-Path"].startswith("<news+")
+    assert Verp(settings, "news@example.org").read(message["Return-Path"]) is not None
     # A crash after writing but before recording: the row is sent again, same file.
     store = open_store(settings.database_url)
     from sqlalchemy import update

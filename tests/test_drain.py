@@ -39,7 +39,9 @@ def test_everything_sent_once(settings, store, queued):
     assert (report.sent, report.deferred, report.failed) == (3, 0, 0)
     assert sorted(e.recipients[0] for e in transport.sent) == [
         "r0@example.org", "r1@example.org", "r2@example.org"]
-    assert all(e.sender == "news@example.org" for e in transport.sent)
+    # VERP: news+<subscriber>-<outbox row>-<mac>@example.org
+    assert all(e.sender.startswith("news+") and e.sender.endswith("@example.org")
+               for e in transport.sent)
     assert transport.closed == 1
     assert run(settings, store, transport, NOW + timedelta(days=1)).sent == 0
     assert store.ledger.counts()["sent"] == 3

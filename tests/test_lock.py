@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
@@ -58,8 +59,18 @@ def test_the_lock_dies_with_its_process(instance, store):
     finally:
         holder.send_signal(signal.SIGKILL)
         holder.wait(timeout=30)
+    # PostgreSQL drops a dead session's advisory lock once its backend sees the socket
+    # close, a moment after the kill: wait for that, bounded (Busy for good would fail).
     lock = run_lock(store.engine)
-    lock.acquire()  # would raise Busy if the lock had outlived its holder
+    deadline = time.monotonic() + 30  # clock-ok: bounds the wait
+    while True:
+        try:
+            lock.acquire()
+            break
+        except Busy:
+            if time.monotonic() > deadline:  # clock-ok
+                raise
+            time.sleep(0.1)  # polls until PostgreSQL lets go of the lock
     lock.release()
 
 

@@ -143,7 +143,7 @@ def test_files_without_articles_say_why(data, reason):
         parse_scraped(data, "bad.txt")
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.binary(max_size=2000))
 def test_any_bytes_give_articles_or_a_clear_error(data):
     try:

@@ -57,7 +57,7 @@ def test_status_reports_every_part(instance, store, upstream_server, run_cli):
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[2].startswith("articles: 2 (newest stored ")
-    assert "subscribers: 1 pending, 2 active, 1 unsubscribed, 0 bounced" in lines
+    assert "subscribers: 1 pending, 2 active, 1 unsubscribed, 0 bounced, 0 complained" in lines
     assert lines[4].startswith("outbox: 2 queued, 0 sending, 0 deferred, 3 sent, 1 failed "
                                "(oldest waiting since 2026-11-24 10:00:00 UTC")
     ingest_line = next(line for line in lines if line.startswith("  ingest "))
@@ -69,7 +69,8 @@ def test_status_reports_every_part(instance, store, upstream_server, run_cli):
 
     data = json.loads(run_cli("-C", instance, "status", "--json").output)
     assert data["articles"] == 2
-    assert data["subscribers"] == {"pending": 1, "active": 2, "unsubscribed": 1, "bounced": 0}
+    assert data["subscribers"] == {"pending": 1, "active": 2, "unsubscribed": 1, "bounced": 0,
+                                   "complained": 0}
     assert data["outbox"] == {"queued": 2, "sending": 0, "deferred": 0, "sent": 3, "failed": 1}
     stages = {run["stage"]: run for run in data["stages"]}
     assert set(stages) >= {"ingest", "sources"}

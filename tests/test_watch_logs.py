@@ -114,3 +114,19 @@ def test_text_logs_are_one_line_per_event():
     assert first.endswith(" INFO publisher.test: ingest: 2 new")
     assert " ERROR publisher.test: stage failed | Traceback" in second
     assert "ValueError: bad | thing" in second
+
+
+def test_a_quarantined_file_that_grows_is_worth_an_ingest_pass(tmp_path):
+    """A file quarantined half-written grows in quarantine/ as its writer goes on; the
+    daemon notices it (events or polling) so ingest can put it back and read it."""
+    from publisher.schedule.watch import snapshot
+
+    keep = wanted(tmp_path)
+    assert keep(Change.modified, str(tmp_path / "quarantine" / "late.txt"))
+    assert not keep(Change.modified, str(tmp_path / "quarantine" / "late.txt.error"))
+    (tmp_path / "quarantine").mkdir()
+    late = tmp_path / "quarantine" / "late.txt"
+    late.write_text("Late\n")
+    before = snapshot(tmp_path)
+    late.write_text("Late\n\nThe paragraph that came after.\n")
+    assert snapshot(tmp_path) != before

@@ -105,6 +105,7 @@ def main() -> None:
 from publisher.cli import (  # noqa: E402, F401  (registers the commands)
     admin,
     api_tokens,
+    bounces,
     core,
     feeds,
     mail,

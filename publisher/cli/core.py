@@ -10,7 +10,7 @@ import click
 
 from publisher.cli import cli, instance_option
 from publisher.delivery import make_transport
-from publisher.errors import InputError
+from publisher.errors import InputError, item_errors
 from publisher.ingest.inbox import ingest, parse_bytes, read_input
 from publisher.instance import Instance, init_instance, render_toml
 from publisher.schedule.lock import Busy, run_lock
@@ -46,8 +46,10 @@ def parse(instance: Instance, files: tuple[Path, ...]) -> None:
         try:
             if not path.is_file():
                 raise InputError(str(path), "no such file")
-            for article in parse_bytes(read_input(path, key, settings.ingest.max_bytes),
-                                       key, settings):
+            with item_errors(key):  # the same rule as ingest's: a parser's error is the file's
+                articles = parse_bytes(read_input(path, key, settings.ingest.max_bytes),
+                                       key, settings)
+            for article in articles:
                 click.echo(json.dumps(article.to_json(), ensure_ascii=False))
         except InputError as exc:
             click.echo(f"{path}: {exc.reason}", err=True)

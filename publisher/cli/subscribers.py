@@ -11,6 +11,7 @@ import click
 
 from publisher import tokens
 from publisher.cli import cli, instance_option
+from publisher.cli.bounces import event_line
 from publisher.delivery import deliver, make_transport
 from publisher.errors import AddressError, ConfigError
 from publisher.instance import Instance
@@ -19,11 +20,12 @@ from publisher.store.subscribers import FREQUENCIES, STATUSES, Subscriber
 from publisher.subscribers.csv_io import export_file, export_rows, import_file
 from publisher.subscribers.formats import FORMATS
 from publisher.subscribers.rules import (
+    MAX_MAIL_BYTES,
     Preferences,
     add_subscriber,
     clean_preferences,
     find,
-    unsubscribe_by_mail,
+    handle_unsubscribe_mail,
     update_subscriber,
 )
 
@@ -52,13 +54,15 @@ timezone_option = click.option(
 @click.option("--confirmed", is_flag=True, help="Active at once: you vouch that they opted "
               "in. Without it they are sent a confirmation link and stay pending until "
               "they follow it.")
+@click.option("--force", is_flag=True, help="Add an address on the suppression list "
+              "(bounced or complained) again.")
 @instance_option
 def add(instance: Instance, email: str, name: str, frequency: str | None,
-        sections: str | None, timezone: str | None, confirmed: bool) -> None:
-    """Add EMAIL to the list."""
+        sections: str | None, timezone: str | None, confirmed: bool, force: bool) -> None:
+    """Add EMAIL to the list (a bounced or complained address only with --force)."""
     prefs = clean_preferences(name, frequency or "", sections or "", timezone or "")
     settings, store, now = instance.settings, instance.store, instance.now()
-    subscriber = add_subscriber(settings, store, email, prefs, now, confirmed)
+    subscriber = add_subscriber(settings, store, email, prefs, now, confirmed, force=force)
     click.echo(f"added {subscriber.email} ({subscriber.status})")
     if not confirmed:
         # Sent now, as the web form does; if it cannot go out, `publisher send` retries.
@@ -99,6 +103,10 @@ def show(instance: Instance, email: str) -> None:
         shown = ", ".join(value) if isinstance(value, list) else value
         click.echo(f"{key + ':':<17} {shown if shown not in ('', None) else '-'}")
     click.echo(f"{'digests:':<17} {instance.store.subscribers.digest_count(subscriber.id)}")
+    history = instance.store.bounces.events(subscriber.id, subscriber.email, limit=20)
+    click.echo(f"{'bounce history:':<17} {len(history) or 'none'}")
+    for event in history:
+        click.echo(f"  {event_line(event)}")
     try:
         for purpose in ("preferences", "unsubscribe", "feed"):
             link = tokens.link(instance.settings, purpose, subscriber.id,
@@ -130,6 +138,10 @@ def set_command(instance: Instance, email: str, name: str | None, frequency: str
                            "--timezone, --status or --new-links")
     prefs = clean_preferences(name, frequency, sections, timezone,
                               default=Preferences.of(subscriber))
+    if status == "active" and subscriber.status == "complained":
+        raise AddressError(f"{subscriber.email} reported our mail as spam; only a new "
+                           "opt-in brings them back: `publisher subscribers add --force` "
+                           "sends them a confirmation link")
     subscriber = update_subscriber(instance.settings, store, subscriber, prefs, status, now,
                                    new_links)
     click.echo(f"changed {subscriber.email} ({subscriber.status})")
@@ -176,6 +188,9 @@ def import_command(instance: Instance, file: Path, resubscribe: bool,
         click.echo(f"{file}: ignored column(s) {', '.join(report.ignored_columns)}", err=True)
     for bad in report.bad:
         click.echo(f"{file}:{bad.line}: {bad.reason}", err=True)
+    for line, email, status in report.suppressed:
+        click.echo(f"{file}:{line}: {email} is on the suppression list ({status}); "
+                   "not made active", err=True)
     click.echo(report.line())
     sys.exit(1 if report.bad else 0)
 
@@ -194,17 +209,29 @@ def export(instance: Instance, file: Path | None, status: str | None) -> None:
 
 
 @subscribers.command(name="unsubscribe-mail")
-@click.argument("files", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("files", nargs=-1, type=click.Path(path_type=Path))
 @instance_option
 def unsubscribe_mail(instance: Instance, files: tuple[Path, ...]) -> None:
     """Act on mail sent to the List-Unsubscribe mailto address: each FILE (or standard
     input) is one message; its subject carries the signed token. Exits 0 so a mail
     server piping to it never bounces the request back."""
-    messages = [(str(path), path.read_bytes()) for path in files] if files \
-        else [("-", sys.stdin.buffer.read())]
-    for name, data in messages:
-        line = unsubscribe_by_mail(instance.settings, instance.store, data, instance.now())
+    for name, source in [(str(path), path) for path in files] or [("-", None)]:
+        line = handle_unsubscribe_mail(instance.settings, instance.store, name,
+                                       lambda source=source: read_bounded(source),
+                                       instance.now())
         click.echo(line if name == "-" else f"{name}: {line}")
+
+
+def read_bounded(path: Path | None) -> bytes:
+    """The first MAX_MAIL_BYTES of the file (None: standard input, the rest of which is
+    read and dropped, so the mail server piping it in sees it all taken)."""
+    if path is not None:
+        with path.open("rb") as handle:
+            return handle.read(MAX_MAIL_BYTES)
+    data = sys.stdin.buffer.read(MAX_MAIL_BYTES)
+    while sys.stdin.buffer.read(1 << 20):
+        pass
+    return data
 
 
 def as_dict(subscriber: Subscriber) -> dict:

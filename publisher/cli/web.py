@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import logging
-import re
 
 import click
 
+from publisher import tokens
 from publisher.cli import cli, instance_option
 from publisher.instance import Instance
-
-# The signed part of /confirm/<t>, /preferences/<t>, /unsubscribe/<t>, /s/<t>/feed.atom.
-LINK_TOKEN = re.compile(r"(/(?:confirm|preferences|unsubscribe|s)/)[^/?\s]+")
 
 
 class RedactTokens(logging.Filter):
@@ -21,7 +18,7 @@ class RedactTokens(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple) and len(record.args) == 5:
             client, method, path, version, status = record.args
-            record.args = (client, method, LINK_TOKEN.sub(r"\1…", str(path)), version, status)
+            record.args = (client, method, tokens.redact(str(path)), version, status)
         return True
 
 

@@ -43,6 +43,7 @@ from publisher.delivery.templates import (
     render,
 )
 from publisher.delivery.transport import Envelope
+from publisher.delivery.verp import Verp
 from publisher.errors import PublisherError
 from publisher.store import Store
 from publisher.store.ledger import Claimed
@@ -101,6 +102,8 @@ class Composer:
         mail = settings.mail
         display, self.from_address = mailbox(mail.from_)
         self.sender = mailbox(mail.bounce)[1] if mail.bounce else self.from_address
+        # The VERP return path names each message, so its bounce names its subscriber.
+        self.verp = Verp(settings, self.sender) if settings.bounces.verp else None
         self.domain = message_domain(settings)
         title = check_header_text("site title", settings.site.title)
         header_line("Subject", digest_subject(settings, 12))  # refuse a bad subject now
@@ -179,7 +182,8 @@ class Composer:
     def envelope(self, draft: Draft, signature: bytes | None) -> Envelope:
         headers = [signature, *draft.headers] if signature else draft.headers
         row = draft.row
-        return Envelope(row.id, row.message_id, self.sender, (row.recipient,),
+        sender = self.verp.address(row.subscriber_id, row.id) if self.verp else self.sender
+        return Envelope(row.id, row.message_id, sender, (row.recipient,),
                         assemble(headers, draft.pieces), dot_safe=True)
 
     def date_line(self, now: datetime) -> bytes:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -17,7 +16,18 @@ from zoneinfo import ZoneInfo
 
 from publisher.article import Article, section_names
 from publisher.config import Settings
-from publisher.errors import InputError
+from publisher.errors import InputError, item_errors
+from publisher.ingest.files import (
+    QUARANTINE,
+    Vanished,
+    check_entry,
+    checked_bytes,
+    inbox_files,
+    key_of,
+    quarantine,
+    read_inbox_file,
+    release_changed,
+)
 from publisher.ingest.markdown import parse_markdown
 from publisher.ingest.scraped import parse_scraped
 from publisher.store import Store
@@ -25,7 +35,7 @@ from publisher.store.articles import FilePlan, StoredRef
 
 log = logging.getLogger(__name__)
 
-QUARANTINE = "quarantine"
+__all__ = ["QUARANTINE", "inbox_files", "ingest", "parse_bytes", "read_input"]
 PARSERS = {".txt": "scraped", ".md": "markdown", ".markdown": "markdown"}
 
 
@@ -50,6 +60,7 @@ def ingest(settings: Settings, store: Store, now: datetime) -> IngestReport:
     inbox = settings.path(settings.ingest.inbox)
     report = IngestReport()
     seen = store.articles.seen_files()
+    release_changed(inbox)
     batch: list[FilePlan] = []
     for path in inbox_files(inbox):
         plan = plan_file(path, inbox, settings, store, seen, now, report)
@@ -64,32 +75,32 @@ def ingest(settings: Settings, store: Store, now: datetime) -> IngestReport:
     return report
 
 
-def inbox_files(inbox: Path) -> Iterator[Path]:
-    """Every candidate file, in a stable order; hidden files and quarantine/ are skipped."""
-    if not inbox.is_dir():
-        return
-    for path in sorted(inbox.rglob("*")):
-        relative = path.relative_to(inbox).parts
-        if relative[0] == QUARANTINE or any(part.startswith(".") for part in relative):
-            continue
-        if path.is_file() and not path.name.endswith("~"):
-            yield path
-
-
 def plan_file(path: Path, inbox: Path, settings: Settings, store: Store,
               seen: dict[str, tuple[str, int]], now: datetime,
               report: IngestReport) -> FilePlan | None:
     """What storing this file changes; None when it is unchanged or quarantined."""
-    key = path.relative_to(inbox).as_posix()
+    key = key_of(path, inbox)
     try:
-        data = read_input(path, key, settings.ingest.max_bytes)
-        sha256 = hashlib.sha256(data).hexdigest()
-        if key in seen and seen[key][0] == sha256:
-            report.unchanged += seen[key][1]
-            return None
-        parsed = parse_bytes(data, key, settings)
+        # The boundary: whatever reading and parsing a stranger's file raises is this
+        # file's error, and the pass goes on with the others.
+        with item_errors(key):
+            check_entry(path, key)
+            check_type(key)
+            data = read_inbox_file(inbox, path, key, settings.ingest.max_bytes)
+            sha256 = hashlib.sha256(data).hexdigest()
+            if key in seen and seen[key][0] == sha256:
+                report.unchanged += seen[key][1]
+                return None
+            parsed = parse_bytes(data, key, settings)
+    except Vanished:
+        log.info("%s went away before it was read", key)
+        return None
     except InputError as exc:
-        quarantine(path, inbox, exc.reason, now)
+        try:
+            quarantine(path, inbox, exc.reason, now)
+        except OSError as error:  # the quarantine cannot be used: the file stays put
+            log.error("%s: %s; cannot quarantine it (%s)", key, exc.reason, error)
+            return None
         report.quarantined += 1
         return None
     plan = reconcile(FilePlan(key, sha256, len(parsed)), parsed,
@@ -101,23 +112,27 @@ def plan_file(path: Path, inbox: Path, settings: Settings, store: Store,
 
 
 def read_input(path: Path, key: str, max_bytes: int) -> bytes:
-    if path.suffix.lower() not in PARSERS:
-        raise InputError(key, f"unsupported file type {path.suffix or '(none)'!r}: "
+    """A file the operator names (`publisher parse`), read with the inbox's checks."""
+    check_type(key)
+    with path.open("rb") as handle:
+        return checked_bytes(handle.read(max_bytes + 1), key, max_bytes)
+
+
+def check_type(key: str) -> None:
+    suffix = Path(key).suffix
+    if suffix.lower() not in PARSERS:
+        raise InputError(key, f"unsupported file type {suffix or '(none)'!r}: "
                               "the inbox takes .txt page text and .md Markdown")
-    size = path.stat().st_size
-    if size > max_bytes:
-        raise InputError(key, f"file is {size:,} bytes, over the limit of {max_bytes:,} "
-                              "([ingest] max_bytes)")
-    data = path.read_bytes()
-    if not data.strip():
-        raise InputError(key, "empty file")
-    return data
 
 
 def parse_bytes(data: bytes, key: str, settings: Settings) -> list[Article]:
     """Articles from one file's bytes; sub-folders of the inbox name their sections."""
     folders = section_names(list(Path(key).parent.parts))
     if PARSERS.get(Path(key).suffix.lower()) == "markdown":
+        if len(data) > settings.ingest.max_markdown_bytes:
+            raise InputError(key, f"Markdown file is over the limit of "
+                                  f"{settings.ingest.max_markdown_bytes:,} bytes "
+                                  "([ingest] max_markdown_bytes)")
         return parse_markdown(data, key, folders, ZoneInfo(settings.site.timezone))
     return parse_scraped(data, key, folders)
 
@@ -138,16 +153,3 @@ def reconcile(plan: FilePlan, parsed: list[Article], refs: list[StoredRef]) -> F
         elif ref.source_index != article.source_index:
             plan.moved.append((ref.id, article.source_index))
     return plan
-
-
-def quarantine(path: Path, inbox: Path, reason: str, now: datetime) -> Path:
-    """Move a bad file aside with NAME.error saying why; never overwrite an earlier one."""
-    target = inbox / QUARANTINE / path.relative_to(inbox)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if target.exists():
-        target = target.with_name(f"{target.stem}.{now:%Y%m%dT%H%M%S}{target.suffix}")
-    path.replace(target)
-    target.with_name(target.name + ".error").write_text(
-        f"{reason}\nquarantined at {now.isoformat()}\n", encoding="utf-8")
-    log.warning("quarantined %s: %s", path.relative_to(inbox).as_posix(), reason)
-    return target

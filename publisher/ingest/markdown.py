@@ -8,20 +8,27 @@ but never a script.
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
 import nh3
-import yaml
 from markdown_it import MarkdownIt
+from markdown_it.token import Token
 
-from publisher.article import Article, make_article, section_names, stable_id, summarize
+from publisher.article import (
+    Article,
+    image_url_problem,
+    make_article,
+    published_utc,
+    section_names,
+    stable_id,
+    summarize,
+)
 from publisher.errors import InputError
+from publisher.ingest.front_matter import load_front_matter
 from publisher.ingest.scraped import decode
 
 FRONT_MATTER = re.compile(r"\A---[ \t]*\n(?P<meta>.*?)\n---[ \t]*(?:\n(?P<body>.*))?\Z", re.S)
-KNOWN_KEYS = {"title", "date", "author", "sections", "summary", "image", "id", "slug",
-              "updated", "tags"}
 
 markdown = MarkdownIt("commonmark", {"html": True}).enable("table")
 
@@ -33,12 +40,13 @@ def parse_markdown(data: bytes, source: str, sections: tuple[str, ...] = (),
     if not match:
         raise InputError(source, "no front matter: start the file with a '---' line, "
                                  "then title: ..., then '---'")
-    meta = read_front_matter(match["meta"], source)
+    meta = load_front_matter(match["meta"], source)
     body = match["body"] or ""
     title = meta.get("title")
     if not isinstance(title, str) or not title.strip():
         raise InputError(source, "front matter has no title: add a line 'title: ...'")
-    paragraphs = tuple(paragraph_texts(body))
+    tokens = markdown.parse(body)  # once, for both the HTML and the plain text
+    paragraphs = tuple(paragraph_texts(tokens))
     if not paragraphs:
         raise InputError(source, "the article has a title but no body text")
     summary = meta.get("summary")
@@ -46,32 +54,26 @@ def parse_markdown(data: bytes, source: str, sections: tuple[str, ...] = (),
         id=str(meta.get("id") or stable_id(source)),
         title=" ".join(title.split()),
         paragraphs=paragraphs,
-        body_html=nh3.clean(markdown.render(body)),
+        body_html=nh3.clean(markdown.renderer.render(tokens, markdown.options, {})),
         summary=" ".join(str(summary).split()) if summary else summarize(paragraphs),
         source=source,
         author=str(meta["author"]) if meta.get("author") else None,
         sections=tuple(dict.fromkeys(section_names(meta.get("sections", meta.get("tags")))
                                      or sections)),
-        image=str(meta["image"]) if meta.get("image") else None,
+        image=image_of(meta, source),
         published=read_date(meta.get("date"), source, tz or ZoneInfo("UTC")),
         **({"slug": str(meta["slug"])} if meta.get("slug") else {}),
     )]
 
 
-def read_front_matter(text: str, source: str) -> dict:
-    try:
-        meta = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        where = getattr(exc, "problem_mark", None)
-        line = f" at line {where.line + 2}" if where else ""
-        raise InputError(source, f"front matter is not valid YAML{line}") from exc
-    if not isinstance(meta, dict):
-        raise InputError(source, "front matter must be 'key: value' lines")
-    unknown = sorted(str(key) for key in meta if key not in KNOWN_KEYS)
-    if unknown:
-        raise InputError(source, f"unknown front matter key {unknown[0]!r}: "
-                                 f"use {', '.join(sorted(KNOWN_KEYS))}")
-    return meta
+def image_of(meta: dict, source: str) -> str | None:
+    if not meta.get("image"):
+        return None
+    url = str(meta["image"]).strip()
+    problem = image_url_problem(url)
+    if problem:
+        raise InputError(source, f"front matter image {url[:60]!r} {problem}")
+    return url
 
 
 def read_date(value: object, source: str, tz: ZoneInfo) -> datetime | None:
@@ -90,13 +92,13 @@ def read_date(value: object, source: str, tz: ZoneInfo) -> datetime | None:
                                      "2026-11-24 or 2026-11-24T09:30:00+01:00") from exc
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=tz)
-    return moment.astimezone(UTC)
+    return published_utc(moment, source)
 
 
-def paragraph_texts(body: str) -> list[str]:
+def paragraph_texts(tokens: list[Token]) -> list[str]:
     """Plain text of each block, for text mail and summaries."""
     texts, parts = [], []
-    for token in markdown.parse(body):
+    for token in tokens:
         if token.type == "inline":
             parts.append("".join(
                 " " if "break" in child.type else child.content

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import re
+from collections import Counter
 from collections.abc import Iterator
 
 from publisher.article import Article, make_article, stable_id
@@ -20,15 +21,20 @@ CREDIT = re.compile(r"\((?P<credit>[A-Z0-9][^()]{0,59})\)$")
 # Share and font-size widgets copied along with the text.
 # C0 control characters other than tab and line breaks: plentiful in binary, absent in text.
 CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
+HIGH_BYTES = bytes(range(0x80, 0x100))
+MAX_HIGH_SHARE = 0.3  # even Icelandic or Portuguese text has well under a third
 FURNITURE_WORDS = {"share", "print", "email", "tweet", "comments", "listen", "save",
                    "font size", "text size", "a a", "aa", "advertisement"}
 
 
 def decode(data: bytes, source: str) -> str:
     """Bytes to text: UTF-8 (with or without BOM), UTF-16 with BOM, else cp1252."""
+    if data.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        # Checked first: UTF-32's little-endian BOM begins with UTF-16's.
+        raise InputError(source, "UTF-32 text is not read: save it as UTF-8")
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         try:
-            return data.decode("utf-16")
+            return text_only(data.decode("utf-16"), source)
         except UnicodeDecodeError as exc:
             raise InputError(source, f"broken UTF-16 text ({exc.reason})") from exc
     if b"\x00" in data:
@@ -37,8 +43,16 @@ def decode(data: bytes, source: str) -> str:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         # Windows-1252 is what "not UTF-8" almost always means for Western news text;
-        # its five undefined bytes fall back to Latin-1 so nothing is dropped.
+        # its five undefined bytes fall back to Latin-1 so nothing is dropped. Such text
+        # is mostly ASCII: bytes that are mostly not are binary, or another encoding.
+        if len(data) - len(data.translate(None, HIGH_BYTES)) > len(data) * MAX_HIGH_SHARE:
+            raise InputError(source, "binary file, or text in an encoding other than "
+                                     "UTF-8, UTF-16 or Windows-1252") from None
         text = data.decode("cp1252", errors="latin1_fallback")
+    return text_only(text, source)
+
+
+def text_only(text: str, source: str) -> str:
     if len(CONTROL.findall(text)) > max(8, len(text) // 100):
         raise InputError(source, "binary file (control characters), not page text")
     return text
@@ -59,8 +73,8 @@ def parse_scraped(data: bytes, source: str, sections: tuple[str, ...] = ()) -> l
     for index, blocks in enumerate(split_articles(text)):
         try:
             articles.append(parse_chunk(blocks, source, index, sections, used_ids))
-        except ValueError as exc:
-            problems.append(f"text block {index + 1}: {exc}")
+        except (ValueError, InputError) as exc:  # this chunk's problem, not the file's
+            problems.append(f"text block {index + 1}: {getattr(exc, 'reason', exc)}")
     if not articles:
         reason = problems[0] if problems else "no text in the file"
         raise InputError(source, f"no article found ({reason})")
@@ -139,14 +153,18 @@ def take_header(inline: list[str], blocks: list[list[str]],
 
 
 def is_meta(lines: list[str], known: tuple[str, ...]) -> bool:
-    """A header block: captions (credited, doubled or already seen) and page furniture."""
+    """A header block: captions (credited, doubled or already seen) and page furniture.
+    Counted and looked up in hash tables, so a stranger's 40,000-line header costs
+    linear time, not quadratic."""
     if not lines:
         return False
+    seen = set(known)
+    counts = Counter(lines)
     return all(
-        is_furniture(line) or line in known or CREDIT.search(line) is not None
-        or lines.count(line) > 1
+        is_furniture(line) or line in seen or CREDIT.search(line) is not None
+        or counts[line] > 1
         for line in lines
-    ) and (len(lines) > 1 or CREDIT.search(lines[0]) is not None or lines[0] in known
+    ) and (len(lines) > 1 or CREDIT.search(lines[0]) is not None or lines[0] in seen
            or is_furniture(lines[0]))
 
 

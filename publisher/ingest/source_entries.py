@@ -11,7 +11,6 @@ edited entry updates it in place.
 
 from __future__ import annotations
 
-import calendar
 import io
 import json
 import logging
@@ -27,8 +26,15 @@ from urllib.parse import urljoin, urlsplit
 import feedparser
 import nh3
 
-from publisher.article import Article, make_article, section_names, stable_id, summarize
-from publisher.errors import InputError
+from publisher.article import (
+    Article,
+    make_article,
+    published_utc,
+    section_names,
+    stable_id,
+    summarize,
+)
+from publisher.errors import InputError, item_errors
 
 log = logging.getLogger(__name__)
 
@@ -57,14 +63,27 @@ def parse_entries(data: bytes, name: str, url: str, sections: tuple[str, ...] = 
 
     InputError when the bytes are not a feed at all.
     """
-    if is_json(data, content_type):
-        feed_title, entries = read_json(data, name)
-    else:
-        feed_title, entries = read_xml(data, name, url, content_type)
+    if not data.strip():
+        raise InputError(name, "empty response: the server sent no feed")
+    with item_errors(name, "not a feed"):
+        if is_json(data, content_type):
+            feed_title, entries = read_json(data, name)
+            shape = json_entry
+        else:
+            feed_title, entries = read_xml(data, name, url, content_type)
+            shape = None
     sections = section_names(list(sections))
     articles, seen, skipped = [], set(), 0
-    for entry in entries:
-        article = entry_article(entry, name, url, sections)
+    for index, entry in enumerate(entries):
+        try:
+            # The boundary for each entry: whatever its parsing raises (a date out of
+            # range, ...) skips this entry only.
+            with item_errors(f"{name}: entry {index + 1}"):
+                article = entry_article(shape(entry) if shape else entry, name, url,
+                                        sections)
+        except InputError as exc:
+            log.warning("source %s", exc)
+            article = None
         if article is None:
             skipped += 1
         elif article.id not in seen:  # a feed that repeats an entry stores it once
@@ -92,8 +111,8 @@ def is_json(data: bytes, content_type: str) -> bool:
 
 
 def read_json(data: bytes, name: str) -> tuple[str, list[dict]]:
-    """JSON Feed 1.0 and 1.1 (feedparser reads only XML), as entries shaped like
-    feedparser's so one function turns either into an Article."""
+    """JSON Feed 1.0 and 1.1 (feedparser reads only XML): its items, which json_entry
+    shapes like feedparser's entries one by one (so a bad item is that item's error)."""
     try:
         feed = json.loads(data)
     except ValueError as exc:
@@ -101,7 +120,7 @@ def read_json(data: bytes, name: str) -> tuple[str, list[dict]]:
     if not isinstance(feed, dict) or not isinstance(feed.get("items"), list) or \
             "jsonfeed.org/version/" not in str(feed.get("version", "")):
         raise InputError(name, "not a feed (JSON without a jsonfeed.org version and items)")
-    return str(feed.get("title") or ""), [json_entry(item) for item in feed["items"]
+    return str(feed.get("title") or ""), [item for item in feed["items"]
                                           if isinstance(item, dict)]
 
 
@@ -135,7 +154,7 @@ def json_time(value: object) -> time.struct_time | None:
         return None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).timetuple()
+    return published_utc(moment, "date_published").timetuple()
 
 
 def entry_article(entry, name: str, url: str,
@@ -203,11 +222,18 @@ def clean_html(html: str, base: str) -> str:
 
 
 def absolute(base: str, url: str) -> str:
+    """The URL made absolute, or "" when it is not one we keep: not http(s) or mailto,
+    or not a URL at all (urllib raises on "http://[::1"; a bad href in an entry's body
+    costs that href, not the entry)."""
     url = url.strip()
     if not url:
         return ""
-    joined = urljoin(base, url)
-    return joined if urlsplit(joined).scheme in {"http", "https", "mailto"} else ""
+    try:
+        joined = urljoin(base, url)
+        scheme = urlsplit(joined).scheme
+    except ValueError:
+        return ""
+    return joined if scheme in {"http", "https", "mailto"} else ""
 
 
 def entry_image(entry, base: str) -> str | None:
@@ -218,17 +244,19 @@ def entry_image(entry, base: str) -> str | None:
     candidates += [e.get("href") for e in entry.get("enclosures", [])
                    if e.get("type", "").startswith("image/")]
     for url in candidates:
-        if url and (found := absolute(base, url)):
+        # absolute() keeps mailto: for links; a picture is http(s) or nothing.
+        if url and (found := absolute(base, url)).startswith(("http://", "https://")):
             return found
     return None
 
 
 def entry_time(entry) -> datetime | None:
-    """When the entry was published (else last updated); feedparser gives UTC tuples."""
+    """When the entry was published (else last updated); feedparser gives UTC tuples.
+    A date the calendar cannot hold, or too near its ends, is the entry's error."""
     moment = entry.get("published_parsed") or entry.get("updated_parsed")
     if not moment:
         return None
-    return datetime.fromtimestamp(calendar.timegm(moment), UTC)
+    return published_utc(datetime(*moment[:6], tzinfo=UTC), "the entry's date")
 
 
 def text_of(html: str) -> str:

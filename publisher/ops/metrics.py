@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import (
@@ -30,7 +31,9 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
 
+from publisher.clock import Clock, system_clock
 from publisher.errors import ConfigError
+from publisher.store.bounces import KINDS
 from publisher.store.status import WAITING
 
 if TYPE_CHECKING:
@@ -60,6 +63,9 @@ MESSAGES = Counter(
 SOURCE_ERRORS = Counter(
     "publisher_source_errors", "Failed fetches of upstream sources.", ["source"],
     registry=EVENTS)
+BOUNCES = Counter(
+    "publisher_bounces", "Bounce events stored, by kind (hard, soft, complaint).",
+    ["kind"], registry=EVENTS)
 STAGE_RUNS = Counter(
     "publisher_stage_runs", "Stage passes, by stage and outcome (ok, error).",
     ["stage", "outcome"], registry=EVENTS)
@@ -98,6 +104,11 @@ def reply_class(code: int | None) -> str:
     return f"{code // 100}xx"
 
 
+def record_bounce(kind: str) -> None:
+    """Called by the bounces stage for each new event it stores."""
+    BOUNCES.labels(kind=kind).inc()
+
+
 def record_message(outcome: str, code: int | None) -> None:
     """Called by delivery for each attempt: outcome sent, deferred or failed."""
     MESSAGES.labels(outcome=outcome, reply_class=reply_class(code)).inc()
@@ -106,9 +117,10 @@ def record_message(outcome: str, code: int | None) -> None:
 class StoreCollector:
     """Gauges read from the store at each scrape, so they hold across processes."""
 
-    def __init__(self, settings: Settings, store: Store):
+    def __init__(self, settings: Settings, store: Store, clock: Clock = system_clock):
         self.settings = settings
         self.store = store
+        self.clock = clock
 
     def describe(self) -> list[Metric]:
         return []  # read at scrape time only; nothing to check at registration
@@ -153,6 +165,31 @@ class StoreCollector:
             state = states.get(source.name)
             failures.add_metric([source.name], state.failures if state else 0)
         yield failures
+        yield from self.bounces()
+
+    def bounces(self) -> Iterator[Metric]:
+        # The scrape's own time: metrics describe the instance as it is when asked.
+        now = self.clock()
+        day = GaugeMetricFamily("publisher_bounces_24h",
+                                "Bounce events stored in the last 24 hours, by kind.",
+                                labels=["kind"])
+        last_day = self.store.bounces.counts_since(now - timedelta(days=1))
+        for kind in KINDS:
+            day.add_metric([kind], last_day.get(kind, 0))
+        yield day
+        rate = GaugeMetricFamily("publisher_complaint_rate_7d",
+                                 "Complaints over messages sent, the last 7 days.")
+        complaints = self.store.bounces.counts_since(now - timedelta(days=7)).get("complaint", 0)
+        rate.add_metric([], complaint_rate(complaints, self.store.bounces.sent_since(
+            now - timedelta(days=7))))
+        yield rate
+
+
+def complaint_rate(complaints: int, sent: int) -> float:
+    """Complaints as a share of messages sent (complaints with nothing sent: all of it)."""
+    if not sent:
+        return 1.0 if complaints else 0.0
+    return complaints / sent
 
 
 def registry_for(settings: Settings, store: Store) -> CollectorRegistry:

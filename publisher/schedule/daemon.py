@@ -175,8 +175,14 @@ class Daemon:
             state = states.get(source.name)
             at = state.next_fetch_at if state and state.url == source.url else None
             self.schedule_source(self.scheduler, source.name, at)
-        # Catch up: files that landed while no one led, feeds a stop left stale, digests.
-        self.request("ingest", "feeds", "digests")
+        # The bounce mailbox and pruning old bounce events, every few minutes.
+        self.scheduler.add_job(self.request, "interval", args=["bounces"],
+                               minutes=self.settings.bounces.imap_minutes, id="bounces",
+                               name="bounce mailbox")
+        # Catch up: files that landed while no one led, feeds a stop left stale, digests,
+        # and the bounce mailbox if there is one (pruning alone can wait for its timer).
+        mailbox = ("bounces",) if self.settings.bounces.imap_url else ()
+        self.request("ingest", "feeds", "digests", *mailbox)
 
     async def take_run_lock(self, said: bool) -> bool:
         try:

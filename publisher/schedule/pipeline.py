@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
+from publisher.bounces import ImapReport, bounces_stage
 from publisher.clock import Clock
 from publisher.config import Settings
 from publisher.delivery import DeliveryReport, deliver_blocking
@@ -33,12 +34,16 @@ class RunReport:
     feeds: FeedsReport
     digests: DigestReport
     delivery: DeliveryReport
+    bounces: ImapReport
     webhooks: WebhooksReport | None = None  # None: no [[webhooks]] configured
 
     def lines(self) -> list[str]:
-        return [self.ingest.line(), self.sources.line(), self.feeds.line(),
-                self.digests.line(), self.delivery.line()] + \
-            ([self.webhooks.line()] if self.webhooks else [])
+        lines = [self.ingest.line(), self.sources.line(), self.feeds.line(),
+                 self.digests.line(), self.delivery.line()]
+        # Without a bounce mailbox the stage only prunes: say so only when it did.
+        if self.bounces.mailbox or self.bounces.pruned:
+            lines.append(self.bounces.line())
+        return lines + ([self.webhooks.line()] if self.webhooks else [])
 
 
 def run_once(settings: Settings, store: Store, transport: Any, clock: Clock) -> RunReport:
@@ -69,6 +74,8 @@ def stages(settings: Settings, store: Store, now: datetime,
         ("feeds", lambda: build_feeds(settings, store, now)),
         ("digests", lambda: queue_digests(settings, store, now)),
         ("delivery", lambda: deliver_blocking(settings, store, transport, now)),
+        # Pruning and the bounce mailbox; the daemon asks for it on a timer of its own.
+        ("bounces", lambda: bounces_stage(settings, store, now)),
     ]
 
 

@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from publisher.config import Settings, SourceSettings
 from publisher.ingest.source_entries import source_key
 from publisher.ingest.sources import source_health
+from publisher.ops.metrics import complaint_rate
 from publisher.store import Store, safe_url
+from publisher.store.bounces import KINDS
 from publisher.store.sources import SourceState
 from publisher.store.subscribers import STATUSES
+
+COMPLAINT_WARNING = 0.001  # half of Gmail's and Yahoo's 0.3%
 
 
 @dataclass
@@ -59,6 +63,10 @@ class Status:
     outbox: dict[str, int]
     oldest_waiting_at: datetime | None
     sources: list[SourceStatus] = field(default_factory=list)
+    bounces_by_day: dict[str, dict[str, int]] = field(default_factory=dict)  # last 7 days
+    sent_7d: int = 0
+    complaint_rate_7d: float = 0.0
+    warnings: list[str] = field(default_factory=list)
     webhooks: dict[str, int] = field(default_factory=dict)  # deliveries by state
 
     @property
@@ -68,6 +76,30 @@ class Status:
 
 
 def collect_status(settings: Settings, store: Store, now: datetime) -> Status:
+    status = read_status(settings, store, now)
+    add_bounces(status, store, now)
+    return status
+
+
+def add_bounces(status: Status, store: Store, now: datetime) -> None:
+    """Bounces and complaints per day for the last 7 days, and the complaint rate,
+    with a warning above COMPLAINT_WARNING (half the 0.3% Gmail and Yahoo allow)."""
+    since = now - timedelta(days=7)
+    by_day = store.bounces.counts_by_day(since)
+    for offset in range(6, -1, -1):
+        day = (now - timedelta(days=offset)).date().isoformat()
+        status.bounces_by_day[day] = {kind: by_day.get((day, kind), 0) for kind in KINDS}
+    complaints = sum(n for (_, kind), n in by_day.items() if kind == "complaint")
+    status.sent_7d = store.bounces.sent_since(since)
+    status.complaint_rate_7d = complaint_rate(complaints, status.sent_7d)
+    if status.complaint_rate_7d > COMPLAINT_WARNING:
+        status.warnings.append(
+            f"complaint rate {status.complaint_rate_7d:.2%} over the last 7 days "
+            f"({complaints} complaints, {status.sent_7d} messages sent) is above "
+            f"{COMPLAINT_WARNING:.1%}; Gmail and Yahoo block senders above 0.3%")
+
+
+def read_status(settings: Settings, store: Store, now: datetime) -> Status:
     articles, newest = store.status.articles()
     by_status = store.subscribers.count_by_status()
     states = store.sources.states()
@@ -139,6 +171,7 @@ def status_lines(status: Status) -> list[str]:
             f"{k} {v}" for k, v in run.summary.items() if isinstance(v, int | float))
         lines.append(f"  {run.stage:<{width}}  {state:<7} {when(run.started_at)}{took}"
                      + (f"  {detail}" if detail else ""))
+    lines += bounce_lines(status)
     if status.webhooks:
         lines.append("webhooks: " + counts(status.webhooks))
     if status.sources:
@@ -148,6 +181,17 @@ def status_lines(status: Status) -> list[str]:
             lines.append(f"  {source.name:<{width}}  {source.health:<9} "
                          f"{source.articles} articles" + source_detail(source, when))
     return lines
+
+
+def bounce_lines(status: Status) -> list[str]:
+    days = [(day, counts) for day, counts in status.bounces_by_day.items()
+            if any(counts.values())]
+    lines = [f"bounces, last 7 days: {'none' if not days else ''}".rstrip()]
+    for day, counts in days:
+        lines.append(f"  {day}  " + ", ".join(f"{n} {kind}" for kind, n in counts.items()))
+    lines.append(f"complaint rate, last 7 days: {status.complaint_rate_7d:.3%} of "
+                 f"{status.sent_7d} sent")
+    return lines + [f"WARNING: {warning}" for warning in status.warnings]
 
 
 def source_detail(source: SourceStatus, when: Clock) -> str:

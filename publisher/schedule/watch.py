@@ -13,13 +13,14 @@ Tip for writers: put a file in place with a rename (write `.name.txt`, then move
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections.abc import Callable
 from pathlib import Path
 
 from watchfiles import Change, awatch
 
-from publisher.ingest.inbox import QUARANTINE, inbox_files
+from publisher.ingest.files import ERROR_SUFFIX, QUARANTINE, inbox_files, walk
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ def watch_inbox(inbox: Path, changed: Callable[[], None], stop: asyncio.Event, *
 
 def wanted(inbox: Path) -> Callable[[Change, str], bool]:
     """Changes worth an ingest: files added or modified (a deletion stores nothing), not
-    in quarantine/, not hidden, not editor backups."""
+    hidden, not editor backups, not quarantine/'s .error notes."""
 
     def keep(change: Change, path: str) -> bool:
         if change == Change.deleted:
@@ -46,8 +47,11 @@ def wanted(inbox: Path) -> Callable[[Change, str], bool]:
             parts = Path(path).relative_to(inbox).parts
         except ValueError:
             return False
-        return bool(parts) and parts[0] != QUARANTINE and not parts[-1].endswith("~") \
-            and not any(part.startswith(".") for part in parts)
+        if not parts or parts[-1].endswith("~") or any(p.startswith(".") for p in parts):
+            return False
+        # In quarantine/, a file that changes may be one caught half-written whose writer
+        # went on: ingest puts it back. The .error notes are ingest's own writing.
+        return parts[0] != QUARANTINE or not parts[-1].endswith(ERROR_SUFFIX)
 
     return keep
 
@@ -68,7 +72,9 @@ async def watch_events(inbox: Path, changed: Callable[[], None], stop: asyncio.E
 def snapshot(inbox: Path) -> dict[str, tuple[int, int]]:
     """Each inbox file's size and modification time: enough to see that one changed."""
     found = {}
-    for path in inbox_files(inbox):
+    quarantined = (path for path in walk(inbox / QUARANTINE)
+                   if not path.name.endswith(ERROR_SUFFIX))
+    for path in itertools.chain(inbox_files(inbox), quarantined):
         try:
             stat = path.stat()
         except OSError:  # moved away between the listing and the stat

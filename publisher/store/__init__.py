@@ -23,6 +23,7 @@ from publisher.store.api_queries import ApiQueries
 from publisher.store.api_tokens import ApiTokenStore
 from publisher.store.archive_entries import ArchiveEntryStore
 from publisher.store.articles import ArticleStore
+from publisher.store.bounces import BounceStore
 from publisher.store.browse import BrowseStore
 from publisher.store.dashboard import DashboardStore
 from publisher.store.events import EventStore
@@ -57,6 +58,7 @@ class Store:
         self.accounts = AccountStore(self)  # the console's operators, sessions, audit
         self.browse = BrowseStore(self)
         self.dashboard = DashboardStore(self)
+        self.bounces = BounceStore(self)
 
     @property
     def dialect(self) -> str:

@@ -21,6 +21,7 @@ from publisher.store.schema import (
     admin_login_failures,
     admin_sessions,
     archive_entries,
+    bounce_events,
     metadata,
     schema_version,
     subscribers,
@@ -57,6 +58,8 @@ MIGRATIONS: list[tuple[int, str, Step]] = [
      lambda conn: metadata.create_all(conn, tables=list(API_TABLES))),
     (4, "the console: operator accounts, sessions, login failures, audit log; "
         "subscriber indexes for search and filters", add_console),
+    (5, "bounce_events: bounces and complaints with their raw messages",
+     lambda conn: bounce_events.create(conn, checkfirst=True)),
 ]
 
 

@@ -271,3 +271,24 @@ admin_audit = Table(
     Column("detail", Text, nullable=False, default=""),
 )
 Index("ix_admin_audit_target", admin_audit.c.target, admin_audit.c.id)
+
+# Bounces and complaints as they arrived (by mail, IMAP or webhook), kept [bounces]
+# keep_days with their raw message (cut at RAW_MAX bytes) so each decision can be
+# checked. `fingerprint` makes a re-read mailbox or a retried webhook count once.
+bounce_events = Table(
+    "bounce_events", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("fingerprint", String(64), nullable=False, unique=True),
+    Column("subscriber_id", Id, ForeignKey("subscribers.id", ondelete="CASCADE")),
+    Column("email", String(320)),  # the address the report names, when it names one
+    Column("kind", String(12), nullable=False),  # hard, soft, complaint
+    Column("origin", String(20), nullable=False),  # mail, imap, ses, postmark, mailgun, ...
+    Column("status", String(16), nullable=False, default=""),  # enhanced status code
+    Column("detail", Text, nullable=False, default=""),
+    Column("message_id", String(255)),  # our message it answers, when known
+    Column("action", String(60), nullable=False),  # what it did: bounced, complained, ...
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("raw", LargeBinary),
+)
+Index("ix_bounce_events_subscriber", bounce_events.c.subscriber_id, bounce_events.c.received_at)
+Index("ix_bounce_events_received", bounce_events.c.received_at, bounce_events.c.kind)

@@ -20,12 +20,20 @@ from publisher.errors import AddressError
 from publisher.store.api_schema import events
 from publisher.store.articles import chunks
 from publisher.store.events import STATUS_EVENTS, record_subscriber_events
-from publisher.store.schema import article_sections, digests, outbox, subscribers
+from publisher.store.schema import (
+    article_sections,
+    bounce_events,
+    digests,
+    outbox,
+    subscribers,
+)
 
 if TYPE_CHECKING:
     from publisher.store import Store
 
-STATUSES = ("pending", "active", "unsubscribed", "bounced")
+STATUSES = ("pending", "active", "unsubscribed", "bounced", "complained")
+# Addresses nothing is sent to and that no import or `add` makes active again.
+SUPPRESSED = ("bounced", "complained")
 FREQUENCIES = ("instant", "daily", "weekly")
 # The columns an import or a preferences form may set on an existing subscriber.
 MUTABLE = ("name", "status", "frequency", "sections", "timezone", "confirmed_at")
@@ -174,6 +182,9 @@ class SubscriberStore:
             gone_digests = conn.execute(delete(digests).where(
                 digests.c.subscriber_id == subscriber_id)).rowcount
             conn.execute(delete(events).where(events.c.subscriber_id == subscriber_id))
+            # Bounce reports hold the address (and the raw message): they go too.
+            conn.execute(delete(bounce_events).where(or_(
+                bounce_events.c.subscriber_id == subscriber_id, bounce_events.c.email == email)))
             conn.execute(delete(subscribers).where(subscribers.c.id == subscriber_id))
         return Forgotten(1, gone_digests, messages)
 

@@ -32,7 +32,7 @@ from publisher.config import Settings
 from publisher.errors import AddressError, InputError
 from publisher.ops.progress import ProgressDisplay, quiet
 from publisher.store import Store
-from publisher.store.subscribers import MUTABLE
+from publisher.store.subscribers import MUTABLE, SUPPRESSED
 from publisher.subscribers import formats
 from publisher.subscribers.rules import (
     clean_frequency,
@@ -53,7 +53,7 @@ ALIASES = {"email address": "email", "e-mail": "email", "mail": "email",
 BATCH = 5000
 # Where a subscriber's digests start, given their sections (publisher.digests.planner decides).
 CursorFor = Callable[[tuple[str, ...]], int]
-LEFT_SUBSCRIBED = ("unsubscribed", "bounced")
+LEFT_SUBSCRIBED = ("unsubscribed", "bounced", "complained")
 
 
 @dataclass
@@ -68,6 +68,9 @@ class ImportReport:
     updated: int = 0
     unchanged: int = 0
     kept: int = 0  # rows asking to re-subscribe someone who left, refused
+    # Of those, the suppressed addresses (bounced, complained): (line, address, status).
+    # A complaint stays suppressed even with --resubscribe: only a new opt-in lifts it.
+    suppressed: list[tuple[int, str, str]] = field(default_factory=list)
     bad: list[BadRow] = field(default_factory=list)
     ignored_columns: list[str] = field(default_factory=list)
     encoding: str = "utf-8"
@@ -276,6 +279,7 @@ def store_batch(store: Store, batch: list[Incoming], report: ImportReport, now: 
 
     def plan(stored: dict[str, dict]) -> tuple[list[dict], list[dict]]:
         counts.added = counts.updated = counts.unchanged = counts.kept = 0
+        counts.suppressed = []
         inserts, changes = [], []
         for row in batch:
             old = stored.get(row.email)
@@ -283,8 +287,11 @@ def store_batch(store: Store, batch: list[Incoming], report: ImportReport, now: 
                 inserts.append(new_row(row, now, cursor))
                 counts.added += 1
                 continue
-            new, refused = merged(old, row, now, cursor, resubscribe)
+            lift = resubscribe and old["status"] != "complained"
+            new, refused = merged(old, row, now, cursor, lift)
             counts.kept += refused
+            if refused and old["status"] in SUPPRESSED:
+                counts.suppressed.append((row.line, row.email, old["status"]))
             if new is None:
                 counts.unchanged += 1
             else:
@@ -297,6 +304,7 @@ def store_batch(store: Store, batch: list[Incoming], report: ImportReport, now: 
     report.updated += counts.updated
     report.unchanged += counts.unchanged
     report.kept += counts.kept
+    report.suppressed += counts.suppressed
 
 
 def new_row(row: Incoming, now: datetime, cursor: CursorFor) -> dict:

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from email.parser import BytesParser
+from email.parser import BytesHeaderParser, BytesParser
 from email.policy import default as email_policy
 from functools import cache, lru_cache
 from zoneinfo import available_timezones
@@ -24,9 +24,9 @@ from publisher.addresses import check_header_text, normalize_address
 from publisher.article import section_names
 from publisher.config import Settings
 from publisher.digests.planner import starting_cursor
-from publisher.errors import AddressError
+from publisher.errors import AddressError, InputError, item_errors
 from publisher.store import Store
-from publisher.store.subscribers import FREQUENCIES, STATUSES, Subscriber
+from publisher.store.subscribers import FREQUENCIES, STATUSES, SUPPRESSED, Subscriber
 from publisher.subscribers.confirmations import queue_confirmation
 
 log = logging.getLogger(__name__)
@@ -130,11 +130,17 @@ def first_cursor(settings: Settings, store: Store, sections: Iterable[str] = ())
 # --- joining ------------------------------------------------------------------------
 
 def add_subscriber(settings: Settings, store: Store, address: str, prefs: Preferences,
-                   now: datetime, confirmed: bool) -> Subscriber:
+                   now: datetime, confirmed: bool, force: bool = False) -> Subscriber:
     """`subscribers add`: a new subscriber, active if the operator vouches for their
-    consent (--confirmed), else pending with a confirmation message queued."""
+    consent (--confirmed), else pending with a confirmation message queued. An address
+    on the suppression list (bounced, complained) is refused unless `force`."""
     email = normalize_address(address)
     known = store.subscribers.by_email(email)
+    if known and known.status in SUPPRESSED:
+        if not force:
+            raise AddressError(f"{email} is on the suppression list ({known.status}); "
+                               "add it anyway with --force")
+        return readd(settings, store, known, prefs, now, confirmed)
     if known:
         raise AddressError(f"{email} is already on the list ({known.status}); use "
                            "`publisher subscribers set` to change it")
@@ -143,6 +149,18 @@ def add_subscriber(settings: Settings, store: Store, address: str, prefs: Prefer
         cursor=first_cursor(settings, store, prefs.sections), **prefs.columns())
     if not confirmed:
         queue_confirmation(settings, store, subscriber, now)
+    return subscriber
+
+
+def readd(settings: Settings, store: Store, known: Subscriber, prefs: Preferences,
+          now: datetime, confirmed: bool) -> Subscriber:
+    """`add --force` of a suppressed address: active again, or pending with a new link."""
+    store.subscribers.change(known.id, now, **prefs.columns())
+    if confirmed:
+        return store.subscribers.activate(known.id, now,
+                                          first_cursor(settings, store, prefs.sections))
+    subscriber = store.subscribers.change(known.id, now, status="pending")
+    queue_confirmation(settings, store, subscriber, now)
     return subscriber
 
 
@@ -167,7 +185,8 @@ def request_subscription(settings: Settings, store: Store, address: str,
     if known.status == "active":
         log.info("subscribe form for active subscriber %s: nothing to do", known.id)
         return None
-    # Pending, unsubscribed or bounced: take the new choices; status waits for the link.
+    # Pending, unsubscribed, bounced or complained: take the new choices; status waits
+    # for the link (for a complaint, this double opt-in is the only way back).
     return store.subscribers.change(known.id, now, status="pending", **prefs.columns())
 
 
@@ -187,6 +206,10 @@ def resubscribe(settings: Settings, store: Store, subscriber: Subscriber,
     unsubscribe page): they proved the address is theirs when they first confirmed."""
     if subscriber.status == "active":
         return subscriber
+    if subscriber.status == "complained":
+        # They marked our mail as spam: only a new double opt-in brings them back.
+        raise AddressError("this address reported our mail as spam; subscribe again with "
+                           "the form, and confirm the link we send")
     if subscriber.confirmed_at is None:
         raise AddressError("this address was never confirmed: use the confirmation link")
     return store.subscribers.activate(subscriber.id, now,
@@ -221,7 +244,39 @@ def find(store: Store, address: str) -> Subscriber:
 
 # --- leaving by mail --------------------------------------------------------------------
 
+# Tokens are words of URL-safe base64 and dots; found in one linear pass (a pattern with
+# three `+` runs backtracks quadratically over a long run without dots).
+WORD = re.compile(r"[A-Za-z0-9_.-]+")
 TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+MAX_TOKEN_CHARS = 512   # ours are under 100
+MAX_CANDIDATES = 10     # each costs an HMAC; a real request carries one
+MAX_MAIL_BYTES = 256 * 1024  # the token is in the subject, at the start; the rest waits
+
+
+def candidate_tokens(text: str) -> list[str]:
+    """Words shaped like a signed token, at most MAX_CANDIDATES, in one pass."""
+    found = []
+    for match in WORD.finditer(text):
+        word = match.group().strip(".")
+        if len(word) <= MAX_TOKEN_CHARS and TOKEN_SHAPE.fullmatch(word):
+            found.append(word)
+            if len(found) == MAX_CANDIDATES:
+                break
+    return found
+
+
+def handle_unsubscribe_mail(settings: Settings, store: Store, name: str,
+                            read: Callable[[], bytes], now: datetime) -> str:
+    """One message to the unsubscribe box, read and acted on; always one line back.
+
+    The boundary: anyone can mail that address, so whatever reading or parsing the
+    message raises (an unknown charset, MIME nested 2,000 deep, a file that is gone)
+    is this message's line, and the others go on."""
+    try:
+        with item_errors(name, "could not be read"):
+            return unsubscribe_by_mail(settings, store, read(), now)
+    except InputError as exc:
+        return f"unsubscribe mail: {exc.reason}; nothing done"
 
 
 def unsubscribe_by_mail(settings: Settings, store: Store, message: bytes,
@@ -230,12 +285,22 @@ def unsubscribe_by_mail(settings: Settings, store: Store, message: bytes,
     "unsubscribe <token>" (the signed unsubscribe token of the digest it answers).
 
     Only the token counts: a From address is easily forged, so a message without a valid
-    token unsubscribes no one. Returns one line saying what happened."""
-    parsed = BytesParser(policy=email_policy).parsebytes(message)
-    subject = str(parsed.get("subject", ""))
-    body = parsed.get_body(preferencelist=("plain",))
-    text = subject + "\n" + (body.get_content() if body is not None else "")
-    for candidate in TOKEN_SHAPE.findall(text):
+    token unsubscribes no one. Only the message's first MAX_MAIL_BYTES are read, the
+    subject first; the body (a mail program that puts the token there) is parsed only
+    when the subject has none. Returns one line saying what happened."""
+    message = message[:MAX_MAIL_BYTES]
+    headers = BytesHeaderParser(policy=email_policy).parsebytes(message)
+    outcome = act_on_tokens(settings, store, str(headers.get("subject", "")), now)
+    if outcome is None:
+        parsed = BytesParser(policy=email_policy).parsebytes(message)
+        body = parsed.get_body(preferencelist=("plain",))
+        outcome = act_on_tokens(settings, store,
+                                body.get_content() if body is not None else "", now)
+    return outcome or "unsubscribe mail: no valid unsubscribe token in it; nothing done"
+
+
+def act_on_tokens(settings: Settings, store: Store, text: str, now: datetime) -> str | None:
+    for candidate in candidate_tokens(text):
         try:
             data = tokens.verify(settings, "unsubscribe", candidate, now=now)
         except tokens.TokenError:
@@ -245,4 +310,4 @@ def unsubscribe_by_mail(settings: Settings, store: Store, message: bytes,
             return "unsubscribe mail: the link it carries is no longer valid; nothing done"
         store.subscribers.unsubscribe(subscriber.id, now)
         return f"unsubscribe mail: unsubscribed {subscriber.email}"
-    return "unsubscribe mail: no valid unsubscribe token in it; nothing done"
+    return None

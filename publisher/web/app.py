@@ -1,6 +1,6 @@
 """Web: the application `publisher serve` runs (Starlette): the publish folder, the
-subscribe form, confirmation, preferences and one-click unsubscribe links, and each
-subscriber's private feed.
+subscribe form, confirmation, preferences and one-click unsubscribe links, each
+subscriber's private feed, and the bounce webhooks of hosted senders.
 
 `create_app(settings, store)` builds it; everything a handler needs travels in one
 `Web` object on app.state, so tests build the same app with their own store, clock or
@@ -22,12 +22,13 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 
 from publisher import tokens
+from publisher.bounces.sns import Fetch, SnsVerifier, https_get
 from publisher.clock import Clock, system_clock
 from publisher.config import Settings
 from publisher.delivery import Transport, make_transport
 from publisher.ops.metrics import metrics_app
 from publisher.store import Store
-from publisher.web import admin, api, links, subscribe
+from publisher.web import admin, api, bounce_hooks, links, subscribe
 from publisher.web.api.problems import problem_response
 from publisher.web.guard import FormTokenError, RateLimiter
 from publisher.web.http import Representation, conditional_response
@@ -50,6 +51,8 @@ class Web:
     subscribe_limiter: RateLimiter
     address_limiter: RateLimiter
     confirmations: subscribe.ConfirmationSender
+    sns: SnsVerifier
+    webhook_refusals: RateLimiter
     stylesheet: Representation | None = None
     api: Any = None  # publisher.web.api.ApiState
     started: datetime = field(init=False)
@@ -60,14 +63,19 @@ class Web:
 
 
 def create_app(settings: Settings, store: Store, *, clock: Clock = system_clock,
-               confirmations: subscribe.ConfirmationSender | None = None) -> Starlette:
+               confirmations: subscribe.ConfirmationSender | None = None,
+               sns_fetch: Fetch = https_get) -> Starlette:
+    """`sns_fetch` gets SNS signing certificates and confirmation URLs (tests pass their
+    own); the rule that those URLs are https on an SNS host applies whatever it is."""
     # A missing or short [web] secret stops us here, not at the first link.
     tokens.sign(settings, "confirm", 0, now=clock())
     web = Web(settings=settings, store=store, pages=Pages(settings),
               folder=PublishFolder(settings.path(settings.feeds.folder)), clock=clock,
               subscribe_limiter=RateLimiter(settings.web.subscribe_per_minute, 60.0),
               address_limiter=RateLimiter(CONFIRMATIONS_PER_HOUR, 3600.0),
-              confirmations=confirmations or subscribe.MailConfirmations(settings, store))
+              confirmations=confirmations or subscribe.MailConfirmations(settings, store),
+              sns=SnsVerifier(settings.bounces.sns_topics, sns_fetch),
+              webhook_refusals=RateLimiter(bounce_hooks.REFUSALS_PER_MINUTE, 60.0))
     web.api = api.ApiState(settings, store)
     routes = [
         Route("/subscribe", subscribe.form_page, methods=["GET"]),
@@ -80,6 +88,10 @@ def create_app(settings: Settings, store: Store, *, clock: Clock = system_clock,
         Route("/unsubscribe/{token}", links.unsubscribe_page, methods=["GET"]),
         Route("/unsubscribe/{token}", links.unsubscribe, methods=["POST"]),
         Route("/s/{token}/feed.atom", links.private_feed, methods=["GET"]),
+        Route("/webhooks/ses", bounce_hooks.ses, methods=["POST"]),
+        Route("/webhooks/postmark", bounce_hooks.postmark, methods=["POST"]),
+        Route("/webhooks/mailgun", bounce_hooks.mailgun, methods=["POST"]),
+        Route("/webhooks/bounces", bounce_hooks.generic, methods=["POST"]),
         Route("/_publisher/style.css", stylesheet, methods=["GET"]),
         *admin.routes(),
         *([Route("/metrics", metrics_app(settings, store), methods=["GET"])]
@@ -149,7 +161,10 @@ async def http_error(request: Request, exc: Exception) -> Response:
 
 
 async def server_error(request: Request, exc: Exception) -> Response:
-    log.exception("error serving %s %s", request.method, request.url.path, exc_info=exc)
+    # The path, never the query, and with any link token cut out: the log must not be
+    # able to unsubscribe people or read their private feeds.
+    log.error("error serving %s %s", request.method, tokens.redact(request.url.path),
+              exc_info=exc)
     if request.url.path.startswith(api.PREFIX + "/"):
         return problem_response(500, {"type": "about:blank", "title": "Internal Server Error",
                                       "status": 500, "detail": "The error was logged."})

@@ -105,6 +105,13 @@ class RateLimiter:
             log.append(now)
             return True, 0
 
+    def full(self, key: str) -> bool:
+        """Whether the next event for `key` would be refused (recording nothing)."""
+        now = self.clock()
+        with self.lock:
+            log = self.events.get(key)
+            return bool(log) and sum(1 for t in log if t > now - self.window) >= self.limit
+
     def forget_idle(self, now: float) -> None:
         """Keeps memory bounded: drop clients not seen for a whole window."""
         for key in [k for k, log in self.events.items() if not log or log[-1] <= now - self.window]:

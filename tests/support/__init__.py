@@ -11,6 +11,8 @@ Tests import helpers from here, never from conftest or from another test module:
 - `web`: the web app's helpers, and `publisher serve` as a real process
 - `daemon`: a `publisher daemon` process, and waiting for a condition
 - `console`: the operator accounts, a movable clock, logging in to the console
+- `inbox`: scraped dumps and files for the inbox; `mailservers`: private Postfix and
+  Dovecot for the bounce tests, on ports held for them
 """
 
 from __future__ import annotations

@@ -117,3 +117,8 @@ def wait_for_mail(handler, count: int):
     """The count-th message a recording SMTP handler accepted, once it has arrived."""
     wait_until(lambda: len(handler.messages) >= count, f"message {count} to arrive")
     return handler.messages[count - 1]
+
+
+def unsubscribe_message(subject: str, sender: str = "ada@example.org") -> bytes:
+    return (f"From: {sender}\r\nTo: unsubscribe@example.org\r\nSubject: {subject}\r\n"
+            "Date: Tue, 24 Nov 2026 12:00:00 +0000\r\n\r\n\r\n").encode()

@@ -33,6 +33,15 @@ def refused_port() -> Iterator[int]:
         yield sock.getsockname()[1]
 
 
+def port_reservation() -> socket.socket:
+    """A socket holding a port for a server in another process (see reserved_port);
+    close it once that server has stopped."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((HOST, 0))
+    return sock
+
+
 @contextlib.contextmanager
 def reserved_port() -> Iterator[int]:
     """A port for a server in another process, which must be told its port in advance.
@@ -41,9 +50,7 @@ def reserved_port() -> Iterator[int]:
     long as the block runs: the kernel hands it to no one asking for a free port, while a
     server that sets SO_REUSEADDR itself (uvicorn, http.server, prometheus_client) can
     still bind and listen on it (Linux allows that while the holder does not listen)."""
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((HOST, 0))
+    with port_reservation() as sock:
         yield sock.getsockname()[1]
 
 

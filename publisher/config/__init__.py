@@ -18,7 +18,13 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from publisher.errors import ConfigError
+from publisher.config.checks import (
+    check_database_url,
+    check_folders,
+    check_subject,
+    check_value,
+)
+from publisher.errors import ConfigError, setting_errors
 
 CONFIG_NAME = "publisher.toml"
 ENV_PREFIX = "PUBLISHER_"
@@ -58,6 +64,9 @@ class StoreSettings:
 class IngestSettings:
     inbox: str = setting("articles", "Folder scanned for new .txt and .md articles.")
     max_bytes: int = setting(10_000_000, "Larger inbox files are quarantined.", "positive")
+    max_markdown_bytes: int = setting(
+        262_144, "Larger Markdown files are quarantined: rendering Markdown costs up to "
+        "100 microseconds a byte on hostile input.", "positive")
 
 
 @dataclass(frozen=True)
@@ -148,6 +157,34 @@ class DaemonSettings:
 
 
 @dataclass(frozen=True)
+class BouncesSettings:
+    verp: bool = setting(True, "Envelope sender bounce+TAG@domain, a short signed tag naming "
+                         "the message, so a bounce names its subscriber without being read.")
+    soft_limit: int = setting(3, "Soft bounces (mailbox full, 4.x.x) within soft_days that "
+                              "mark a subscriber bounced.", "positive")
+    soft_days: int = setting(14, "Days the soft bounces counted towards soft_limit span.",
+                             "positive")
+    keep_days: int = setting(90, "Days bounce events (with their raw message) are kept.",
+                             "positive")
+    imap_url: str = setting("", "Bounce mailbox read by `publisher run` and the daemon: "
+                            "imaps://user:pass@host[:port]/FOLDER (imap://: STARTTLS, needed "
+                            "unless the host is this machine); empty: none.", "imap_url_or_empty")
+    done_folder: str = setting("Processed", "IMAP folder handled bounces are moved to; "
+                               "other messages stay where they are, unread.", "imap_folder")
+    imap_minutes: int = setting(5, "Minutes between the daemon's reads of imap_url.",
+                                "positive")
+    webhook_secret: str = setting("", "Key of the generic HMAC-SHA256 webhook "
+                                  "(POST /webhooks/bounces); empty: that webhook is off.")
+    sns_topics: tuple[str, ...] = setting((), "Amazon SNS topic ARNs whose SES notifications "
+                                          "POST /webhooks/ses accepts; empty: that webhook "
+                                          "is off.")
+    postmark_secret: str = setting("", "Password Postmark sends with HTTP basic auth on "
+                                   "POST /webhooks/postmark; empty: that webhook is off.")
+    mailgun_signing_key: str = setting("", "Mailgun's webhook signing key, checking "
+                                       "POST /webhooks/mailgun; empty: that webhook is off.")
+
+
+@dataclass(frozen=True)
 class SourceSettings:
     url: str = setting("", "Feed URL to fetch.", "http_url")
     name: str = setting("", "Name shown in logs and status.")
@@ -181,6 +218,7 @@ SECTIONS: dict[str, type] = {
     "digest": DigestSettings,
     "web": WebSettings,
     "daemon": DaemonSettings,
+    "bounces": BouncesSettings,
 }
 
 
@@ -195,6 +233,7 @@ class Settings:
     digest: DigestSettings = DigestSettings()
     web: WebSettings = WebSettings()
     daemon: DaemonSettings = DaemonSettings()
+    bounces: BouncesSettings = BouncesSettings()
     sources: tuple[SourceSettings, ...] = ()
     webhooks: tuple[WebhookSettings, ...] = ()
 
@@ -230,7 +269,9 @@ def load_settings(instance: Path, environ: dict[str, str] | None = None) -> Sett
     }
     sources = tuple(build_source(i, entry) for i, entry in enumerate(raw.get("sources", [])))
     webhooks = tuple(build_webhook(i, entry) for i, entry in enumerate(raw.get("webhooks", [])))
-    return Settings(instance=instance, sources=sources, webhooks=webhooks, **sections)
+    settings = Settings(instance=instance, sources=sources, webhooks=webhooks, **sections)
+    check_folders(settings)
+    return settings
 
 
 def read_toml(path: Path) -> dict[str, Any]:
@@ -328,11 +369,15 @@ def validate(key: str, value: Any, f: dataclasses.Field) -> Any:
         value = tuple(value) if isinstance(value, list) else (value,)
     if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
         raise ConfigError(key, value, f"a {expected.__name__}")
+    problem = check_value(f.name, value)
     check = f.metadata.get("check")
-    if check:
-        problem = CHECKS[check](value)
-        if problem:
-            raise ConfigError(key, value, problem)
+    if check and not problem:
+        # The boundary for a setting: whatever its check raises (urlsplit on
+        # "http://[::1", ...) is this setting's error, one line, exit 2.
+        with setting_errors(key, value, "a valid value"):
+            problem = CHECKS[check](value)
+    if problem:
+        raise ConfigError(key, value, problem)
     return value
 
 
@@ -342,8 +387,10 @@ HEADER_BREAK = re.compile(r"[\r\n]")
 
 def check_http_url(value: str) -> str | None:
     parts = urlsplit(value)
-    if parts.scheme not in {"http", "https"} or not parts.netloc:
+    if parts.scheme not in {"http", "https"} or not parts.hostname or \
+            any(char.isspace() for char in value):
         return "an absolute http:// or https:// URL"
+    parts.port  # noqa: B018 - raises on a bad port
     return None
 
 
@@ -382,9 +429,14 @@ def check_smtp_url(value: str) -> str | None:
     return None
 
 
-def check_database_url(value: str) -> str | None:
-    if value and not re.match(r"^(sqlite|postgresql)(\+\w+)?://", value):
-        return "empty, sqlite:///PATH or postgresql+psycopg://user:pass@host/db"
+def check_imap_url(value: str) -> str | None:
+    parts = urlsplit(value)
+    if parts.scheme not in {"imap", "imaps"} or not parts.hostname or not parts.username:
+        return "imaps://user:pass@host[:port]/FOLDER or imap://..."
+    try:
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        return "a port number from 1 to 65535"
     return None
 
 
@@ -405,11 +457,14 @@ CHECKS = {
     "mailbox": check_mailbox,
     "mailbox_or_empty": lambda v: check_mailbox(v) if v else None,
     "smtp_url": check_smtp_url,
+    "imap_url_or_empty": lambda v: check_imap_url(v) if v else None,
+    "imap_folder": lambda v: None if v.strip() and not re.search(r'[\r\n"*%\\]', v)
+    else "a folder name such as Processed",
     "clock": check_clock,
     "weekday": lambda v: None if v.lower() in WEEKDAYS else f"one of {', '.join(WEEKDAYS)}",
     "origins": check_origins,
     "webhook_secret": lambda v: None if len(v) >= 16 else "16 characters or more",
     "webhook_events": lambda v: None if v and set(v) <= set(WEBHOOK_EVENTS)
     else f"a list of events from {', '.join(WEBHOOK_EVENTS)}",
-    "subject": lambda v: None if not HEADER_BREAK.search(v) else "one line of text",
+    "subject": check_subject,
 }
