@@ -9,7 +9,7 @@ import click
 import pytest
 
 from publisher.cli import cli
-from tests.conftest import REPO, SEED
+from tests.support import REPO, SEED
 
 
 def all_commands(group: click.Group, prefix=()):

@@ -11,8 +11,8 @@ from sqlalchemy import select
 from publisher.store.schema import admin_sessions
 from publisher.web import admin
 from publisher.web.admin.auth import COOKIE
-from tests.conftest import NOW
-from tests.console_support import (
+from tests.support import NOW
+from tests.support.console import (
     EDITOR,
     OWNER,
     PASSWORD,
@@ -20,7 +20,8 @@ from tests.console_support import (
     logged_in,
     login,
 )
-from tests.mailtest import add_subscriber
+from tests.support.mail import add_subscriber
+from tests.support.web import TestClient
 
 
 def admin_urls(method: str) -> list[str]:
@@ -74,7 +75,6 @@ def test_secure_cookie_when_the_site_is_https(console):
     from dataclasses import replace
 
     from publisher.web import create_app
-    from tests.webapp import TestClient
 
     settings = replace(console.settings, site=replace(console.settings.site,
                                                       url="https://testserver/"))
@@ -92,6 +92,7 @@ def test_wrong_password_and_unknown_address_get_the_same_answer(console):
     assert COOKIE not in console.client.cookies
 
 
+@pytest.mark.slow  # ten argon2 checks and more
 def test_logins_are_limited_per_account(console):
     for _ in range(10):
         assert login(console.client, OWNER, "wrong password 123").status_code == 400
@@ -106,13 +107,12 @@ def test_logins_are_limited_per_account(console):
 
 
 def logged_in_or_status(console, email):
-    from tests.webapp import TestClient
-
     client = TestClient(console.app, follow_redirects=False,
                         client=("203.0.113.9", 5000))
     return login(client, email).status_code
 
 
+@pytest.mark.slow  # ten argon2 checks and more
 def test_logins_are_limited_per_client(console):
     for n in range(10):
         assert login(console.client, f"guess{n}@example.org", "whatever it is").status_code \

@@ -17,8 +17,8 @@ from publisher.delivery import deliver
 from publisher.delivery.smtp import SmtpTransport
 from publisher.digests.planner import queue_digests
 from publisher.store import open_store
-from tests.conftest import NOW
-from tests.mailtest import Recorder, add_articles, add_subscriber, mail_server, smtp_env
+from tests.support import NOW
+from tests.support.mail import Recorder, add_articles, add_subscriber, mail_server, smtp_env
 
 GROUPS = {"ok": 24, "busy": 3, "grey": 3, "drop": 3, "lost": 2, "dead": 1}
 

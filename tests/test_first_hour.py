@@ -23,8 +23,8 @@ from publisher.delivery.dkim import load_signer
 from publisher.instance import init_instance
 from publisher.preflight import preflight
 from publisher.preflight.dns import resolver_lookup
-from tests.mailtest import Recorder, mail_server, smtp_env
-from tests.test_delivery_smtp import check_login, self_signed
+from tests.support.mail import Recorder, mail_server, smtp_env
+from tests.support.tls import check_login, self_signed
 
 PUBLISHER = str(Path(sys.executable).with_name("publisher"))
 
@@ -189,10 +189,9 @@ def test_check_refuses_a_certificate_it_cannot_verify(run_cli, site, tmp_path, m
     assert "certificate verify failed" in result.stderr
 
 
-def test_a_server_that_is_down_stops_check_but_run_only_warns(run_cli, site, monkeypatch):
-    from tests.conftest import free_port
-
-    smtp_env(monkeypatch, f"smtp://127.0.0.1:{free_port()}")
+def test_a_server_that_is_down_stops_check_but_run_only_warns(run_cli, site, monkeypatch,
+                                                              refused_port):
+    smtp_env(monkeypatch, f"smtp://127.0.0.1:{refused_port}")
     (site / "articles" / "a.txt").write_text("Title\n\nBody.\n")
     check = run_cli("-C", site, "check")
     assert check.exit_code == 2 and "cannot connect to 127.0.0.1" in check.stderr

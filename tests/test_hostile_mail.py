@@ -8,8 +8,8 @@ from click.testing import CliRunner
 from publisher import tokens
 from publisher.cli import cli as cli_group
 from publisher.config import load_settings
-from tests.conftest import NOW
-from tests.test_subscribers_cli import unsubscribe_message
+from tests.support import NOW
+from tests.support.mail import unsubscribe_message
 
 
 def run(instance, *files, data: bytes | None = None):

@@ -24,8 +24,9 @@ from publisher.instance import init_instance
 from publisher.store import open_store
 from publisher.store.articles import FilePlan
 from publisher.store.schema import metadata, outbox, subscribers
-from tests.conftest import NOW, PG_URL, free_port
-from tests.daemon_process import DaemonProcess
+from tests.support import NOW, PG_URL
+from tests.support.daemon import DaemonProcess
+from tests.support.servers import smtp_server
 
 pytestmark = pytest.mark.slow
 
@@ -54,14 +55,8 @@ class MessageIdCounter:
 
 @pytest.fixture
 def smtp_counter():
-    from aiosmtpd.controller import Controller
-
-    handler = MessageIdCounter()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield handler, f"smtp://127.0.0.1:{port}"
-    controller.stop()
+    with smtp_server(MessageIdCounter()) as server:
+        yield server.handler, server.url
 
 
 @pytest.fixture
@@ -112,12 +107,12 @@ def sent_count(store) -> int:
 
 
 def wait_for(condition, what: str, seconds: float):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+    deadline = time.monotonic() + seconds  # clock-ok: bounds the wait
+    while time.monotonic() < deadline:  # clock-ok
         result = condition()
         if result:
             return result
-        time.sleep(0.25)
+        time.sleep(0.25)  # polls the condition
     raise AssertionError(f"timed out after {seconds:g}s waiting for {what}")
 
 
