@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -13,7 +14,7 @@ from types import SimpleNamespace
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, make_url
 
 from publisher.cli import cli
 from publisher.clock import fixed
@@ -34,13 +35,9 @@ def publisher_time():
     """Every publisher process the tests start (the CLI in-process, `run`, `daemon`) runs
     on a clock that starts at NOW, so test data built around NOW means the same thing on
     any day the suite runs. Tests that need another instant pass --time themselves."""
-    saved = os.environ.get("PUBLISHER_TIME")
-    os.environ["PUBLISHER_TIME"] = NOW.isoformat()
-    yield NOW
-    if saved is None:
-        os.environ.pop("PUBLISHER_TIME", None)
-    else:
-        os.environ["PUBLISHER_TIME"] = saved
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PUBLISHER_TIME", NOW.isoformat())
+        yield NOW
 
 
 @pytest.fixture
@@ -50,20 +47,46 @@ def seed_bytes() -> bytes:
     return SEED.read_bytes()
 
 
+@pytest.fixture(scope="session")
+def pg_server_url() -> Iterator[str]:
+    """PUBLISHER_TEST_PG_URL, or under pytest-xdist a database of this worker's own on
+    that server (created here, dropped at the end), so workers never share tables."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not PG_URL or not worker:
+        yield PG_URL
+        return
+    url = make_url(PG_URL)
+    name = f"{url.database}_{worker}"
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    yield url.set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+@pytest.fixture
+def pg_url(pg_server_url) -> str:
+    """An empty PostgreSQL database (its tables dropped); skips when no server runs."""
+    if not pg_server_url:
+        pytest.skip("PostgreSQL leg skipped: PUBLISHER_TEST_PG_URL is not set "
+                    "(.ci/services.sh starts a server and sets it)")
+    engine = create_engine(pg_server_url)
+    with engine.begin() as conn:
+        metadata.drop_all(conn)
+        conn.exec_driver_sql("DROP TABLE IF EXISTS schema_version")
+    engine.dispose()
+    return pg_server_url
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def database_url(request, tmp_path) -> str:
     """A fresh, empty database on each backend; PostgreSQL skips when no server runs."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'publisher.db'}"
-    if not PG_URL:
-        pytest.skip("PostgreSQL leg skipped: PUBLISHER_TEST_PG_URL is not set "
-                    "(.ci/services.sh starts a server and sets it)")
-    engine = create_engine(PG_URL)
-    with engine.begin() as conn:
-        metadata.drop_all(conn)
-        conn.exec_driver_sql("DROP TABLE IF EXISTS schema_version")
-    engine.dispose()
-    return PG_URL
+    return request.getfixturevalue("pg_url")
 
 
 @pytest.fixture

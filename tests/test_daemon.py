@@ -113,7 +113,8 @@ def test_a_daemon_that_loses_its_lock_stops_before_writing(instance, store, daem
                             f"the start-up {stage} pass")
     with store.writing() as conn:  # what a database restart or a network cut does
         conn.execute(text("SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity "
-                          "WHERE application_name LIKE 'publisher pid %'"))
+                          "WHERE application_name LIKE 'publisher pid %' "
+                          "AND datname = current_database()"))
     drop(instance, "unseen.txt", "Never stored by a daemon without the lock")
     assert daemon.stop_by_itself() == 1
     assert any("lost the run lock" in line["msg"] for line in daemon.lines)
