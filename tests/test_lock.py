@@ -49,7 +49,6 @@ def test_the_lock_dies_with_its_process(instance, store):
         import sys
         from publisher.schedule.lock import run_lock
         from publisher.store import open_store
-from tests.support.daemon import wait_until
         lock = run_lock(open_store({store.engine.url.render_as_string(False)!r}).engine)
         lock.acquire()
         print("held", flush=True)
