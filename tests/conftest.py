@@ -12,7 +12,9 @@ from datetime import timedelta
 from pathlib import Path
 from types import SimpleNamespace
 
+import argon2.profiles
 import pytest
+from argon2 import PasswordHasher
 from click.testing import CliRunner
 from sqlalchemy import create_engine, make_url
 
@@ -23,7 +25,7 @@ from publisher.instance import init_instance
 from publisher.store import open_store
 from publisher.store.schema import metadata
 from publisher.web import create_app
-from publisher.web.admin.operators import add_operator
+from publisher.web.admin import operators
 from tests.support import NOW, PG_URL, SEED, servers
 from tests.support import console as console_support
 from tests.support.daemon import DaemonProcess
@@ -161,13 +163,17 @@ def client(web_settings, store):
 
 
 @pytest.fixture
-def console(web_settings, store, smtp_server):
+def console(web_settings, store, smtp_server, monkeypatch):
     """The app with an owner and an editor account, its clock movable (`.clock.now`),
-    its mail going to a real SMTP server (`.mail` holds what arrived)."""
+    its mail going to a real SMTP server (`.mail` holds what arrived). Passwords are
+    argon2id at argon2-cffi's cheapest parameters: the same code, without the second of
+    CPU each hash and check costs at the real ones (test_console_auth checks those)."""
+    monkeypatch.setattr(operators, "hasher", PasswordHasher.from_parameters(
+        argon2.profiles.CHEAPEST))
     settings = replace(web_settings, mail=replace(web_settings.mail, transport="smtp",
                                                   smtp_url=smtp_server.url))
-    add_operator(store, console_support.OWNER, "owner", console_support.PASSWORD, NOW)
-    add_operator(store, console_support.EDITOR, "editor", console_support.PASSWORD, NOW)
+    operators.add_operator(store, console_support.OWNER, "owner", console_support.PASSWORD, NOW)
+    operators.add_operator(store, console_support.EDITOR, "editor", console_support.PASSWORD, NOW)
     clock = console_support.Clock(NOW)
     app = create_app(settings, store, clock=clock)
     with TestClient(app, follow_redirects=False) as client:

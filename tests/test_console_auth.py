@@ -92,7 +92,6 @@ def test_wrong_password_and_unknown_address_get_the_same_answer(console):
     assert COOKIE not in console.client.cookies
 
 
-@pytest.mark.slow  # ten argon2 checks and more
 def test_logins_are_limited_per_account(console):
     for _ in range(10):
         assert login(console.client, OWNER, "wrong password 123").status_code == 400
@@ -112,7 +111,6 @@ def logged_in_or_status(console, email):
     return login(client, email).status_code
 
 
-@pytest.mark.slow  # ten argon2 checks and more
 def test_logins_are_limited_per_client(console):
     for n in range(10):
         assert login(console.client, f"guess{n}@example.org", "whatever it is").status_code \
@@ -233,3 +231,16 @@ def test_next_never_leaves_the_console(console):
         answer = console.client.post("/admin/login", data={
             "email": OWNER, "password": PASSWORD, "form_token": token, "next": wanted})
         assert answer.headers["location"] == "/admin/"
+
+
+def test_passwords_are_hashed_at_rfc_9106_parameters(store):
+    """The `console` fixture hashes at the cheapest parameters; the program itself uses
+    RFC 9106's second recommended profile (argon2-cffi's default)."""
+    from argon2 import extract_parameters, profiles
+
+    from publisher.web.admin.operators import add_operator
+
+    account = add_operator(store, "new@example.org", "editor", PASSWORD, NOW)
+    used, wanted = extract_parameters(account.password_hash), profiles.RFC_9106_LOW_MEMORY
+    assert (used.type, used.time_cost, used.memory_cost, used.parallelism) == \
+        (wanted.type, wanted.time_cost, wanted.memory_cost, wanted.parallelism)
