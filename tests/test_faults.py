@@ -61,6 +61,7 @@ class Faulty(Recorder):
         return reply
 
 
+@pytest.mark.slow  # hundreds of messages through a faulty server
 @pytest.mark.parametrize("pipelining", [False, True], ids=["lockstep", "pipelined"])
 def test_every_deliverable_message_arrives_once(tmp_path, monkeypatch, pipelining):
     from publisher.instance import init_instance

@@ -29,6 +29,7 @@ from tests.support.tls import check_login, self_signed
 PUBLISHER = str(Path(sys.executable).with_name("publisher"))
 
 
+@pytest.mark.slow  # a `publisher init` process on a terminal
 # ---------------------------------------------------------------- init
 def test_init_asks_on_a_terminal_with_defaults_and_asks_again_on_a_bad_answer(tmp_path):
     child = pexpect.spawn(PUBLISHER, ["init", "daily-bugle"], cwd=str(tmp_path),
@@ -101,6 +102,7 @@ def test_commands_outside_an_instance_stop_in_one_line_and_create_nothing(
     assert list(empty.iterdir()) == []
 
 
+@pytest.mark.slow  # a `publisher status` process on a terminal
 def test_no_instance_in_the_current_folder(tmp_path):
     result = pexpect.run(f"{PUBLISHER} status", cwd=str(tmp_path), withexitstatus=True,
                          encoding="utf-8")
@@ -466,6 +468,7 @@ def test_daemon_serve_and_run_check_first_and_create_nothing(run_cli, site, monk
     assert not (site / "publisher.db").exists()
 
 
+@pytest.mark.slow  # a `publisher init` process on a terminal
 def test_init_in_an_instance_refuses_before_asking(tmp_path):
     init_instance(tmp_path / "site")
     output, status = pexpect.run(f"{PUBLISHER} init site", cwd=str(tmp_path), timeout=30,

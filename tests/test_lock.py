@@ -150,6 +150,7 @@ def gone(pid: int) -> bool:
     return state in ("Z", "X")
 
 
+@pytest.mark.slow  # a holder process and a `publisher run` process
 def test_a_run_killed_mid_fork_leaves_no_child_holding_the_lock(instance, store):
     """SIGKILL of a run whose build forked: its children die with it, and the next run
     proceeds at once instead of finding the lock held by an orphan."""
@@ -197,6 +198,7 @@ def test_a_forked_child_never_holds_the_run_lock(tmp_path):
         os.waitpid(pid, 0)
 
 
+@pytest.mark.slow  # two `publisher ingest` processes
 def test_ingest_takes_the_run_lock(instance, store):
     """`publisher ingest` beside a run never plans the same files as new: it waits its
     turn like a second run does (says so, stores nothing, exits 0)."""

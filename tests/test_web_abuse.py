@@ -27,6 +27,7 @@ def post_from(url: str, n: int, forwarded: str) -> int:
                       headers={"X-Forwarded-For": forwarded}, timeout=10).status_code
 
 
+@pytest.mark.slow  # a `publisher serve` process
 @pytest.mark.parametrize(("trusted", "expected"), [
     ("", [200, 200, 200, 429, 429]),  # the default: X-Forwarded-For is the client's word
     ("127.0.0.1", [200] * 5),          # a proxy on this host: it names each client
