@@ -3,9 +3,10 @@ real servers on 127.0.0.1, the web app, daemon processes. Helpers live in tests/
 
 from __future__ import annotations
 
-import itertools
+import math
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
@@ -116,16 +117,21 @@ def store(settings):
 def run_cli():
     """Invoke the CLI in-process; returns click's Result (exit_code, stdout, stderr).
 
-    Each call's clock starts a second after the one before (NOW, NOW + 1 s, ...), as if
-    a person typed the commands one after another: a retry queued by one call is due in
-    the next. `env` may give PUBLISHER_TIME itself."""
+    Each call's clock starts a second after the one before ended (NOW, then about NOW +
+    1 s, ...), as if a person typed the commands one after another: a retry queued by one
+    call is due in the next, however long a call took on a loaded machine. `env` may give
+    PUBLISHER_TIME itself."""
     runner = CliRunner()
-    calls = itertools.count()
+    start = NOW
 
     def invoke(*args: str, env: dict | None = None):
-        start = NOW + timedelta(seconds=next(calls))
+        nonlocal start
         env = {"PUBLISHER_TIME": start.isoformat(), **(env or {})}
-        return runner.invoke(cli, [str(a) for a in args], env=env, catch_exceptions=False)
+        began = time.monotonic()  # clock-ok: how long the call ran, not test data
+        result = runner.invoke(cli, [str(a) for a in args], env=env, catch_exceptions=False)
+        ran = time.monotonic() - began  # clock-ok
+        start += timedelta(seconds=math.ceil(ran) + 1)
+        return result
 
     return invoke
 
