@@ -123,6 +123,7 @@ def test_three_daemons_one_killed_mid_send_each_digest_once(pg_instance, smtp_co
            "PUBLISHER_TIME": ""}
     daemons = [DaemonProcess(pg_instance, env=env) for _ in range(3)]
     store = open_store(url)
+    leader = None  # stopped in `finally` with the others if no leader ever shows
     try:
         leader = wait_for(lambda: next((d for d in daemons if any(
             line.get("event") == "leading" for line in d.lines)), None), "a leader", 60)
