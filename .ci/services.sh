@@ -18,11 +18,8 @@
 #          PUBLISHER_TEST_PG_URL=postgresql+psycopg://postgres@127.0.0.1:PORT/publisher_test
 #      On any PostgreSQL failure it prints one line saying why and leaves
 #      PUBLISHER_TEST_PG_URL unset (the PG tests then skip and say so).
-#   3. Starts a throwaway Dovecot IMAP server (root only: private config and
-#      mail under a temp dir, 127.0.0.1 on a free port from 51430 up, plain-text
-#      login for one test user) and exports
-#          PUBLISHER_TEST_IMAP_URL=imap://bounces:PASSWORD@127.0.0.1:PORT/
-#      (the IMAP tests otherwise start their own, or skip saying why).
+#   3. (No Dovecot here: the IMAP tests start a private one of their own,
+#      tests/support/mailservers.py, the one place its config is written.)
 #   4. Exports PUBLISHER_SMTP_SINK (path of smtp-sink), PUBLISHER_CHROMIUM
 #      (/usr/bin/chromium), PUBLISHER_CHROMEDRIVER (/usr/bin/chromedriver) and
 #      PUBLISHER_CHROMIUM_FLAGS (space-separated flags Chromium needs as root on
@@ -213,99 +210,9 @@ __ci_pg_stop() {
     unset __CI_PG_DIR __CI_PG_PORT PUBLISHER_TEST_PG_URL
 }
 
-# ------------------------------------------------------------------ 3. Dovecot
-__ci_dovecot_start() {
-    local dir port tries=0 password
-    if [ -n "${__CI_DOVECOT_DIR:-}" ] && [ -n "${PUBLISHER_TEST_IMAP_URL:-}" ]; then
-        __ci_log "dovecot: already running (reusing)"
-        return 0
-    fi
-    unset PUBLISHER_TEST_IMAP_URL
-    if [ ! -x /usr/sbin/dovecot ]; then
-        __ci_log "dovecot: NOT started: /usr/sbin/dovecot missing; IMAP tests start their own or skip"
-        return 1
-    fi
-    if [ "$(id -u)" -ne 0 ]; then
-        __ci_log "dovecot: NOT started: needs root; IMAP tests will skip"
-        return 1
-    fi
-    dir="$(mktemp -d /tmp/publisher-dovecot.XXXXXX)" || return 1
-    chmod 755 "$dir"
-    mkdir -p "$dir/run" "$dir/state" "$dir/home"
-    chown nobody:nogroup "$dir/home"
-    password="test-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
-    printf 'bounces:{PLAIN}%s\n' "$password" > "$dir/passwd"
-    port=${CI_IMAP_PORT:-51430}
-    while __ci_port_busy "$port"; do
-        port=$((port + 1)); tries=$((tries + 1))
-        [ $tries -ge 20 ] && { __ci_log "dovecot: NOT started: no free port"; rm -rf "$dir"; return 1; }
-    done
-    cat > "$dir/dovecot.conf" <<EOF_DOVECOT
-base_dir = $dir/run
-state_dir = $dir/state
-log_path = $dir/dovecot.log
-listen = 127.0.0.1
-protocols = imap
-ssl = no
-disable_plaintext_auth = no
-auth_mechanisms = plain login
-default_internal_user = dovecot
-default_login_user = dovenull
-first_valid_uid = 100
-mail_location = maildir:$dir/home/%u/Maildir
-passdb {
-  driver = passwd-file
-  args = scheme=PLAIN username_format=%u $dir/passwd
-}
-userdb {
-  driver = static
-  args = uid=nobody gid=nogroup home=$dir/home/%u
-}
-service imap-login {
-  inet_listener imap {
-    address = 127.0.0.1
-    port = $port
-  }
-  inet_listener imaps {
-    port = 0
-  }
-}
-EOF_DOVECOT
-    if ! /usr/sbin/dovecot -c "$dir/dovecot.conf" >"$dir/start.log" 2>&1; then
-        __ci_log "dovecot: NOT started: $(tail -n 1 "$dir/start.log")"
-        rm -rf "$dir"
-        return 1
-    fi
-    tries=0
-    until __ci_port_busy "$port"; do
-        sleep 0.2; tries=$((tries + 1))
-        if [ $tries -ge 50 ]; then
-            __ci_log "dovecot: NOT listening on $port: $(tail -n 1 "$dir/dovecot.log" 2>/dev/null)"
-            /usr/sbin/dovecot -c "$dir/dovecot.conf" stop >/dev/null 2>&1
-            rm -rf "$dir"
-            return 1
-        fi
-    done
-    __CI_DOVECOT_DIR="$dir"
-    export PUBLISHER_TEST_IMAP_URL="imap://bounces:${password}@127.0.0.1:${port}/"
-    __ci_log "dovecot: $(/usr/sbin/dovecot --version | cut -d' ' -f1) on 127.0.0.1:$port, mail in $dir/home"
-    return 0
-}
-
-__ci_dovecot_stop() {
-    if [ -n "${__CI_DOVECOT_DIR:-}" ] && [ -d "$__CI_DOVECOT_DIR" ]; then
-        /usr/sbin/dovecot -c "$__CI_DOVECOT_DIR/dovecot.conf" stop >/dev/null 2>&1
-        sleep 0.5
-        rm -rf "$__CI_DOVECOT_DIR"
-        __ci_log "dovecot: stopped, removed $__CI_DOVECOT_DIR"
-    fi
-    unset __CI_DOVECOT_DIR PUBLISHER_TEST_IMAP_URL
-}
-
 # Public: stop everything this file started. Safe to call more than once.
 ci_services_stop() {
     __ci_pg_stop
-    __ci_dovecot_stop
 }
 
 # ------------------------------------------------------------ 4. executables
@@ -326,7 +233,6 @@ if [ "${CI_SERVICES_SKIP_APT:-0}" != 1 ]; then
     __ci_install_packages
 fi
 __ci_pg_start
-__ci_dovecot_start
 __ci_export_tools
 
 # Stop the server when the sourcing shell exits; keep any EXIT trap it had.
@@ -346,7 +252,7 @@ __ci_set_trap() {
 # shellcheck disable=SC2119
 __ci_set_trap
 unset -f __ci_set_trap
-__ci_log "ready in $((SECONDS - __ci_t0))s (call ci_services_stop to stop PostgreSQL and Dovecot)"
+__ci_log "ready in $((SECONDS - __ci_t0))s (call ci_services_stop to stop PostgreSQL)"
 unset __ci_t0
 
 eval "$__ci_saved_opts"

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import statistics
 import subprocess
 import sys
@@ -39,12 +40,14 @@ NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 PUBLISHER = Path(sys.executable).parent / "publisher"
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def reserve_port() -> socket.socket:
+    """A port for `publisher serve`, held until the socket is closed: bound with
+    SO_REUSEADDR and never listening, so no one asking the kernel for a free port gets
+    it, while uvicorn (which sets SO_REUSEADDR too) can still listen on it."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
 
 
 def prepare(folder: Path, subscribers: int) -> str:
@@ -60,7 +63,8 @@ def prepare(folder: Path, subscribers: int) -> str:
 
 class Server:
     def __init__(self, folder: Path):
-        self.port = free_port()
+        self.reservation = reserve_port()
+        self.port = self.reservation.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "PUBLISHER_SITE__URL": self.url + "/",
                "PUBLISHER_WEB__API_PER_MINUTE": "100000000"}
@@ -79,6 +83,7 @@ class Server:
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(timeout=15)
+        self.reservation.close()
 
 
 def rate(count: int, work, clients: int = 1) -> float:

@@ -4,9 +4,10 @@ At each RCPT, with the given probabilities: 451 (try later), 421 and close the
 connection, drop the connection with no reply, 550 (no such user); everything else is
 taken. With every probability 0 it is a clean sink, so a bench compares the two with the
 same server code. Each message taken appends its Message-ID to --log (if given), one a
-line, so a bench can count what arrived and what arrived twice.
+line, so a bench can count what arrived and what arrived twice. It listens on --port, or
+by default on a port the kernel picks (port 0), and prints `port N` once it listens.
 
-    python bench/faulty_smtp.py --port 2525 --p451 0.15 --p421 0.05 --drop 0.05 --p550 0.01
+    python bench/faulty_smtp.py --p451 0.15 --p421 0.05 --drop 0.05 --p550 0.01
 """
 
 from __future__ import annotations
@@ -16,11 +17,26 @@ import asyncio
 import random
 import re
 import signal
+import socket
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP
 
 MESSAGE_ID = re.compile(rb"^Message-ID:\s*(<[^>]+>)", re.I | re.M)
+
+
+class Listening(Controller):
+    """aiosmtpd's Controller on a socket bound here (port 0: the kernel picks a free one
+    and no other process can take it before we listen)."""
+
+    def __init__(self, handler, port: int, **kwargs):
+        self.sock = socket.create_server(("127.0.0.1", port))
+        super().__init__(handler, hostname="127.0.0.1", port=self.sock.getsockname()[1],
+                         **kwargs)
+
+    def _create_server(self):
+        return self.loop.create_server(self._factory_invoker, sock=self.sock,
+                                       ssl=self.ssl_context)
 
 
 class Faulty:
@@ -63,7 +79,7 @@ class Faulty:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--port", type=int, default=0, help="default: any free port")
     parser.add_argument("--p451", type=float, default=0.0)
     parser.add_argument("--p421", type=float, default=0.0)
     parser.add_argument("--drop", type=float, default=0.0)
@@ -72,9 +88,9 @@ def main() -> None:
     parser.add_argument("--log")
     args = parser.parse_args()
     handler = Faulty(args.p451, args.p421, args.drop, args.p550, args.seed, args.log)
-    controller = Controller(handler, hostname="127.0.0.1", port=args.port,
-                            data_size_limit=10_000_000)
+    controller = Listening(handler, args.port, data_size_limit=10_000_000)
     controller.start()
+    print(f"port {controller.port}", flush=True)
     stop = asyncio.Event()
 
     async def wait() -> None:

@@ -9,25 +9,25 @@ Prints the median of --drops drops for the daemon watching the inbox by file eve
 (targets: feeds <= 2 s, mail <= 5 s) and, as the baseline measured in the same run, for
 the daemon polling the inbox every [daemon] poll_seconds (the default 2 s), as it does
 where file events are unavailable. (Under cron, add up to a minute of waiting.)
+
+Time is an input here as in the tests: the subscriber joins a day before NOW and the
+daemon's clock starts at NOW (PUBLISHER_TIME) and runs on, whatever the day of the run.
 """
 
 from __future__ import annotations
 
 import argparse
 import email
-import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import feedparser
-from aiosmtpd.controller import Controller
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -35,9 +35,11 @@ from publisher.addresses import normalize_address
 from publisher.config import load_settings
 from publisher.instance import init_instance
 from publisher.store import open_store
-from tests.conftest import free_port
+from tests.support.daemon import DaemonProcess
+from tests.support.servers import SMTPController
 
 PATIENCE = 60.0
+NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)  # the daemon's clock starts here
 
 
 class Arrivals:
@@ -67,21 +69,20 @@ def make_instance(folder: Path, smtp_port: int) -> Path:
     os.environ["PUBLISHER_MAIL__SMTP_URL"] = f"smtp://127.0.0.1:{smtp_port}"
     settings = load_settings(folder)
     store = open_store(settings.database_url)
-    store.subscribers.add(normalize_address("reader@example.org"), datetime.now(UTC),
+    store.subscribers.add(normalize_address("reader@example.org"), NOW - timedelta(days=1),
                           status="active", frequency="instant")
     store.close()
     return folder
 
 
-def start_daemon(folder: Path, env: dict[str, str]) -> subprocess.Popen:
-    daemon = subprocess.Popen(
-        [sys.executable, "-m", "publisher", "-C", str(folder), "daemon", "--log-format",
-         "json"], stderr=subprocess.PIPE, text=True, env={**os.environ, **env})
-    for line in daemon.stderr:
-        if json.loads(line).get("event") == "started":
-            threading.Thread(target=lambda: [None for _ in daemon.stderr], daemon=True).start()
-            return daemon
-    raise RuntimeError("the daemon did not start")
+def start_daemon(folder: Path, env: dict[str, str]) -> DaemonProcess:
+    """The daemon, once its start-up passes are done (so a drop is timed on its own)."""
+    daemon = DaemonProcess(folder, env={"PUBLISHER_TIME": NOW.isoformat(), **env})
+    daemon.wait_for_log(lambda line: line.get("event") == "leading", "that it leads")
+    for stage in ("ingest", "feeds"):
+        daemon.wait_for_log(lambda line, stage=stage: line["msg"].startswith(f"{stage}: "),
+                            f"the start-up {stage} pass")
+    return daemon
 
 
 def feed_titles(atom: Path) -> set[str]:
@@ -117,24 +118,26 @@ def measure(mode: str, drops: int, arrivals: Arrivals, smtp_port: int) -> list[t
         folder = make_instance(Path(tmp) / "site", smtp_port)
         daemon = start_daemon(folder, {"PUBLISHER_DAEMON__WATCH": mode})
         try:
-            time.sleep(1.0)  # let the catch-up pass and the first feeds build finish
             results = []
             for n in range(drops):
+                mark = daemon.lines[-1]
                 results.append(one_drop(folder, arrivals, f"{mode}-{n}"))
-                time.sleep(0.5)  # drops apart, so each is timed on its own
+                # The pass that took the drop is over before the next drop is timed.
+                daemon.wait_for_log(lambda line: line["msg"].startswith("digests: "),
+                                    "the pass that took the drop", after=mark)
             return results
         finally:
-            daemon.terminate()
-            daemon.wait(timeout=60)
+            daemon.stop()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--drops", type=int, default=7, help="drops per mode (default 7)")
     args = parser.parse_args()
-    arrivals, port = Arrivals(), free_port()
-    controller = Controller(arrivals, hostname="127.0.0.1", port=port)
+    arrivals = Arrivals()
+    controller = SMTPController(arrivals)
     controller.start()
+    port = controller.port
     try:
         figures = {mode: measure(mode, args.drops, arrivals, port)
                    for mode in ("events", "poll")}

@@ -56,10 +56,14 @@ WORDS = ("harbour", "council", "storm", "rail", "library", "festival", "comet", 
 
 
 # ---------------------------------------------------------------- the sink
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def reserve_port() -> socket.socket:
+    """A port for the sink, held until the socket is closed: bound with SO_REUSEADDR and
+    never listening, so no one asking the kernel for a free port gets it, while the sink
+    (which sets SO_REUSEADDR too) can still listen on it."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
 
 
 def start_sink(port: int) -> tuple[subprocess.Popen, str]:
@@ -238,20 +242,18 @@ def scaling(args, port: int, sink_name: str) -> None:
 FAULTS = {"--p451": "0.15", "--p421": "0.05", "--drop": "0.05", "--p550": "0.01"}
 
 
-def start_faulty(port: int, faults: dict[str, str]) -> subprocess.Popen:
+def start_faulty(faults: dict[str, str]) -> tuple[subprocess.Popen, int]:
+    """bench/faulty_smtp.py on a port it binds itself (port 0) and reports."""
     script = Path(__file__).resolve().parent / "faulty_smtp.py"
-    command = [sys.executable, str(script), "--port", str(port)]
+    command = [sys.executable, str(script)]
     for flag, value in faults.items():
         command += [flag, value]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-    for _ in range(200):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return process
-        except OSError:
-            time.sleep(0.05)
-    process.kill()
-    raise SystemExit(f"faulty_smtp.py did not start on port {port}")
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    line = process.stdout.readline()  # "port N" once it listens; "" if it died
+    if not line.startswith("port "):
+        process.kill()
+        raise SystemExit("faulty_smtp.py did not start")
+    return process, int(line.split()[1])
 
 
 def faults_child(folder: str) -> None:
@@ -272,8 +274,7 @@ def faults_child(folder: str) -> None:
 
 
 def faults_run(args, faults: dict[str, str]) -> dict:
-    port = free_port()
-    server = start_faulty(port, faults)
+    server, port = start_faulty(faults)
     try:
         with tempfile.TemporaryDirectory(prefix="publisher-bench-") as tmp:
             folder = Path(tmp) / "site"
@@ -457,7 +458,8 @@ def main() -> None:
         return
     if args.store:
         os.environ["PUBLISHER_STORE__URL"] = args.store
-    port = free_port()
+    reservation = reserve_port()
+    port = reservation.getsockname()[1]
     sink, sink_name = start_sink(port)
     if args.senders:
         try:

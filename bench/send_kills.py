@@ -32,7 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from send import FAULTS, fill, free_port, make_instance, start_faulty
+from send import FAULTS, fill, make_instance, start_faulty
 
 LEASE_SECONDS = 2
 PER_SEND = 16  # publisher.delivery.drain.PER_SEND
@@ -64,8 +64,7 @@ def main() -> None:
     rng = random.Random(args.seed)
     with tempfile.TemporaryDirectory(prefix="publisher-kills-") as tmp:
         folder, log = Path(tmp) / "site", Path(tmp) / "arrived.log"
-        port = free_port()
-        server = start_faulty(port, {**(FAULTS if args.faults else {}), "--log": str(log)})
+        server, port = start_faulty({**(FAULTS if args.faults else {}), "--log": str(log)})
         try:
             make_instance(folder, port, False, args.connections)
             fill(folder, args.subscribers, 10)

@@ -9,7 +9,6 @@ from datetime import timedelta
 
 import pytest
 from openapi_spec_validator import validate
-from starlette.testclient import TestClient
 
 from publisher.clock import fixed
 from publisher.config import load_settings
@@ -17,9 +16,9 @@ from publisher.delivery.memory import MemoryTransport
 from publisher.schedule.pipeline import run_once
 from publisher.web import create_app
 from publisher.web.api.auth import create_token, hash_token
-from tests.conftest import NOW
-from tests.test_subscribers import write_articles
-from tests.webapp import web_settings  # noqa: F401  (fixture)
+from tests.support import NOW
+from tests.support.mail import write_articles
+from tests.support.web import TestClient
 
 
 class Clock:
@@ -31,7 +30,7 @@ class Clock:
 
 
 @pytest.fixture
-def api(web_settings, store):  # noqa: F811
+def api(web_settings, store):
     """The app, a clock, and three tokens: read-write, read-only and revoked."""
     clock = Clock()
     _, write = create_token(store, "cms", False, NOW)
@@ -87,7 +86,7 @@ def test_openapi_document_is_valid_and_public(api):
     assert len(list(operations(document))) >= 11
 
 
-def test_every_documented_route_answers_by_token(api, web_settings, store):  # noqa: F811
+def test_every_documented_route_answers_by_token(api, web_settings, store):
     seed(web_settings, store)
     document = api.get("/api/v1/openapi.json").json()
     article = store.articles.latest(1)[0]
@@ -192,7 +191,7 @@ def test_idempotency_key_replays_the_first_answer(api, store):
     is_problem(mine, 401)
 
 
-def test_update_unsubscribe_and_delete_with_their_data(api, web_settings, store):  # noqa: F811
+def test_update_unsubscribe_and_delete_with_their_data(api, web_settings, store):
     sub = seed(web_settings, store)
     changed = api.patch(f"/api/v1/subscribers/{sub.id}", headers=auth(api),
                         json={"name": "Ada Lovelace", "timezone": "europe/london"})
@@ -216,7 +215,7 @@ def test_update_unsubscribe_and_delete_with_their_data(api, web_settings, store)
     is_problem(api.get("/api/v1/subscribers/abc", headers=auth(api)), 404)
 
 
-def test_articles_status_and_runs(api, web_settings, store):  # noqa: F811
+def test_articles_status_and_runs(api, web_settings, store):
     seed(web_settings, store)
     page = api.get("/api/v1/articles?limit=1", headers=auth(api, "read")).json()
     # Stored in path order (science/ before world/), listed newest first.
@@ -248,7 +247,7 @@ def test_rate_limit_per_token_with_retry_after(instance, monkeypatch, store):
     settings = load_settings(instance)
     _, one = create_token(store, "one", True, NOW)
     _, two = create_token(store, "two", True, NOW)
-    with TestClient(create_app(settings, store)) as client:
+    with TestClient(create_app(settings, store, clock=fixed(NOW))) as client:
         for _ in range(3):
             assert client.get("/api/v1/status",
                               headers={"Authorization": f"Bearer {one}"}).status_code == 200

@@ -16,9 +16,9 @@ import pytest
 from publisher.bounces import fetch_imap
 from publisher.config import load_settings
 from publisher.store import open_store
-from tests.conftest import NOW
-from tests.mailservers import PrivateDovecot
-from tests.mailtest import add_subscriber
+from tests.support import NOW
+from tests.support.mail import add_subscriber
+from tests.support.mailservers import PrivateDovecot
 
 pytestmark = pytest.mark.slow
 SAMPLES = Path(__file__).parent / "bounce_samples"
@@ -28,7 +28,8 @@ OTHERS = ("ooo-exchange-automatic-reply.eml", "person-reply.eml")
 
 @pytest.fixture(scope="module")
 def dovecot():
-    """The IMAP server .ci/services.sh started (PUBLISHER_TEST_IMAP_URL), else our own."""
+    """A private Dovecot of our own (mailservers.PrivateDovecot), or a server of yours
+    named by PUBLISHER_TEST_IMAP_URL (imap://USER:PASSWORD@HOST:PORT/)."""
     url = os.environ.get("PUBLISHER_TEST_IMAP_URL", "")
     if url:
         parts = urlsplit(url)
@@ -120,7 +121,7 @@ def test_a_wrong_password_is_the_reports_error_not_a_crash(settings, store, dove
 
 
 def test_the_daemon_reads_the_mailbox(instance, store, daemons, dovecot, folder):
-    from tests.daemon_process import wait_until
+    from tests.support.daemon import wait_until
 
     gone = add_subscriber(store, "gone.user@example.net", NOW)
     conn = imap(dovecot)

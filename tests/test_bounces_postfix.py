@@ -11,9 +11,9 @@ import pytest
 from publisher.config import load_settings
 from publisher.delivery.verp import Verp
 from publisher.store import open_store
-from tests.conftest import NOW
-from tests.mailservers import PrivatePostfix
-from tests.mailtest import add_articles, add_subscriber
+from tests.support import NOW
+from tests.support.mail import add_articles, add_subscriber
+from tests.support.mailservers import PrivatePostfix
 
 pytestmark = pytest.mark.slow
 

@@ -16,8 +16,8 @@ from publisher.bounces import event_of_message, handle
 from publisher.bounces.classify import classify
 from publisher.delivery.verp import Verp
 from publisher.store.subscribers import SUPPRESSED
-from tests.conftest import NOW
-from tests.mailtest import add_subscriber
+from tests.support import NOW
+from tests.support.mail import add_subscriber
 
 SAMPLES = Path(__file__).parent / "bounce_samples"
 EXPECTED = json.loads((SAMPLES / "expected.json").read_text())

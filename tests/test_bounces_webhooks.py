@@ -21,9 +21,9 @@ from publisher.bounces.sns import CONFIRMATION_KEYS, NOTIFICATION_KEYS, string_t
 from publisher.config import load_settings
 from publisher.delivery.verp import Verp
 from publisher.web import create_app
-from tests.conftest import NOW
-from tests.mailtest import add_subscriber
-from tests.webapp import TestClient
+from tests.support import NOW
+from tests.support.mail import add_subscriber
+from tests.support.web import TestClient
 
 TOPIC = "arn:aws:sns:eu-west-1:123456789012:publisher-bounces"
 CERT_URL = "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-test.pem"

@@ -11,8 +11,8 @@ from sqlalchemy import select
 from publisher.store.schema import admin_sessions
 from publisher.web import admin
 from publisher.web.admin.auth import COOKIE
-from tests.conftest import NOW
-from tests.console_support import (
+from tests.support import NOW
+from tests.support.console import (
     EDITOR,
     OWNER,
     PASSWORD,
@@ -20,7 +20,8 @@ from tests.console_support import (
     logged_in,
     login,
 )
-from tests.mailtest import add_subscriber
+from tests.support.mail import add_subscriber
+from tests.support.web import TestClient
 
 
 def admin_urls(method: str) -> list[str]:
@@ -74,7 +75,6 @@ def test_secure_cookie_when_the_site_is_https(console):
     from dataclasses import replace
 
     from publisher.web import create_app
-    from tests.webapp import TestClient
 
     settings = replace(console.settings, site=replace(console.settings.site,
                                                       url="https://testserver/"))
@@ -106,8 +106,6 @@ def test_logins_are_limited_per_account(console):
 
 
 def logged_in_or_status(console, email):
-    from tests.webapp import TestClient
-
     client = TestClient(console.app, follow_redirects=False,
                         client=("203.0.113.9", 5000))
     return login(client, email).status_code
@@ -233,3 +231,16 @@ def test_next_never_leaves_the_console(console):
         answer = console.client.post("/admin/login", data={
             "email": OWNER, "password": PASSWORD, "form_token": token, "next": wanted})
         assert answer.headers["location"] == "/admin/"
+
+
+def test_passwords_are_hashed_at_rfc_9106_parameters(store):
+    """The `console` fixture hashes at the cheapest parameters; the program itself uses
+    RFC 9106's second recommended profile (argon2-cffi's default)."""
+    from argon2 import extract_parameters, profiles
+
+    from publisher.web.admin.operators import add_operator
+
+    account = add_operator(store, "new@example.org", "editor", PASSWORD, NOW)
+    used, wanted = extract_parameters(account.password_hash), profiles.RFC_9106_LOW_MEMORY
+    assert (used.type, used.time_cost, used.memory_cost, used.parallelism) == \
+        (wanted.type, wanted.time_cost, wanted.memory_cost, wanted.parallelism)

@@ -9,9 +9,9 @@ from datetime import timedelta
 from pathlib import Path
 
 from publisher.bounces import event_of_message, handle
-from tests.conftest import NOW
-from tests.console_support import EDITOR, logged_in, login
-from tests.mailtest import add_subscriber
+from tests.support import NOW
+from tests.support.console import EDITOR, logged_in, login
+from tests.support.mail import add_subscriber
 
 SAMPLES = Path(__file__).parent / "bounce_samples"
 

@@ -10,15 +10,18 @@ import subprocess
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from publisher.bounces import event_of_message, handle
 from publisher.config import load_settings
 from publisher.instance import init_instance
 from publisher.store import open_store
 from publisher.web.admin.operators import add_operator
-from tests.conftest import NOW
-from tests.mailtest import parse
-from tests.test_web_browser import chromium, wait_for_mail  # noqa: F401  (a fixture)
-from tests.test_web_serve import PUBLISHER, Served
+from tests.support import NOW
+from tests.support.mail import parse, wait_for_mail
+from tests.support.web import PUBLISHER, Served
+
+pytestmark = pytest.mark.browser
 
 SAMPLES = Path(__file__).parent / "bounce_samples"
 
@@ -85,7 +88,7 @@ def log_in(page, url: str) -> None:
     assert page.url == url + "admin/", page.url
 
 
-def test_console_end_to_end(chromium, smtp_server, tmp_path):  # noqa: F811
+def test_console_end_to_end(chromium, smtp_server, tmp_path):
     instance = tmp_path / "site"
     env = {"PUBLISHER_MAIL__TRANSPORT": "smtp", "PUBLISHER_MAIL__SMTP_URL": smtp_server.url,
            "PUBLISHER_STORE__URL": ""}
@@ -156,7 +159,7 @@ def test_console_end_to_end(chromium, smtp_server, tmp_path):  # noqa: F811
     assert len(shots) == 4 * (len(PAGES) + 5)
 
 
-def shoot_every_page(chromium, url: str, cookies: list, extra: dict) -> None:  # noqa: F811
+def shoot_every_page(chromium, url: str, cookies: list, extra: dict) -> None:
     pages = [*PAGES, *extra.items()]
     for scheme in ("light", "dark"):
         for width in (375, 1200):

@@ -10,8 +10,8 @@ from sqlalchemy import create_engine, inspect
 from publisher.cli import cli
 from publisher.store import open_store
 from publisher.store.migrate import MIGRATIONS, upgrade
-from tests.conftest import NOW
-from tests.mailtest import add_articles, add_subscriber
+from tests.support import NOW
+from tests.support.mail import add_articles, add_subscriber
 
 
 def with_input(*args, input: str):

@@ -13,9 +13,9 @@ from publisher.delivery import deliver
 from publisher.delivery.memory import MemoryTransport
 from publisher.delivery.transport import PERMANENT, Result
 from publisher.digests.planner import queue_digests
-from tests.conftest import NOW
-from tests.console_support import OWNER, csrf_of, login
-from tests.mailtest import add_articles, add_subscriber, parse
+from tests.support import NOW
+from tests.support.console import OWNER, csrf_of, login
+from tests.support.mail import add_articles, add_subscriber, parse
 
 
 def send_digests(console, outcome=None):

@@ -12,9 +12,8 @@ import pytest
 from sqlalchemy import text
 
 from publisher.schedule.lock import run_lock
-from tests.conftest import free_port
-from tests.daemon_process import drop, feed_titles, titles, wait_until
-from tests.test_sources import configure, item, rss
+from tests.support.daemon import drop, feed_titles, titles, wait_until
+from tests.support.feeds import configure, item, rss
 
 pytestmark = pytest.mark.slow
 
@@ -51,12 +50,11 @@ def test_polling_when_file_events_are_off(instance, store, daemons):
 
 
 def test_sources_on_their_interval_and_metrics_on_a_port(instance, store, daemons,
-                                                         upstream_server):
+                                                         upstream_server, reserved_port):
     url = upstream_server.serve("/feed.xml", rss(item("Upstream story", guid="1")),
                             etag='"1"')
     configure(instance, {"url": url, "name": "upstream", "interval": 1})
-    port = free_port()
-    daemon = daemons(instance, env={"PUBLISHER_DAEMON__METRICS_PORT": str(port)})
+    daemon = daemons(instance, env={"PUBLISHER_DAEMON__METRICS_PORT": str(reserved_port)})
     daemon.wait_started()
     wait_until(lambda: "Upstream story" in titles(store), "the source's article")
     # Its interval is a second: the daemon asks again, conditionally, and gets a 304.
@@ -66,7 +64,7 @@ def test_sources_on_their_interval_and_metrics_on_a_port(instance, store, daemon
                                        item("Upstream story", guid="1")), etag='"2"')
     wait_until(lambda: "Second story" in titles(store), "the source's second article")
 
-    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    text = httpx.get(f"http://127.0.0.1:{reserved_port}/metrics", timeout=10).text
     assert 'publisher_articles_ingested_total{origin="feed"} 2.0' in text
     assert "publisher_articles 2.0" in text
     assert 'publisher_stage_duration_seconds_count{stage="sources"}' in text
@@ -115,7 +113,8 @@ def test_a_daemon_that_loses_its_lock_stops_before_writing(instance, store, daem
                             f"the start-up {stage} pass")
     with store.writing() as conn:  # what a database restart or a network cut does
         conn.execute(text("SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity "
-                          "WHERE application_name LIKE 'publisher pid %'"))
+                          "WHERE application_name LIKE 'publisher pid %' "
+                          "AND datname = current_database()"))
     drop(instance, "unseen.txt", "Never stored by a daemon without the lock")
     assert daemon.stop_by_itself() == 1
     assert any("lost the run lock" in line["msg"] for line in daemon.lines)

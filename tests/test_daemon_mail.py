@@ -10,16 +10,15 @@ import subprocess
 import sys
 from collections import Counter
 from datetime import datetime, timedelta
-from types import SimpleNamespace
 
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import func, insert, select
 
 from publisher.addresses import normalize_address
 from publisher.store.schema import digests, outbox
-from tests.conftest import NOW, RecordingHandler, free_port
-from tests.daemon_process import drop, feed_titles, wait_until
+from tests.support import NOW
+from tests.support.daemon import drop, feed_titles, wait_until
+from tests.support.servers import RecordingHandler, smtp_server
 
 pytestmark = pytest.mark.slow
 
@@ -38,12 +37,8 @@ class SlowHandler(RecordingHandler):
 
 @pytest.fixture
 def slow_smtp():
-    handler = SlowHandler(0.05)
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield SimpleNamespace(handler=handler, url=f"smtp://127.0.0.1:{port}")
-    controller.stop()
+    with smtp_server(SlowHandler(0.05)) as server:
+        yield server
 
 
 def smtp_env(url: str, **more: str) -> dict[str, str]:

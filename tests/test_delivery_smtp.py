@@ -3,22 +3,18 @@ what arrives parses, carries every header, one per subscriber, the right article
 
 from __future__ import annotations
 
-import ipaddress
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 
 from publisher import tokens
 from publisher.config import load_settings
 from publisher.delivery.verp import Verp
 from publisher.store import open_store
-from tests.conftest import NOW
-from tests.mailtest import Recorder, add_articles, add_subscriber, mail_server, smtp_env
+from tests.support import NOW
+from tests.support.mail import Recorder, add_articles, add_subscriber, mail_server, smtp_env
+from tests.support.tls import check_login, self_signed
 
 WORLD, SCIENCE = ("world",), ("science",)
 ARTICLES = [("Harbour Reopens", WORLD), ("Comet Seen", SCIENCE), ("Rail Strike Ends", WORLD),
@@ -85,7 +81,7 @@ def store_email(settings, subscriber_id: int) -> str:
 
 
 def check_digest(settings, address: str, data: bytes, titles: list[str]) -> None:
-    from tests.mailtest import parse
+    from tests.support.mail import parse
 
     message = parse(data)
     assert message["From"] == "Publisher demo <news@example.org>"
@@ -133,43 +129,12 @@ def check_digest(settings, address: str, data: bytes, titles: list[str]) -> None
 
 
 # ---------------------------------------------------------------- TLS and AUTH
-def self_signed(tmp_path):
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            # Valid whenever the suite runs: OpenSSL checks it by the system's clock.
-            .not_valid_before(datetime(2000, 1, 1, tzinfo=UTC))
-            .not_valid_after(datetime(2099, 12, 31, tzinfo=UTC))
-            .add_extension(x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
-    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    import ssl
-
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert_path, key_path)
-    return context, cert_path
-
-
 class SecureRecorder(Recorder):
     async def handle_DATA(self, server, session, envelope):
         self.sessions = [*getattr(self, "sessions", []),
                          (server.transport.get_extra_info("ssl_object") is not None,
                           session.authenticated)]
         return await super().handle_DATA(server, session, envelope)
-
-
-def check_login(server, session, envelope, mechanism, auth_data):
-    from aiosmtpd.smtp import AuthResult
-
-    ok = auth_data.login == b"mailer" and auth_data.password == b"s3cret/pass"
-    return AuthResult(success=ok, handled=False)
 
 
 @pytest.fixture
@@ -220,14 +185,14 @@ def test_a_refused_login_is_one_line_and_nothing_is_lost(sqlite_instance, tmp_pa
     assert "queued 3" in outbox.output and "failed 0" in outbox.output
 
 
-def test_an_unreachable_server_leaves_messages_queued(sqlite_instance, monkeypatch):
+def test_an_unreachable_server_leaves_messages_queued(sqlite_instance, monkeypatch,
+                                                      refused_port):
     import asyncio
 
     from publisher.delivery import deliver
     from publisher.delivery.smtp import SmtpTransport
-    from tests.conftest import NOW, free_port
 
-    smtp_env(monkeypatch, f"smtp://127.0.0.1:{free_port()}")
+    smtp_env(monkeypatch, f"smtp://127.0.0.1:{refused_port}")
     settings = fill_site(sqlite_instance, NOW)
     store = open_store(settings.database_url)
     from publisher.digests.planner import queue_digests
@@ -256,7 +221,7 @@ def test_maildir_is_the_default_and_a_resend_does_not_duplicate(sqlite_instance,
     assert "delivery: 3 sent" in result.output
     files = sorted((sqlite_instance / "outbox" / "new").iterdir())
     assert len(files) == 3
-    from tests.mailtest import parse
+    from tests.support.mail import parse
 
     message = parse(files[0].read_bytes())
     assert message["Message-ID"].startswith("<digest-")

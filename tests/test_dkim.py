@@ -17,7 +17,7 @@ from publisher.digests.planner import queue_digests
 from publisher.errors import ConfigError
 from publisher.store import open_store
 from publisher.store.runs import NODE
-from tests.mailtest import add_articles, add_subscriber
+from tests.support.mail import add_articles, add_subscriber
 
 
 @pytest.fixture

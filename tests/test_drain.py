@@ -17,8 +17,8 @@ from publisher.delivery.transport import PERMANENT, SENT, TEMPORARY, UNTRIED, Re
 from publisher.digests.planner import queue_digests
 from publisher.errors import AddressError
 from publisher.subscribers.confirmations import queue_confirmation
-from tests.conftest import NOW
-from tests.mailtest import add_articles, add_subscriber, parse
+from tests.support import NOW
+from tests.support.mail import add_articles, add_subscriber, parse
 
 
 @pytest.fixture
@@ -223,7 +223,7 @@ def test_deliver_blocking_works_inside_a_running_event_loop(settings, store, que
     assert len(transport.sent) == 3
 
 
-def test_concurrent_senders_send_each_message_once(settings, store):
+def test_concurrent_senders_send_each_message_once(settings, store, monkeypatch):
     import threading
 
     import publisher.delivery.drain as drain
@@ -242,15 +242,12 @@ def test_concurrent_senders_send_each_message_once(settings, store):
         finally:
             other.close()
 
-    batch, drain.BATCH = drain.BATCH, 7  # small claims, so the senders interleave
-    try:
-        threads = [threading.Thread(target=one_sender, args=(t,)) for t in transports]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-    finally:
-        drain.BATCH = batch
+    monkeypatch.setattr(drain, "BATCH", 7)  # small claims, so the senders interleave
+    threads = [threading.Thread(target=one_sender, args=(t,)) for t in transports]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
     sent = [e.message_id for t in transports for e in t.sent]
     assert len(sent) == 80 and len(set(sent)) == 80
     assert store.ledger.counts()["sent"] == 80

@@ -18,8 +18,8 @@ from publisher.delivery import deliver
 from publisher.delivery.smtp import SmtpTransport
 from publisher.digests.planner import queue_digests
 from publisher.store import open_store
-from tests.conftest import NOW
-from tests.mailtest import Recorder, add_articles, add_subscriber, mail_server, smtp_env
+from tests.support import NOW
+from tests.support.mail import Recorder, add_articles, add_subscriber, mail_server, smtp_env
 
 GROUPS = {"ok": 24, "busy": 3, "grey": 3, "drop": 3, "lost": 2, "dead": 1}
 
@@ -62,6 +62,7 @@ class Faulty(Recorder):
         return reply
 
 
+@pytest.mark.slow  # hundreds of messages through a faulty server
 @pytest.mark.parametrize("pipelining", [False, True], ids=["lockstep", "pipelined"])
 def test_every_deliverable_message_arrives_once(tmp_path, monkeypatch, pipelining):
     from publisher.instance import init_instance

@@ -16,19 +16,21 @@ from publisher.feeds.model import make_entry
 from publisher.feeds.rss_atom import atom_document, feed_entry
 from publisher.store.archive_entries import pack
 from publisher.store.schema import archive_entries
-from tests.conftest import NOW
-from tests.feeds_support import (
+from tests.support import NOW
+from tests.support.feeds import (
     NASTY,
+    SITE,
     article,
+    channel,
     edit_article,
     parse,
     publish_folder,
     snapshot,
     store_articles,
+    stored,
     with_feeds,
     with_site,
 )
-from tests.test_feeds_feedgen import SITE, channel, stored
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 HISTORY = "{http://purl.org/syndication/history/1.0}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 
-from tests.conftest import REPO
+from tests.support import REPO
 
 
 def test_feeds_twice_writes_nothing_the_second_time(run_cli, tmp_path):

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from publisher.feeds import build_feeds
-from tests.feeds_support import (
+from tests.support.feeds import (
     NASTY,
     article,
     edit_article,

@@ -11,8 +11,8 @@ import pytest
 
 from publisher.errors import TemplateError
 from publisher.feeds import build_feeds, start_build
-from tests.conftest import NOW
-from tests.feeds_support import article, parse, publish_folder, store_articles
+from tests.support import NOW
+from tests.support.feeds import article, parse, publish_folder, store_articles
 
 
 def linked_pages(settings, folder: Path) -> set[str]:

@@ -13,8 +13,8 @@ import pytest
 from publisher.errors import TemplateError
 from publisher.feeds import build_feeds
 from publisher.feeds.output import MANIFEST, Output, write_atomic
-from tests.conftest import NOW
-from tests.feeds_support import (
+from tests.support import NOW
+from tests.support.feeds import (
     article,
     edit_article,
     parse,

@@ -15,8 +15,8 @@ import pytest
 
 from publisher.feeds import build_feeds
 from publisher.templating import ZONE_SCRIPT
-from tests.conftest import NOW, SHARED
-from tests.feeds_support import (
+from tests.support import NOW, SHARED
+from tests.support.feeds import (
     NASTY,
     article,
     parse,

@@ -15,8 +15,8 @@ from publisher.feeds import build_feeds, start_build
 from publisher.feeds.build import publish_feeds, publish_pages
 from publisher.feeds.output import MANIFEST
 from publisher.feeds.shares import cut, share_count
-from tests.conftest import NOW
-from tests.feeds_support import article, publish_folder, store_articles, with_feeds
+from tests.support import NOW
+from tests.support.feeds import article, publish_folder, store_articles, with_feeds
 
 ARTICLES = 40
 

@@ -7,8 +7,8 @@ from datetime import timedelta
 from sqlalchemy import inspect
 
 from publisher.store.articles import Stamp
-from tests.conftest import NOW
-from tests.feeds_support import BASE, article, edit_article, store_articles
+from tests.support import NOW
+from tests.support.feeds import BASE, article, edit_article, store_articles
 
 
 def fill(store):

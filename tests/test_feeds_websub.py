@@ -13,8 +13,8 @@ from urllib.parse import parse_qs
 import pytest
 
 from publisher.feeds import build_feeds
-from tests.conftest import NOW, free_port
-from tests.feeds_support import (
+from tests.support import NOW
+from tests.support.feeds import (
     article,
     edit_article,
     parse,
@@ -106,8 +106,8 @@ def test_a_failing_hub_is_a_warning(settings, store, hub, caplog):
     assert (publish_folder(settings) / "atom.xml").exists()
 
 
-def test_an_unreachable_hub_is_a_warning(settings, store, caplog):
-    settings = with_feeds(settings, hub=f"http://127.0.0.1:{free_port()}/hub")
+def test_an_unreachable_hub_is_a_warning(settings, store, refused_port, caplog):
+    settings = with_feeds(settings, hub=f"http://127.0.0.1:{refused_port}/hub")
     store_articles(store, [article(1)], NOW)
     with caplog.at_level(logging.WARNING, logger="publisher.feeds.websub"):
         report = build_feeds(settings, store, NOW)

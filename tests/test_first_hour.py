@@ -23,12 +23,13 @@ from publisher.delivery.dkim import load_signer
 from publisher.instance import init_instance
 from publisher.preflight import preflight
 from publisher.preflight.dns import resolver_lookup
-from tests.mailtest import Recorder, mail_server, smtp_env
-from tests.test_delivery_smtp import check_login, self_signed
+from tests.support.mail import Recorder, mail_server, smtp_env
+from tests.support.tls import check_login, self_signed
 
 PUBLISHER = str(Path(sys.executable).with_name("publisher"))
 
 
+@pytest.mark.slow  # a `publisher init` process on a terminal
 # ---------------------------------------------------------------- init
 def test_init_asks_on_a_terminal_with_defaults_and_asks_again_on_a_bad_answer(tmp_path):
     child = pexpect.spawn(PUBLISHER, ["init", "daily-bugle"], cwd=str(tmp_path),
@@ -101,6 +102,7 @@ def test_commands_outside_an_instance_stop_in_one_line_and_create_nothing(
     assert list(empty.iterdir()) == []
 
 
+@pytest.mark.slow  # a `publisher status` process on a terminal
 def test_no_instance_in_the_current_folder(tmp_path):
     result = pexpect.run(f"{PUBLISHER} status", cwd=str(tmp_path), withexitstatus=True,
                          encoding="utf-8")
@@ -189,10 +191,9 @@ def test_check_refuses_a_certificate_it_cannot_verify(run_cli, site, tmp_path, m
     assert "certificate verify failed" in result.stderr
 
 
-def test_a_server_that_is_down_stops_check_but_run_only_warns(run_cli, site, monkeypatch):
-    from tests.conftest import free_port
-
-    smtp_env(monkeypatch, f"smtp://127.0.0.1:{free_port()}")
+def test_a_server_that_is_down_stops_check_but_run_only_warns(run_cli, site, monkeypatch,
+                                                              refused_port):
+    smtp_env(monkeypatch, f"smtp://127.0.0.1:{refused_port}")
     (site / "articles" / "a.txt").write_text("Title\n\nBody.\n")
     check = run_cli("-C", site, "check")
     assert check.exit_code == 2 and "cannot connect to 127.0.0.1" in check.stderr
@@ -467,6 +468,7 @@ def test_daemon_serve_and_run_check_first_and_create_nothing(run_cli, site, monk
     assert not (site / "publisher.db").exists()
 
 
+@pytest.mark.slow  # a `publisher init` process on a terminal
 def test_init_in_an_instance_refuses_before_asking(tmp_path):
     init_instance(tmp_path / "site")
     output, status = pexpect.run(f"{PUBLISHER} init site", cwd=str(tmp_path), timeout=30,

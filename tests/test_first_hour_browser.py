@@ -3,10 +3,7 @@ at the end of article pages, the time zone taken from the browser (by the one sc
 the CSP allows), a delivery time chosen on the form, the favicon; screenshots in light
 and dark, 375 px and wide, in the test's tmp folder."""
 
-# ruff: noqa: F811  (tests take the imported `chromium` fixture as an argument)
 from __future__ import annotations
-
-from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -15,12 +12,11 @@ from publisher import tokens
 from publisher.config import load_settings
 from publisher.instance import init_instance
 from publisher.store import open_store
-from tests.test_web_browser import chromium  # noqa: F401  (the browser fixture)
-from tests.test_web_serve import Served
+from tests.support import NOW
+from tests.support.web import Served
 
 pytestmark = pytest.mark.browser
 
-NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)  # the tests' clock (PUBLISHER_TIME)
 SIZES = {"375": {"width": 375, "height": 800}, "wide": {"width": 1200, "height": 900}}
 
 

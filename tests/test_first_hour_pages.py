@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 from xml.etree import ElementTree
 
 from publisher.feeds import build_feeds
-from tests.feeds_support import article, parse, publish_folder, store_articles, with_site
-from tests.mailtest import add_articles, add_subscriber
-from tests.mailtest import parse as parse_mail
+from tests.support.feeds import article, parse, publish_folder, store_articles, with_site
+from tests.support.mail import add_articles, add_subscriber
+from tests.support.mail import parse as parse_mail
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 

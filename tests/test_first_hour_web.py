@@ -3,11 +3,8 @@ forms, one style for site, forms and mail, a favicon."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
-from tests.test_web_links import subscribe
-
-NOW_OLD = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+from tests.support import NOW
+from tests.support.web import form_token_of, link, subscribe
 
 
 def test_web_form_refuses_a_section_that_does_not_exist(client, store):
@@ -19,8 +16,6 @@ def test_web_form_refuses_a_section_that_does_not_exist(client, store):
 
 
 def test_preferences_keep_a_delivery_time_and_a_vanished_section(client, store, web_settings):
-    from tests.test_web_links import NOW, form_token_of, link
-
     sub = store.subscribers.add("ada@example.org", NOW, status="active",
                                 sections=("gone",), deliver_at="07:30")
     url = link(web_settings, "preferences", sub)
@@ -52,14 +47,12 @@ def test_an_older_database_gets_the_delivery_time_column(tmp_path):
         conn.execute(text("DELETE FROM schema_version WHERE version > 2"))
     engine.dispose()
     store = open_store(url)
-    assert store.subscribers.add("ada@example.org", NOW_OLD).deliver_at == ""
+    assert store.subscribers.add("ada@example.org", NOW).deliver_at == ""
     store.close()
 
 
 def test_the_zone_script_is_on_the_subscribe_page_only(client, store, web_settings):
     from publisher.templating import ZONE_SCRIPT
-    from tests.test_web_links import NOW, link
-
     assert ZONE_SCRIPT in client.get("/subscribe").text
     sub = store.subscribers.add("ada@example.org", NOW, status="active")
     page = client.get(link(web_settings, "preferences", sub)).text

@@ -30,7 +30,7 @@ from publisher.ingest.source_entries import parse_entries
 from publisher.instance import init_instance
 from publisher.store import open_store
 from publisher.subscribers.rules import handle_unsubscribe_mail
-from tests.test_hostile_inbox import ALIAS_BOMB
+from tests.support.inbox import ALIAS_BOMB
 
 # Each of these runs takes more than 3 s (the scraped one about that), so all are slow;
 # the hostile-input tests (tests/test_hostile_*.py) keep every finding in the fast suite.

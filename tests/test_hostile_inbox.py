@@ -12,8 +12,8 @@ from publisher.clock import fixed
 from publisher.delivery.memory import MemoryTransport
 from publisher.ingest.inbox import ingest
 from publisher.schedule.pipeline import run_once
-from tests.conftest import NOW
-from tests.test_ingest import dump, write
+from tests.support import NOW
+from tests.support.inbox import ALIAS_BOMB, dump, write
 
 LATER = NOW + timedelta(hours=1)
 
@@ -58,12 +58,6 @@ def test_deep_nesting_is_the_files_error(settings, store):
     reason = ingest_beside_good(settings, store, "deep.md",
                                 md("title: T\nsummary: " + "[" * 20000 + "]" * 20000))
     assert "nested" in reason
-
-
-ALIAS_BOMB = ("title: T\nsummary: &a [lol,lol,lol,lol,lol,lol,lol,lol,lol]\n"
-              + "".join(f"s{i}: &{c} [*{p},*{p},*{p},*{p},*{p},*{p},*{p},*{p},*{p}]\n"
-                        for i, (p, c) in enumerate(zip("abcdefgh", "bcdefghi", strict=True)))
-              + "author: *i\n")
 
 
 def test_an_alias_bomb_is_refused_cheaply(settings, store):

@@ -3,13 +3,14 @@ exits 0, and no message costs more than its (bounded) size."""
 
 from __future__ import annotations
 
+import pytest
 from click.testing import CliRunner
 
 from publisher import tokens
 from publisher.cli import cli as cli_group
 from publisher.config import load_settings
-from tests.conftest import NOW
-from tests.test_subscribers_cli import unsubscribe_message
+from tests.support import NOW
+from tests.support.mail import unsubscribe_message
 
 
 def run(instance, *files, data: bytes | None = None):
@@ -59,6 +60,7 @@ def test_a_token_in_a_subject_in_an_unknown_charset_still_counts(instance, store
     assert "unsubscribed ada@example.org" in run(instance, data=message).output
 
 
+@pytest.mark.slow  # 2,000 nested parts, parsed
 def test_deeply_nested_multiparts_are_that_messages_problem(instance, store):
     result = run(instance, data=with_body("Subject: hi\r\n" + NESTED, nested_multipart(2000)))
     assert "nothing done" in result.output

@@ -8,8 +8,8 @@ import pytest
 
 from publisher.ingest.source_entries import parse_entries
 from publisher.ingest.sources import fetch_sources
-from tests.conftest import NOW
-from tests.test_sources import configure, item, rss
+from tests.support import NOW
+from tests.support.feeds import configure, item, rss
 
 GOOD = [item(f"Good {n}", guid=f"tag:up,{n}", body=f"<p>Story {n}.</p>") for n in range(9)]
 # feedparser reads these as years 0, 10000 (it converts to UTC) and 1.

@@ -9,8 +9,8 @@ import pytest
 
 from publisher import tokens
 from publisher.web import create_app
-from tests.conftest import NOW
-from tests.webapp import TestClient, path_of
+from tests.support import NOW
+from tests.support.web import TestClient, path_of
 
 ENDPOINTS = [("GET", "confirm"), ("POST", "confirm"), ("GET", "preferences"),
              ("POST", "preferences"), ("GET", "unsubscribe"), ("POST", "unsubscribe"),

@@ -13,7 +13,7 @@ import pytest
 from publisher.config import load_settings
 from publisher.store import open_store
 from publisher.subscribers.csv_io import export_file, import_file
-from tests.conftest import NOW
+from tests.support import NOW
 
 SAMPLES = Path(__file__).parent / "imports"
 

@@ -5,22 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 from publisher.ingest.inbox import ingest
-from publisher.ingest.scraped import format_scraped, join_articles
-from tests.conftest import NOW
+from tests.support import NOW
+from tests.support.inbox import dump, write
 
 LATER = NOW + timedelta(hours=1)
-
-
-def dump(*titles: str, body: str = "A paragraph.") -> str:
-    return join_articles([format_scraped(t, [body, f"More about {t}."], f"{t} photo. (AP)")
-                          for t in titles])
-
-
-def write(settings, name: str, text: str | bytes):
-    path = settings.path("articles") / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(text if isinstance(text, bytes) else text.encode())
-    return path
 
 
 def test_ingest_seed_then_nothing_new(settings, store, seed_bytes):

@@ -13,8 +13,8 @@ from publisher.config import load_settings
 from publisher.digests.planner import digest_message_id, queue_digests, starting_cursor
 from publisher.store import open_store
 from publisher.store.ledger import Outcome
-from tests.conftest import NOW
-from tests.mailtest import add_articles, add_subscriber
+from tests.support import NOW
+from tests.support.mail import add_articles, add_subscriber
 
 WORLD = ("world",)
 SCIENCE = ("science",)
@@ -113,7 +113,7 @@ def test_new_subscribers_start_at_the_newest_article(settings, store, filled):
     assert mine[0]["article_seqs"] == [seqs[4], seqs[3]]
 
 
-def test_concurrent_runs_queue_each_digest_once(settings, store):
+def test_concurrent_runs_queue_each_digest_once(settings, store, monkeypatch):
     add_articles(store, [(f"A{n}", WORLD) for n in range(3)], NOW - timedelta(hours=5))
     for n in range(60):
         add_subscriber(store, f"r{n}@example.org", NOW, sections=["world"] if n % 2 else [])
@@ -131,15 +131,12 @@ def test_concurrent_runs_queue_each_digest_once(settings, store):
         finally:
             other.close()
 
-    batch, digests.BATCH = digests.BATCH, 7  # many small transactions interleave
-    try:
-        threads = [threading.Thread(target=one_run) for _ in range(4)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-    finally:
-        digests.BATCH = batch
+    monkeypatch.setattr(digests, "BATCH", 7)  # many small transactions interleave
+    threads = [threading.Thread(target=one_run) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
     assert not errors
     rows = store.ledger.digest_messages()
     assert len(rows) == 60

@@ -14,6 +14,7 @@ import pytest
 
 from publisher.schedule.lock import AdvisoryLock, Busy, FileLock, run_lock
 from publisher.store import open_store
+from tests.support.daemon import wait_until
 
 
 def publisher(*args, cwd=None) -> subprocess.CompletedProcess:
@@ -21,6 +22,7 @@ def publisher(*args, cwd=None) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=60, cwd=cwd)
 
 
+@pytest.mark.slow  # a `publisher run` process twice
 def test_a_second_run_says_who_holds_the_lock_and_does_nothing(instance, store):
     (instance / "articles" / "a.txt").write_text("Title\n\nBody.\n")
     lock = run_lock(store.engine)
@@ -40,17 +42,18 @@ def test_a_second_run_says_who_holds_the_lock_and_does_nothing(instance, store):
     assert store.articles.count() == 1
 
 
+@pytest.mark.slow  # a Python process that takes the lock, then is killed
 def test_the_lock_dies_with_its_process(instance, store):
     """A run killed with SIGKILL leaves nothing behind that blocks the next one."""
     holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
-        import sys, time
+        import sys
         from publisher.schedule.lock import run_lock
         from publisher.store import open_store
         lock = run_lock(open_store({store.engine.url.render_as_string(False)!r}).engine)
         lock.acquire()
         print("held", flush=True)
-        time.sleep(120)
-    """)], stdout=subprocess.PIPE, text=True)
+        sys.stdin.read()  # holds the lock until killed (or the test's end closes stdin)
+    """)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
         with pytest.raises(Busy, match=f"pid {holder.pid} on "):
@@ -69,7 +72,7 @@ def test_the_lock_dies_with_its_process(instance, store):
         except Busy:
             if time.monotonic() > deadline:  # clock-ok
                 raise
-            time.sleep(0.1)
+            time.sleep(0.1)  # polls until PostgreSQL lets go of the lock
     lock.release()
 
 
@@ -147,15 +150,7 @@ def gone(pid: int) -> bool:
     return state in ("Z", "X")
 
 
-def wait_until(check, limit: float = 20.0) -> bool:
-    """Poll `check` for up to `limit` seconds (a bound for a hung test, not a timing)."""
-    for _ in range(int(limit / 0.05)):
-        if check():
-            return True
-        time.sleep(0.05)
-    return check()
-
-
+@pytest.mark.slow  # a holder process and a `publisher run` process
 def test_a_run_killed_mid_fork_leaves_no_child_holding_the_lock(instance, store):
     """SIGKILL of a run whose build forked: its children die with it, and the next run
     proceeds at once instead of finding the lock held by an orphan."""
@@ -165,7 +160,7 @@ def test_a_run_killed_mid_fork_leaves_no_child_holding_the_lock(instance, store)
     holder.send_signal(signal.SIGKILL)
     holder.wait(timeout=30)
     try:
-        assert wait_until(lambda: gone(child)), "the forked child outlived its parent"
+        wait_until(lambda: gone(child), "the forked child to die with its parent")
         done = publisher("-C", instance, "run")
     finally:
         if not gone(child):
@@ -203,6 +198,7 @@ def test_a_forked_child_never_holds_the_run_lock(tmp_path):
         os.waitpid(pid, 0)
 
 
+@pytest.mark.slow  # two `publisher ingest` processes
 def test_ingest_takes_the_run_lock(instance, store):
     """`publisher ingest` beside a run never plans the same files as new: it waits its
     turn like a second run does (says so, stores nothing, exits 0)."""

@@ -10,8 +10,8 @@ import pytest
 
 from publisher.config import load_settings
 from publisher.store import open_store
-from tests.conftest import NOW, REPO
-from tests.mailtest import Recorder, add_articles, add_subscriber, mail_server, parse, smtp_env
+from tests.support import NOW, REPO
+from tests.support.mail import Recorder, add_articles, add_subscriber, mail_server, parse, smtp_env
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from publisher.ingest.inbox import ingest
 from publisher.ops.progress import progress
 from publisher.subscribers import csv_io as subscriber_csv
 from publisher.subscribers.csv_io import import_text
-from tests.conftest import NOW
+from tests.support import NOW
 
 
 class FakeClock:

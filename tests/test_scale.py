@@ -16,16 +16,17 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import create_engine, func, insert, select
+from sqlalchemy import func, insert, select
 
 from publisher.article import make_article
 from publisher.config import load_settings
 from publisher.instance import init_instance
 from publisher.store import open_store
 from publisher.store.articles import FilePlan
-from publisher.store.schema import metadata, outbox, subscribers
-from tests.conftest import NOW, PG_URL, free_port
-from tests.daemon_process import DaemonProcess
+from publisher.store.schema import outbox, subscribers
+from tests.support import NOW
+from tests.support.daemon import DaemonProcess
+from tests.support.servers import smtp_server
 
 pytestmark = pytest.mark.slow
 
@@ -54,29 +55,15 @@ class MessageIdCounter:
 
 @pytest.fixture
 def smtp_counter():
-    from aiosmtpd.controller import Controller
-
-    handler = MessageIdCounter()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield handler, f"smtp://127.0.0.1:{port}"
-    controller.stop()
+    with smtp_server(MessageIdCounter()) as server:
+        yield server.handler, server.url
 
 
 @pytest.fixture
-def pg_instance(tmp_path, monkeypatch):
-    if not PG_URL:
-        pytest.skip("PostgreSQL leg skipped: PUBLISHER_TEST_PG_URL is not set "
-                    "(.ci/services.sh starts a server and sets it)")
-    engine = create_engine(PG_URL)
-    with engine.begin() as conn:
-        metadata.drop_all(conn)
-        conn.exec_driver_sql("DROP TABLE IF EXISTS schema_version")
-    engine.dispose()
+def pg_instance(tmp_path, monkeypatch, pg_url):
     folder = tmp_path / "site"
     init_instance(folder)
-    monkeypatch.setenv("PUBLISHER_STORE__URL", PG_URL)
+    monkeypatch.setenv("PUBLISHER_STORE__URL", pg_url)
     return folder
 
 
@@ -112,12 +99,12 @@ def sent_count(store) -> int:
 
 
 def wait_for(condition, what: str, seconds: float):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+    deadline = time.monotonic() + seconds  # clock-ok: bounds the wait
+    while time.monotonic() < deadline:  # clock-ok
         result = condition()
         if result:
             return result
-        time.sleep(0.25)
+        time.sleep(0.25)  # polls the condition
     raise AssertionError(f"timed out after {seconds:g}s waiting for {what}")
 
 
@@ -125,7 +112,8 @@ def wait_for(condition, what: str, seconds: float):
 def test_three_daemons_one_killed_mid_send_each_digest_once(pg_instance, smtp_counter):
     handler, smtp_url = smtp_counter
     fill(pg_instance, SUBSCRIBERS)
-    env = {"PUBLISHER_STORE__URL": PG_URL, "PUBLISHER_MAIL__TRANSPORT": "smtp",
+    url = load_settings(pg_instance).database_url
+    env = {"PUBLISHER_STORE__URL": url, "PUBLISHER_MAIL__TRANSPORT": "smtp",
            "PUBLISHER_MAIL__SMTP_URL": smtp_url, "PUBLISHER_MAIL__CONNECTIONS": "4",
            # A short lease: the killed node's claims are reclaimed within seconds.
            "PUBLISHER_MAIL__LEASE_SECONDS": "15",
@@ -134,7 +122,8 @@ def test_three_daemons_one_killed_mid_send_each_digest_once(pg_instance, smtp_co
            # instant ones: due whatever the time.)
            "PUBLISHER_TIME": ""}
     daemons = [DaemonProcess(pg_instance, env=env) for _ in range(3)]
-    store = open_store(PG_URL)
+    store = open_store(url)
+    leader = None  # stopped in `finally` with the others if no leader ever shows
     try:
         leader = wait_for(lambda: next((d for d in daemons if any(
             line.get("event") == "leading" for line in d.lines)), None), "a leader", 60)

@@ -176,6 +176,7 @@ def scraped_articles(draw):
     return title, caption, tuple(paragraphs)
 
 
+@pytest.mark.slow  # 200 generated sites, several seconds
 @settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(scraped_articles(), min_size=1, max_size=4))
 def test_generated_articles_parse_back_equal(generated):

@@ -9,37 +9,10 @@ from datetime import timedelta
 
 import pytest
 
-from publisher.config import load_settings
 from publisher.ingest.source_entries import parse_entries
 from publisher.ingest.sources import fetch_sources, retry_delay, source_health
-from tests.conftest import NOW, free_port
-
-
-def rss(*items: str, title: str = "Upstream") -> str:
-    return (f'<?xml version="1.0" encoding="utf-8"?>\n<rss version="2.0" '
-            f'xmlns:content="http://purl.org/rss/1.0/modules/content/">'
-            f"<channel><title>{title}</title><link>http://127.0.0.1/</link>"
-            f"<description>d</description>{''.join(items)}</channel></rss>")
-
-
-def item(title: str, guid: str | None = None, link: str = "", body: str = "",
-         date: str = "Tue, 24 Nov 2026 08:00:00 GMT", extra: str = "") -> str:
-    return ("<item>" + f"<title>{title}</title>"
-            + (f"<guid isPermaLink=\"false\">{guid}</guid>" if guid else "")
-            + (f"<link>{link}</link>" if link else "")
-            + (f"<content:encoded><![CDATA[{body}]]></content:encoded>" if body else "")
-            + f"<pubDate>{date}</pubDate>{extra}</item>")
-
-
-def configure(instance, *sources: dict):
-    """Add [[sources]] tables to the instance's publisher.toml and load the settings."""
-    lines = []
-    for source in sources:
-        lines.append("[[sources]]")
-        lines += [f"{key} = {json.dumps(value)}" for key, value in source.items()]
-    with open(instance / "publisher.toml", "a", encoding="utf-8") as toml:
-        toml.write("\n" + "\n".join(lines) + "\n")
-    return load_settings(instance)
+from tests.support import NOW
+from tests.support.feeds import configure, item, rss
 
 
 def test_new_entries_are_stored_sanitized_with_absolute_urls(instance, store, upstream_server):
@@ -114,10 +87,10 @@ def test_edited_entry_updates_in_place_and_duplicates_are_stored_once(instance, 
 
 
 def test_a_failing_source_backs_off_goes_unhealthy_and_spares_the_others(
-        instance, store, upstream_server, caplog):
+        instance, store, upstream_server, refused_port, caplog):
     good = upstream_server.serve("/good.xml", rss(item("Good news", guid="1")))
     broken = upstream_server.serve("/broken.xml", "oops", status=500, content_type="text/plain")
-    refused = f"http://127.0.0.1:{free_port()}/feed.xml"  # nothing listens there
+    refused = f"http://127.0.0.1:{refused_port}/feed.xml"
     settings = configure(instance,
                          {"url": broken, "name": "broken", "interval": 900},
                          {"url": refused, "name": "refused", "interval": 900},

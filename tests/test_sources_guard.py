@@ -14,8 +14,8 @@ import pytest
 from publisher.errors import ConfigError
 from publisher.ingest.source_http import refused_address
 from publisher.ingest.sources import fetch_sources, source_health
-from tests.conftest import NOW
-from tests.test_sources import configure, item, rss
+from tests.support import NOW
+from tests.support.feeds import configure, item, rss
 
 FEED = rss(item("Slow news", guid="slow-1")).encode()
 
@@ -88,7 +88,7 @@ def test_a_trickling_source_is_cut_off_at_its_timeout(instance, store, upstream_
     stored_while_stuck = False
     while thread.is_alive() and not stored_while_stuck:
         stored_while_stuck = store.articles.count() == 1
-        time.sleep(0.02)
+        time.sleep(0.02)  # polls the store while the pass runs
     thread.join(timeout=60)  # the trickle alone would take over 100 s
     assert not thread.is_alive(), "a trickling source held the pass past its timeout"
     assert stored_while_stuck, "the healthy source waited for the stuck one"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
 from datetime import timedelta
 
 import httpx
@@ -20,9 +21,9 @@ from publisher.schedule.pipeline import run_once
 from publisher.store import Store, make_engine
 from publisher.store.schema import outbox
 from publisher.web import create_app
-from tests.conftest import NOW, free_port
-from tests.test_sources import configure, item, rss
-from tests.webapp import TestClient
+from tests.support import NOW
+from tests.support.feeds import configure, item, rss
+from tests.support.web import TestClient
 
 
 def queue_messages(store, states: dict[str, int]) -> None:
@@ -131,12 +132,12 @@ def test_metrics_show_events_and_store_state(instance, store, upstream_server):
 
 
 def test_metrics_over_http_port_and_asgi(instance, store, monkeypatch):
-    port = free_port()
-    monkeypatch.setenv("PUBLISHER_DAEMON__METRICS_PORT", str(port))
     settings = load_settings(instance)
-    server = serve_metrics(settings, store)
+    # Port 0 (in settings, "off"): the kernel picks a free port and the server reports it.
+    server = serve_metrics(replace(settings, daemon=replace(settings.daemon, metrics_port=0)),
+                           store)
     try:
-        response = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10)
+        response = httpx.get(f"http://127.0.0.1:{server.server_port}/metrics", timeout=10)
     finally:
         server.shutdown()
         server.server_close()

@@ -18,8 +18,8 @@ from publisher.ingest.inbox import ingest
 from publisher.store.schema import subscribers
 from publisher.subscribers import csv_io as subscriber_csv
 from publisher.subscribers.csv_io import import_text, normalize_listed_address
-from tests.conftest import NOW, REPO
-from tests.test_subscribers import write_articles
+from tests.support import NOW, REPO
+from tests.support.mail import write_articles
 
 EXAMPLE = REPO / "subscribers" / "example.csv"
 HEADER = "email,name,frequency,sections,timezone,status,created\n"
@@ -199,6 +199,7 @@ DOMAINS = ["example.org", "EXAMPLE.org", "例え.jp", "xn--r8jz45g.jp", "mail.ex
            ".".join(["b" * 60] * 4), "example.org.", "[127.0.0.1]", "exa mple.org", ""]
 
 
+@pytest.mark.slow  # 400 generated addresses through two validators, several seconds
 @hypothesis_settings(max_examples=400, deadline=None)
 @given(local=one_of(text(alphabet="aZz09._+-!#'\"@ ßé<>\\", max_size=70),
                     from_regex(r"[A-Za-z0-9+_-]{1,40}(\.[A-Za-z0-9]{1,30}){0,2}",

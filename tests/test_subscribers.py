@@ -19,17 +19,10 @@ from publisher.subscribers.rules import (
     request_subscription,
     resubscribe,
 )
-from tests.conftest import NOW
+from tests.support import NOW
+from tests.support.mail import add_digest, write_articles
 
 LATER = NOW + timedelta(hours=1)
-
-
-def write_articles(settings, *names: tuple[str, str]) -> None:
-    """Markdown articles in section folders: (section, title) pairs."""
-    for n, (section, title) in enumerate(names):
-        folder = settings.path("articles") / section
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / f"{n:03d}.md").write_text(f"---\ntitle: {title}\n---\nBody of {title}.\n")
 
 
 def test_preferences_are_checked_and_normalized():
@@ -109,14 +102,6 @@ def test_unsubscribe_is_idempotent_and_keeps_links_valid(store):
     assert once == twice and once.status == "unsubscribed" and once.updated_at == LATER
     assert once.token_version == sub.token_version
     assert store.subscribers.revoke_links(sub.id, LATER).token_version == sub.token_version + 1
-
-
-def add_digest(store, subscriber_id: int, period: str, seqs: list[int]) -> int:
-    with store.writing() as conn:
-        return conn.execute(insert(digests).values(
-            subscriber_id=subscriber_id, period=period, first_seq=min(seqs),
-            last_seq=max(seqs), article_seqs=seqs, more=0, created_at=NOW,
-        ).returning(digests.c.id)).scalar_one()
 
 
 def add_message(store, subscriber_id: int | None, recipient: str, digest_id=None) -> None:

@@ -12,7 +12,8 @@ from click.testing import CliRunner
 from publisher import tokens
 from publisher.cli import cli as cli_group
 from publisher.config import load_settings
-from tests.conftest import NOW
+from tests.support import NOW
+from tests.support.mail import unsubscribe_message
 
 
 def confirm_link(data: bytes) -> str:
@@ -94,11 +95,6 @@ def test_user_mistakes_are_one_line(run_cli, instance):
         assert result.exit_code == 1, args
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("publisher: ") and message in lines[0]
-
-
-def unsubscribe_message(subject: str, sender: str = "ada@example.org") -> bytes:
-    return (f"From: {sender}\r\nTo: unsubscribe@example.org\r\nSubject: {subject}\r\n"
-            "Date: Tue, 24 Nov 2026 12:00:00 +0000\r\n\r\n\r\n").encode()
 
 
 def test_unsubscribe_by_mail_needs_the_signed_token(run_cli, instance, store, tmp_path):

@@ -11,7 +11,7 @@ from publisher import tokens
 from publisher.addresses import check_header_text, normalize_address
 from publisher.config import load_settings
 from publisher.errors import AddressError, ConfigError
-from tests.conftest import NOW
+from tests.support import NOW
 
 
 @pytest.fixture

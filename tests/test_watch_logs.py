@@ -13,11 +13,14 @@ from publisher.ops.logs import CHATTY, configure_logging
 from publisher.schedule.watch import wanted, watch_inbox
 
 PATIENCE = 30
+ACT_AGAIN_SECONDS = 1.0  # a batch is handed on after 0.2 s quiet (watch.QUIET_MS)
 
 
 async def changes_seen(inbox, act, mode="events", poll_seconds=0.05) -> list[set]:
-    """Run the watch, do `act` once it runs, and the paths of its calls until one
-    arrives."""
+    """Run the watch, do `act` until a call arrives, and the paths of its calls.
+
+    Nothing says when the watch is ready, so instead of sleeping and hoping it is, the
+    change is made again (a new modification) whenever a while passes without a call."""
     stop, seen = asyncio.Event(), asyncio.Event()
     calls = []
 
@@ -27,11 +30,17 @@ async def changes_seen(inbox, act, mode="events", poll_seconds=0.05) -> list[set
 
     task = asyncio.create_task(watch_inbox(inbox, changed, stop, mode=mode,
                                            poll_seconds=poll_seconds))
-    await asyncio.sleep(0.3)  # let the watch start before the change
-    await asyncio.to_thread(act)
-    await asyncio.wait_for(seen.wait(), PATIENCE)
+    await asyncio.sleep(0)  # one turn of the loop: the watch task opens its watch
+    for _ in range(PATIENCE):
+        await asyncio.to_thread(act)
+        try:
+            await asyncio.wait_for(seen.wait(), ACT_AGAIN_SECONDS)
+            break
+        except TimeoutError:
+            continue
     stop.set()
     await asyncio.wait_for(task, PATIENCE)
+    assert seen.is_set(), f"the watch never reported the change ({PATIENCE} tries)"
     return calls
 
 
@@ -56,7 +65,7 @@ def test_when_events_fail_the_watch_polls(tmp_path, caplog):
     inbox = tmp_path / "not-yet"  # watching a missing folder fails at once
 
     def create() -> None:
-        inbox.mkdir()
+        inbox.mkdir(exist_ok=True)
         (inbox / "a.txt").write_text("Title\n\nBody.\n")
 
     caplog.set_level(logging.INFO, logger="publisher.schedule.watch")

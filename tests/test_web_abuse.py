@@ -5,9 +5,6 @@ subscribers that expire."""
 from __future__ import annotations
 
 import logging
-import subprocess
-import sys
-import time
 from dataclasses import replace
 from datetime import timedelta
 
@@ -15,51 +12,31 @@ import httpx
 import pytest
 from starlette.requests import Request
 
+from publisher.clock import fixed
 from publisher.ops.metrics import CONFIRMATIONS_REFUSED
 from publisher.subscribers.rules import expire_pending
 from publisher.web import create_app
 from publisher.web.guard import RateLimiter, client_key
-from tests.conftest import NOW, free_port
-from tests.test_web_links import subscribe
-from tests.webapp import TestClient
+from tests.support import NOW
+from tests.support.web import Served, TestClient, subscribe
 
 
-def serve(instance, port: int, env: dict | None = None) -> subprocess.Popen:
-    import os
-
-    process = subprocess.Popen(
-        [sys.executable, "-m", "publisher", "-C", str(instance), "serve", "--port", str(port)],
-        env={**os.environ, "PUBLISHER_WEB__SUBSCRIBE_PER_MINUTE": "3", **(env or {})},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(400):  # up to 20 s for the server to listen
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/subscribe", timeout=1)
-            return process
-        except httpx.TransportError:
-            time.sleep(0.05)
-    process.kill()
-    raise RuntimeError("publisher serve did not start")
-
-
-def post_from(port: int, n: int, forwarded: str) -> int:
-    return httpx.post(f"http://127.0.0.1:{port}/subscribe",
+def post_from(url: str, n: int, forwarded: str) -> int:
+    return httpx.post(url + "subscribe",
                       data={"email": f"bomb{n}@example.org", "frequency": "daily"},
                       headers={"X-Forwarded-For": forwarded}, timeout=10).status_code
 
 
+@pytest.mark.slow  # a `publisher serve` process
 @pytest.mark.parametrize(("trusted", "expected"), [
     ("", [200, 200, 200, 429, 429]),  # the default: X-Forwarded-For is the client's word
     ("127.0.0.1", [200] * 5),          # a proxy on this host: it names each client
 ])
 def test_forwarded_for_counts_only_from_a_trusted_proxy(instance, store, trusted, expected):
-    port = free_port()
-    env = {"PUBLISHER_WEB__TRUSTED_PROXIES": trusted} if trusted else {}
-    process = serve(instance, port, env)
-    try:
-        codes = [post_from(port, n, f"198.51.100.{n}") for n in range(5)]
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    env = {"PUBLISHER_WEB__SUBSCRIBE_PER_MINUTE": "3",
+           **({"PUBLISHER_WEB__TRUSTED_PROXIES": trusted} if trusted else {})}
+    with Served(instance, env=env) as served:
+        codes = [post_from(served.url, n, f"198.51.100.{n}") for n in range(5)]
     assert codes == expected
 
 
@@ -95,7 +72,7 @@ def capped(web_settings, store):
     settings = replace(web_settings, web=replace(web_settings.web, confirmations_per_hour=4,
                                                  confirmations_per_domain_hour=2))
     recorder = Recorder()
-    app = create_app(settings, store, confirmations=recorder)
+    app = create_app(settings, store, clock=fixed(NOW), confirmations=recorder)
     app.state.web.subscribe_limiter = RateLimiter(100)
     with TestClient(app, follow_redirects=False) as client:
         yield client, recorder

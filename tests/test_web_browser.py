@@ -9,48 +9,18 @@ aiosmtpd server, and drives Debian's /usr/bin/chromium through Playwright (never
 from __future__ import annotations
 
 import email
-import os
 import re
-import shutil
-import time
 from email.policy import default as email_policy
-from pathlib import Path
 
 import pytest
 
 from publisher.config import load_settings
 from publisher.instance import init_instance
 from publisher.store import open_store
-from tests.test_web_serve import Served
+from tests.support.mail import wait_for_mail
+from tests.support.web import Served
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = os.environ.get("PUBLISHER_CHROMIUM", "/usr/bin/chromium")
-FLAGS = os.environ.get("PUBLISHER_CHROMIUM_FLAGS", "--headless --no-sandbox --disable-gpu "
-                       "--disable-background-networking --disable-component-update "
-                       "--disable-sync --no-first-run --disable-quic").split()
-
-
-@pytest.fixture
-def chromium():
-    if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM} (Debian package chromium; "
-                    "`source .ci/services.sh` installs it)")
-    sync_api = pytest.importorskip("playwright.sync_api",
-                                   reason="Playwright's Python package is not installed")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield browser
-        browser.close()
-
-
-def wait_for_mail(handler, count: int, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
-    while len(handler.messages) < count:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"no mail arrived within {timeout} s")
-        time.sleep(0.1)
-    return handler.messages[count - 1]
 
 
 def link_in(message_bytes: bytes, path: str) -> str:

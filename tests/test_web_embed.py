@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import pytest
 
+from publisher.clock import fixed
 from publisher.config import load_settings
 from publisher.errors import ConfigError
 from publisher.web import create_app
 from publisher.web.guard import RateLimiter
-from tests.webapp import TestClient
+from tests.support import NOW
+from tests.support.web import TestClient
 
 ALLOWED = "https://www.example.org"
 REFUSED = "https://evil.example.net"
@@ -22,7 +24,7 @@ def embed(instance, monkeypatch, store):
     monkeypatch.setenv("PUBLISHER_WEB__ALLOWED_ORIGINS", f"{ALLOWED}, https://shop.example.org")
     monkeypatch.setenv("PUBLISHER_WEB__SUBSCRIBE_PER_MINUTE", "3")
     (instance / "articles" / "world").mkdir()  # an inbox folder: a section that exists
-    with TestClient(create_app(load_settings(instance), store),
+    with TestClient(create_app(load_settings(instance), store, clock=fixed(NOW)),
                     follow_redirects=False) as client:
         yield client
 

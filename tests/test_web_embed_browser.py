@@ -14,8 +14,8 @@ import pytest
 from publisher.config import load_settings
 from publisher.instance import init_instance
 from publisher.store import open_store
-from tests.test_web_browser import chromium  # noqa: F401  (fixture)
-from tests.test_web_serve import Served
+from tests.support.servers import PATIENCE_SECONDS
+from tests.support.web import Served
 
 pytestmark = pytest.mark.browser
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -76,7 +76,7 @@ def sites():
         site.close()
 
 
-def test_embedded_form_from_another_origin(chromium, sites, tmp_path):  # noqa: F811
+def test_embedded_form_from_another_origin(chromium, sites, tmp_path):
     allowed, refused = sites
     instance = tmp_path / "site"
     init_instance(instance)
@@ -139,11 +139,11 @@ def drive(browser, served, allowed, refused, store, tmp_path):
     page.goto(refused.url)
     blocked = page.locator("#signup")
     blocked.locator('input[name="email"]').fill("eve@example.org")
-    blocked.locator('button[type="submit"]').click()
-    for _ in range(100):  # the browser reports the blocked fetch on the console
-        if any("CORS" in e or "Failed to fetch" in e for e in errors):
-            break
-        page.wait_for_timeout(100)
+    # The browser reports the blocked fetch on the console: wait for that message.
+    with page.expect_console_message(
+            lambda message: "CORS" in message.text or "Failed to fetch" in message.text,
+            timeout=PATIENCE_SECONDS * 1000):
+        blocked.locator('button[type="submit"]').click()
     assert any("Failed to fetch" in e or "CORS" in e for e in errors), errors
     assert blocked.locator("output").inner_text() == ""
     refused_form = page.locator(f'form[action="{served.url}subscribe"]')

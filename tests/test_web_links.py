@@ -17,29 +17,14 @@ from publisher.clock import fixed
 from publisher.ingest.inbox import ingest
 from publisher.web import create_app
 from publisher.web.guard import RateLimiter
-from tests.conftest import NOW
-from tests.test_subscribers import add_digest, write_articles
-from tests.webapp import TestClient, path_of
-
-SAME_SITE = {"Origin": "http://testserver"}
-
-
-def form_token_of(html: str) -> str:
-    return re.search(r'name="form_token" value="([^"]+)"', html)[1]
-
-
-def subscribe(client, email="ada@example.org", headers=SAME_SITE, **fields):
-    data = {"email": email, "name": "Ada", "frequency": "weekly", **fields}
-    return client.post("/subscribe", data=data, headers=headers)
+from tests.support import NOW
+from tests.support.mail import add_digest, write_articles
+from tests.support.web import TestClient, form_token_of, link, path_of, subscribe
 
 
 def active(store, email="ada@example.org", **values):
     sub = store.subscribers.add(email, NOW, status="active", **values)
     return sub
-
-
-def link(web_settings, purpose, sub):
-    return path_of(tokens.link(web_settings, purpose, sub.id, sub.token_version, now=NOW))
 
 
 # --- subscribe --------------------------------------------------------------------------

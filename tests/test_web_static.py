@@ -13,7 +13,7 @@ import pytest
 
 from publisher.web import create_app
 from publisher.web.guard import RateLimiter
-from tests.webapp import LiveServer
+from tests.support.servers import LiveServer
 
 RSS = """<?xml version='1.0' encoding='UTF-8'?>
 <rss version="2.0"><channel><title>Demo</title><link>http://testserver/</link>

@@ -27,8 +27,9 @@ from publisher.webhooks import (
     sign,
     verify_signature,
 )
-from tests.conftest import NOW, free_port
-from tests.test_subscribers import write_articles
+from tests.support import NOW
+from tests.support.daemon import wait_until
+from tests.support.mail import write_articles
 
 SECRET = "a-long-shared-secret-for-tests"
 
@@ -162,9 +163,10 @@ def test_a_failing_receiver_is_retried_with_backoff(instance, store, receiver):
     assert (row["state"], row["attempts"], row["last_code"]) == ("sent", 3, 200)
 
 
-def test_a_dead_receiver_holds_up_neither_mail_nor_other_receivers(instance, store, receiver):
+def test_a_dead_receiver_holds_up_neither_mail_nor_other_receivers(instance, store, receiver,
+                                                                   refused_port):
     good = receiver()
-    dead = f"http://127.0.0.1:{free_port()}/nobody-listens"
+    dead = f"http://127.0.0.1:{refused_port}/nobody-listens"
     settings = configure(instance, dead, good.url)
     deliver_webhooks(settings, store, NOW)
     write_articles(settings, ("world", "One"), ("world", "Two"))
@@ -206,8 +208,6 @@ def test_gives_up_after_max_attempts_and_events_filter(instance, store, receiver
 
 @pytest.mark.slow
 def test_the_daemon_delivers_webhooks(instance, store, receiver, daemons):
-    from tests.daemon_process import wait_until
-
     hook = receiver()
     configure(instance, hook.url)
     daemon = daemons(instance)

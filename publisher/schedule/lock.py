@@ -182,6 +182,8 @@ class AdvisoryLock:
             "SELECT a.application_name FROM pg_locks l "
             "JOIN pg_stat_activity a ON a.pid = l.pid "
             "WHERE l.locktype = 'advisory' AND l.granted "
+            # Advisory locks are per database: another database's holder is not ours.
+            "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
             "AND l.classid = :classid AND l.objid = :objid AND l.objsubid = 1"),
             {"classid": classid, "objid": objid}).first()
         name = row[0] if row else ""

@@ -8,6 +8,7 @@ at the next successful login.
 
 from __future__ import annotations
 
+import functools
 import logging
 from datetime import datetime
 
@@ -24,8 +25,14 @@ log = logging.getLogger(__name__)
 MIN_PASSWORD = 12
 MAX_PASSWORD = 1024  # argon2 takes any length; this bounds the work a login form can ask
 hasher = PasswordHasher()
-# Checked against when the address has no account, so a login takes as long either way.
-DUMMY_HASH = hasher.hash("no account has this password")
+
+
+@functools.cache
+def dummy_hash() -> str:
+    """Checked against when the address has no account, so a login takes as long either
+    way. Made at the first login, not at import: hashing costs about a second of CPU,
+    which every `publisher` command would pay otherwise."""
+    return hasher.hash("no account has this password")
 
 
 def check_password(password: str) -> str:
@@ -80,7 +87,7 @@ def authenticate(store: Store, address: str, password: str) -> Account | None:
     if len(password) > MAX_PASSWORD:
         return None
     try:
-        hasher.verify(account.password_hash if account else DUMMY_HASH, password)
+        hasher.verify(account.password_hash if account else dummy_hash(), password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return None
     if account is None:

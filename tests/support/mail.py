@@ -8,17 +8,17 @@ import email
 import email.policy
 import threading
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta
-from types import SimpleNamespace
 
-from aiosmtpd.controller import Controller
+from sqlalchemy import insert
 
 from publisher.article import make_article
 from publisher.store import Store
 from publisher.store.articles import FilePlan
-from tests.conftest import free_port
+from publisher.store.schema import digests
+from tests.support import NOW
+from tests.support.daemon import wait_until
+from tests.support.servers import smtp_server
 
 
 def add_articles(store: Store, specs: list[tuple[str, tuple[str, ...]]], when: datetime,
@@ -83,20 +83,9 @@ class Recorder:
         return found
 
 
-@contextmanager
-def mail_server(handler, **server_kwargs) -> Iterator[SimpleNamespace]:
-    """A real SMTP server on 127.0.0.1; server_kwargs go to aiosmtpd (tls_context,
-    ssl_context, authenticator, auth_require_tls ...)."""
-    port = free_port()
-    ssl_context = server_kwargs.pop("ssl_context", None)
-    controller = Controller(handler, hostname="127.0.0.1", port=port,
-                            ssl_context=ssl_context, **server_kwargs)
-    controller.start()
-    scheme = "smtps" if ssl_context else "smtp"
-    try:
-        yield SimpleNamespace(port=port, handler=handler, url=f"{scheme}://127.0.0.1:{port}")
-    finally:
-        controller.stop()
+def mail_server(handler, **server_kwargs):
+    """A real SMTP server on 127.0.0.1 with `handler` (see servers.smtp_server)."""
+    return smtp_server(handler, **server_kwargs)
 
 
 def smtp_env(monkeypatch, url: str, **extra: str) -> None:
@@ -106,3 +95,30 @@ def smtp_env(monkeypatch, url: str, **extra: str) -> None:
     monkeypatch.setenv("PUBLISHER_SITE__URL", "https://news.example.org/")
     for key, value in extra.items():
         monkeypatch.setenv(f"PUBLISHER_{key.upper()}", value)
+
+
+def write_articles(settings, *names: tuple[str, str]) -> None:
+    """Markdown articles in section folders: (section, title) pairs."""
+    for n, (section, title) in enumerate(names):
+        folder = settings.path("articles") / section
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{n:03d}.md").write_text(f"---\ntitle: {title}\n---\nBody of {title}.\n")
+
+
+def add_digest(store, subscriber_id: int, period: str, seqs: list[int]) -> int:
+    with store.writing() as conn:
+        return conn.execute(insert(digests).values(
+            subscriber_id=subscriber_id, period=period, first_seq=min(seqs),
+            last_seq=max(seqs), article_seqs=seqs, more=0, created_at=NOW,
+        ).returning(digests.c.id)).scalar_one()
+
+
+def wait_for_mail(handler, count: int):
+    """The count-th message a recording SMTP handler accepted, once it has arrived."""
+    wait_until(lambda: len(handler.messages) >= count, f"message {count} to arrive")
+    return handler.messages[count - 1]
+
+
+def unsubscribe_message(subject: str, sender: str = "ada@example.org") -> bytes:
+    return (f"From: {sender}\r\nTo: unsubscribe@example.org\r\nSubject: {subject}\r\n"
+            "Date: Tue, 24 Nov 2026 12:00:00 +0000\r\n\r\n\r\n").encode()

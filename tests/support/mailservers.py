@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port
+from tests.support.daemon import wait_until
+from tests.support.servers import port_reservation
 
 POSTFIX = "/usr/sbin/postfix"
 DOVECOT = "/usr/sbin/dovecot"
@@ -31,12 +32,12 @@ def need_root(what: str, binary: str) -> None:
 def wait_for_port(port: int, seconds: float = 20.0) -> bool:
     import socket
 
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+    deadline = time.monotonic() + seconds  # clock-ok: bounds the wait
+    while time.monotonic() < deadline:  # clock-ok
         with socket.socket() as sock:
             if sock.connect_ex(("127.0.0.1", port)) == 0:
                 return True
-        time.sleep(0.1)
+        time.sleep(0.1)  # polls until the server listens
     return False
 
 
@@ -48,7 +49,9 @@ class PrivatePostfix:
 
     def __init__(self, local_domain: str = "example.test",
                  bounce_domain: str = "publisher.test"):
-        self.root, self.port = server_folder("postfix"), free_port()
+        # Postfix and Dovecot set SO_REUSEADDR: they can listen on a port held for them.
+        self.reservation = port_reservation()
+        self.root, self.port = server_folder("postfix"), self.reservation.getsockname()[1]
         self.conf, self.queue = self.root / "conf", self.root / "queue"
         self.maildir = self.root / "mail" / "bounces"
         self.log = self.root / "maillog"
@@ -124,21 +127,23 @@ delay_warning_time = 0
     def stop(self) -> None:
         subprocess.run([POSTFIX, "-c", str(self.conf), "stop"], capture_output=True,
                        timeout=60)
+        self.reservation.close()
         shutil.rmtree(self.root, ignore_errors=True)
 
     def tail(self) -> str:
         return self.log.read_text()[-2000:] if self.log.exists() else "(no log)"
 
-    def delivered(self, count: int, seconds: float = 60.0) -> list[Path]:
+    def delivered(self, count: int) -> list[Path]:
         """Wait until the bounce Maildir holds `count` messages."""
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            found = sorted((self.maildir / "new").glob("*")) \
-                if (self.maildir / "new").is_dir() else []
-            if len(found) >= count:
-                return found
-            time.sleep(0.2)
-        raise AssertionError(f"no DSN in {self.maildir} after {seconds}s: {self.tail()}")
+
+        def found() -> list[Path]:
+            new = self.maildir / "new"
+            return sorted(new.glob("*")) if new.is_dir() else []
+
+        try:
+            return wait_until(lambda: len(found()) >= count and found(), f"{count} DSN(s)")
+        except AssertionError:
+            raise AssertionError(f"no DSN in {self.maildir}: {self.tail()}") from None
 
 
 class PrivateDovecot:
@@ -146,7 +151,8 @@ class PrivateDovecot:
     mail in Maildir under the temp folder; plain-text login (no TLS) on loopback."""
 
     def __init__(self, user: str = "bounces", password: str = "s3cret-test"):
-        self.root, self.port = server_folder("dovecot"), free_port()
+        self.reservation = port_reservation()
+        self.root, self.port = server_folder("dovecot"), self.reservation.getsockname()[1]
         self.user, self.password = user, password
 
     def config(self) -> str:
@@ -213,6 +219,7 @@ service stats {{
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+        self.reservation.close()
         shutil.rmtree(self.root, ignore_errors=True)
 
     def log(self) -> str:

@@ -14,10 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import feedparser
-import pytest
 
-# Generous: the machine may be shared and slow. Tests wait for events, never on time.
-PATIENCE_SECONDS = 60
+from tests.support.servers import PATIENCE_SECONDS  # tests wait for events, never on time
 
 
 class DaemonProcess:
@@ -50,8 +48,8 @@ class DaemonProcess:
         for line in seen[start:]:
             if predicate(line):
                 return line
-        deadline = time.monotonic() + PATIENCE_SECONDS
-        while time.monotonic() < deadline:
+        deadline = time.monotonic() + PATIENCE_SECONDS  # clock-ok: bounds the wait
+        while time.monotonic() < deadline:  # clock-ok
             try:
                 line = self.new_lines.get(timeout=0.2)
             except queue.Empty:
@@ -93,28 +91,13 @@ class DaemonProcess:
 
 def wait_until(condition: Callable[[], object], what: str) -> object:
     """Poll `condition` until it is truthy; fail, saying `what`, after the patience."""
-    deadline = time.monotonic() + PATIENCE_SECONDS
-    while time.monotonic() < deadline:
+    deadline = time.monotonic() + PATIENCE_SECONDS  # clock-ok: bounds the wait
+    while time.monotonic() < deadline:  # clock-ok
         result = condition()
         if result:
             return result
-        time.sleep(0.05)
+        time.sleep(0.05)  # polls the condition
     raise AssertionError(f"timed out waiting for {what}")
-
-
-@pytest.fixture
-def daemons():
-    """Start daemons with `daemons(instance, *args, env=...)`; all are killed at the end."""
-    started: list[DaemonProcess] = []
-
-    def start(instance, *args, env=None) -> DaemonProcess:
-        daemon = DaemonProcess(instance, *args, env=env)
-        started.append(daemon)
-        return daemon
-
-    yield start
-    for daemon in started:
-        daemon.kill()
 
 
 def drop(instance, name: str, title: str) -> None:
