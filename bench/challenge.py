@@ -29,7 +29,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from publisher.instance import init_instance
-from tests.conftest import free_port
+from tests.support.servers import reserved_port
 
 CHROMIUM = os.environ.get("PUBLISHER_CHROMIUM", "/usr/bin/chromium")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -90,13 +90,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="publisher-challenge-") as folder:
         instance = Path(folder) / "site"
         init_instance(instance)
-        port = free_port()
-        process = serve(instance, port, args.difficulty)
-        try:
-            answers = browser_answers(f"http://127.0.0.1:{port}/", args.solves)
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
+        with reserved_port() as port:  # held for the server, which binds it itself
+            process = serve(instance, port, args.difficulty)
+            try:
+                answers = browser_answers(f"http://127.0.0.1:{port}/", args.solves)
+            finally:
+                process.terminate()
+                process.wait(timeout=30)
     hashes = sum(a["number"] + 1 for a in answers)
     browser_s = sum(a["took"] for a in answers) / 1000
     python_s = [python_search(a) for a in answers]

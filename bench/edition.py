@@ -98,7 +98,8 @@ def main() -> None:
     if args.edition_child:
         edition_child(args.edition_child)
         return
-    port = send.free_port()
+    reservation = send.reserve_port()  # held while the sink runs: no free-port race
+    port = reservation.getsockname()[1]
     sink, sink_name = send.start_sink(port)
     runs: dict[str, list[dict]] = {"digest": [], "edition": []}
     try:
@@ -112,6 +113,7 @@ def main() -> None:
     finally:
         sink.terminate()
         sink.wait()
+        reservation.close()
     digest = statistics.median(r["rate"] for r in runs["digest"])
     edition = statistics.median(r["rate"] for r in runs["edition"])
     print(f"\n{args.subscribers:,} subscribers, {args.connections} connections to "

@@ -198,23 +198,23 @@ def report(results: list[dict]) -> None:
 
 def latency(folder: Path, subscribers: int, drops: int) -> None:
     """The daemon on the biggest instance, as bench/latency.py drives it."""
-    from aiosmtpd.controller import Controller
     from sqlalchemy import insert
 
     import bench.latency
     from bench.latency import Arrivals, one_drop, start_daemon
     from publisher.addresses import normalize_address
     from publisher.store.schema import subscribers as table
-    from tests.conftest import free_port
+    from tests.support.servers import SMTPController
 
-    arrivals, port = Arrivals(), free_port()
-    controller = Controller(arrivals, hostname="127.0.0.1", port=port)
+    arrivals = Arrivals()
+    controller = SMTPController(arrivals)  # bound to port 0: no free-port race
     controller.start()
+    port = controller.port
     os.environ["PUBLISHER_MAIL__TRANSPORT"] = "smtp"
     os.environ["PUBLISHER_MAIL__SMTP_URL"] = f"smtp://127.0.0.1:{port}"
     settings = load_settings(folder)
     store = open_store(settings.database_url)
-    now = datetime.now(UTC)  # the daemon runs on the real clock
+    now = bench.latency.NOW  # the daemon's clock starts here (start_daemon)
     cursor = store.articles.max_seq()
     for start in range(0, subscribers, 20_000):  # set-up: a bulk insert, as an import
         with store.writing() as conn:
@@ -229,7 +229,6 @@ def latency(folder: Path, subscribers: int, drops: int) -> None:
     store.close()
     daemon = start_daemon(folder, {"PUBLISHER_DAEMON__WATCH": "events"})
     try:
-        time.sleep(3.0)  # the catch-up pass
         bench.latency.PATIENCE = 180.0
         results = []
         for n in range(drops):
@@ -244,8 +243,7 @@ def latency(folder: Path, subscribers: int, drops: int) -> None:
                   flush=True)
             time.sleep(0.5)
     finally:
-        daemon.terminate()
-        daemon.wait(timeout=120)
+        daemon.stop()
         controller.stop()
     feed = statistics.median(f for f, _ in results)
     mail = statistics.median(m for _, m in results)

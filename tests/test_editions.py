@@ -20,9 +20,9 @@ from publisher.errors import InputError
 from publisher.store import open_store
 from publisher.store.editions import Reader
 from publisher.store.schema import editions
-from tests.conftest import NOW
-from tests.mailtest import Recorder, add_articles, mail_server, smtp_env
+from tests.support import NOW
 from tests.support.editions import LETTER, edition_rows, readers, write_edition
+from tests.support.mail import Recorder, add_articles, mail_server, smtp_env
 
 
 # ---------------------------------------------------------------- the rules
@@ -303,8 +303,8 @@ def test_the_demo_instance_sends_its_edition(tmp_path, run_cli, monkeypatch):
     letter reaches the three example subscribers once, with the three newest articles."""
     import shutil
 
-    from tests.conftest import REPO
-    from tests.mailtest import parse
+    from tests.support import REPO
+    from tests.support.mail import parse
 
     monkeypatch.delenv("PUBLISHER_STORE__URL", raising=False)
     demo = tmp_path / "demo"

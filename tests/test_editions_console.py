@@ -9,10 +9,10 @@ from publisher.delivery import deliver
 from publisher.delivery.memory import MemoryTransport
 from publisher.delivery.transport import PERMANENT, SENT, Result
 from publisher.editions import queue_editions
-from tests.conftest import NOW
-from tests.console_support import EDITOR, login
-from tests.mailtest import add_subscriber
+from tests.support import NOW
+from tests.support.console import EDITOR, login
 from tests.support.editions import write_edition
+from tests.support.mail import add_subscriber
 
 
 def test_console_lists_editions_with_delivery_counts(console, instance):

@@ -8,10 +8,10 @@ from datetime import timedelta
 
 import pytest
 
-from tests.conftest import NOW
-from tests.daemon_process import wait_until
-from tests.mailtest import add_subscriber, parse
+from tests.support import NOW
+from tests.support.daemon import wait_until
 from tests.support.editions import write_edition
+from tests.support.mail import add_subscriber, parse
 
 pytestmark = pytest.mark.slow
 

@@ -16,10 +16,10 @@ from sqlalchemy import select
 from publisher.config import load_settings
 from publisher.store import open_store
 from publisher.store.schema import outbox
-from tests.conftest import NOW, REPO
-from tests.daemon_process import wait_until
-from tests.mailtest import Recorder, add_subscriber, mail_server
+from tests.support import NOW, REPO
+from tests.support.daemon import wait_until
 from tests.support.editions import write_edition
+from tests.support.mail import Recorder, add_subscriber, mail_server
 
 pytestmark = pytest.mark.slow  # three `publisher run` processes, about a minute
 

@@ -13,9 +13,9 @@ import jsonschema
 
 from publisher.editions import queue_editions
 from publisher.feeds import build_feeds
-from tests.conftest import NOW
-from tests.mailtest import add_articles, add_subscriber
+from tests.support import NOW
 from tests.support.editions import write_edition
+from tests.support.mail import add_articles, add_subscriber
 
 SCHEMA = Path(__file__).parent / "schemas" / "jsonfeed-1.1.schema.json"
 

@@ -19,8 +19,8 @@ from publisher.store import open_store
 from publisher.store.archive_entries import unpack
 from publisher.store.articles import ArticleStore
 from publisher.store.migrate import MIGRATIONS
-from tests.conftest import NOW
-from tests.feeds_support import (
+from tests.support import NOW
+from tests.support.feeds import (
     article,
     edit_article,
     parse,

@@ -15,8 +15,8 @@ from publisher.errors import InputError
 from publisher.ingest import front_matter
 from publisher.ingest.front_matter import parse_yaml
 from publisher.ingest.markdown import FRONT_MATTER, parse_markdown
-from tests.test_fuzz import BOUNDED, FRONT, YAML_CHARS
-from tests.test_hostile_inbox import ALIAS_BOMB
+from tests.support.inbox import ALIAS_BOMB
+from tests.support.strategies import BOUNDED, FRONT, YAML_CHARS
 
 GOLDEN_INBOX = Path(__file__).parent / "golden" / "ingest" / "inbox"
 needs_libyaml = pytest.mark.skipif(front_matter.CLoader is None,

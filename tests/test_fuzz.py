@@ -11,7 +11,6 @@ A longer campaign: PUBLISHER_FUZZ_EXAMPLES=2000 .venv/bin/python -m pytest tests
 from __future__ import annotations
 
 import json
-import os
 import string
 from datetime import UTC, datetime
 from urllib.parse import urljoin, urlsplit
@@ -31,14 +30,12 @@ from publisher.instance import init_instance
 from publisher.store import open_store
 from publisher.subscribers.rules import handle_unsubscribe_mail
 from tests.support.inbox import ALIAS_BOMB
+from tests.support.strategies import BOUNDED, EXAMPLES, FRONT
 
 # Each of these runs takes more than 3 s (the scraped one about that), so all are slow;
 # the hostile-input tests (tests/test_hostile_*.py) keep every finding in the fast suite.
 pytestmark = pytest.mark.slow
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
-EXAMPLES = int(os.environ.get("PUBLISHER_FUZZ_EXAMPLES", "150"))
-BOUNDED = settings(max_examples=EXAMPLES, deadline=None,
-                   suppress_health_check=[HealthCheck.too_slow])
 
 
 def assert_sane(article: Article) -> None:
@@ -89,25 +86,6 @@ def test_scraped_text(data):
 
 # --- front matter -----------------------------------------------------------------------
 
-KEYS = st.sampled_from(["title", "date", "author", "sections", "summary", "image", "id",
-                        "slug", "updated", "tags", "unknown"])
-YAML_CHARS = st.text(alphabet="[]{}&*:-,'\"!|>#\n ab019TZ+.<=%@`?~\\", max_size=60)
-SCALARS = st.one_of(st.text(max_size=40), st.integers(), st.floats(), st.booleans(),
-                    st.none(), st.dates().map(str), st.datetimes().map(str),
-                    st.sampled_from(["2026-11-22T25:61:00", "2026-13-45", "+99:00",
-                                     "0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-12:00",
-                                     "javascript:alert(1)", "data:,x", "http://x/y.png",
-                                     "../../etc/passwd", "&a [*a]", "*a", "!!binary aGk=",
-                                     "!!python/object:os.system", "1e999", "0x" + "f" * 30]))
-VALUES = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=4)
-                      | st.dictionaries(st.text(max_size=8), inner, max_size=3), max_leaves=12)
-FRONT = st.one_of(
-    st.dictionaries(KEYS, VALUES, max_size=8).map(
-        lambda meta: "\n".join(f"{key}: {json.dumps(value, default=str)}"
-                               for key, value in meta.items())),
-    st.lists(st.tuples(KEYS, YAML_CHARS), max_size=8).map(
-        lambda pairs: "\n".join(f"{key}: {value}" for key, value in pairs)),
-)
 
 
 @BOUNDED

@@ -18,14 +18,12 @@ import dataclasses
 import json
 import os
 import shutil
-from pathlib import Path
 
 import pytest
 
 from publisher.ingest.inbox import ingest, parse_bytes
-from tests.conftest import NOW
-
-GOLDEN = Path(__file__).parent / "golden" / "ingest"
+from tests.support import NOW
+from tests.support.inbox import GOLDEN, stored_output
 
 
 def parsed_output(settings) -> dict:
@@ -38,15 +36,6 @@ def parsed_output(settings) -> dict:
             out[key] = [article.to_json() | {"content_hash": article.content_hash}
                         for article in parse_bytes(path.read_bytes(), key, settings)]
     return out
-
-
-def stored_output(store) -> list[dict]:
-    """What ingest stored, in sequence order."""
-    return [{"seq": a.seq, "id": a.id, "slug": a.slug, "source": a.source,
-             "source_index": a.source_index, "sections": list(a.sections),
-             "published": a.published.isoformat(), "content_hash": a.content_hash,
-             "paragraphs": list(a.paragraphs), "body_html": a.body_html}
-            for a in reversed(store.articles.latest(1000))]
 
 
 def test_ingest_output_is_unchanged(settings, store):

@@ -15,8 +15,8 @@ import pytest
 from publisher.ingest import inbox as ingest_module
 from publisher.ingest.inbox import ingest
 from publisher.ingest.scan import MARKER, scan_clock
-from tests.conftest import NOW
-from tests.test_ingest_golden import GOLDEN, stored_output
+from tests.support import NOW
+from tests.support.inbox import GOLDEN, stored_output
 
 
 def md(title: str, body: str = "Body text.") -> str:

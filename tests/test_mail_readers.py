@@ -18,10 +18,9 @@ from publisher.delivery import deliver_blocking
 from publisher.digests.planner import queue_digests
 from publisher.errors import ConfigError
 from publisher.web import create_app
-from tests.conftest import NOW
-from tests.mailtest import add_articles, add_subscriber, parse
-from tests.test_web_links import SAME_SITE, confirm_path, form_token_of
-from tests.webapp import TestClient, path_of
+from tests.support import NOW
+from tests.support.mail import add_articles, add_subscriber, parse
+from tests.support.web import SAME_SITE, TestClient, confirm_path, form_token_of, path_of
 
 POSTAL = "Daily Bugle, 1 Harbour Street, Springfield & Co"
 
@@ -374,7 +373,7 @@ def test_version_8_upgrades_a_version_6_store(database_url):
 def test_the_daemon_sends_a_welcome_queued_by_another_process(instance, settings, store,
                                                               smtp_server, daemons):
     from publisher.subscribers.rules import confirm
-    from tests.daemon_process import wait_until
+    from tests.support.daemon import wait_until
 
     env = {"PUBLISHER_MAIL__TRANSPORT": "smtp", "PUBLISHER_MAIL__SMTP_URL": smtp_server.url}
     daemon = daemons(instance, env=env)

@@ -13,9 +13,8 @@ import httpx
 import pytest
 
 from publisher.instance import init_instance
-from tests.mailtest import parse
-from tests.test_web_browser import chromium, link_in, wait_for_mail  # noqa: F401  (a fixture)
-from tests.test_web_serve import PUBLISHER, Served
+from tests.support.mail import link_in, parse, wait_for_mail
+from tests.support.web import PUBLISHER, Served
 
 pytestmark = pytest.mark.browser
 
@@ -33,7 +32,7 @@ def html_of(data: bytes) -> str:
     return parse(data).get_body(preferencelist=("html",)).get_content()
 
 
-def shoot(chromium, name: str, show) -> None:  # noqa: F811
+def shoot(chromium, name: str, show) -> None:
     """Four screenshots of what `show(page)` opens: light and dark, 375 px and wide; the
     sheet is dark in dark mode and nothing is wider than a phone's screen."""
     for scheme in ("light", "dark"):
@@ -51,7 +50,7 @@ def shoot(chromium, name: str, show) -> None:  # noqa: F811
             context.close()
 
 
-def test_welcome_digest_with_note_and_its_web_page(chromium, smtp_server, tmp_path):  # noqa: F811
+def test_welcome_digest_with_note_and_its_web_page(chromium, smtp_server, tmp_path):
     SHOTS.mkdir(exist_ok=True)
     instance = tmp_path / "site"
     init_instance(instance)

@@ -8,25 +8,15 @@ aiosmtpd server, and drives Debian's /usr/bin/chromium through Playwright (never
 
 from __future__ import annotations
 
-import email
-import re
-from email.policy import default as email_policy
-
 import pytest
 
 from publisher.config import load_settings
 from publisher.instance import init_instance
 from publisher.store import open_store
-from tests.support.mail import wait_for_mail
+from tests.support.mail import link_in, wait_for_mail
 from tests.support.web import Served
 
 pytestmark = pytest.mark.browser
-
-
-def link_in(message_bytes: bytes, path: str) -> str:
-    message = email.message_from_bytes(message_bytes, policy=email_policy)
-    text = message.get_body(preferencelist=("plain",)).get_content()
-    return re.search(rf"https?://\S+/{path}/\S+", text)[0]
 
 
 def test_subscribe_confirm_preferences_unsubscribe(chromium, smtp_server, tmp_path):

@@ -22,8 +22,8 @@ from publisher.errors import ConfigError
 from publisher.ops.metrics import CHALLENGES_REFUSED
 from publisher.web import create_app
 from publisher.web.challenge import LIFETIME, MAX_PAYLOAD, ChallengeRefused, check, issue
-from tests.conftest import NOW
-from tests.webapp import TestClient
+from tests.support import NOW
+from tests.support.web import TestClient
 
 EASY = 2_000  # tests solve in Python: a small search space
 

@@ -16,9 +16,7 @@ import pytest
 from publisher.config import load_settings
 from publisher.instance import init_instance
 from publisher.store import open_store
-from tests.test_web_browser import chromium  # noqa: F401  (fixture)
-from tests.test_web_embed_browser import Site
-from tests.test_web_serve import Served
+from tests.support.web import Served, Site
 
 pytestmark = pytest.mark.browser
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -92,7 +90,7 @@ def verified(page, form) -> dict:
     return json.loads(base64.b64decode(value))
 
 
-def test_the_page_solves_the_challenge_and_subscribes(chromium, served, tmp_path):  # noqa: F811
+def test_the_page_solves_the_challenge_and_subscribes(chromium, served, tmp_path):
     running, store, other = served
     watched = Watched(chromium)
 

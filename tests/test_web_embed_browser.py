@@ -5,8 +5,6 @@ origin not in [web] allowed_origins is refused both ways. Screenshots go to tmp_
 from __future__ import annotations
 
 import re
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -15,7 +13,7 @@ from publisher.config import load_settings
 from publisher.instance import init_instance
 from publisher.store import open_store
 from tests.support.servers import PATIENCE_SECONDS
-from tests.support.web import Served
+from tests.support.web import Served, Site
 
 pytestmark = pytest.mark.browser
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -27,36 +25,6 @@ def readme_snippets() -> list[str]:
     text = README.read_text(encoding="utf-8")
     section = text.split("## Embedding the form", 1)[1].split("\n## ", 1)[0]
     return re.findall(r"```html\n(.*?)```", section, re.S)
-
-
-class Site:
-    """Another origin: one page (`.html`, set once the app's address is known), on a
-    port of its own."""
-
-    def __init__(self):
-        self.html = ""
-        site = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                body = site.html.encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/html; charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.origin = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.url = self.origin + "/"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def page_html(served_url: str) -> str:

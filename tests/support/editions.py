@@ -8,8 +8,8 @@ from pathlib import Path
 from sqlalchemy import select
 
 from publisher.store.schema import outbox
-from tests.conftest import NOW
-from tests.mailtest import add_subscriber
+from tests.support import NOW
+from tests.support.mail import add_subscriber
 
 LETTER = """---
 subject: {subject}

@@ -3,6 +3,8 @@ YAML alias bomb for the hostile-input tests."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from publisher.ingest.scraped import format_scraped, join_articles
 
 
@@ -22,3 +24,15 @@ ALIAS_BOMB = ("title: T\nsummary: &a [lol,lol,lol,lol,lol,lol,lol,lol,lol]\n"
               + "".join(f"s{i}: &{c} [*{p},*{p},*{p},*{p},*{p},*{p},*{p},*{p},*{p}]\n"
                         for i, (p, c) in enumerate(zip("abcdefgh", "bcdefghi", strict=True)))
               + "author: *i\n")
+
+
+GOLDEN = Path(__file__).resolve().parent.parent / "golden" / "ingest"
+
+
+def stored_output(store) -> list[dict]:
+    """What ingest stored, in sequence order."""
+    return [{"seq": a.seq, "id": a.id, "slug": a.slug, "source": a.source,
+             "source_index": a.source_index, "sections": list(a.sections),
+             "published": a.published.isoformat(), "content_hash": a.content_hash,
+             "paragraphs": list(a.paragraphs), "body_html": a.body_html}
+            for a in reversed(store.articles.latest(1000))]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import re
 import threading
 from collections import Counter
 from datetime import datetime, timedelta
@@ -122,3 +123,9 @@ def wait_for_mail(handler, count: int):
 def unsubscribe_message(subject: str, sender: str = "ada@example.org") -> bytes:
     return (f"From: {sender}\r\nTo: unsubscribe@example.org\r\nSubject: {subject}\r\n"
             "Date: Tue, 24 Nov 2026 12:00:00 +0000\r\n\r\n\r\n").encode()
+
+
+def link_in(message_bytes: bytes, path: str) -> str:
+    message = email.message_from_bytes(message_bytes, policy=email.policy.default)
+    text = message.get_body(preferencelist=("plain",)).get_content()
+    return re.search(rf"https?://\S+/{path}/\S+", text)[0]
