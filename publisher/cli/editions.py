@@ -91,8 +91,9 @@ def preview(instance: Instance, file: Path, address: str | None, output: Path) -
     stem.with_suffix(".html").write_text(shown.part("html"), encoding="utf-8")
     readers = instance.store.editions.audience_size(
         lambda reader: in_audience(reader, edition.sections, edition.frequencies))
-    click.echo(f"{edition.subject!r}: {len(edition.article_seqs)} article cards, "
-               f"to {readers} subscribers now, {when_line(instance, edition)}; "
+    cards = len(edition.article_seqs)
+    click.echo(f"{edition.subject!r}: {counted(cards, 'article card')}, "
+               f"to {counted(readers, 'subscriber')} now, {when_line(instance, edition)}; "
                f"wrote {stem}.eml and {stem}.html")
 
 
@@ -127,3 +128,8 @@ def list_editions(instance: Instance) -> None:
                    + (f"  ({counts})" if counts else ""))
         if row.problem:
             click.echo(f"           {row.problem}")
+
+
+def counted(n: int, noun: str) -> str:
+    """"1 subscriber", "3 subscribers": the command's lines in plain English."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
