@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import email
-import email.policy
 import re
 from dataclasses import replace
 from datetime import timedelta
@@ -19,7 +17,14 @@ from publisher.web import create_app
 from publisher.web.guard import RateLimiter
 from tests.support import NOW
 from tests.support.mail import add_digest, write_articles
-from tests.support.web import TestClient, form_token_of, link, path_of, subscribe
+from tests.support.web import (
+    TestClient,
+    confirm_path,
+    form_token_of,
+    link,
+    path_of,
+    subscribe,
+)
 
 
 def active(store, email="ada@example.org", **values):
@@ -37,12 +42,6 @@ def mailing(web_settings, store, smtp_server):
     with TestClient(create_app(settings, store, clock=fixed(NOW)),
                     follow_redirects=False) as test_client:
         yield test_client, smtp_server.handler.messages
-
-
-def confirm_path(data: bytes) -> str:
-    message = email.message_from_bytes(data, policy=email.policy.default)
-    text = message.get_body(preferencelist=("plain",)).get_content()
-    return path_of(re.search(r"https?://\S+/confirm/\S+", text)[0])
 
 
 def test_subscribe_sends_a_confirmation_link(mailing, store):

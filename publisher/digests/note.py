@@ -30,7 +30,7 @@ import nh3
 from publisher.config import Settings
 from publisher.errors import InputError
 from publisher.ingest.front_matter import parse_yaml
-from publisher.ingest.markdown import FRONT_MATTER, markdown, paragraph_texts
+from publisher.ingest.markdown import FRONT_MATTER, markdown, paragraph_texts, read_date
 from publisher.ingest.scraped import decode
 
 log = logging.getLogger(__name__)
@@ -98,23 +98,17 @@ def read_note(path: Path, source: str, tz: ZoneInfo) -> Note:
 
 def read_until(value: object, source: str, tz: ZoneInfo) -> datetime:
     """`until` as aware UTC: a date means through that day; a time without an offset is
-    in the site's zone."""
+    in the site's zone (read as front matter dates are, ingest.markdown.read_date)."""
     if value is None or value == "":
         raise InputError(source, "front matter has no 'until': add a line such as "
                                  "'until: 2026-12-24 18:00' (the note shows until then)")
-    if isinstance(value, datetime):
-        moment = value
-    elif isinstance(value, date):
-        moment = datetime.combine(value + timedelta(days=1), time(0))
-    else:
-        try:
-            moment = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
-        except ValueError as exc:
-            raise InputError(source, f"until {str(value)[:60]!r} is not a date or time such "
-                                     "as 2026-12-24 or 2026-12-24 18:00") from exc
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=tz)
-    return moment.astimezone(ZoneInfo("UTC"))
+    if isinstance(value, date) and not isinstance(value, datetime):
+        value = datetime.combine(value + timedelta(days=1), time(0))
+    try:
+        return read_date(value, source, tz)
+    except InputError as exc:
+        raise InputError(source, f"until {str(value)[:60]!r} is not a date or time such "
+                                 "as 2026-12-24 or 2026-12-24 18:00") from exc
 
 
 def note_for_pass(settings: Settings, now: datetime) -> tuple[Note | None, str]:

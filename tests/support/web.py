@@ -4,6 +4,8 @@ and `client` are in conftest.)"""
 
 from __future__ import annotations
 
+import email
+import email.policy
 import os
 import re
 import signal
@@ -131,3 +133,9 @@ class Site:
     def close(self):
         self.server.shutdown()
         self.server.server_close()
+
+
+def confirm_path(data: bytes) -> str:
+    message = email.message_from_bytes(data, policy=email.policy.default)
+    text = message.get_body(preferencelist=("plain",)).get_content()
+    return path_of(re.search(r"https?://\S+/confirm/\S+", text)[0])
