@@ -98,6 +98,20 @@ def test_a_same_size_rewrite_in_place_with_its_mtime_set_back_is_found(settings,
         ("Body two.",)
 
 
+def test_a_file_dated_days_ahead_is_not_read_on_every_pass(settings, store, inbox, reads):
+    """An mtime set in the future (a skewed clock, `touch -d tomorrow`) is no same-tick
+    race: once read, the file is skipped like any other (only its ctime, which nobody
+    can set, and an mtime in the pass's own tick make a file be read again)."""
+    path = write(inbox, "a.md", md("Harbour"))
+    ahead = path.stat().st_mtime_ns + 3 * 86_400 * 10**9
+    os.utime(path, ns=(ahead, ahead))
+    settle(inbox, path)
+    ingest(settings, store, NOW)
+    reads.clear()
+    ingest(settings, store, NOW)
+    assert reads == []
+
+
 def test_a_touched_file_is_read_once_more_but_not_parsed(settings, store, inbox, reads,
                                                         monkeypatch):
     path = write(inbox, "a.md", md("Harbour"))

@@ -44,6 +44,10 @@ log = logging.getLogger(__name__)
 Entry = tuple[str, str, "os.stat_result | None"]  # key, path, lstat (None: cannot stat)
 
 MARKER = ".publisher-scan"
+# mtime in the pass's tick counts too (a file system without a real ctime), but only
+# within the coarsest tick in use (FAT's 2 s): an mtime set days ahead (a skewed clock,
+# `touch -d tomorrow`) is no same-tick race, and must not make a file read on every pass.
+SAME_TICK_NS = 2_000_000_000
 INODE_BITS = (1 << 63) - 1  # the store's BIGINT is signed
 
 
@@ -134,6 +138,6 @@ def trusted(stat: FileStat, clock: int | None) -> FileStat | None:
     """The stat to record for a file read on this pass: None when the file changed in
     the tick the pass started (or later), so that a rewrite in that same tick is not
     missed."""
-    if clock is None or stat[2] >= clock or stat[1] >= clock:
+    if clock is None or stat[2] >= clock or clock <= stat[1] <= clock + SAME_TICK_NS:
         return None
     return stat
