@@ -12,14 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from email.message import EmailMessage
-from email.parser import BytesParser
-from email.policy import default as email_policy
 
 from publisher.config import Settings
 from publisher.delivery.compose import Composer, Draft
 from publisher.delivery.dkim import load_signer
-from publisher.delivery.preview import SAMPLE_EMAIL, SAMPLE_NAME, as_test
+from publisher.delivery.preview import SAMPLE_EMAIL, SAMPLE_NAME, Shown, as_test
 from publisher.delivery.templates import require_templates
 from publisher.delivery.transport import Envelope
 from publisher.store import Store
@@ -31,19 +28,11 @@ UNSAVED = 0  # the edition id a preview composes under: no stored edition has it
 
 
 @dataclass(frozen=True)
-class EditionPreview:
+class EditionPreview(Shown):
     edition: StoredEdition
     draft: Draft
     envelope: Envelope
     composer: Composer
-
-    @property
-    def message(self) -> EmailMessage:
-        return BytesParser(policy=email_policy).parsebytes(self.envelope.data)
-
-    def part(self, subtype: str) -> str:
-        body = self.message.get_body(preferencelist=(subtype,))
-        return body.get_content() if body is not None else ""
 
     def test(self, to: str, now: datetime) -> Envelope:
         """This message as a test to `to`: "[TEST] " subject, no ledger row."""

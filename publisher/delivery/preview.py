@@ -37,16 +37,10 @@ PREVIEW_NOTE = -1
 SAMPLE_NAME, SAMPLE_EMAIL = "Sample Reader", "reader@example.org"
 
 
-@dataclass(frozen=True)
-class Preview:
-    """One digest as it would go out."""
+class Shown:
+    """A composed message read back: what a preview (digest or edition) shows."""
 
-    subscriber: Subscriber | None  # None: sample data
-    sample: bool  # True: the newest articles, not what is new to them
-    plan: DigestPlan
-    draft: Draft
     envelope: Envelope
-    composer: Composer
 
     @property
     def message(self) -> EmailMessage:
@@ -58,6 +52,19 @@ class Preview:
     def part(self, subtype: str) -> str:
         body = self.message.get_body(preferencelist=(subtype,))
         return body.get_content() if body is not None else ""
+
+
+@dataclass(frozen=True)
+class Preview(Shown):
+    """One digest as it would go out."""
+
+    subscriber: Subscriber | None  # None: sample data
+    sample: bool  # True: the newest articles, not what is new to them
+    plan: DigestPlan
+    draft: Draft
+    envelope: Envelope
+    composer: Composer
+
 
 
 def candidate_of(subscriber: Subscriber) -> Candidate:
