@@ -8,9 +8,10 @@ many articles there were, the section counts, and the manifest records of the fe
 a change can touch besides article pages and full archive pages (the live feeds, the
 index and section pages, the newest archive page, the style sheet and icon).
 
-The next build reads that file and one index entry of the store (the newest change
-number). Nothing new, and those few files still on disk as written: it is done, having
-read no article. Something new: it reads only the changed articles' stamps and touches
+The next build reads that file, one index entry of the store (the newest change
+number) and the started editions (a few rows; a newly started one is something new).
+Nothing new, and those few files still on disk as written: it is done, having read no
+article. Something new: it reads only the changed articles' stamps and touches
 only what depends on them: their pages, the site's live feeds and those of their
 sections, the archive pages they fill (the newest, and an edited article's own), the
 index, and their sections' pages (every section page when a section appears, since
