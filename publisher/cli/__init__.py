@@ -37,6 +37,11 @@ class PublisherGroup(click.Group):
             raise UserError(error) from error
 
 
+def counted(n: int, noun: str) -> str:
+    """"1 subscriber", "3 subscribers": the commands' lines in plain English."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def instance_option(command):
     """Adds -C DIR to a command (as git and make take it) and passes the Instance."""
 

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import click
 
 from publisher.addresses import normalize_address
-from publisher.cli import cli, instance_option
+from publisher.cli import cli, counted, instance_option
 from publisher.delivery import make_transport
 from publisher.delivery.edition_preview import EditionPreview, preview_edition
 from publisher.delivery.preview import SAMPLE_EMAIL, send_test, sent
@@ -128,8 +128,3 @@ def list_editions(instance: Instance) -> None:
                    + (f"  ({counts})" if counts else ""))
         if row.problem:
             click.echo(f"           {row.problem}")
-
-
-def counted(n: int, noun: str) -> str:
-    """"1 subscriber", "3 subscribers": the command's lines in plain English."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
