@@ -4,7 +4,6 @@ the same Message-ID, and the edition is queued once."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -16,10 +15,10 @@ from sqlalchemy import select
 from publisher.config import load_settings
 from publisher.store import open_store
 from publisher.store.schema import outbox
-from tests.support import NOW, REPO
+from tests.support import NOW
 from tests.support.daemon import wait_until
 from tests.support.editions import write_edition
-from tests.support.mail import Recorder, add_subscriber, mail_server
+from tests.support.mail import Recorder, add_subscriber, mail_server, sending_env
 
 pytestmark = pytest.mark.slow  # three `publisher run` processes, about a minute
 
@@ -35,12 +34,7 @@ def test_killed_run_sends_an_edition_to_everyone_once(tmp_path, monkeypatch):
     monkeypatch.delenv("PUBLISHER_STORE__URL", raising=False)
     handler = Recorder(pipelining=True, delay=0.02)  # slow enough to be caught mid-way
     with mail_server(handler) as server:
-        env = {**os.environ, "PUBLISHER_MAIL__TRANSPORT": "smtp",
-               "PUBLISHER_MAIL__SMTP_URL": server.url, "PUBLISHER_MAIL__CONNECTIONS": "4",
-               "PUBLISHER_MAIL__LEASE_SECONDS": str(LEASE_SECONDS),
-               "PUBLISHER_SITE__URL": "https://news.example.org/",
-               "PUBLISHER_TIME": NOW.isoformat(), "PYTHONPATH": str(REPO)}
-        env.pop("PUBLISHER_STORE__URL", None)
+        env = sending_env(server.url, LEASE_SECONDS, PUBLISHER_TIME=NOW.isoformat())
         store = open_store(load_settings(site, environ=env).database_url)
         for n in range(READERS):
             add_subscriber(store, f"r{n}@example.org", NOW)

@@ -3,7 +3,6 @@ message; only messages in flight at the kill may arrive twice, with the same Mes
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -15,9 +14,15 @@ from sqlalchemy import func, select
 from publisher.config import load_settings
 from publisher.store import open_store
 from publisher.store.schema import outbox
-from tests.support import NOW, REPO
+from tests.support import NOW
 from tests.support.daemon import wait_until
-from tests.support.mail import Recorder, add_articles, add_subscriber, mail_server
+from tests.support.mail import (
+    Recorder,
+    add_articles,
+    add_subscriber,
+    mail_server,
+    sending_env,
+)
 
 pytestmark = pytest.mark.slow  # two `publisher send` processes
 
@@ -41,12 +46,7 @@ def test_killed_send_restarts_and_delivers_everything(tmp_path, monkeypatch):
     monkeypatch.delenv("PUBLISHER_STORE__URL", raising=False)
     handler = Recorder(pipelining=True, delay=0.02)  # slow enough to be caught mid-way
     with mail_server(handler) as server:
-        env = {**os.environ, "PUBLISHER_MAIL__TRANSPORT": "smtp",
-               "PUBLISHER_MAIL__SMTP_URL": server.url, "PUBLISHER_MAIL__CONNECTIONS": "4",
-               "PUBLISHER_MAIL__LEASE_SECONDS": str(LEASE_SECONDS),
-               "PUBLISHER_SITE__URL": "https://news.example.org/",
-               "PYTHONPATH": str(REPO)}
-        env.pop("PUBLISHER_STORE__URL", None)
+        env = sending_env(server.url, LEASE_SECONDS)
         settings = load_settings(site, environ=env)
         store = open_store(settings.database_url)
         now = NOW

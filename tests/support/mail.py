@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import os
 import re
 import threading
 from collections import Counter
@@ -17,7 +18,7 @@ from publisher.article import make_article
 from publisher.store import Store
 from publisher.store.articles import FilePlan
 from publisher.store.schema import digests
-from tests.support import NOW
+from tests.support import NOW, REPO
 from tests.support.daemon import wait_until
 from tests.support.servers import smtp_server
 
@@ -129,3 +130,15 @@ def link_in(message_bytes: bytes, path: str) -> str:
     message = email.message_from_bytes(message_bytes, policy=email.policy.default)
     text = message.get_body(preferencelist=("plain",)).get_content()
     return re.search(rf"https?://\S+/{path}/\S+", text)[0]
+
+
+def sending_env(smtp_url: str, lease_seconds: int, **extra: str) -> dict[str, str]:
+    """The environment of a `publisher` process that sends to the test server over four
+    connections with short leases (the SIGKILL tests), its store the instance's own."""
+    env = {**os.environ, "PUBLISHER_MAIL__TRANSPORT": "smtp",
+           "PUBLISHER_MAIL__SMTP_URL": smtp_url, "PUBLISHER_MAIL__CONNECTIONS": "4",
+           "PUBLISHER_MAIL__LEASE_SECONDS": str(lease_seconds),
+           "PUBLISHER_SITE__URL": "https://news.example.org/", "PYTHONPATH": str(REPO),
+           **extra}
+    env.pop("PUBLISHER_STORE__URL", None)
+    return env
