@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from publisher.addresses import normalize_address
-from publisher.cli import cli, counted, instance_option
+from publisher.cli import cli, instance_option
 from publisher.delivery import deliver_blocking, make_transport
 from publisher.delivery.dkim import load_signer
 from publisher.delivery.preview import preview_digest
@@ -130,6 +130,5 @@ def preview(instance: Instance, email: str | None, sample: bool, output: Path) -
     stem.with_suffix(".html").write_text(shown.part("html"), encoding="utf-8")
     who = f"{subscriber.email} ({subscriber.status})" if subscriber else "a sample reader"
     kind = "sample, newest articles: " if shown.sample else ""
-    click.echo(f"{kind}{counted(len(shown.plan.article_seqs), 'article')} "
-               f"(+{shown.plan.more} more) "
+    click.echo(f"{kind}{len(shown.plan.article_seqs)} articles (+{shown.plan.more} more) "
                f"for {who}: wrote {stem}.eml and {stem}.html")
