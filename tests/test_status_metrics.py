@@ -63,9 +63,9 @@ def test_status_reports_every_part(instance, store, upstream_server, run_cli):
     ingest_line = next(line for line in lines if line.startswith("  ingest "))
     assert "ok" in ingest_line and "new 1" in ingest_line
     bad = next(line for line in lines if line.startswith("  bad "))
-    assert "unhealthy" in bad and "1 failures in a row: HTTP 410 Gone" in bad
+    assert "unhealthy" in bad and "1 failure in a row: HTTP 410 Gone" in bad
     good = next(line for line in lines if line.startswith("  good"))
-    assert "ok" in good and "1 articles" in good
+    assert "ok" in good and "1 article" in good and "1 articles" not in good
 
     data = json.loads(run_cli("-C", instance, "status", "--json").output)
     assert data["articles"] == 2

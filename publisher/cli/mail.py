@@ -23,6 +23,7 @@ from publisher.errors import AddressError
 from publisher.instance import Instance
 from publisher.ops.progress import progress
 from publisher.schedule.pipeline import stage
+from publisher.words import counted
 
 
 @cli.command()
@@ -130,5 +131,6 @@ def preview(instance: Instance, email: str | None, sample: bool, output: Path) -
     stem.with_suffix(".html").write_text(shown.part("html"), encoding="utf-8")
     who = f"{subscriber.email} ({subscriber.status})" if subscriber else "a sample reader"
     kind = "sample, newest articles: " if shown.sample else ""
-    click.echo(f"{kind}{len(shown.plan.article_seqs)} articles (+{shown.plan.more} more) "
+    count = counted(len(shown.plan.article_seqs), "article")
+    click.echo(f"{kind}{count} (+{shown.plan.more} more) "
                f"for {who}: wrote {stem}.eml and {stem}.html")

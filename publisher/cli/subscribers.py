@@ -30,6 +30,7 @@ from publisher.subscribers.rules import (
     handle_unsubscribe_mail,
     update_subscriber,
 )
+from publisher.words import counted
 
 
 @cli.group()
@@ -177,8 +178,8 @@ def remove(instance: Instance, email: str, forget: bool) -> None:
     subscriber = find(store, email)
     if forget:
         gone = store.subscribers.forget(subscriber.id)
-        click.echo(f"forgot {subscriber.email}: {gone.digests} digests and "
-                   f"{gone.messages} messages deleted")
+        click.echo(f"forgot {subscriber.email}: {counted(gone.digests, 'digest')} and "
+                   f"{counted(gone.messages, 'message')} deleted")
     else:
         store.subscribers.unsubscribe(subscriber.id, instance.now())
         click.echo(f"unsubscribed {subscriber.email}")

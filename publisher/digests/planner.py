@@ -24,6 +24,7 @@ from publisher.config import WEEKDAYS, DigestSettings, Settings
 from publisher.digests.note import note_for_pass
 from publisher.store import Store
 from publisher.store.queueing import ArticleLookup, Candidate, DigestPlan
+from publisher.words import counted
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ class DigestReport:
     problem: str = ""  # the note file could not be used: why
 
     def line(self) -> str:
-        line = f"digests: {self.queued} queued ({self.checked} subscribers checked)"
+        line = f"digests: {self.queued} queued ({counted(self.checked, 'subscriber')} checked)"
         if self.note and self.queued:
             line += ", with the editor's note"
         return f"{line}; {self.problem}" if self.problem else line

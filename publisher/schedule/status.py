@@ -20,6 +20,7 @@ from publisher.store.bounces import KINDS
 from publisher.store.sources import SourceState
 from publisher.store.subscribers import STATUSES
 from publisher.subscribers.rules import lost_sections
+from publisher.words import counted
 
 COMPLAINT_WARNING = 0.001  # half of Gmail's and Yahoo's 0.3%
 
@@ -188,7 +189,7 @@ def status_lines(status: Status) -> list[str]:
         width = max(len(source.name) for source in status.sources)
         for source in status.sources:
             lines.append(f"  {source.name:<{width}}  {source.health:<9} "
-                         f"{source.articles} articles" + source_detail(source, when))
+                         + counted(source.articles, "article") + source_detail(source, when))
     return lines
 
 
@@ -206,7 +207,7 @@ def bounce_lines(status: Status) -> list[str]:
 def source_detail(source: SourceStatus, when: Clock) -> str:
     parts = []
     if source.failures:
-        parts.append(f"{source.failures} failures in a row: {source.last_error}")
+        parts.append(f"{counted(source.failures, 'failure')} in a row: {source.last_error}")
     if source.last_ok_at:
         parts.append(f"last ok {when(source.last_ok_at)}")
     if source.next_fetch_at:

@@ -22,6 +22,7 @@ from publisher.subscribers.rules import Preferences, clean_preferences, update_s
 from publisher.web.admin.auth import Operator, console_page, form_of
 from publisher.web.admin.common import audit, back, int_param, now_of, render, web_of
 from publisher.web.links import zone_groups
+from publisher.words import counted
 
 
 @dataclass(frozen=True)
@@ -190,10 +191,11 @@ async def delete(request: Request, operator: Operator, subscriber: Subscriber) -
         return back(request, f"subscribers/{subscriber.id}",
                     "Not deleted: type their address to confirm.")
     gone = await run_in_threadpool(web.store.subscribers.forget, subscriber.id)
+    what = f"{counted(gone.digests, 'digest')}, {counted(gone.messages, 'message')}"
     await audit(request, operator, "subscriber.delete", f"subscriber {subscriber.id}",
-                f"{gone.digests} digests and {gone.messages} messages deleted")
+                f"{what} deleted")
     return back(request, "subscribers", f"Deleted subscriber {subscriber.id} and their "
-                f"data ({gone.digests} digests, {gone.messages} messages).")
+                f"data ({what}).")
 
 
 def personal_data(web, subscriber: Subscriber) -> dict:
