@@ -4,9 +4,9 @@ Prints, each a median of --repeat runs in fresh SQLite stores:
 
 - Markdown: N generated articles (20 sections, 5-10 paragraphs of 40-90 words with
   emphasis and a link each, realistic front matter), one .md file each; articles/s for
-  `ingest`, beside the baseline measured in the same run: the same ingest with
-  front matter read by PyYAML's pure-Python loader (what main did before issue 18;
-  libyaml's CSafeLoader is the change measured). Target >= 2,000/s.
+  `ingest`, beside two baselines measured in the same run: every body rendered by
+  markdown-it (no cmark-gfm fast path), and that with front matter read by PyYAML's
+  pure-Python loader too (what main did before issue 18). Target >= 2,000/s.
 - Scraped dumps: N articles in files of --per-file; articles/s. Target >= 10,000/s.
 - The no-op inbox scan (a pass with nothing new) at --scan-sizes files: its time, beside
   the baseline of the same pass reading and hashing every file again (what main did on
@@ -33,7 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from publisher.config import load_settings
-from publisher.ingest import front_matter
+from publisher.ingest import cmark, front_matter
 from publisher.ingest.inbox import ingest
 from publisher.ingest.scraped import format_scraped, join_articles
 from publisher.instance import init_instance
@@ -105,32 +105,36 @@ def fresh_site(tmp: str) -> Path:
 Rate = tuple[float, float]  # articles per second of wall time, per second of CPU time
 
 
-def timed_ingest(folder: Path, expected: int, pure_yaml: bool = False) -> Rate:
+def timed_ingest(folder: Path, expected: int, pure_yaml: bool = False,
+                 markdown_it: bool = False) -> Rate:
     """Articles/s (wall, CPU) of one full ingest of the inbox into a fresh store."""
     settings = load_settings(folder, environ={})
     store = open_store(settings.database_url)
-    saved = front_matter.CLoader
+    saved, engine = front_matter.CLoader, cmark.ENGINE
     if pure_yaml:
         front_matter.CLoader = None
+    if markdown_it:
+        cmark.ENGINE = None
     try:
         started, cpu = time.perf_counter(), time.process_time()
         report = ingest(settings, store, NOW)
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     finally:
-        front_matter.CLoader = saved
+        front_matter.CLoader, cmark.ENGINE = saved, engine
         store.close()
     assert report.new == expected and report.quarantined == 0, report.line()
     return expected / elapsed, expected / cpu
 
 
-def markdown_rates(total: int, seed: int) -> tuple[Rate, Rate]:
+def markdown_rates(total: int, seed: int) -> tuple[Rate, Rate, Rate]:
+    """Now; with markdown-it for every body (before cmark); and also pure-Python YAML."""
     rates = []
-    for pure in (False, True):
+    for pure, markdown_it in ((False, False), (False, True), (True, True)):
         with tempfile.TemporaryDirectory() as tmp:
             folder = fresh_site(tmp)
             generate_markdown(folder / "articles", total, seed)
-            rates.append(timed_ingest(folder, total, pure_yaml=pure))
-    return rates[0], rates[1]
+            rates.append(timed_ingest(folder, total, pure_yaml=pure, markdown_it=markdown_it))
+    return rates[0], rates[1], rates[2]
 
 
 def scraped_rate(total: int, per_file: int, seed: int) -> Rate:
@@ -197,21 +201,25 @@ def main() -> None:
 
 
 def ingest_rates(args: argparse.Namespace) -> None:
-    fast, pure, scraped = [], [], []
+    fast, mdit, pure, scraped = [], [], [], []
     for run in range(args.repeat):
-        rate, baseline = markdown_rates(args.articles, seed=run)
+        rate, engine, baseline = markdown_rates(args.articles, seed=run)
         fast.append(rate)
+        mdit.append(engine)
         pure.append(baseline)
         scraped.append(scraped_rate(args.scraped, args.per_file, seed=run))
-        print(f"run {run + 1}: markdown {rate[0]:,.0f}/s (pure-Python YAML {baseline[0]:,.0f}"
-              f"/s), scraped {scraped[-1][0]:,.0f}/s; per CPU-second: {rate[1]:,.0f}, "
-              f"{baseline[1]:,.0f}, {scraped[-1][1]:,.0f}; {load()}", flush=True)
-    md, base, dump = (tuple(statistics.median(r[i] for r in x) for i in (0, 1))
-                      for x in (fast, pure, scraped))
+        print(f"run {run + 1}: markdown {rate[0]:,.0f}/s (markdown-it alone {engine[0]:,.0f}/s"
+              f", and pure-Python YAML {baseline[0]:,.0f}/s), scraped {scraped[-1][0]:,.0f}/s;"
+              f" per CPU-second: {rate[1]:,.0f}, {engine[1]:,.0f}, {baseline[1]:,.0f}, "
+              f"{scraped[-1][1]:,.0f}; {load()}", flush=True)
+    md, engine, base, dump = (tuple(statistics.median(r[i] for r in x) for i in (0, 1))
+                              for x in (fast, mdit, pure, scraped))
     print(f"\nmedians of {args.repeat} runs: articles/s by wall time | per CPU-second")
     print(f"markdown, {args.articles:,} files: {md[0]:8,.0f} | {md[1]:8,.0f}   target >= 2,000"
           f": {'met' if md[0] >= 2000 else 'NOT met'}")
-    print(f"  baseline, pure-Python YAML:  {base[0]:8,.0f} | {base[1]:8,.0f}   ratio "
+    print(f"  baseline, markdown-it alone: {engine[0]:8,.0f} | {engine[1]:8,.0f}   ratio "
+          f"{md[0] / engine[0]:.2f}x | {md[1] / engine[1]:.2f}x")
+    print(f"  and pure-Python YAML (main): {base[0]:8,.0f} | {base[1]:8,.0f}   ratio "
           f"{md[0] / base[0]:.2f}x | {md[1] / base[1]:.2f}x")
     print(f"scraped, {args.scraped:,} in files of {args.per_file}: {dump[0]:8,.0f} | "
           f"{dump[1]:8,.0f}   target >= 10,000: {'met' if dump[0] >= 10000 else 'NOT met'}")

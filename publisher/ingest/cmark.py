@@ -58,11 +58,13 @@ const char *cmark_node_get_type_string(cmark_node *node);
 const char *cmark_node_get_literal(cmark_node *node);
 const char *cmark_node_get_url(cmark_node *node);
 cmark_node *cmark_node_first_child(cmark_node *node);
+int cmark_node_get_start_line(cmark_node *node);
+int cmark_node_get_end_line(cmark_node *node);
 """
 
 ENTER, EXIT = 2, 3
 # Outside the class shown to agree (see the module docstring): markdown-it answers.
-UNSURE_TEXT = re.compile(r"[<|]|!\[|\]:|[^\S \n\t]|\t[ \t]*(?:\n|\Z)|\\[ \t]+\n"
+UNSURE_TEXT = re.compile(r"[<|]|!\[|\]:|:-|-:|[^\S \n\t]|\t[ \t]*(?:\n|\Z)|\\[ \t]+\n"
                          r"|[*_]{4}|[*_][^\x00-\x7f]|[^\x00-\x7f][*_]")
 PLAIN_URL = re.compile(r"[A-Za-z0-9\-._~:/?#@!$&'()*+,;=]*\Z")
 REFUSED_SCHEME = re.compile(r"(vbscript|javascript|file|data):", re.I)
@@ -96,7 +98,9 @@ def load():
         return None
     # Raw HTML kept (nh3 sanitises it after), table alignment as style (nh3 drops it).
     options = _cmark.lib.CMARK_OPT_UNSAFE | _cmark.lib.CMARK_OPT_TABLE_PREFER_STYLE_ATTRIBUTES
-    return ffi, lib, table, options
+    # Positions of inlines too (the HTML is rendered without them): a code span that
+    # crosses a line end is left to markdown-it, which keeps the next line's indent.
+    return ffi, lib, table, options | _cmark.lib.CMARK_OPT_SOURCEPOS, options
 
 
 ENGINE = load()
@@ -107,9 +111,9 @@ def render(body: str) -> tuple[str, list[str]] | None:
     # Without a last newline, markdown-it ends some blocks with one and others not.
     if ENGINE is None or not body.endswith("\n") or UNSURE_TEXT.search(body):
         return None
-    ffi, lib, table, options = ENGINE
+    ffi, lib, table, parse_options, options = ENGINE
     data = body.encode("utf-8")
-    parser = lib.cmark_parser_new(options)
+    parser = lib.cmark_parser_new(parse_options)
     root = ffi.NULL
     try:
         lib.cmark_parser_attach_syntax_extension(parser, table)
@@ -150,6 +154,9 @@ def walk(ffi, lib, root) -> list[str] | None:
             if event == ENTER:
                 depth += name not in LEAVES
                 if depth > MAX_DEPTH:
+                    return None
+                if name == "code" and (lib.cmark_node_get_end_line(node)
+                                       != lib.cmark_node_get_start_line(node)):
                     return None
                 if name in {"text", "code"}:
                     inline.append(ffi.string(lib.cmark_node_get_literal(node)).decode("utf-8"))
