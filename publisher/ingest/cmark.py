@@ -109,6 +109,7 @@ def load():
 
 
 ENGINE = load()
+NAMES: dict[int, str] = {}  # cmark's node type numbers (fixed once loaded) to their names
 
 
 def render(body: str) -> tuple[str, list[str]] | None:
@@ -157,33 +158,38 @@ def walk(ffi, lib, root) -> list[str] | None:
     texts: list[str] = []
     parts: list[str] = []
     inline: list[str] = []
-    names: dict[int, str] = {}
     depth = 0
+    # Looked up once: this loop runs for every node of every article.
+    step, node_of, type_of, literal, string = (lib.cmark_iter_next, lib.cmark_iter_get_node,
+                                               lib.cmark_node_get_type,
+                                               lib.cmark_node_get_literal, ffi.string)
     it = lib.cmark_iter_new(root)
     try:
-        while (event := lib.cmark_iter_next(it)) > 1:
-            node = lib.cmark_iter_get_node(it)
-            kind = lib.cmark_node_get_type(node)
-            name = names.get(kind)
+        while (event := step(it)) > 1:
+            node = node_of(it)
+            kind = type_of(node)
+            name = NAMES.get(kind)
             if name is None:
-                name = names[kind] = ffi.string(lib.cmark_node_get_type_string(node)).decode()
+                name = NAMES[kind] = string(lib.cmark_node_get_type_string(node)).decode()
             if event == ENTER:
+                if name == "text":
+                    inline.append(string(literal(node)).decode("utf-8"))
+                    continue
                 depth += name not in LEAVES
                 if depth > MAX_DEPTH:
                     return None
-                if name == "code" and (lib.cmark_node_get_end_line(node)
-                                       != lib.cmark_node_get_start_line(node)):
-                    return None
-                if name in {"text", "code"}:
-                    inline.append(ffi.string(lib.cmark_node_get_literal(node)).decode("utf-8"))
+                if name == "code":
+                    if lib.cmark_node_get_end_line(node) != lib.cmark_node_get_start_line(node):
+                        return None
+                    inline.append(string(literal(node)).decode("utf-8"))
                 elif name in {"softbreak", "linebreak"}:
                     inline.append(" ")
                 elif name == "code_block":
-                    parts.append(ffi.string(lib.cmark_node_get_literal(node)).decode("utf-8"))
+                    parts.append(string(literal(node)).decode("utf-8"))
                     flush(parts, texts)
                 elif name == "image":
                     return None  # markdown-it's text is the alt's source, not its text
-                elif name == "link" and not plain_url(ffi.string(lib.cmark_node_get_url(node))):
+                elif name == "link" and not plain_url(string(lib.cmark_node_get_url(node))):
                     return None
                 elif name == "block_quote" and lib.cmark_node_first_child(node) == ffi.NULL:
                     return None  # markdown-it writes an empty quote on two lines
