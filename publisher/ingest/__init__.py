@@ -5,5 +5,6 @@
     sources.fetch_sources(settings, store, now) -> SourcesReport  upstream feeds
 
 Parsers, one per kind of input: scraped.py (page text), markdown.py (.md with front
-matter), source_entries.py (the entries of an upstream RSS, Atom or JSON feed).
+matter; cmark.py its C fast path), source_entries.py (the entries of an upstream RSS,
+Atom or JSON feed).
 """
