@@ -304,17 +304,3 @@ def test_values_too_long_for_the_stores_columns_are_refused(settings, store, fro
     reason = ingest_beside_good(settings, store, "long.md", md(f"title: T\n{front}"))
     assert "longer than" in reason
 
-
-def test_the_c_markdown_engine_failing_is_the_files_error(settings, store, monkeypatch):
-    """Whatever cmark-gfm's binding raises on a stranger's body quarantines that file."""
-    from publisher.ingest import cmark
-
-    def broken(body):
-        if "poison" in body:
-            raise MemoryError("cmark could not allocate")
-        return real(body)
-
-    real = cmark.render
-    monkeypatch.setattr(cmark, "render", broken)
-    reason = ingest_beside_good(settings, store, "bad.md", md("title: T", "A poison body.\n"))
-    assert "cmark could not allocate" in reason

@@ -35,7 +35,9 @@ markdown = MarkdownIt("commonmark", {"html": True}).enable("table")
 
 
 def parse_markdown(data: bytes, source: str, sections: tuple[str, ...] = (),
-                   tz: ZoneInfo | None = None) -> list[Article]:
+                   tz: ZoneInfo | None = None, fast: bool = True) -> list[Article]:
+    """The file's one Article; fast=False: markdown-it renders the body whatever it is
+    (what a worker's crash falls back to: parallel.py)."""
     text = decode(data, source).replace("\r\n", "\n").replace("\r", "\n")
     match = FRONT_MATTER.match(text)
     if not match:
@@ -46,7 +48,7 @@ def parse_markdown(data: bytes, source: str, sections: tuple[str, ...] = (),
     title = meta.get("title")
     if not isinstance(title, str) or not title.strip():
         raise InputError(source, "front matter has no title: add a line 'title: ...'")
-    html, texts = render_body(body)
+    html, texts = render_body(body, fast)
     paragraphs = tuple(texts)
     if not paragraphs:
         raise InputError(source, "the article has a title but no body text")
@@ -67,15 +69,15 @@ def parse_markdown(data: bytes, source: str, sections: tuple[str, ...] = (),
     )]
 
 
-def render_body(body: str) -> tuple[str, list[str]]:
+def render_body(body: str, fast: bool = True) -> tuple[str, list[str]]:
     """The body's unsanitised HTML and paragraph texts, from one parse.
 
     cmark-gfm (C, about eight times faster) where it is known to give the same output as
     markdown-it (see cmark.py), markdown-it otherwise.
     """
-    fast = cmark.render(body)
-    if fast is not None:
-        return fast
+    rendered = cmark.render(body) if fast else None
+    if rendered is not None:
+        return rendered
     tokens = markdown.parse(body)  # once, for both the HTML and the plain text
     return markdown.renderer.render(tokens, markdown.options, {}), paragraph_texts(tokens)
 
