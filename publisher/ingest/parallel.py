@@ -35,7 +35,7 @@ from publisher.ingest.parse import ParseOptions, parse_with
 
 log = logging.getLogger(__name__)
 
-PARALLEL_FILES = 150  # files to parse in a pass before workers pay for their start
+PARALLEL_FILES = 400  # files to parse in a pass before workers pay for their start
 CHUNK_FILES = 40  # files a worker parses per round trip
 MAX_RESTARTS = 2
 CRASH_ON: str | None = None  # tests only: a worker dies (os._exit) on a file named so...
