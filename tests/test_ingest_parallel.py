@@ -6,6 +6,7 @@ the workers are stopped however the pass ends."""
 from __future__ import annotations
 
 import logging
+import threading
 from contextlib import contextmanager
 
 import pytest
@@ -134,6 +135,24 @@ def test_workers_that_keep_dying_leave_the_pass_to_this_process(settings, store,
     report = ingest(settings, store, NOW)
     assert len(pools) == 1 + parallel.MAX_RESTARTS
     assert (report.new, report.quarantined) == counts
+    assert outcome(settings, store) == expected
+
+
+def test_a_pass_in_a_thread_of_a_threaded_process_uses_the_workers(settings, store, many,
+                                                                    pools, tmp_path):
+    """As in the daemon: the pass runs in a scheduler's thread, beside other threads."""
+    counts, expected = serial_outcome(tmp_path)
+    fill(settings)
+    stop = threading.Event()
+    busy = threading.Thread(target=stop.wait, daemon=True)
+    busy.start()
+    result = []
+    worker = threading.Thread(target=lambda: result.append(ingest(settings, store, NOW)))
+    worker.start()
+    worker.join(timeout=300)
+    stop.set()
+    [report] = result
+    assert pools and (report.new, report.quarantined) == counts
     assert outcome(settings, store) == expected
 
 

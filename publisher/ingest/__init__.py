@@ -6,5 +6,6 @@
 
 Parsers, one per kind of input: scraped.py (page text), markdown.py (.md with front
 matter; cmark.py its C fast path), source_entries.py (the entries of an upstream RSS,
-Atom or JSON feed).
+Atom or JSON feed). parse.py picks an inbox file's parser; parallel.py runs it in worker
+processes when a pass has many files.
 """

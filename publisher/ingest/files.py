@@ -113,7 +113,13 @@ def read_inbox_file(inbox: Path, path: Path, key: str,
         if info.st_nlink > 1:
             raise InputError(key, "has other hard links, so it may be a file outside the "
                                   "inbox: copy it in instead of linking it")
-        return checked_bytes(handle.read(max_bytes + 1), key, max_bytes), info
+        # As many bytes as it has (one more shows it grew): asking for max_bytes + 1
+        # allocates that much for every file, which cost more than the read.
+        size = min(info.st_size, max_bytes) + 1
+        data = handle.read(size)
+        if len(data) == size and size <= max_bytes:  # it grew since: read on to the limit
+            data += handle.read(max_bytes + 1 - size)
+        return checked_bytes(data, key, max_bytes), info
 
 
 def open_below(inbox: Path, parts: tuple[str, ...]) -> int:
