@@ -156,6 +156,22 @@ def test_a_pass_in_a_thread_of_a_threaded_process_uses_the_workers(settings, sto
     assert outcome(settings, store) == expected
 
 
+def failing_chunk(files):
+    """Run in a worker in place of parallel.parse_chunk: an answer that never comes."""
+    raise ValueError("this chunk cannot be answered")
+
+
+def test_a_chunk_whose_answer_fails_is_parsed_here(settings, store, many, pools, tmp_path,
+                                                   monkeypatch, caplog):
+    counts, expected = serial_outcome(tmp_path)
+    fill(settings)
+    monkeypatch.setattr(parallel, "parse_chunk", failing_chunk)
+    report = ingest(settings, store, NOW)
+    assert "came back from a worker broken" in caplog.text and len(pools) == 1
+    assert (report.new, report.quarantined) == counts
+    assert outcome(settings, store) == expected
+
+
 def test_few_files_are_parsed_here_without_workers(settings, store, pools):
     write(settings, "world/one.md", markdown(1))
     assert ingest(settings, store, NOW).new == 1

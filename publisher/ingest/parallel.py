@@ -138,6 +138,8 @@ class Parsing:
                 outcomes = future.result()
             except BrokenProcessPool:
                 self.broken(pool)
+            except Exception:  # the chunk or its answer did not cross: parse it here
+                log.exception("a chunk of files came back from a worker broken")
         for index, job in enumerate(sent):
             if outcomes is None:
                 self.here(job)
