@@ -19,6 +19,7 @@ quarantining stay in this process, so a parallel pass stores what a serial one d
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing
 import os
@@ -177,6 +178,8 @@ def start_worker(options: ParseOptions, crash_on: str | None) -> None:
     # Ctrl-C reaches the whole process group: the pass's process decides, and stops us.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     OPTIONS, CRASH_ON = options, crash_on
+    # What the server had imported stays: the collector need not walk it again and again.
+    gc.freeze()
 
 
 OPTIONS: ParseOptions | None = None
