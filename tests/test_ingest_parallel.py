@@ -6,6 +6,7 @@ the workers are stopped however the pass ends."""
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from contextlib import contextmanager
 
@@ -170,6 +171,18 @@ def test_a_chunk_whose_answer_fails_is_parsed_here(settings, store, many, pools,
     assert "came back from a worker broken" in caplog.text and len(pools) == 1
     assert (report.new, report.quarantined) == counts
     assert outcome(settings, store) == expected
+
+
+def test_files_touched_not_changed_start_no_workers(settings, store, many, pools):
+    fill(settings)
+    first = ingest(settings, store, NOW)
+    assert len(pools) == 1
+    for path in settings.path("articles").rglob("story-*.md"):
+        os.utime(path, ns=(1_700_000_000_000_000_000, 1_700_000_000_000_000_000))
+    pools.clear()
+    again = ingest(settings, store, NOW)  # every story read and hashed again: the same
+    assert (again.new, again.updated, again.unchanged) == (0, 0, first.new + first.unchanged)
+    assert pools == []
 
 
 def test_few_files_are_parsed_here_without_workers(settings, store, pools):

@@ -71,15 +71,22 @@ class Parsing:
         workers = worker_count()
         self.workers = workers if files >= PARALLEL_FILES and workers > 1 else 0
         self.pool: ProcessPoolExecutor | None = None
+        self.started = False
         self.restarts = 0  # pools started again after a worker died
 
     def __enter__(self) -> Parsing:
-        if self.workers:
-            self.pool = self.start()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+    def start_once(self) -> None:
+        """Workers, once a chunk is ready for them: files only touched, not changed, are
+        hashed here and need none."""
+        if not self.started:
+            self.started = True
+            log.info("parsing in %d worker processes", self.workers)
+            self.pool = self.start()
 
     def start(self) -> ProcessPoolExecutor:
         methods = multiprocessing.get_all_start_methods()
@@ -99,7 +106,7 @@ class Parsing:
 
     def run(self, jobs: Iterable[Job | None]) -> Iterator[Job | None]:
         """Each job as it came, parsed where its `data` asked for it, in order."""
-        if self.pool is None:
+        if not self.workers:
             for job in jobs:
                 self.here(job)
                 yield job
@@ -112,6 +119,7 @@ class Parsing:
             if job is not None and job.data is not None:
                 sent.append(job)
                 if len(sent) >= CHUNK_FILES:
+                    self.start_once()
                     pending.append((chunk, sent, self.submit(sent), self.restarts))
                     chunk, sent = [], []
                     # Two chunks a worker ahead: workers busy, a bounded number of bytes held.
