@@ -4,9 +4,11 @@ Prints, each a median of --repeat runs in fresh SQLite stores:
 
 - Markdown: N generated articles (20 sections, 5-10 paragraphs of 40-90 words with
   emphasis and a link each, realistic front matter), one .md file each; articles/s for
-  `ingest`, beside the baseline measured in the same run: the same ingest with
-  front matter read by PyYAML's pure-Python loader (what main did before issue 18;
-  libyaml's CSafeLoader is the change measured). Target >= 2,000/s.
+  `ingest` (worker processes parsing, cmark-gfm where it agrees: ingest/parallel.py),
+  beside the baseline measured in the same run: the serial pass, every file parsed in
+  this process by markdown-it (what a pass below the workers' threshold does).
+  Target >= 2,000/s. Then the workers' start (in a fresh process, forkserver included)
+  and the pass size from which they pay for it.
 - Scraped dumps: N articles in files of --per-file; articles/s. Target >= 10,000/s.
 - The no-op inbox scan (a pass with nothing new) at --scan-sizes files: its time, beside
   the baseline of the same pass reading and hashing every file again (what main did on
@@ -15,7 +17,8 @@ Prints, each a median of --repeat runs in fresh SQLite stores:
 
 The machine is shared: the load average is printed beside the figures, and each rate
 is given twice: by wall time, and by this process's CPU time (articles per CPU-second,
-which waiting for a busy machine's cores does not lower).
+which waiting for a busy machine's cores does not lower; the workers' CPU time is
+counted in, read from /proc as the pool stops).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import argparse
 import os
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -33,7 +37,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from publisher.config import load_settings
-from publisher.ingest import front_matter
+from publisher.ingest import parallel
 from publisher.ingest.inbox import ingest
 from publisher.ingest.scraped import format_scraped, join_articles
 from publisher.instance import init_instance
@@ -105,32 +109,67 @@ def fresh_site(tmp: str) -> Path:
 Rate = tuple[float, float]  # articles per second of wall time, per second of CPU time
 
 
-def timed_ingest(folder: Path, expected: int, pure_yaml: bool = False) -> Rate:
-    """Articles/s (wall, CPU) of one full ingest of the inbox into a fresh store."""
+def timed_ingest(folder: Path, expected: int, serial: bool = False) -> Rate:
+    """Articles/s (wall, CPU with the workers') of one full ingest into a fresh store."""
     settings = load_settings(folder, environ={})
     store = open_store(settings.database_url)
-    saved = front_matter.CLoader
-    if pure_yaml:
-        front_matter.CLoader = None
+    saved, stop = parallel.PARALLEL_FILES, parallel.Parsing.stop
+    workers_cpu = []
+
+    def counted_stop(self):  # the workers' CPU time, read before they exit
+        if self.pool is not None:
+            workers_cpu.extend(cpu_seconds(pid) for pid in list(self.pool._processes or ()))
+        stop(self)
+
+    parallel.Parsing.stop = counted_stop
+    if serial:
+        parallel.PARALLEL_FILES = 10**9
     try:
         started, cpu = time.perf_counter(), time.process_time()
         report = ingest(settings, store, NOW)
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     finally:
-        front_matter.CLoader = saved
+        parallel.PARALLEL_FILES, parallel.Parsing.stop = saved, stop
         store.close()
     assert report.new == expected and report.quarantined == 0, report.line()
-    return expected / elapsed, expected / cpu
+    return expected / elapsed, expected / (cpu + sum(workers_cpu))
+
+
+def cpu_seconds(pid: int) -> float:
+    """A process's user and system CPU time, from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def markdown_rates(total: int, seed: int) -> tuple[Rate, Rate]:
+    """Now (workers), and the serial pass (markdown-it in this process)."""
     rates = []
-    for pure in (False, True):
+    for serial in (False, True):
         with tempfile.TemporaryDirectory() as tmp:
             folder = fresh_site(tmp)
             generate_markdown(folder / "articles", total, seed)
-            rates.append(timed_ingest(folder, total, pure_yaml=pure))
+            rates.append(timed_ingest(folder, total, serial=serial))
     return rates[0], rates[1]
+
+
+WORKERS_START = """
+import time
+from publisher.ingest import parallel
+from publisher.ingest.parse import ParseOptions
+started = time.perf_counter()
+with parallel.Parsing(ParseOptions(256 * 1024, "UTC"), 10**9, None) as parsing:
+    for _ in range(parsing.workers):
+        parsing.pool.submit(parallel.parse_chunk, []).result()
+print(time.perf_counter() - started)
+"""
+
+
+def workers_start() -> float:
+    """Seconds to start the workers in a fresh process (its forkserver too) and have each
+    answer once: what a pass that uses them pays before its first file."""
+    out = subprocess.run([sys.executable, "-c", WORKERS_START], check=True, text=True,
+                         capture_output=True, cwd=Path(__file__).resolve().parent.parent)
+    return float(out.stdout.split()[-1])
 
 
 def scraped_rate(total: int, per_file: int, seed: int) -> Rate:
@@ -197,24 +236,32 @@ def main() -> None:
 
 
 def ingest_rates(args: argparse.Namespace) -> None:
-    fast, pure, scraped = [], [], []
+    fast, serial, scraped, starts = [], [], [], []
     for run in range(args.repeat):
         rate, baseline = markdown_rates(args.articles, seed=run)
         fast.append(rate)
-        pure.append(baseline)
+        serial.append(baseline)
         scraped.append(scraped_rate(args.scraped, args.per_file, seed=run))
-        print(f"run {run + 1}: markdown {rate[0]:,.0f}/s (pure-Python YAML {baseline[0]:,.0f}"
-              f"/s), scraped {scraped[-1][0]:,.0f}/s; per CPU-second: {rate[1]:,.0f}, "
-              f"{baseline[1]:,.0f}, {scraped[-1][1]:,.0f}; {load()}", flush=True)
+        starts.append(workers_start())
+        print(f"run {run + 1}: markdown {rate[0]:,.0f}/s (serial markdown-it "
+              f"{baseline[0]:,.0f}/s), scraped {scraped[-1][0]:,.0f}/s; per CPU-second: "
+              f"{rate[1]:,.0f}, {baseline[1]:,.0f}, {scraped[-1][1]:,.0f}; workers start "
+              f"{starts[-1] * 1000:.0f} ms; {load()}", flush=True)
     md, base, dump = (tuple(statistics.median(r[i] for r in x) for i in (0, 1))
-                      for x in (fast, pure, scraped))
+                      for x in (fast, serial, scraped))
+    start = statistics.median(starts)
     print(f"\nmedians of {args.repeat} runs: articles/s by wall time | per CPU-second")
-    print(f"markdown, {args.articles:,} files: {md[0]:8,.0f} | {md[1]:8,.0f}   target >= 2,000"
-          f": {'met' if md[0] >= 2000 else 'NOT met'}")
-    print(f"  baseline, pure-Python YAML:  {base[0]:8,.0f} | {base[1]:8,.0f}   ratio "
+    print(f"markdown, {args.articles:,} files, workers: {md[0]:8,.0f} | {md[1]:8,.0f}   "
+          f"target >= 2,000: {'met' if md[0] >= 2000 else 'NOT met'}")
+    print(f"  baseline, serial markdown-it: {base[0]:8,.0f} | {base[1]:8,.0f}   ratio "
           f"{md[0] / base[0]:.2f}x | {md[1] / base[1]:.2f}x")
+    saved = 1 / base[0] - 1 / md[0]  # wall seconds a file costs less with the workers
+    crossover = f"{start / saved:,.0f} files" if saved > 0 else "never (no gain here)"
+    print(f"  workers' start: {start * 1000:.0f} ms; they pay for it from {crossover} "
+          f"(threshold PARALLEL_FILES = {parallel.PARALLEL_FILES})")
     print(f"scraped, {args.scraped:,} in files of {args.per_file}: {dump[0]:8,.0f} | "
           f"{dump[1]:8,.0f}   target >= 10,000: {'met' if dump[0] >= 10000 else 'NOT met'}")
+    print(f"end: {load()}")
 
 
 def scan_figures(args: argparse.Namespace) -> None:

@@ -10,6 +10,7 @@ import pytest
 
 from publisher.clock import fixed
 from publisher.delivery.memory import MemoryTransport
+from publisher.errors import InputError
 from publisher.ingest.inbox import ingest
 from publisher.schedule.pipeline import run_once
 from tests.support import NOW
@@ -303,3 +304,28 @@ def test_values_too_long_for_the_stores_columns_are_refused(settings, store, fro
     """PostgreSQL refuses them (VARCHAR(64), VARCHAR(200)) and would fail the batch."""
     reason = ingest_beside_good(settings, store, "long.md", md(f"title: T\n{front}"))
     assert "longer than" in reason
+
+
+
+@pytest.mark.parametrize("grown_by", [1, 5000])
+def test_a_file_that_grew_after_its_stat_is_read_whole(settings, tmp_path, monkeypatch,
+                                                       grown_by):
+    """Files are read by their size at open; bytes beyond it (written since) are read on,
+    up to the limit, as before."""
+    from publisher.ingest import files
+
+    inbox = settings.path("articles")
+    path = write(settings, "grown.txt", dump("Grown", body="word " * 2000))
+    real_fstat = os.fstat
+
+    def fstat_before_growth(fd):
+        info = real_fstat(fd)
+        fields = list(info)
+        fields[6] = info.st_size - grown_by  # st_size as if taken before the last bytes
+        return os.stat_result(fields)
+
+    monkeypatch.setattr(files.os, "fstat", fstat_before_growth)
+    data, _info = files.read_inbox_file(inbox, path, "grown.txt", 1_000_000)
+    assert data == path.read_bytes()
+    with pytest.raises(InputError, match="over the limit"):
+        files.read_inbox_file(inbox, path, "grown.txt", len(data) - 1)

@@ -21,7 +21,10 @@ import shutil
 
 import pytest
 
-from publisher.ingest.inbox import ingest, parse_bytes
+from publisher.ingest import inbox as ingest_module
+from publisher.ingest import parallel
+from publisher.ingest.inbox import ingest
+from publisher.ingest.parse import options_of, parse_with
 from tests.support import NOW
 from tests.support.inbox import GOLDEN, stored_output
 
@@ -34,18 +37,31 @@ def parsed_output(settings) -> dict:
         if path.is_file():
             key = path.relative_to(inbox).as_posix()
             out[key] = [article.to_json() | {"content_hash": article.content_hash}
-                        for article in parse_bytes(path.read_bytes(), key, settings)]
+                        for article in ingest_module.parse_bytes(path.read_bytes(), key,
+                                                                    settings)]
     return out
 
 
-def test_ingest_output_is_unchanged(settings, store):
+@pytest.mark.parametrize("workers", [False, True], ids=["here", "workers"])
+def test_ingest_output_is_unchanged(settings, store, workers, monkeypatch):
+    """Parsed here (markdown-it), and by worker processes (cmark-gfm where it agrees)."""
+    pools = []
+    if workers:
+        monkeypatch.setattr(parallel, "PARALLEL_FILES", 1)
+        monkeypatch.setattr(parallel, "CHUNK_FILES", 2)
+        start = parallel.Parsing.start
+        monkeypatch.setattr(parallel.Parsing, "start",
+                            lambda self: pools.append(1) or start(self))
     settings = dataclasses.replace(
         settings, site=dataclasses.replace(settings.site, timezone="Europe/Lisbon"))
     inbox = settings.path(settings.ingest.inbox)
     shutil.rmtree(inbox)
     shutil.copytree(GOLDEN / "inbox", inbox)
     report = ingest(settings, store, NOW)
-    assert report.quarantined == 0
+    assert report.quarantined == 0 and len(pools) == workers
+    if workers:  # and the workers' engine, in this process, on each file alone
+        monkeypatch.setattr(ingest_module, "parse_bytes", lambda data, key, settings:
+                            parse_with(data, key, options_of(settings)))
     actual = {"parsed": parsed_output(settings), "stored": stored_output(store)}
     expected_file = GOLDEN / "expected.json"
     if os.environ.get("PUBLISHER_UPDATE_GOLDEN"):

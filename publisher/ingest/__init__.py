@@ -5,5 +5,7 @@
     sources.fetch_sources(settings, store, now) -> SourcesReport  upstream feeds
 
 Parsers, one per kind of input: scraped.py (page text), markdown.py (.md with front
-matter), source_entries.py (the entries of an upstream RSS, Atom or JSON feed).
+matter; cmark.py its C fast path), source_entries.py (the entries of an upstream RSS,
+Atom or JSON feed). parse.py picks an inbox file's parser; parallel.py runs it in worker
+processes when a pass has many files.
 """

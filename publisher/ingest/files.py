@@ -67,6 +67,10 @@ def walk(folder: Path, top: bool = False) -> Iterator[Path]:
 
 def key_of(path: Path, inbox: Path) -> str:
     """The file's name in the store: its path under the inbox."""
+    # By the strings first: pathlib's relative_to cost more than reading a small file.
+    text, base = str(path), str(inbox)
+    if os.sep == "/" and text.startswith(base + "/") and len(text) > len(base) + 1:
+        return text[len(base) + 1:]
     return path.relative_to(inbox).as_posix()
 
 
@@ -93,7 +97,7 @@ def read_inbox_file(inbox: Path, path: Path, key: str,
     """The file's bytes, read through no link, and its stat as it was opened;
     InputError says why it cannot be read, Vanished when it is gone."""
     try:
-        fd = open_below(inbox, path.relative_to(inbox).parts)
+        fd = open_below(inbox, tuple(key_of(path, inbox).split("/")))
     except FileNotFoundError as exc:
         raise Vanished(key) from exc
     except OSError as exc:
@@ -109,7 +113,13 @@ def read_inbox_file(inbox: Path, path: Path, key: str,
         if info.st_nlink > 1:
             raise InputError(key, "has other hard links, so it may be a file outside the "
                                   "inbox: copy it in instead of linking it")
-        return checked_bytes(handle.read(max_bytes + 1), key, max_bytes), info
+        # As many bytes as it has (one more shows it grew): asking for max_bytes + 1
+        # allocates that much for every file, which cost more than the read.
+        size = min(info.st_size, max_bytes) + 1
+        data = handle.read(size)
+        if len(data) == size and size <= max_bytes:  # it grew since: read on to the limit
+            data += handle.read(max_bytes + 1 - size)
+        return checked_bytes(data, key, max_bytes), info
 
 
 def open_below(inbox: Path, parts: tuple[str, ...]) -> int:

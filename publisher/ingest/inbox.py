@@ -13,9 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
-from publisher.article import Article, section_names
+from publisher.article import Article
 from publisher.config import Settings
 from publisher.errors import InputError, item_errors
 from publisher.ingest.files import (
@@ -29,9 +28,9 @@ from publisher.ingest.files import (
     read_inbox_file,
     release_changed,
 )
-from publisher.ingest.markdown import parse_markdown
+from publisher.ingest.parallel import Parsing
+from publisher.ingest.parse import PARSERS, options_of, parse_bytes
 from publisher.ingest.scan import changed_entries, named, scan_clock, stat_of, trusted, walk
-from publisher.ingest.scraped import parse_scraped
 from publisher.store import Store
 from publisher.store.articles import FilePlan, StoredRef
 from publisher.store.inbox_files import FileStat, SeenFile
@@ -39,7 +38,6 @@ from publisher.store.inbox_files import FileStat, SeenFile
 log = logging.getLogger(__name__)
 
 __all__ = ["QUARANTINE", "inbox_files", "ingest", "parse_bytes", "read_input"]
-PARSERS = {".txt": "scraped", ".md": "markdown", ".markdown": "markdown"}
 
 
 @dataclass
@@ -78,8 +76,12 @@ def ingest(settings: Settings, store: Store, now: datetime,
         seen = store.inbox_files.seen([key for key, _path, _info in entries])
     paths, report.unchanged = changed_entries(entries, seen)
     batch = Batch(store, now, report, scan_clock(inbox) if paths else None)
-    for path in paths:
-        batch.add(path, read_file(path, inbox, settings, seen, now, report))
+    reads = (read_file(path, inbox, settings, seen, report) for path in paths)
+    # Parsed here, or by worker processes when there are many (parallel.py); in order.
+    with Parsing(options_of(settings), len(paths),
+                 lambda data, key: parse_bytes(data, key, settings)) as parsing:
+        for read in parsing.run(reads):
+            batch.add(settled(read, inbox, now, report))
     batch.flush()
     log.info("%s", report.line())
     return report
@@ -92,12 +94,16 @@ def in_quarantine(path: Path, inbox: Path) -> bool:
 @dataclass
 class Read:
     """One file read: its hash and stat, and its articles unless its bytes are the
-    ones stored already (parsed is None then)."""
+    ones stored already (parsed is None then). Its bytes wait in `data` for a parse;
+    `error` says why it cannot become articles."""
 
+    path: Path
     key: str
-    sha256: str
-    stat: FileStat
-    parsed: list[Article] | None
+    sha256: str = ""
+    stat: FileStat | None = None
+    parsed: list[Article] | None = None
+    data: bytes | None = None
+    error: InputError | None = None
 
 
 @dataclass
@@ -113,7 +119,7 @@ class Batch:
     articles: int = 0
     ids: set[str] = field(default_factory=set)  # the ids of the articles in `parsed`
 
-    def add(self, path: Path, read: Read | None) -> None:
+    def add(self, read: Read | None) -> None:
         if read is None:
             return
         if read.parsed is None:  # touched, not changed: only its stat is new
@@ -150,13 +156,13 @@ class Batch:
 
 
 def read_file(path: Path, inbox: Path, settings: Settings, seen: dict[str, SeenFile],
-              now: datetime, report: IngestReport) -> Read | None:
-    """The file read (and parsed, unless its bytes are the ones stored); None when it
-    went away or was quarantined."""
+              report: IngestReport) -> Read | None:
+    """The file read, with its bytes to parse unless they are the ones stored; None when
+    it went away."""
     key = key_of(path, inbox)
     try:
-        # The boundary: whatever reading and parsing a stranger's file raises is this
-        # file's error, and the pass goes on with the others.
+        # The boundary: whatever reading a stranger's file raises is this file's error,
+        # and the pass goes on with the others (parsing has its own: parallel.py).
         with item_errors(key):
             check_entry(path, key)
             check_type(key)
@@ -165,19 +171,27 @@ def read_file(path: Path, inbox: Path, settings: Settings, seen: dict[str, SeenF
             record = seen.get(key)
             if record is not None and record.sha256 == sha256:
                 report.unchanged += record.articles
-                return Read(key, sha256, stat_of(info), None)
-            return Read(key, sha256, stat_of(info), parse_bytes(data, key, settings))
+                return Read(path, key, sha256, stat_of(info))
+            return Read(path, key, sha256, stat_of(info), data=data)
     except Vanished:
         log.info("%s went away before it was read", key)
         return None
     except InputError as exc:
-        try:
-            quarantine(path, inbox, exc.reason, now)
-        except OSError as error:  # the quarantine cannot be used: the file stays put
-            log.error("%s: %s; cannot quarantine it (%s)", key, exc.reason, error)
-            return None
-        report.quarantined += 1
+        return Read(path, key, error=exc)
+
+
+def settled(read: Read | None, inbox: Path, now: datetime,
+            report: IngestReport) -> Read | None:
+    """The file read and parsed; None when it could not be, and was quarantined."""
+    if read is None or read.error is None:
+        return read
+    try:
+        quarantine(read.path, inbox, read.error.reason, now)
+    except OSError as error:  # the quarantine cannot be used: the file stays put
+        log.error("%s: %s; cannot quarantine it (%s)", read.key, read.error.reason, error)
         return None
+    report.quarantined += 1
+    return None
 
 
 def read_input(path: Path, key: str, max_bytes: int) -> bytes:
@@ -192,18 +206,6 @@ def check_type(key: str) -> None:
     if suffix.lower() not in PARSERS:
         raise InputError(key, f"unsupported file type {suffix or '(none)'!r}: "
                               "the inbox takes .txt page text and .md Markdown")
-
-
-def parse_bytes(data: bytes, key: str, settings: Settings) -> list[Article]:
-    """Articles from one file's bytes; sub-folders of the inbox name their sections."""
-    folders = section_names(list(Path(key).parent.parts))
-    if PARSERS.get(Path(key).suffix.lower()) == "markdown":
-        if len(data) > settings.ingest.max_markdown_bytes:
-            raise InputError(key, f"Markdown file is over the limit of "
-                                  f"{settings.ingest.max_markdown_bytes:,} bytes "
-                                  "([ingest] max_markdown_bytes)")
-        return parse_markdown(data, key, folders, ZoneInfo(settings.site.timezone))
-    return parse_scraped(data, key, folders)
 
 
 def reconcile(plan: FilePlan, parsed: list[Article], refs: list[StoredRef]) -> FilePlan:

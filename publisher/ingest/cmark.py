@@ -1,0 +1,217 @@
+"""Parse stage, Markdown fast path: cmark-gfm (C) gives the HTML and paragraph texts.
+
+markdown.py renders with markdown-it-py (pure Python, about 85% of a Markdown file's
+parse time). cmark-gfm, the C CommonMark parser GitHub uses, is shipped compiled by the
+cmarkgfm wheel; it parses about eight times faster. The two engines agree on
+CommonMark but not everywhere (spec versions 0.29 and 0.31, link normalisation,
+images' alt text), so this path answers only for the class of input where they were
+shown to give the same sanitised HTML and paragraph texts (tests/test_markdown_engines.py
+runs both over every seed paragraph and over generated Markdown). Anything outside it
+returns None and markdown.py uses markdown-it as before:
+
+- a body containing any of ``< | % ! ~ [`` followed later by ``]:`` (raw HTML and
+  autolinks, tables, percent escapes, images, ~~, reference definitions) or a non-ASCII
+  character next to ``*`` or ``_`` (emphasis rules differ on Unicode punctuation);
+- a link whose URL is not plain printable ASCII (markdown-it punycodes hosts and
+  re-encodes), or names a scheme markdown-it refuses (javascript:, data:, ...).
+
+cmarkgfm's Python API renders HTML but does not walk the tree (and its helpers do not
+free what they allocate), so the few functions needed are declared here against the
+same compiled library (cffi ABI mode, the library's public C API).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+log = logging.getLogger(__name__)
+
+CDEF = """
+typedef struct cmark_node cmark_node;
+typedef struct cmark_parser cmark_parser;
+typedef struct cmark_iter cmark_iter;
+typedef struct cmark_syntax_extension cmark_syntax_extension;
+typedef struct _cmark_llist cmark_llist;
+typedef struct cmark_mem {
+  void *(*calloc)(size_t, size_t);
+  void *(*realloc)(void *, size_t);
+  void (*free)(void *);
+} cmark_mem;
+cmark_mem *cmark_get_default_mem_allocator(void);
+void cmark_gfm_core_extensions_ensure_registered(void);
+cmark_syntax_extension *cmark_find_syntax_extension(const char *name);
+cmark_parser *cmark_parser_new(int options);
+int cmark_parser_attach_syntax_extension(cmark_parser *parser, cmark_syntax_extension *ext);
+void cmark_parser_feed(cmark_parser *parser, const char *buffer, size_t len);
+cmark_node *cmark_parser_finish(cmark_parser *parser);
+cmark_llist *cmark_parser_get_syntax_extensions(cmark_parser *parser);
+void cmark_parser_free(cmark_parser *parser);
+char *cmark_render_html(cmark_node *root, int options, cmark_llist *extensions);
+void cmark_node_free(cmark_node *node);
+cmark_iter *cmark_iter_new(cmark_node *root);
+void cmark_iter_free(cmark_iter *iter);
+int cmark_iter_next(cmark_iter *iter);
+cmark_node *cmark_iter_get_node(cmark_iter *iter);
+int cmark_node_get_type(cmark_node *node);
+const char *cmark_node_get_type_string(cmark_node *node);
+const char *cmark_node_get_literal(cmark_node *node);
+const char *cmark_node_get_url(cmark_node *node);
+cmark_node *cmark_node_first_child(cmark_node *node);
+int cmark_node_get_start_line(cmark_node *node);
+int cmark_node_get_end_line(cmark_node *node);
+"""
+
+ENTER, EXIT = 2, 3
+# Outside the class shown to agree (see the module docstring): markdown-it answers.
+# Checked in steps, the cheap ones first (one regex of all of them cost 1 ms an article).
+UNSURE_CHARS = re.compile(r"[<|\r\x0b\x0c\x1c-\x1f]")
+UNSURE_PAIRS = ("![", "]:", ":-", "-:")
+UNSURE_RUNS = re.compile(r"[*_]{4}")
+UNSURE_TAB = re.compile(r"\t[ \t]*(?:\n|\Z)")
+UNSURE_BACKSLASH = re.compile(r"\\[ \t]+\n|\\\n[ \t]")
+UNSURE_UNICODE = re.compile(r"[^\S \n\t]|[*_][^\x00-\x7f]|[^\x00-\x7f][*_]")
+PLAIN_URL = re.compile(r"[A-Za-z0-9\-._~:/?#@!$&'()*+,;=]*\Z")
+REFUSED_SCHEME = re.compile(r"(vbscript|javascript|file|data):", re.I)
+# Where paragraph texts are cut, as markdown.paragraph_texts cuts markdown-it's tokens.
+INLINE_CLOSE = {"paragraph", "heading", "table_cell"}
+BLOCK_CLOSE = {"paragraph", "heading", "table_row", "table_header"}
+# markdown-it stops nesting at 20 levels (its maxNesting), counting each list twice and
+# inline emphasis and links too; cmark goes on. Deeper trees than this are left to it.
+MAX_DEPTH = 8
+LEAVES = {"text", "code", "softbreak", "linebreak", "html_inline", "code_block", "html_block",
+          "thematic_break"}  # cmark's iterator enters them but never exits
+
+
+def load():
+    """The cmark-gfm library inside the cmarkgfm wheel, or None when it is missing."""
+    try:
+        from cffi import FFI
+        from cmarkgfm import _cmark
+    except ImportError:
+        return None
+    ffi = FFI()
+    ffi.cdef(CDEF)
+    try:
+        lib = ffi.dlopen(_cmark.__file__)
+        lib.cmark_gfm_core_extensions_ensure_registered()
+        table = lib.cmark_find_syntax_extension(b"table")
+    except (OSError, AttributeError) as exc:  # a wheel built otherwise: keep markdown-it
+        log.warning("cmark-gfm not usable (%s); Markdown is parsed by markdown-it", exc)
+        return None
+    if table == ffi.NULL:
+        return None
+    # Raw HTML kept (nh3 sanitises it after), table alignment as style (nh3 drops it).
+    options = _cmark.lib.CMARK_OPT_UNSAFE | _cmark.lib.CMARK_OPT_TABLE_PREFER_STYLE_ATTRIBUTES
+    # Positions of inlines too (the HTML is rendered without them): a code span that
+    # crosses a line end is left to markdown-it, which keeps the next line's indent.
+    return ffi, lib, table, options | _cmark.lib.CMARK_OPT_SOURCEPOS, options
+
+
+ENGINE = load()
+NAMES: dict[int, str] = {}  # cmark's node type numbers (fixed once loaded) to their names
+
+
+def render(body: str) -> tuple[str, list[str]] | None:
+    """The unsanitised HTML and the paragraph texts of body, or None: ask markdown-it."""
+    # Without a last newline, markdown-it ends some blocks with one and others not.
+    if ENGINE is None or not body.endswith("\n") or unsure(body):
+        return None
+    ffi, lib, table, parse_options, options = ENGINE
+    data = body.encode("utf-8")
+    parser = lib.cmark_parser_new(parse_options)
+    root = ffi.NULL
+    try:
+        lib.cmark_parser_attach_syntax_extension(parser, table)
+        lib.cmark_parser_feed(parser, data, len(data))
+        root = lib.cmark_parser_finish(parser)
+        if root == ffi.NULL:
+            return None
+        texts = walk(ffi, lib, root)
+        if texts is None:
+            return None
+        raw = lib.cmark_render_html(root, options, lib.cmark_parser_get_syntax_extensions(parser))
+        try:
+            html = ffi.string(raw).decode("utf-8")
+        finally:
+            lib.cmark_get_default_mem_allocator().free(raw)
+        return html, texts
+    finally:
+        if root != ffi.NULL:
+            lib.cmark_node_free(root)
+        lib.cmark_parser_free(parser)
+
+
+def unsure(body: str) -> bool:
+    """Whether body is outside the class the two engines were shown to agree on."""
+    if UNSURE_CHARS.search(body) or any(pair in body for pair in UNSURE_PAIRS):
+        return True
+    runs = "**" in body or "__" in body or "*_" in body or "_*" in body  # any run of 4 has one
+    if (runs and UNSURE_RUNS.search(body)) or ("\t" in body and UNSURE_TAB.search(body)) \
+            or ("\\" in body and UNSURE_BACKSLASH.search(body)):
+        return True
+    return not body.isascii() and UNSURE_UNICODE.search(body) is not None
+
+
+def walk(ffi, lib, root) -> list[str] | None:
+    """Paragraph texts as markdown.paragraph_texts derives them, or None if unsure."""
+    texts: list[str] = []
+    parts: list[str] = []
+    inline: list[str] = []
+    depth = 0
+    # Looked up once: this loop runs for every node of every article.
+    step, node_of, type_of, literal, string = (lib.cmark_iter_next, lib.cmark_iter_get_node,
+                                               lib.cmark_node_get_type,
+                                               lib.cmark_node_get_literal, ffi.string)
+    it = lib.cmark_iter_new(root)
+    try:
+        while (event := step(it)) > 1:
+            node = node_of(it)
+            kind = type_of(node)
+            name = NAMES.get(kind)
+            if name is None:
+                name = NAMES[kind] = string(lib.cmark_node_get_type_string(node)).decode()
+            if event == ENTER:
+                if name == "text":
+                    inline.append(string(literal(node)).decode("utf-8"))
+                    continue
+                depth += name not in LEAVES
+                if depth > MAX_DEPTH:
+                    return None
+                if name == "code":
+                    if lib.cmark_node_get_end_line(node) != lib.cmark_node_get_start_line(node):
+                        return None
+                    inline.append(string(literal(node)).decode("utf-8"))
+                elif name in {"softbreak", "linebreak"}:
+                    inline.append(" ")
+                elif name == "code_block":
+                    parts.append(string(literal(node)).decode("utf-8"))
+                    flush(parts, texts)
+                elif name == "image":
+                    return None  # markdown-it's text is the alt's source, not its text
+                elif name == "link" and not plain_url(string(lib.cmark_node_get_url(node))):
+                    return None
+                elif name == "block_quote" and lib.cmark_node_first_child(node) == ffi.NULL:
+                    return None  # markdown-it writes an empty quote on two lines
+            elif event == EXIT:
+                depth -= 1
+                if name in INLINE_CLOSE:
+                    parts.append("".join(inline))
+                    inline = []
+                if name in BLOCK_CLOSE:
+                    flush(parts, texts)
+    finally:
+        lib.cmark_iter_free(it)
+    return texts
+
+
+def plain_url(url: bytes) -> bool:
+    text = url.decode("utf-8", "replace")
+    return bool(PLAIN_URL.match(text)) and not REFUSED_SCHEME.match(text)
+
+
+def flush(parts: list[str], texts: list[str]) -> None:
+    text = " ".join(" ".join(parts).split())
+    if text:
+        texts.append(text)
+    parts.clear()
