@@ -75,6 +75,9 @@ AUTHOR_FEED_RSS = None
 TRANSLATION_FEED_ATOM = None
 FEED_MAX_ITEMS = 50
 DEFAULT_PAGINATION = 50
+# Page 2 of author "Desk 1" would be desk-12.html by default, author "Desk 12"'s first page.
+PAGINATION_PATTERNS = ((1, "{name}{extension}", "{name}{extension}"),
+                       (2, "{name}-page{number}{extension}", "{name}-page{number}{extension}"))
 CACHE_CONTENT = False
 LOAD_CONTENT_CACHE = False
 """
