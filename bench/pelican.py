@@ -162,7 +162,8 @@ def publisher_build(work: Path, inbox: Path, n: int) -> dict:
                "output": folder_size(publish),
                "store": sum(p.stat().st_size for p in folder.glob("publisher.db*")),
                "newest": first_entry(publish / "atom.xml"),
-               "lines": log.read_text(errors="replace").strip().splitlines()[-2:]}
+               "lines": [line for line in log.read_text(errors="replace").splitlines()
+                         if line.startswith(("ingest:", "feeds:"))]}
     shutil.rmtree(folder)
     return figures
 
