@@ -267,6 +267,8 @@ def test_version_9_adds_the_stat_columns_to_an_older_store(tmp_path):
     engine = create_engine(url)
     with engine.begin() as conn:
         upgrade(conn, [step for step in MIGRATIONS if step[0] <= 6])
+        # Version 1 is this code's whole schema: take off what version 6 did not have.
+        conn.exec_driver_sql("DROP INDEX ix_inbox_files_pending")
         for column in ("size", "mtime_ns", "ctime_ns", "inode"):
             conn.exec_driver_sql(f"ALTER TABLE inbox_files DROP COLUMN {column}")
         conn.exec_driver_sql("INSERT INTO inbox_files (path, sha256, articles, seen_at) "

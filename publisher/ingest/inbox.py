@@ -30,7 +30,14 @@ from publisher.ingest.files import (
     release_changed,
 )
 from publisher.ingest.markdown import parse_markdown
-from publisher.ingest.scan import changed_entries, named, scan_clock, stat_of, trusted, walk
+from publisher.ingest.scan import (
+    InboxScan,
+    changed_entries,
+    named,
+    scan_clock,
+    stat_of,
+    trusted,
+)
 from publisher.ingest.scraped import parse_scraped
 from publisher.store import Store
 from publisher.store.articles import FilePlan, StoredRef
@@ -61,23 +68,31 @@ BATCH_ARTICLES = 2000
 
 
 def ingest(settings: Settings, store: Store, now: datetime,
-           only: Iterable[Path] | None = None) -> IngestReport:
+           only: Iterable[Path] | None = None, rescan: bool = False) -> IngestReport:
     """Store what is new or edited in the inbox. Files unchanged since they were read
-    (by their stat: scan.py) are not read again. `only`: the paths that changed (the
-    daemon's file events), looked at alone; None: the whole inbox."""
+    (by their stat), in folders unchanged since they were listed, are not looked at
+    again, but for a rotating share (scan.py). `only`: the paths that changed (the
+    daemon's file events), looked at alone; None: the whole inbox; `rescan`: every
+    folder listed and every file stat-ed now."""
     inbox = settings.path(settings.ingest.inbox)
     report = IngestReport()
     if only is not None and any(in_quarantine(path, inbox) for path in only):
         only = None  # a file in quarantine/ changed: it may be put back, so look at all
+    clock = lambda: scan_clock(inbox)  # noqa: E731 (read once, before a first read)
     if only is None:
         release_changed(inbox)
-        entries = list(walk(str(inbox), "", top=True)) if inbox.is_dir() else []
-        seen = store.inbox_files.seen()
+        scan = InboxScan(inbox, store.inbox_files, clock, rescan)
+        scan.run(settings.ingest.recheck_per_pass)
+        entries, seen, clock = list(scan.entries.values()), scan.seen, scan.now
+        # The files not looked at are unchanged: their articles, from the store's total.
+        report.unchanged = store.inbox_files.articles_total() - sum(
+            record.articles for record in seen.values())
     else:
         entries = list(named(inbox, only))
         seen = store.inbox_files.seen([key for key, _path, _info in entries])
-    paths, report.unchanged = changed_entries(entries, seen)
-    batch = Batch(store, now, report, scan_clock(inbox) if paths else None)
+    paths, unchanged = changed_entries(entries, seen)
+    report.unchanged += unchanged
+    batch = Batch(store, now, report, clock() if paths else None)
     for path in paths:
         batch.add(path, read_file(path, inbox, settings, seen, now, report))
     batch.flush()

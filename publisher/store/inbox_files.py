@@ -1,5 +1,7 @@
 """Store: statements for the inbox files ingest has read: each file's hash, its number
-of articles, and its stat as it was read, so a later pass reads only what changed."""
+of articles, and its stat as it was read, so a later pass reads only what changed; the
+inbox folders a pass listed, with their stat, so a later pass lists only the folders
+that changed; and where the rotating re-check of files goes on (publisher/ingest/scan.py)."""
 
 from __future__ import annotations
 
@@ -7,9 +9,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, NamedTuple
 
-from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 
-from publisher.store.schema import inbox_files
+from publisher.store.schema import inbox_files, inbox_folders, inbox_recheck
 
 if TYPE_CHECKING:
     from publisher.store import Store
@@ -17,6 +19,9 @@ if TYPE_CHECKING:
 
 # (size, mtime_ns, ctime_ns, inode) of a file as it was read.
 FileStat = tuple[int, int, int, int]
+# (mtime_ns, ctime_ns, inode) of a folder as it was listed.
+FolderStat = tuple[int, int, int]
+CHUNK = 5000  # keys in one IN (...): under SQLite's bound-parameter limit
 
 
 class SeenFile(NamedTuple):
@@ -31,16 +36,69 @@ class InboxFileStore:
 
     def seen(self, paths: Sequence[str] | None = None) -> dict[str, SeenFile]:
         """The inbox files recorded so far (all, or those at `paths`), by path."""
-        c = inbox_files.c
-        query = select(c.path, c.sha256, c.articles, c.size, c.mtime_ns, c.ctime_ns, c.inode)
         with self.store.reading() as conn:
             if paths is None:
-                rows = conn.execute(query).all()
-            else:
-                rows = [row for start in range(0, len(paths), 5000) for row in conn.execute(
-                    query.where(c.path.in_(list(paths[start:start + 5000]))))]
-        return {path: SeenFile(sha, count, None if size is None else (size, mtime, ctime, ino))
-                for path, sha, count, size, mtime, ctime, ino in rows}
+                return seen_rows(conn.execute(SEEN).all())
+            return seen_rows([row for start in range(0, len(paths), CHUNK)
+                              for row in conn.execute(SEEN.where(
+                                  inbox_files.c.path.in_(list(paths[start:start + CHUNK]))))])
+
+    def pending(self) -> dict[str, SeenFile]:
+        """The files recorded without a stat: read again on the next pass, wherever they
+        are (a partial index finds them without looking at the others)."""
+        with self.store.reading() as conn:
+            return seen_rows(conn.execute(SEEN.where(inbox_files.c.size.is_(None))).all())
+
+    def recheck(self, count: int) -> tuple[dict[str, SeenFile], str | None]:
+        """The next `count` files of the rotating re-check, in path order after where the
+        last one ended, wrapping round; and the path to go on after next time."""
+        if count <= 0:
+            return {}, None
+        c = inbox_files.c
+        with self.store.reading() as conn:
+            after = conn.execute(select(inbox_recheck.c.after)).scalar() or ""
+            rows = conn.execute(SEEN.where(c.path > after).order_by(c.path).limit(count)).all()
+            if len(rows) < count:  # round again from the first file, up to where we began
+                rows += conn.execute(SEEN.where(c.path <= after).order_by(c.path)
+                                     .limit(count - len(rows))).all()
+        end = rows[-1].path if rows else after
+        return seen_rows(rows), (end if end != after else None)  # None: nothing to write
+
+    def articles_total(self) -> int:
+        """The articles in every file recorded (what a pass that reads nothing left
+        unchanged)."""
+        with self.store.reading() as conn:
+            return conn.execute(select(func.coalesce(func.sum(inbox_files.c.articles), 0))
+                                ).scalar()
+
+    def folders(self) -> dict[str, FolderStat | None]:
+        """Every inbox folder a pass listed, with its stat then (None: list it again)."""
+        c = inbox_folders.c
+        with self.store.reading() as conn:
+            rows = conn.execute(select(c.path, c.mtime_ns, c.ctime_ns, c.inode)).all()
+        return {path: None if mtime is None else (mtime, ctime, inode)
+                for path, mtime, ctime, inode in rows}
+
+    def save_scan(self, folders: dict[str, FolderStat | None], gone: Sequence[str],
+                  cursor: str | None) -> None:
+        """A pass's folder records (new or changed ones; `gone`: folders no longer
+        there) and where the next re-check goes on, in one transaction."""
+        if not folders and not gone and cursor is None:
+            return
+        c = inbox_folders.c
+        with self.store.writing() as conn:
+            changed = [*folders, *gone]
+            for start in range(0, len(changed), CHUNK):
+                conn.execute(delete(inbox_folders).where(
+                    c.path.in_(changed[start:start + CHUNK])))
+            if folders:
+                conn.execute(insert(inbox_folders), [
+                    dict(zip(("path", "mtime_ns", "ctime_ns", "inode"),
+                             (path, *(stat or (None, None, None))), strict=True))
+                    for path, stat in folders.items()])
+            if cursor is not None:
+                conn.execute(delete(inbox_recheck))
+                conn.execute(insert(inbox_recheck).values(id=1, after=cursor))
 
     def record_stats(self, stats: Sequence[tuple[str, FileStat | None]]) -> None:
         """New stats for files whose bytes were read again and had not changed (one
@@ -54,11 +112,21 @@ class InboxFileStore:
             conn.execute(query, [dict(key=path, **stat_values(stat)) for path, stat in stats])
 
 
+SEEN = select(inbox_files.c.path, inbox_files.c.sha256, inbox_files.c.articles,
+              inbox_files.c.size, inbox_files.c.mtime_ns, inbox_files.c.ctime_ns,
+              inbox_files.c.inode)
+
+
+def seen_rows(rows) -> dict[str, SeenFile]:
+    return {path: SeenFile(sha, count, None if size is None else (size, mtime, ctime, ino))
+            for path, sha, count, size, mtime, ctime, ino in rows}
+
+
 def record_files(conn: Connection, plans: Sequence[FilePlan], now: datetime) -> None:
     """Record the files of stored plans (in the transaction that stores their articles)."""
     paths = [plan.path for plan in plans]
-    for start in range(0, len(paths), 5000):  # under SQLite's bound-parameter limit
-        conn.execute(delete(inbox_files).where(inbox_files.c.path.in_(paths[start:start + 5000])))
+    for start in range(0, len(paths), CHUNK):
+        conn.execute(delete(inbox_files).where(inbox_files.c.path.in_(paths[start:start + CHUNK])))
     conn.execute(insert(inbox_files), [
         {"path": plan.path, "sha256": plan.sha256, "articles": plan.count, "seen_at": now,
          "size": None, "mtime_ns": None, "ctime_ns": None, "inode": None}
