@@ -310,3 +310,43 @@ def test_version_12_upgrades_a_version_11_store(tmp_path):
         assert store.inbox_files.folders() == {}  # the first pass lists every folder
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("value", [-1, "many", 10**12, 1.5])
+def test_a_bad_recheck_setting_is_one_line_at_load(tmp_path, value):
+    from publisher.config import load_settings
+    from publisher.errors import ConfigError
+
+    (tmp_path / "publisher.toml").write_text(
+        f"[ingest]\nrecheck_per_pass = {value!r}\n".replace("'", '"'), encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(tmp_path, environ={})
+    assert "ingest.recheck_per_pass" in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_the_recheck_setting_loads(tmp_path):
+    from publisher.config import load_settings
+
+    (tmp_path / "publisher.toml").write_text("[ingest]\nrecheck_per_pass = 0\n",
+                                             encoding="utf-8")
+    assert load_settings(tmp_path, environ={}).ingest.recheck_per_pass == 0
+    assert load_settings(tmp_path, environ={"PUBLISHER_INGEST__RECHECK_PER_PASS": "50"}
+                         ).ingest.recheck_per_pass == 50
+
+
+def test_ingest_rescan_from_the_command_line(run_cli, tmp_path):
+    site = tmp_path / "site"
+    assert run_cli("init", site).exit_code == 0
+    inbox = site / "articles"
+    path = write(inbox, "world/a.md", md("Harbour"))
+    quiet = {"PUBLISHER_INGEST__RECHECK_PER_PASS": "0"}
+    settle(inbox, *everything(inbox))
+    assert run_cli("ingest", "-C", site, env=quiet).exit_code == 0
+    settle(inbox, *everything(inbox))
+    run_cli("ingest", "-C", site, env=quiet)
+    with path.open("ab") as handle:  # in place: its folder does not move
+        handle.write(b"\nOne more paragraph.\n")
+    result = run_cli("ingest", "-C", site, env=quiet)
+    assert result.output.strip() == "ingest: 0 new, 0 updated, 1 unchanged, 0 quarantined"
+    result = run_cli("ingest", "--rescan", "-C", site, env=quiet)
+    assert result.output.strip() == "ingest: 0 new, 1 updated, 0 unchanged, 0 quarantined"
