@@ -298,13 +298,16 @@ def test_version_12_upgrades_a_version_11_store(tmp_path):
         upgrade(conn, [step for step in MIGRATIONS if step[0] <= 11])
         # Version 1 is this code's whole schema: take off what version 11 did not have.
         conn.exec_driver_sql("DROP TABLE inbox_folders")
-        conn.exec_driver_sql("DROP TABLE inbox_recheck")
+        conn.exec_driver_sql("DROP TABLE inbox_scan")
+        conn.exec_driver_sql("INSERT INTO inbox_files (path, sha256, articles, seen_at) "
+                             "VALUES ('a.md', 'x', 3, '2026-11-24 12:00:00.000000')")
         conn.exec_driver_sql("DROP INDEX ix_inbox_files_pending")
     engine.dispose()
     store = open_store(url)
     try:
         tables = set(inspect(store.engine).get_table_names())
-        assert {"inbox_folders", "inbox_recheck"} <= tables
+        assert {"inbox_folders", "inbox_scan"} <= tables
+        assert store.inbox_files.articles_total() == 3  # counted once, then kept
         indexes = {i["name"] for i in inspect(store.engine).get_indexes("inbox_files")}
         assert "ix_inbox_files_pending" in indexes
         assert store.inbox_files.folders() == {}  # the first pass lists every folder

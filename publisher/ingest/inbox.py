@@ -83,8 +83,9 @@ def ingest(settings: Settings, store: Store, now: datetime,
         release_changed(inbox)
         scan = InboxScan(inbox, store.inbox_files, clock, rescan)
         scan.run(settings.ingest.recheck_per_pass)
-        entries, seen, clock = list(scan.entries.values()), scan.seen, scan.now
-        # The files not looked at are unchanged: their articles, from the store's total.
+        entries, clock = list(scan.entries.values()), scan.now
+        seen = store.inbox_files.seen([key for key, _path, _info in entries])
+        # The files not to read are unchanged: their articles, from the store's total.
         report.unchanged = store.inbox_files.articles_total() - sum(
             record.articles for record in seen.values())
     else:

@@ -88,28 +88,13 @@ def skipped(name: str, top: bool) -> bool:
     return name.startswith(".") or name.endswith("~") or (top and name == QUARANTINE)
 
 
-def utf8(name: str) -> bool:
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def lstat_or_none(path: str) -> os.stat_result | None:
-    try:
-        return os.lstat(path)
-    except OSError:  # gone since the listing: reading it says so
-        return None
-
-
 class InboxScan:
     """One full pass's look at the inbox (the rule is this module's docstring): the
     folders by their stat, the entries of those that changed, the files recorded
     without a stat, and the re-check's share; then the records for the next pass.
 
-    `entries` are the candidates to compare with `seen` (changed_entries); `clock` the
-    file system's time read before the first listing (None: nothing was listed)."""
+    `entries` are the files to read (new, or their stat is not the one recorded);
+    `clock` the file system's time read before the first listing."""
 
     def __init__(self, inbox: Path, files: InboxFileStore, clock: Callable[[], int | None],
                  everything: bool = False):
@@ -121,14 +106,13 @@ class InboxScan:
             if key:
                 self.children.setdefault(key.rpartition("/")[0], []).append(key)
         self.live: dict[str, FolderStat | None] = {}  # every folder there this pass
-        self.entries: dict[str, Entry] = {}
-        self.seen: dict[str, SeenFile] = {}
+        self.entries: dict[str, Entry] = {}  # the files to read: new, or changed
         self.clock: int | None = None
         self.clocked = False
 
     def run(self, recheck: int) -> None:
         self.visit("", self.inbox, top=True)
-        self.add_recorded(self.files.pending())
+        self.add_recorded(dict.fromkeys(self.files.pending()))
         again, cursor = self.files.recheck(0 if self.everything else recheck)
         self.add_recorded(again)
         changed = {key: stat for key, stat in self.live.items()
@@ -175,21 +159,27 @@ class InboxScan:
                 self.visit(prefix + entry.name, entry.path)
             else:
                 files.append((prefix + entry.name, entry.path))
-        # A name that is not UTF-8 cannot be in the store (reading it quarantines it).
-        asked = [name for name, _path in files if name.isascii() or utf8(name)]
-        self.seen.update(self.files.seen(asked) if asked else {})
+        recorded = self.files.stats_in(key, [name for name, _path in files]) if files else {}
         for name, file in files:
-            self.entries[name] = (name, file, lstat_or_none(file))
+            self.compare(name, file, recorded.get(name))
 
-    def add_recorded(self, records: dict[str, SeenFile]) -> None:
+    def add_recorded(self, records: dict[str, FileStat | None]) -> None:
         """Recorded files to stat (to read again, or the re-check's share), those in a
         folder that is there this pass (never through a folder now a link)."""
-        for name, record in records.items():
-            if name in self.entries or name.rpartition("/")[0] not in self.live:
-                continue
-            self.seen[name] = record
-            path = os.path.join(self.inbox, name)
-            self.entries[name] = (name, path, lstat_or_none(path))
+        for name, stat in records.items():
+            if name not in self.entries and name.rpartition("/")[0] in self.live:
+                self.compare(name, os.path.join(self.inbox, name), stat)
+
+    def compare(self, name: str, path: str, recorded: FileStat | None) -> None:
+        """A candidate unless its stat is the one recorded when it was read."""
+        try:
+            info = os.lstat(path)
+        except OSError:  # gone since the listing (or deleted): reading it says so
+            info = None
+        if info is not None and recorded is not None and S_ISREG(info.st_mode) and \
+                stat_of(info) == recorded:
+            return
+        self.entries[name] = (name, path, info)
 
 
 def trusted_folder(stat: FolderStat, clock: int | None) -> FolderStat | None:

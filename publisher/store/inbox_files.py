@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 
-from publisher.store.schema import inbox_files, inbox_folders, inbox_recheck
+from publisher.store.schema import inbox_files, inbox_folders, inbox_scan
 
 if TYPE_CHECKING:
     from publisher.store import Store
@@ -39,37 +39,58 @@ class InboxFileStore:
         with self.store.reading() as conn:
             if paths is None:
                 return seen_rows(conn.execute(SEEN).all())
+            paths = storable(paths)
             return seen_rows([row for start in range(0, len(paths), CHUNK)
                               for row in conn.execute(SEEN.where(
                                   inbox_files.c.path.in_(list(paths[start:start + CHUNK]))))])
 
-    def pending(self) -> dict[str, SeenFile]:
+    def stats(self, paths: Sequence[str]) -> dict[str, FileStat | None]:
+        """The recorded stat of the files at `paths` (None: read it again)."""
+        paths = storable(paths)
+        with self.store.reading() as conn:
+            return {row[0]: stat_of_row(row) for start in range(0, len(paths), CHUNK)
+                    for row in conn.execute(STATS.where(
+                        inbox_files.c.path.in_(list(paths[start:start + CHUNK]))))}
+
+    def stats_in(self, folder: str, names: Sequence[str]) -> dict[str, FileStat | None]:
+        """The recorded stat of the files `names` right in `folder` ("": the inbox
+        itself). SQLite: a range of the path index, cheaper than thousands of names;
+        elsewhere by name (a collation may not sort "/" right before "0")."""
+        if not folder or self.store.dialect != "sqlite":
+            return self.stats(names)
+        c = inbox_files.c
+        start, depth = f"{folder}/", folder.count("/") + 1
+        with self.store.reading() as conn:
+            rows = conn.execute(STATS.where(c.path > start, c.path < f"{folder}0")).all()
+        return {row[0]: stat_of_row(row) for row in rows if row[0].count("/") == depth}
+
+    def pending(self) -> list[str]:
         """The files recorded without a stat: read again on the next pass, wherever they
         are (a partial index finds them without looking at the others)."""
         with self.store.reading() as conn:
-            return seen_rows(conn.execute(SEEN.where(inbox_files.c.size.is_(None))).all())
+            return list(conn.execute(select(inbox_files.c.path)
+                                     .where(inbox_files.c.size.is_(None))).scalars())
 
-    def recheck(self, count: int) -> tuple[dict[str, SeenFile], str | None]:
+    def recheck(self, count: int) -> tuple[dict[str, FileStat | None], str | None]:
         """The next `count` files of the rotating re-check, in path order after where the
-        last one ended, wrapping round; and the path to go on after next time."""
+        last one ended, wrapping round; and the path to go on after next time (None:
+        where it was)."""
         if count <= 0:
             return {}, None
         c = inbox_files.c
         with self.store.reading() as conn:
-            after = conn.execute(select(inbox_recheck.c.after)).scalar() or ""
-            rows = conn.execute(SEEN.where(c.path > after).order_by(c.path).limit(count)).all()
+            after = conn.execute(select(inbox_scan.c.after)).scalar() or ""
+            rows = conn.execute(STATS.where(c.path > after).order_by(c.path).limit(count)).all()
             if len(rows) < count:  # round again from the first file, up to where we began
-                rows += conn.execute(SEEN.where(c.path <= after).order_by(c.path)
+                rows += conn.execute(STATS.where(c.path <= after).order_by(c.path)
                                      .limit(count - len(rows))).all()
-        end = rows[-1].path if rows else after
-        return seen_rows(rows), (end if end != after else None)  # None: nothing to write
+        end = rows[-1][0] if rows else after
+        return {row[0]: stat_of_row(row) for row in rows}, (end if end != after else None)
 
     def articles_total(self) -> int:
-        """The articles in every file recorded (what a pass that reads nothing left
-        unchanged)."""
+        """The articles in every file recorded (kept as files are recorded)."""
         with self.store.reading() as conn:
-            return conn.execute(select(func.coalesce(func.sum(inbox_files.c.articles), 0))
-                                ).scalar()
+            return max(0, conn.execute(select(inbox_scan.c.articles)).scalar() or 0)
 
     def folders(self) -> dict[str, FolderStat | None]:
         """Every inbox folder a pass listed, with its stat then (None: list it again)."""
@@ -97,8 +118,7 @@ class InboxFileStore:
                              (path, *(stat or (None, None, None))), strict=True))
                     for path, stat in folders.items()])
             if cursor is not None:
-                conn.execute(delete(inbox_recheck))
-                conn.execute(insert(inbox_recheck).values(id=1, after=cursor))
+                conn.execute(update(inbox_scan).values(after=cursor))
 
     def record_stats(self, stats: Sequence[tuple[str, FileStat | None]]) -> None:
         """New stats for files whose bytes were read again and had not changed (one
@@ -110,6 +130,28 @@ class InboxFileStore:
                          ctime_ns=bindparam("c"), inode=bindparam("i")))
         with self.store.writing() as conn:
             conn.execute(query, [dict(key=path, **stat_values(stat)) for path, stat in stats])
+
+
+STATS = select(inbox_files.c.path, inbox_files.c.size, inbox_files.c.mtime_ns,
+               inbox_files.c.ctime_ns, inbox_files.c.inode)
+
+
+def storable(paths: Sequence[str]) -> list[str]:
+    """The paths that can be in the store: a name that is not UTF-8 never is (reading
+    such a file quarantines it), and cannot even be asked about."""
+    return [path for path in paths if path.isascii() or utf8(path)]
+
+
+def utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def stat_of_row(row) -> FileStat | None:
+    return None if row[1] is None else (row[1], row[2], row[3], row[4])
 
 
 SEEN = select(inbox_files.c.path, inbox_files.c.sha256, inbox_files.c.articles,
@@ -125,8 +167,14 @@ def seen_rows(rows) -> dict[str, SeenFile]:
 def record_files(conn: Connection, plans: Sequence[FilePlan], now: datetime) -> None:
     """Record the files of stored plans (in the transaction that stores their articles)."""
     paths = [plan.path for plan in plans]
+    before = 0  # the articles the files had, for inbox_scan's total
     for start in range(0, len(paths), CHUNK):
-        conn.execute(delete(inbox_files).where(inbox_files.c.path.in_(paths[start:start + CHUNK])))
+        chunk = inbox_files.c.path.in_(paths[start:start + CHUNK])
+        before += conn.execute(select(func.coalesce(func.sum(inbox_files.c.articles), 0))
+                               .where(chunk)).scalar()
+        conn.execute(delete(inbox_files).where(chunk))
+    conn.execute(update(inbox_scan).values(
+        articles=inbox_scan.c.articles + sum(plan.count for plan in plans) - before))
     conn.execute(insert(inbox_files), [
         {"path": plan.path, "sha256": plan.sha256, "articles": plan.count, "seen_at": now,
          "size": None, "mtime_ns": None, "ctime_ns": None, "inode": None}

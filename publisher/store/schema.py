@@ -159,13 +159,16 @@ inbox_folders = Table(
     Column("inode", BigInteger),
 )
 
-inbox_recheck = Table(
-    "inbox_recheck", metadata,
-    # One row: the last inbox file a pass stat-ed again in the rotating re-check (files
-    # edited in place move neither their folder nor their inode); the next pass goes on
-    # after it, in path order, wrapping round.
+inbox_scan = Table(
+    "inbox_scan", metadata,
+    # One row (id 1). `after`: the last inbox file a pass stat-ed again in the rotating
+    # re-check (files edited in place move neither their folder nor their inode); the
+    # next pass goes on after it, in path order, wrapping round. `articles`: the articles
+    # in every recorded file, kept as files are recorded, so a pass that looks at few
+    # files still says how many it left unchanged without adding them all up.
     Column("id", Integer, primary_key=True),
-    Column("after", String(1000), nullable=False),
+    Column("after", String(1000), nullable=False, default=""),
+    Column("articles", BigInteger, nullable=False, default=0),
 )
 
 subscribers = Table(
