@@ -353,3 +353,18 @@ def test_ingest_rescan_from_the_command_line(run_cli, tmp_path):
     assert result.output.strip() == "ingest: 0 new, 0 updated, 1 unchanged, 0 quarantined"
     result = run_cli("ingest", "--rescan", "-C", site, env=quiet)
     assert result.output.strip() == "ingest: 0 new, 1 updated, 0 unchanged, 0 quarantined"
+
+
+def test_a_deleted_files_record_is_not_read_by_the_recheck(site, store, inbox, listed,
+                                                           monkeypatch):
+    (inbox / "world/0.md").unlink()
+    ingest(site, store, NOW)
+    settle(inbox, *everything(inbox))
+    ingest(site, store, NOW)
+    looked_at: list[str] = []
+    real = ingest_module.changed_entries
+    monkeypatch.setattr(ingest_module, "changed_entries", lambda entries, seen: real(
+        [looked_at.append(entry[0]) or entry for entry in entries], seen))
+    listed.clear()
+    report = ingest(with_recheck(site, 100), store, NOW)  # every record re-checked
+    assert listed == [] and looked_at == [] and report.unchanged == 6

@@ -81,8 +81,6 @@ def changed_entries(entries: Iterable[Entry],
     return sorted(wanted), unchanged
 
 
-
-
 def skipped(name: str, top: bool) -> bool:
     """Hidden entries, editor backups (NAME~) and, at the top, quarantine/."""
     return name.startswith(".") or name.endswith("~") or (top and name == QUARANTINE)
@@ -168,14 +166,17 @@ class InboxScan:
         folder that is there this pass (never through a folder now a link)."""
         for name, stat in records.items():
             if name not in self.entries and name.rpartition("/")[0] in self.live:
-                self.compare(name, os.path.join(self.inbox, name), stat)
+                self.compare(name, os.path.join(self.inbox, name), stat, listed=False)
 
-    def compare(self, name: str, path: str, recorded: FileStat | None) -> None:
+    def compare(self, name: str, path: str, recorded: FileStat | None,
+                listed: bool = True) -> None:
         """A candidate unless its stat is the one recorded when it was read."""
         try:
             info = os.lstat(path)
-        except OSError:  # gone since the listing (or deleted): reading it says so
-            info = None
+        except OSError:
+            if not listed:  # a file deleted (its record stays): deleting stores nothing
+                return
+            info = None  # gone since the listing: reading it says so
         if info is not None and recorded is not None and S_ISREG(info.st_mode) and \
                 stat_of(info) == recorded:
             return
