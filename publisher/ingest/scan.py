@@ -164,9 +164,10 @@ class InboxScan:
     def add_recorded(self, records: dict[str, FileStat | None]) -> None:
         """Recorded files to stat (to read again, or the re-check's share), those in a
         folder that is there this pass (never through a folder now a link)."""
+        top = self.inbox + os.sep
         for name, stat in records.items():
             if name not in self.entries and name.rpartition("/")[0] in self.live:
-                self.compare(name, os.path.join(self.inbox, name), stat, listed=False)
+                self.compare(name, top + name, stat, listed=False)
 
     def compare(self, name: str, path: str, recorded: FileStat | None,
                 listed: bool = True) -> None:
