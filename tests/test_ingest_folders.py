@@ -162,6 +162,9 @@ def test_a_folder_added_removed_and_renamed(site, store, inbox, reads, listed):
     assert store.articles.count() == 9
     folders = store.inbox_files.folders()
     assert set(folders) == {"", "world", "space", "sport", "sport/deeper"}
+    # The kept total of recorded articles is what adding them up gives.
+    assert store.inbox_files.articles_total() == sum(
+        record.articles for record in store.inbox_files.seen().values()) == 9
     settle(inbox, *everything(inbox))
     listed.clear()
     ingest(site, store, NOW)
