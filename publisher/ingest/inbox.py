@@ -12,6 +12,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -78,12 +79,12 @@ def ingest(settings: Settings, store: Store, now: datetime,
     report = IngestReport()
     if only is not None and any(in_quarantine(path, inbox) for path in only):
         only = None  # a file in quarantine/ changed: it may be put back, so look at all
-    clock = lambda: scan_clock(inbox)  # noqa: E731 (read once, before a first read)
+    clock = partial(scan_clock, inbox)  # the file system's time, read before a first read
     if only is None:
         release_changed(inbox)
         scan = InboxScan(inbox, store.inbox_files, clock, rescan)
         scan.run(settings.ingest.recheck_per_pass)
-        entries, clock = list(scan.entries.values()), scan.now
+        entries, clock = list(scan.entries.values()), scan.now  # read once, if listed
         seen = store.inbox_files.seen([key for key, _path, _info in entries])
         # The files not to read are unchanged: their articles, from the store's total.
         report.unchanged = store.inbox_files.articles_total() - sum(
