@@ -61,8 +61,12 @@ def source_key(path: Path, inbox: Path) -> str:
 
 
 @cli.command(name="ingest")
+@click.option("--rescan", is_flag=True,
+              help="List every folder and check every file now (a pass otherwise lists "
+                   "only the folders that changed, and re-checks [ingest] "
+                   "recheck_per_pass files for edits made in place).")
 @instance_option
-def ingest_command(instance: Instance) -> None:
+def ingest_command(instance: Instance, rescan: bool) -> None:
     """Store new and edited articles from the inbox; quarantine files that fail.
 
     Holds the run lock as `run` does (a run ingests too, and two ingests at once would
@@ -75,7 +79,7 @@ def ingest_command(instance: Instance) -> None:
         click.echo(f"{busy}; nothing done")
         return
     try:
-        report = ingest(instance.settings, instance.store, instance.now())
+        report = ingest(instance.settings, instance.store, instance.now(), rescan=rescan)
     finally:
         lock.release()
     click.echo(report.line())

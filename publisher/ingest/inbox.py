@@ -12,6 +12,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 
 from publisher.article import Article
@@ -30,7 +31,14 @@ from publisher.ingest.files import (
 )
 from publisher.ingest.parallel import Parsing
 from publisher.ingest.parse import PARSERS, options_of, parse_bytes
-from publisher.ingest.scan import changed_entries, named, scan_clock, stat_of, trusted, walk
+from publisher.ingest.scan import (
+    InboxScan,
+    changed_entries,
+    named,
+    scan_clock,
+    stat_of,
+    trusted,
+)
 from publisher.store import Store
 from publisher.store.articles import FilePlan, StoredRef
 from publisher.store.inbox_files import FileStat, SeenFile
@@ -59,23 +67,32 @@ BATCH_ARTICLES = 2000
 
 
 def ingest(settings: Settings, store: Store, now: datetime,
-           only: Iterable[Path] | None = None) -> IngestReport:
+           only: Iterable[Path] | None = None, rescan: bool = False) -> IngestReport:
     """Store what is new or edited in the inbox. Files unchanged since they were read
-    (by their stat: scan.py) are not read again. `only`: the paths that changed (the
-    daemon's file events), looked at alone; None: the whole inbox."""
+    (by their stat), in folders unchanged since they were listed, are not looked at
+    again, but for a rotating share (scan.py). `only`: the paths that changed (the
+    daemon's file events), looked at alone; None: the whole inbox; `rescan`: every
+    folder listed and every file stat-ed now."""
     inbox = settings.path(settings.ingest.inbox)
     report = IngestReport()
     if only is not None and any(in_quarantine(path, inbox) for path in only):
         only = None  # a file in quarantine/ changed: it may be put back, so look at all
+    clock = partial(scan_clock, inbox)  # the file system's time, read before a first read
     if only is None:
         release_changed(inbox)
-        entries = list(walk(str(inbox), "", top=True)) if inbox.is_dir() else []
-        seen = store.inbox_files.seen()
+        scan = InboxScan(inbox, store.inbox_files, clock, rescan)
+        scan.run(settings.ingest.recheck_per_pass)
+        entries, clock = list(scan.entries.values()), scan.now  # read once, if listed
+        seen = store.inbox_files.seen([key for key, _path, _info in entries])
+        # The files not to read are unchanged: their articles, from the store's total.
+        report.unchanged = store.inbox_files.articles_total() - sum(
+            record.articles for record in seen.values())
     else:
         entries = list(named(inbox, only))
         seen = store.inbox_files.seen([key for key, _path, _info in entries])
-    paths, report.unchanged = changed_entries(entries, seen)
-    batch = Batch(store, now, report, scan_clock(inbox) if paths else None)
+    paths, unchanged = changed_entries(entries, seen)
+    report.unchanged += unchanged
+    batch = Batch(store, now, report, clock() if paths else None)
     reads = (read_file(path, inbox, settings, seen, report) for path in paths)
     # Parsed here, or by worker processes when there are many (parallel.py); in order.
     with Parsing(options_of(settings), len(paths),

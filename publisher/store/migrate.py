@@ -28,6 +28,9 @@ from publisher.store.schema import (
     bounce_events,
     digest_notes,
     editions,
+    inbox_files,
+    inbox_folders,
+    inbox_scan,
     metadata,
     outbox,
     schema_version,
@@ -128,6 +131,20 @@ def add_changes_and_pack_entries(conn: Connection) -> None:
         after = rows[-1].seq
 
 
+def add_inbox_folders(conn: Connection) -> None:
+    """inbox_folders, inbox_scan and the index of files to read again: a pass lists
+    only the folders that changed. No folder is recorded yet, so the first pass after
+    the upgrade lists them all, as every pass did before."""
+    inbox_folders.create(conn, checkfirst=True)
+    inbox_scan.create(conn, checkfirst=True)
+    if conn.execute(select(func.count()).select_from(inbox_scan)).scalar() == 0:
+        total = conn.execute(select(func.coalesce(func.sum(inbox_files.c.articles), 0)))
+        conn.execute(insert(inbox_scan).values(id=1, after="", articles=total.scalar()))
+    for index in inbox_files.indexes:
+        if index.name == "ix_inbox_files_pending":
+            conn.execute(CreateIndex(index, if_not_exists=True))
+
+
 # (version, what it does, the step). Never edit a step once released; add one.
 MIGRATIONS: list[tuple[int, str, Step]] = [
     (1, "articles, subscribers, digests, outbox, runs, sources", create_all),
@@ -150,6 +167,8 @@ MIGRATIONS: list[tuple[int, str, Step]] = [
          "archive entries compressed", add_changes_and_pack_entries),
     (11, "spent_challenges: proof-of-work solutions already accepted",
      lambda conn: spent_challenges.create(conn, checkfirst=True)),
+    (12, "inbox_folders, inbox_scan: a pass lists only the inbox folders that changed, "
+         "and re-checks a share of the files for edits in place", add_inbox_folders),
 ]
 
 

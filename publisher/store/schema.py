@@ -143,6 +143,33 @@ inbox_files = Table(
     Column("ctime_ns", BigInteger),
     Column("inode", BigInteger),
 )
+# The files a pass must read again whatever their folder says (stat NULL): few, found
+# without looking at the others.
+Index("ix_inbox_files_pending", inbox_files.c.path,
+      sqlite_where=inbox_files.c.size.is_(None), postgresql_where=inbox_files.c.size.is_(None))
+
+inbox_folders = Table(
+    "inbox_folders", metadata,
+    # The folder's path under the inbox ("" is the inbox itself) and its stat when a pass
+    # last listed it whole: a folder whose stat is still this holds the same names, and
+    # is not listed again (publisher/ingest/scan.py). NULL: list it next pass.
+    Column("path", String(1000), primary_key=True),
+    Column("mtime_ns", BigInteger),
+    Column("ctime_ns", BigInteger),
+    Column("inode", BigInteger),
+)
+
+inbox_scan = Table(
+    "inbox_scan", metadata,
+    # One row (id 1). `after`: the last inbox file a pass stat-ed again in the rotating
+    # re-check (files edited in place move neither their folder nor their inode); the
+    # next pass goes on after it, in path order, wrapping round. `articles`: the articles
+    # in every recorded file, kept as files are recorded, so a pass that looks at few
+    # files still says how many it left unchanged without adding them all up.
+    Column("id", Integer, primary_key=True),
+    Column("after", String(1000), nullable=False, default=""),
+    Column("articles", BigInteger, nullable=False, default=0),
+)
 
 subscribers = Table(
     "subscribers", metadata,

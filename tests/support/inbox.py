@@ -26,6 +26,20 @@ ALIAS_BOMB = ("title: T\nsummary: &a [lol,lol,lol,lol,lol,lol,lol,lol,lol]\n"
               + "author: *i\n")
 
 
+def settle(inbox: Path, *paths: Path) -> None:
+    """Wait, on the file system's own clock, until the tick these entries last changed
+    in has passed: an entry changed in the tick a pass reads its clock is looked at
+    again on the next pass (publisher/ingest/scan.py), which most tests are not about.
+    No sleep: it writes a probe file until the file system's time moves."""
+    newest = max(p.stat().st_ctime_ns for p in paths)
+    probe = inbox / ".probe"
+    for _ in range(100_000):
+        probe.write_text("x")
+        if probe.stat().st_ctime_ns > newest:
+            return
+    raise AssertionError("the file system's clock does not move")
+
+
 GOLDEN = Path(__file__).resolve().parent.parent / "golden" / "ingest"
 
 
