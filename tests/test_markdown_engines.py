@@ -28,7 +28,10 @@ from publisher.ingest.markdown import FRONT_MATTER, markdown, paragraph_texts
 SEEDS = Path("/work/shared/seeds")
 GOLDEN = Path(__file__).parent / "golden" / "ingest" / "inbox"
 EXAMPLES = int(os.environ.get("PUBLISHER_FUZZ_EXAMPLES", "300"))
-BOUNDED = settings(max_examples=EXAMPLES, deadline=None,
+# Derandomized unless a campaign asks for more: the suite's run is the same examples every
+# time (CI must not fail on a new random find), a campaign (PUBLISHER_FUZZ_EXAMPLES=40000)
+# explores, and what it finds goes into FOUND.
+BOUNDED = settings(max_examples=EXAMPLES, deadline=None, derandomize=EXAMPLES <= 300,
                    suppress_health_check=[HealthCheck.too_slow])
 
 needs_cmark = pytest.mark.skipif(cmark.ENGINE is None, reason="cmarkgfm not installed")
@@ -115,7 +118,8 @@ def test_known_disagreements_are_left_to_markdown_it(body):
 
 FOUND = [">", "```\n*", "1\t\n1", "[X]: /u(", "\\ \n1", "****_****", "**__a__**",
          "Rose 2.7% after the post.\u00a0", "> " * 30 + "x", "- " * 15 + "x", "`\n    `",
-         "1\n:-", "> `a\n>  b`", "``a \n b``", "- \\\n **"]
+         "1\n:-", "> `a\n>  b`", "``a \n b``", "- \\\n **", "**`*%20*_*", "_`_{_*_",
+         "``~~~`a`~~~`a`"]
 
 
 def keep_found(test):
