@@ -46,11 +46,15 @@ PIECES = ["*", "**", "_", "__", "`", "``", "```", "~~~", "[", "]", "(", ")", "](
 
 
 def engines(body: str):
-    """(markdown-it's (html, texts), cmark's (html, texts) or None), both sanitised."""
+    """(markdown-it's (html, texts), cmark's (html, texts) or None), both sanitised.
+
+    cmark's texts from its HTML (html_texts) are the same as from its tree (walk).
+    """
     tokens = markdown.parse(body)
     reference = (nh3.clean(markdown.renderer.render(tokens, markdown.options, {})),
                  paragraph_texts(tokens))
     fast = cmark.render(body)
+    assert fast == cmark.render(body, from_html=False), body
     return reference, None if fast is None else (nh3.clean(fast[0]), fast[1])
 
 
@@ -97,6 +101,19 @@ def test_the_bench_articles_take_the_fast_path_and_agree():
     for n in range(50):
         body = FRONT_MATTER.match(markdown_article(rng, n))["body"]
         assert assert_agree(body)
+        assert cmark.html_texts(cmark.render(body)[0], body) is not None  # no tree walk
+
+
+@pytest.mark.parametrize("body", [
+    "a *b* **c** [d](/e \"t\") &amp; &lt;x&gt; &quot;\n", "# h\n\nSetext\nline\n===\n",
+    "- a\n  ```\n  x &amp; <\n  ```\n- b\n  - c\n\n  d\n", "> q\n>\n> r\n\n***\n",
+    "    code\n\n1. x\n2. y\\\nz  \nw\n", "[a](/b?c=1&d='e')\n", "&nbsp;x&#0;&copy\n",
+    "- - - - x\n", "*a **b [c *d*](/e)***\n", "<p>\n", "![a](b)\n", ">\n",
+    "[a](/%20)\n", "[a](JavaScript:x)\n", "[a](/é)\n", "x\n\n```\n```\n",
+])
+def test_texts_from_the_html_are_the_walks(body):
+    """Each construct of the class, and each that html_texts must leave to walk()."""
+    assert cmark.render(body) == cmark.render(body, from_html=False)
 
 
 @pytest.mark.parametrize("body", [
