@@ -12,6 +12,8 @@ returns None and markdown.py uses markdown-it as before:
 - a body containing any of ``< | % ! ~ [`` followed later by ``]:`` (raw HTML and
   autolinks, tables, percent escapes, images, ~~, reference definitions) or a non-ASCII
   character next to ``*`` or ``_`` (emphasis rules differ on Unicode punctuation);
+- a backtick string cmark-gfm leaves as text (it remembers having looked for a closing
+  string to the end, and then refuses a later code span that markdown-it makes);
 - a link whose URL is not plain printable ASCII (markdown-it punycodes hosts and
   re-encodes), or names a scheme markdown-it refuses (javascript:, data:, ...).
 
@@ -75,6 +77,7 @@ UNSURE_TAB = re.compile(r"\t[ \t]*(?:\n|\Z)")
 UNSURE_BACKSLASH = re.compile(r"\\[ \t]+\n|\\\n[ \t]")
 UNSURE_UNICODE = re.compile(r"[^\S \n\t]|[*_][^\x00-\x7f]|[^\x00-\x7f][*_]")
 PLAIN_URL = re.compile(r"[A-Za-z0-9\-._~:/?#@!$&'()*+,;=]*\Z")
+CODE = re.compile(r"<pre><code[^>]*>.*?</code></pre>|<code>.*?</code>", re.S)
 REFUSED_SCHEME = re.compile(r"(vbscript|javascript|file|data):", re.I)
 # Where paragraph texts are cut, as markdown.paragraph_texts cuts markdown-it's tokens.
 INLINE_CLOSE = {"paragraph", "heading", "table_cell"}
@@ -149,6 +152,8 @@ def render(body: str, from_html: bool = True) -> tuple[str, list[str]] | None:
             html = ffi.string(raw).decode("utf-8")
         finally:
             lib.cmark_get_default_mem_allocator().free(raw)
+        if "`" in body and "`" in CODE.sub("", html):
+            return None  # a backtick string left as text (module docstring)
         texts = html_texts(html, body) if from_html else None
         if texts is None:
             texts = walk(ffi, lib, root)
