@@ -133,7 +133,7 @@ def test_known_disagreements_are_left_to_markdown_it(body):
 
 FOUND = [">", "```\n*", "1\t\n1", "[X]: /u(", "\\ \n1", "****_****", "**__a__**",
          "Rose 2.7% after the post.\u00a0", "> " * 30 + "x", "- " * 15 + "x", "`\n    `",
-         "1\n:-", "> `a\n>  b`", "``a \n b``", "- \\\n **", "``*`a`*`a`"]
+         "1\n:-", "> `a\n>  b`", "``a \n b``", "- \\\n **", "``*`a`*`a`", ">1\n\t>"]
 
 
 def keep_found(test):

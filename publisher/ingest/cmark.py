@@ -73,7 +73,9 @@ ENTER, EXIT = 2, 3
 UNSURE_CHARS = re.compile(r"[<|\r\x0b\x0c\x1c-\x1f]")
 UNSURE_PAIRS = ("![", "]:", ":-", "-:")
 UNSURE_RUNS = re.compile(r"[*_]{4}")
-UNSURE_TAB = re.compile(r"\t[ \t]*(?:\n|\Z)")
+# A trailing tab; a tab in a line's indent before what may start a block (markdown-it
+# counts such a tab's columns otherwise: ">1\n\t>" is a lazy line to cmark, a quote to it).
+UNSURE_TAB = re.compile(r"\t[ \t]*(?:\n|\Z)|^[ ]*\t[ \t]*[>*+\-#0-9`~=_]", re.M)
 UNSURE_BACKSLASH = re.compile(r"\\[ \t]+\n|\\\n[ \t]")
 UNSURE_UNICODE = re.compile(r"[^\S \n\t]|[*_][^\x00-\x7f]|[^\x00-\x7f][*_]")
 PLAIN_URL = re.compile(r"[A-Za-z0-9\-._~:/?#@!$&'()*+,;=]*\Z")
