@@ -113,7 +113,7 @@ def timed_ingest(folder: Path, expected: int, serial: bool = False) -> Rate:
     """Articles/s (wall, CPU with the workers') of one full ingest into a fresh store."""
     settings = load_settings(folder, environ={})
     store = open_store(settings.database_url)
-    saved, stop = (parallel.PARALLEL_FILES, parallel.PARALLEL_WORK), parallel.Parsing.stop
+    saved, stop = parallel.PARALLEL_FILES, parallel.Parsing.stop
     workers_cpu = []
 
     def counted_stop(self):  # the workers' CPU time, read before they exit
@@ -123,13 +123,13 @@ def timed_ingest(folder: Path, expected: int, serial: bool = False) -> Rate:
 
     parallel.Parsing.stop = counted_stop
     if serial:
-        parallel.PARALLEL_FILES = parallel.PARALLEL_WORK = 10**12
+        parallel.PARALLEL_FILES = 10**9
     try:
         started, cpu = time.perf_counter(), time.process_time()
         report = ingest(settings, store, NOW)
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     finally:
-        (parallel.PARALLEL_FILES, parallel.PARALLEL_WORK), parallel.Parsing.stop = saved, stop
+        parallel.PARALLEL_FILES, parallel.Parsing.stop = saved, stop
         store.close()
     assert report.new == expected and report.quarantined == 0, report.line()
     return expected / elapsed, expected / (cpu + sum(workers_cpu))

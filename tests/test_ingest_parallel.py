@@ -95,12 +95,12 @@ def serial_outcome(tmp_path) -> tuple:
 
 @contextmanager
 def parallel_off():
-    saved = parallel.PARALLEL_FILES, parallel.PARALLEL_WORK
-    parallel.PARALLEL_FILES = parallel.PARALLEL_WORK = 10**12
+    saved = parallel.PARALLEL_FILES
+    parallel.PARALLEL_FILES = 10**9
     try:
         yield
     finally:
-        parallel.PARALLEL_FILES, parallel.PARALLEL_WORK = saved
+        parallel.PARALLEL_FILES = saved
 
 
 def test_a_parallel_pass_stores_what_a_serial_pass_stores(settings, store, many, pools,
@@ -189,48 +189,6 @@ def test_few_files_are_parsed_here_without_workers(settings, store, pools):
     write(settings, "world/one.md", markdown(1))
     assert ingest(settings, store, NOW).new == 1
     assert pools == []
-
-
-def dumps(settings, files: int = 4, per_file: int = 30) -> None:
-    for f in range(files):
-        write(settings, f"world/dump-{f}.txt",
-              dump(*(f"Dumped {f} {n}" for n in range(per_file))))
-
-
-def test_few_files_with_much_to_parse_use_the_workers(settings, store, pools, monkeypatch,
-                                                      tmp_path):
-    """Workers by the work to parse, not the files: a few dumps of many articles."""
-    dumps(settings)
-    size = parallel.work(sorted(settings.path("articles").rglob("*.txt")))
-    assert size == sum(p.stat().st_size for p in settings.path("articles").rglob("*.txt"))
-    monkeypatch.setattr(parallel, "PARALLEL_WORK", size)
-    monkeypatch.setattr(parallel, "CHUNK_BYTES", size // 3)  # a chunk per file or two
-    parallel_report = ingest(settings, store, NOW)
-    assert len(pools) == 1 and parallel_report.new >= 4 * 30
-    init_instance(tmp_path / "serial")
-    serial_settings = load_settings(tmp_path / "serial", environ={})
-    serial_store = open_store(serial_settings.database_url)
-    try:
-        dumps(serial_settings)
-        with parallel_off():
-            assert ingest(serial_settings, serial_store, NOW).new == parallel_report.new
-        assert stored_output(store) == stored_output(serial_store)
-    finally:
-        serial_store.close()
-
-
-def test_few_files_with_little_to_parse_start_no_workers(settings, store, pools):
-    dumps(settings, files=3, per_file=2)
-    write(settings, "world/one.md", markdown(1))
-    assert ingest(settings, store, NOW).new >= 7
-    assert pools == []
-
-
-def test_a_markdown_byte_is_more_work_than_a_page_texts(tmp_path):
-    (tmp_path / "a.md").write_text("x" * 100)
-    (tmp_path / "b.txt").write_text("x" * 100)
-    assert parallel.work([tmp_path / "a.md", tmp_path / "b.txt", tmp_path / "gone.md"]) \
-        == 100 * parallel.MARKDOWN_WEIGHT + 100
 
 
 @pytest.mark.parametrize("failure", [RuntimeError, KeyboardInterrupt])

@@ -29,7 +29,7 @@ from publisher.ingest.files import (
     read_inbox_file,
     release_changed,
 )
-from publisher.ingest.parallel import Parsing, work
+from publisher.ingest.parallel import Parsing
 from publisher.ingest.parse import PARSERS, options_of, parse_bytes
 from publisher.ingest.scan import changed_entries, named, scan_clock, stat_of, trusted, walk
 from publisher.store import Store
@@ -80,9 +80,8 @@ def ingest(settings: Settings, store: Store, now: datetime,
     folders = Folders(inbox)
     reads = (read_file(path, inbox, settings, seen, report, folders) for path in paths)
     # Parsed here, or by worker processes when there are many (parallel.py); in order.
-    size = work(paths)  # few files may still be a lot to parse (dumps of many articles)
     with folders, Parsing(options_of(settings), len(paths),
-                          lambda data, key: parse_bytes(data, key, settings), size) as parsing:
+                          lambda data, key: parse_bytes(data, key, settings)) as parsing:
         for read in parsing.run(reads):
             batch.add(settled(read, inbox, now, report))
     batch.flush()

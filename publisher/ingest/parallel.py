@@ -6,11 +6,9 @@ quarantining stay in this process, so a parallel pass stores what a serial one d
 - Engines: workers render Markdown with cmark-gfm where it agrees with markdown-it
   (cmark.py); this process parses with markdown-it alone (pure Python: it raises, it
   cannot crash). So C code only ever runs where its crash is contained.
-- Only a pass with enough to parse starts workers: PARALLEL_FILES files, or fewer, larger
-  files whose parse here would cost as much (work(): their bytes, a Markdown byte
-  counting as MARKDOWN_WEIGHT of a page text's, as markdown-it's cost to scraped.py's).
-  Starting them costs more than parsing a few files here (bench/ingest.py measures the
-  crossover), and a cron pass with one new file must not pay it.
+- Only a pass with at least PARALLEL_FILES files to parse starts workers: starting them
+  costs more than parsing a few files here (bench/ingest.py measures the crossover), and
+  a cron pass with one new file must not pay it.
 - Workers are started by `forkserver` (`spawn` where there is none), never `fork`: the
   daemon has threads, and forking a process that has threads is unsafe.
 - A worker that dies (a crash in C code, the OOM killer) breaks the pool: the chunks it
@@ -39,11 +37,7 @@ from publisher.ingest.parse import ParseOptions, parse_with
 log = logging.getLogger(__name__)
 
 PARALLEL_FILES = 400  # files to parse in a pass before workers pay for their start
-# ... or bytes of page text (about 0.8 s of parsing here, as 400 Markdown files of 4 KB).
-PARALLEL_WORK = 16 * 1024 * 1024
-MARKDOWN_WEIGHT = 12  # markdown-it parses a byte in about 12 times scraped.py's time
-CHUNK_FILES = 40  # files a worker parses per round trip at most
-CHUNK_BYTES = 1024 * 1024  # ... and about so many bytes (a dump of 100 articles: 200 KB)
+CHUNK_FILES = 40  # files a worker parses per round trip
 MAX_RESTARTS = 2
 CRASH_ON: str | None = None  # tests only: a worker dies (os._exit) on a file named so...
 
@@ -71,14 +65,11 @@ class Parsing:
     A context manager: the workers are stopped however the pass ends."""
 
     def __init__(self, options: ParseOptions, files: int,
-                 parse_here: Callable[[bytes, str], list[Article]], work: int = 0):
-        """files: how many the pass has to parse; work: their work() (needed below
-        PARALLEL_FILES only)."""
+                 parse_here: Callable[[bytes, str], list[Article]]):
         self.options = options
         self.parse_here = parse_here  # markdown-it, in this process
         workers = worker_count()
-        enough = files >= PARALLEL_FILES or (files > 1 and work >= PARALLEL_WORK)
-        self.workers = workers if enough and workers > 1 else 0
+        self.workers = workers if files >= PARALLEL_FILES and workers > 1 else 0
         self.pool: ProcessPoolExecutor | None = None
         self.started = False
         self.restarts = 0  # pools started again after a worker died
@@ -123,16 +114,14 @@ class Parsing:
         pending: deque[tuple[list, list[Job], Future | None, int]] = deque()
         chunk: list[Job | None] = []
         sent: list[Job] = []
-        size = 0
         for job in jobs:
             chunk.append(job)
             if job is not None and job.data is not None:
                 sent.append(job)
-                size += len(job.data)
-                if len(sent) >= CHUNK_FILES or size >= CHUNK_BYTES:
+                if len(sent) >= CHUNK_FILES:
                     self.start_once()
                     pending.append((chunk, sent, self.submit(sent), self.restarts))
-                    chunk, sent, size = [], [], 0
+                    chunk, sent = [], []
                     # Two chunks a worker ahead: workers busy, a bounded number of bytes held.
                     while len(pending) > 2 * self.workers:
                         yield from self.settle(*pending.popleft())
@@ -190,21 +179,6 @@ class Parsing:
         except InputError as exc:
             job.error = exc
         job.data = None
-
-
-def work(paths: list) -> int:
-    """The parse work of these files, in bytes of page text (see PARALLEL_WORK); a file
-    gone counts nothing. Not looked at (0) for one file, or for PARALLEL_FILES or more."""
-    if not 1 < len(paths) < PARALLEL_FILES:
-        return 0
-    total = 0
-    for path in paths:
-        try:
-            size = os.lstat(path).st_size
-        except OSError:
-            continue
-        total += size * MARKDOWN_WEIGHT if str(path).lower().endswith(".md") else size
-    return total
 
 
 def start_worker(options: ParseOptions, crash_on: str | None) -> None:
