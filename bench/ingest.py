@@ -158,6 +158,7 @@ from publisher.ingest import parallel
 from publisher.ingest.parse import ParseOptions
 started = time.perf_counter()
 with parallel.Parsing(ParseOptions(256 * 1024, "UTC"), 10**9, None) as parsing:
+    parsing.start_once()
     for _ in range(parsing.workers):
         parsing.pool.submit(parallel.parse_chunk, []).result()
 print(time.perf_counter() - started)

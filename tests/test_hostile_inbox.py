@@ -3,6 +3,7 @@ stored, nothing outside the inbox is read, and no file costs more than its size.
 
 from __future__ import annotations
 
+import errno
 import os
 from datetime import timedelta
 
@@ -11,6 +12,7 @@ import pytest
 from publisher.clock import fixed
 from publisher.delivery.memory import MemoryTransport
 from publisher.errors import InputError
+from publisher.ingest.files import Folders
 from publisher.ingest.inbox import ingest
 from publisher.schedule.pipeline import run_once
 from tests.support import NOW
@@ -147,6 +149,32 @@ def test_a_symlinked_folder_inside_is_not_entered(settings, store, tmp_path):
     ingest(settings, store, NOW)
     assert store.articles.count() == 0
     assert (outside / "secret.txt").exists()
+
+
+def test_a_folder_is_opened_once_for_its_files_and_never_through_a_link(tmp_path):
+    inbox, outside = tmp_path / "inbox", tmp_path / "outside"
+    for folder, name in (("a", "x.txt"), ("a", "y.txt"), ("b", "z.txt")):
+        (inbox / folder).mkdir(parents=True, exist_ok=True)
+        (inbox / folder / name).write_text(name)
+    outside.mkdir()
+    (outside / "secret.txt").write_text("secret")
+    (inbox / "l").symlink_to(outside, target_is_directory=True)
+    with Folders(inbox) as folders:
+        with os.fdopen(folders.open(("a", "x.txt"))) as handle:
+            assert handle.read() == "x.txt"
+        held = folders.fd
+        with os.fdopen(folders.open(("a", "y.txt"))) as handle:
+            assert handle.read() == "y.txt"
+        assert (folders.fd, folders.parts) == (held, ("a",))  # the same folder descriptor
+        with os.fdopen(folders.open(("b", "z.txt"))) as handle:
+            assert (handle.read(), folders.parts) == ("z.txt", ("b",))
+        with pytest.raises(OSError) as refused:
+            folders.open(("l", "secret.txt"))
+        assert refused.value.errno in (errno.ELOOP, errno.ENOTDIR)
+        assert folders.fd is None
+        with pytest.raises(OSError):
+            folders.open(("a", "gone.txt"))
+    assert folders.fd is None  # closed with the pass
 
 
 def test_a_fifo_is_quarantined_not_read(settings, store):

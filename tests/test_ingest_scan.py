@@ -44,9 +44,9 @@ def reads(monkeypatch) -> list[str]:
     seen: list[str] = []
     real = ingest_module.read_inbox_file
 
-    def counting(inbox, path, key, max_bytes):
+    def counting(inbox, path, key, max_bytes, *folders):
         seen.append(key)
-        return real(inbox, path, key, max_bytes)
+        return real(inbox, path, key, max_bytes, *folders)
 
     monkeypatch.setattr(ingest_module, "read_inbox_file", counting)
     return seen

@@ -49,11 +49,15 @@ PIECES = ["*", "**", "_", "__", "`", "``", "```", "~~~", "[", "]", "(", ")", "](
 
 
 def engines(body: str):
-    """(markdown-it's (html, texts), cmark's (html, texts) or None), both sanitised."""
+    """(markdown-it's (html, texts), cmark's (html, texts) or None), both sanitised.
+
+    cmark's texts from its HTML (html_texts) are the same as from its tree (walk).
+    """
     tokens = markdown.parse(body)
     reference = (nh3.clean(markdown.renderer.render(tokens, markdown.options, {})),
                  paragraph_texts(tokens))
     fast = cmark.render(body)
+    assert fast == cmark.render(body, from_html=False), body
     return reference, None if fast is None else (nh3.clean(fast[0]), fast[1])
 
 
@@ -100,6 +104,19 @@ def test_the_bench_articles_take_the_fast_path_and_agree():
     for n in range(50):
         body = FRONT_MATTER.match(markdown_article(rng, n))["body"]
         assert assert_agree(body)
+        assert cmark.html_texts(cmark.render(body)[0], body) is not None  # no tree walk
+
+
+@pytest.mark.parametrize("body", [
+    "a *b* **c** [d](/e \"t\") &amp; &lt;x&gt; &quot;\n", "# h\n\nSetext\nline\n===\n",
+    "- a\n  ```\n  x &amp; <\n  ```\n- b\n  - c\n\n  d\n", "> q\n>\n> r\n\n***\n",
+    "    code\n\n1. x\n2. y\\\nz  \nw\n", "[a](/b?c=1&d='e')\n", "&nbsp;x&#0;&copy\n",
+    "- - - - x\n", "*a **b [c *d*](/e)***\n", "<p>\n", "![a](b)\n", ">\n",
+    "[a](/%20)\n", "[a](JavaScript:x)\n", "[a](/é)\n", "x\n\n```\n```\n",
+])
+def test_texts_from_the_html_are_the_walks(body):
+    """Each construct of the class, and each that html_texts must leave to walk()."""
+    assert cmark.render(body) == cmark.render(body, from_html=False)
 
 
 @pytest.mark.parametrize("body", [
@@ -111,6 +128,7 @@ def test_the_bench_articles_take_the_fast_path_and_agree():
     "*€*x",                        # Unicode punctuation beside emphasis (spec 0.29/0.31)
     "1\n:-\n",                     # cmark-gfm takes a pipe-less delimiter row
     "`a\n b`\n",                   # markdown-it keeps the next line's indent in code
+    "``*`a`*`a`\n",                # cmark-gfm refuses `a` after an unclosed ``
 ])
 def test_known_disagreements_are_left_to_markdown_it(body):
     assert cmark.render(body) is None
@@ -119,7 +137,7 @@ def test_known_disagreements_are_left_to_markdown_it(body):
 FOUND = [">", "```\n*", "1\t\n1", "[X]: /u(", "\\ \n1", "****_****", "**__a__**",
          "Rose 2.7% after the post.\u00a0", "> " * 30 + "x", "- " * 15 + "x", "`\n    `",
          "1\n:-", "> `a\n>  b`", "``a \n b``", "- \\\n **", "**`*%20*_*", "_`_{_*_",
-         "``~~~`a`~~~`a`"]
+         "``~~~`a`~~~`a`", "``*`a`*`a`", ">1\n\t>"]
 
 
 def keep_found(test):

@@ -12,18 +12,23 @@ returns None and markdown.py uses markdown-it as before:
 - a body containing any of ``< | % ! ~ [`` followed later by ``]:`` (raw HTML and
   autolinks, tables, percent escapes, images, ~~, reference definitions) or a non-ASCII
   character next to ``*`` or ``_`` (emphasis rules differ on Unicode punctuation);
+- a backtick string cmark-gfm leaves as text (it remembers having looked for a closing
+  string to the end, and then refuses a later code span that markdown-it makes);
 - a link whose URL is not plain printable ASCII (markdown-it punycodes hosts and
   re-encodes), or names a scheme markdown-it refuses (javascript:, data:, ...).
 
 cmarkgfm's Python API renders HTML but does not walk the tree (and its helpers do not
 free what they allocate), so the few functions needed are declared here against the
-same compiled library (cffi ABI mode, the library's public C API).
+same compiled library (cffi ABI mode, the library's public C API). The tree is walked
+only where the paragraph texts cannot be read off cmark's HTML by regexes (html_texts):
+a cffi call per node cost a third of the parse.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from html import unescape
 
 log = logging.getLogger(__name__)
 
@@ -73,10 +78,13 @@ UNSURE_RUNS = re.compile(r"[*_]{4}")
 # A run of * or _ with ASCII punctuation on both sides ("`*%" in "**`*%20*_*"): the two
 # engines' flanking rules part there.
 UNSURE_FLANKS = re.compile(r"[!-/:-@\[-`{-~][*_]+[!-/:-@\[-`{-~]")
-UNSURE_TAB = re.compile(r"\t[ \t]*(?:\n|\Z)")
+# A trailing tab; a tab in a line's indent before what may start a block (markdown-it
+# counts such a tab's columns otherwise: ">1\n\t>" is a lazy line to cmark, a quote to it).
+UNSURE_TAB = re.compile(r"\t[ \t]*(?:\n|\Z)|^[ ]*\t[ \t]*[>*+\-#0-9`~=_]", re.M)
 UNSURE_BACKSLASH = re.compile(r"\\[ \t]+\n|\\\n[ \t]")
 UNSURE_UNICODE = re.compile(r"[^\S \n\t]|[*_][^\x00-\x7f]|[^\x00-\x7f][*_]")
 PLAIN_URL = re.compile(r"[A-Za-z0-9\-._~:/?#@!$&'()*+,;=]*\Z")
+CODE = re.compile(r"<pre><code[^>]*>.*?</code></pre>|<code>.*?</code>", re.S)
 REFUSED_SCHEME = re.compile(r"(vbscript|javascript|file|data):", re.I)
 # Where paragraph texts are cut, as markdown.paragraph_texts cuts markdown-it's tokens.
 INLINE_CLOSE = {"paragraph", "heading", "table_cell"}
@@ -84,6 +92,16 @@ BLOCK_CLOSE = {"paragraph", "heading", "table_row", "table_header"}
 # markdown-it stops nesting at 20 levels (its maxNesting), counting each list twice and
 # inline emphasis and links too; cmark goes on. Deeper trees than this are left to it.
 MAX_DEPTH = 8
+# Paragraph texts from cmark's own HTML (see html_texts): its block tags cut, its inline
+# tags dropped. Inside the class no raw HTML reaches it ("<" is unsure), so every "<" is
+# cmark's tag and every "&" its escape; NUL never appears (cmark writes U+FFFD for it).
+BLOCK_TAG = re.compile(
+    r"<pre><code[^>]*>|</code></pre>|</?(?:p|h[1-6]|li|ul|ol|blockquote|hr)\b[^>]*>")
+INLINE_TAG = re.compile(r"<[^>]*>")
+HREF = re.compile(r'<a href="([^"]*)"')
+# The containers walk() counts towards MAX_DEPTH; a list item counts twice, for the
+# paragraph a tight list does not write as <p> (an overcount only sends it to walk()).
+CONTAINER = re.compile(r"<(/?)(?:(li)|blockquote|ul|ol|p|h[1-6]|em|strong|a)[ >]")
 LEAVES = {"text", "code", "softbreak", "linebreak", "html_inline", "code_block", "html_block",
           "thematic_break"}  # cmark's iterator enters them but never exits
 
@@ -117,8 +135,12 @@ ENGINE = load()
 NAMES: dict[int, str] = {}  # cmark's node type numbers (fixed once loaded) to their names
 
 
-def render(body: str) -> tuple[str, list[str]] | None:
-    """The unsanitised HTML and the paragraph texts of body, or None: ask markdown-it."""
+def render(body: str, from_html: bool = True) -> tuple[str, list[str]] | None:
+    """The unsanitised HTML and the paragraph texts of body, or None: ask markdown-it.
+
+    The texts come from the HTML where html_texts can tell they are the same as walk()'s
+    (from_html=False: always walk, what the tests compare it with).
+    """
     # Without a last newline, markdown-it ends some blocks with one and others not.
     if ENGINE is None or not body.endswith("\n") or unsure(body):
         return None
@@ -132,15 +154,17 @@ def render(body: str) -> tuple[str, list[str]] | None:
         root = lib.cmark_parser_finish(parser)
         if root == ffi.NULL:
             return None
-        texts = walk(ffi, lib, root)
-        if texts is None:
-            return None
         raw = lib.cmark_render_html(root, options, lib.cmark_parser_get_syntax_extensions(parser))
         try:
             html = ffi.string(raw).decode("utf-8")
         finally:
             lib.cmark_get_default_mem_allocator().free(raw)
-        return html, texts
+        if "`" in body and "`" in CODE.sub("", html):
+            return None  # a backtick string left as text (module docstring)
+        texts = html_texts(html, body) if from_html else None
+        if texts is None:
+            texts = walk(ffi, lib, root)
+        return None if texts is None else (html, texts)
     finally:
         if root != ffi.NULL:
             lib.cmark_node_free(root)
@@ -157,6 +181,29 @@ def unsure(body: str) -> bool:
             or ("\\" in body and UNSURE_BACKSLASH.search(body)):
         return True
     return not body.isascii() and UNSURE_UNICODE.search(body) is not None
+
+
+def html_texts(html: str, body: str) -> list[str] | None:
+    """walk()'s paragraph texts from cmark's HTML at C speed (regexes, html.unescape),
+    or None where only walk() can tell: a code span (it may cross a line, which walk()
+    sees by its source positions), an image, an empty quote, a link whose URL is not
+    plainly plain, or containers nested about as deep as MAX_DEPTH."""
+    if "`" in body or "<img " in html or "<blockquote>\n</blockquote>" in html:
+        return None
+    for href in HREF.findall(html):
+        # cmark percent-encodes in href every character PLAIN_URL refuses but "%",
+        # so an href without "%" that passes is the URL itself.
+        if "%" in href or not plain_url(unescape(href).encode()):
+            return None
+    depth = deepest = 1  # the document
+    for tag in CONTAINER.finditer(html):
+        step = 2 if tag[2] else 1
+        depth += -step if tag[1] else step
+        deepest = max(deepest, depth)
+    if deepest > MAX_DEPTH:
+        return None
+    text = unescape(INLINE_TAG.sub("", BLOCK_TAG.sub("\x00", html)))
+    return [line for line in (" ".join(part.split()) for part in text.split("\x00")) if line]
 
 
 def walk(ffi, lib, root) -> list[str] | None:

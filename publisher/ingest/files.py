@@ -92,12 +92,16 @@ def check_entry(path: Path, key: str) -> None:
         raise InputError(key, NOT_REGULAR)
 
 
-def read_inbox_file(inbox: Path, path: Path, key: str,
-                    max_bytes: int) -> tuple[bytes, os.stat_result]:
+def read_inbox_file(inbox: Path, path: Path, key: str, max_bytes: int,
+                    folders: Folders | None = None) -> tuple[bytes, os.stat_result]:
     """The file's bytes, read through no link, and its stat as it was opened;
-    InputError says why it cannot be read, Vanished when it is gone."""
+    InputError says why it cannot be read, Vanished when it is gone. `folders`: the
+    pass's open folders (its key is then the path under the inbox)."""
     try:
-        fd = open_below(inbox, tuple(key_of(path, inbox).split("/")))
+        if folders is not None:
+            fd = folders.open(tuple(key.split("/")))
+        else:
+            fd = open_below(inbox, tuple(key_of(path, inbox).split("/")))
     except FileNotFoundError as exc:
         raise Vanished(key) from exc
     except OSError as exc:
@@ -122,19 +126,62 @@ def read_inbox_file(inbox: Path, path: Path, key: str,
         return checked_bytes(data, key, max_bytes), info
 
 
+FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY
+
+
 def open_below(inbox: Path, parts: tuple[str, ...]) -> int:
     """A read-only descriptor for inbox/parts..., following no symbolic link on the way
     (O_NOFOLLOW at every step) and never blocking on a FIFO (O_NONBLOCK)."""
+    fd = open_folder(inbox, parts[:-1])
+    try:
+        return os.open(parts[-1], FILE_FLAGS, dir_fd=fd)
+    finally:
+        os.close(fd)
+
+
+def open_folder(inbox: Path, parts: tuple[str, ...]) -> int:
+    """A descriptor for the folder inbox/parts..., opened through no link."""
     fd = os.open(inbox, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        for folder in parts[:-1]:
+        for folder in parts:
             inner = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
             os.close(fd)
             fd = inner
-        return os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY,
-                       dir_fd=fd)
-    finally:
+    except BaseException:
         os.close(fd)
+        raise
+    return fd
+
+
+class Folders:
+    """The folder a pass is reading files in, kept open while it reads them (they come
+    in order, a folder's together): a file costs one open, not one per folder on its path.
+    A folder swapped for a link after it was opened is not followed: its files are read
+    from the folder that was opened, as a file opened before such a swap would be."""
+
+    def __init__(self, inbox: Path):
+        self.inbox = inbox
+        self.parts: tuple[str, ...] | None = None
+        self.fd: int | None = None
+
+    def __enter__(self) -> Folders:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def open(self, parts: tuple[str, ...]) -> int:
+        """A read-only descriptor for inbox/parts..., as open_below gives."""
+        if parts[:-1] != self.parts or self.fd is None:
+            self.close()
+            self.fd = open_folder(self.inbox, parts[:-1])
+            self.parts = parts[:-1]
+        return os.open(parts[-1], FILE_FLAGS, dir_fd=self.fd)
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+        self.fd, self.parts = None, None
 
 
 def checked_bytes(data: bytes, key: str, max_bytes: int) -> bytes:

@@ -20,6 +20,7 @@ from publisher.config import Settings
 from publisher.errors import InputError, item_errors
 from publisher.ingest.files import (
     QUARANTINE,
+    Folders,
     Vanished,
     check_entry,
     checked_bytes,
@@ -93,10 +94,11 @@ def ingest(settings: Settings, store: Store, now: datetime,
     paths, unchanged = changed_entries(entries, seen)
     report.unchanged += unchanged
     batch = Batch(store, now, report, clock() if paths else None)
-    reads = (read_file(path, inbox, settings, seen, report) for path in paths)
+    folders = Folders(inbox)
+    reads = (read_file(path, inbox, settings, seen, report, folders) for path in paths)
     # Parsed here, or by worker processes when there are many (parallel.py); in order.
-    with Parsing(options_of(settings), len(paths),
-                 lambda data, key: parse_bytes(data, key, settings)) as parsing:
+    with folders, Parsing(options_of(settings), len(paths),
+                          lambda data, key: parse_bytes(data, key, settings)) as parsing:
         for read in parsing.run(reads):
             batch.add(settled(read, inbox, now, report))
     batch.flush()
@@ -173,7 +175,7 @@ class Batch:
 
 
 def read_file(path: Path, inbox: Path, settings: Settings, seen: dict[str, SeenFile],
-              report: IngestReport) -> Read | None:
+              report: IngestReport, folders: Folders | None = None) -> Read | None:
     """The file read, with its bytes to parse unless they are the ones stored; None when
     it went away."""
     key = key_of(path, inbox)
@@ -183,7 +185,7 @@ def read_file(path: Path, inbox: Path, settings: Settings, seen: dict[str, SeenF
         with item_errors(key):
             check_entry(path, key)
             check_type(key)
-            data, info = read_inbox_file(inbox, path, key, settings.ingest.max_bytes)
+            data, info = read_inbox_file(inbox, path, key, settings.ingest.max_bytes, folders)
             sha256 = hashlib.sha256(data).hexdigest()
             record = seen.get(key)
             if record is not None and record.sha256 == sha256:
@@ -219,10 +221,17 @@ def read_input(path: Path, key: str, max_bytes: int) -> bytes:
 
 
 def check_type(key: str) -> None:
-    suffix = Path(key).suffix
+    suffix = suffix_of(key)
     if suffix.lower() not in PARSERS:
         raise InputError(key, f"unsupported file type {suffix or '(none)'!r}: "
                               "the inbox takes .txt page text and .md Markdown")
+
+
+def suffix_of(key: str) -> str:
+    """Path(key).suffix by the string (a Path per file cost more than reading it)."""
+    name = key.rpartition("/")[2]
+    dot = name.rfind(".")
+    return name[dot:] if 0 < dot < len(name) - 1 else ""
 
 
 def reconcile(plan: FilePlan, parsed: list[Article], refs: list[StoredRef]) -> FilePlan:

@@ -135,7 +135,9 @@ class Parsing:
             return None
         try:
             return self.pool.submit(parse_chunk, [(job.key, job.data) for job in sent])
-        except BrokenProcessPool:  # a worker died since the last chunk was settled
+        except (BrokenProcessPool, OSError):
+            # A worker died since the last chunk was settled. OSError ("handle is closed"):
+            # the same, caught while the pool was replacing it (seen once in the suite).
             self.broken(self.restarts)
             return self.submit(sent)
 
