@@ -19,7 +19,7 @@ from publisher.ingest import inbox as ingest_module
 from publisher.ingest.inbox import ingest
 from publisher.ingest.scan import InboxScan
 from tests.support import NOW
-from tests.support.inbox import settle
+from tests.support.inbox import count_reads, settle
 
 
 def md(title: str, body: str = "Body text.") -> str:
@@ -53,15 +53,7 @@ def inbox(settings):
 @pytest.fixture
 def reads(monkeypatch) -> list[str]:
     """The keys of the files read (opened and hashed) by ingest."""
-    seen: list[str] = []
-    real = ingest_module.read_inbox_file
-
-    def counting(inbox, path, key, max_bytes):
-        seen.append(key)
-        return real(inbox, path, key, max_bytes)
-
-    monkeypatch.setattr(ingest_module, "read_inbox_file", counting)
-    return seen
+    return count_reads(monkeypatch)
 
 
 @pytest.fixture

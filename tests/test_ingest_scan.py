@@ -16,7 +16,7 @@ from publisher.ingest import inbox as ingest_module
 from publisher.ingest.inbox import ingest
 from publisher.ingest.scan import MARKER, scan_clock
 from tests.support import NOW
-from tests.support.inbox import GOLDEN, settle, stored_output
+from tests.support.inbox import GOLDEN, count_reads, settle, stored_output
 
 
 def md(title: str, body: str = "Body text.") -> str:
@@ -41,15 +41,7 @@ def inbox(settings):
 @pytest.fixture
 def reads(monkeypatch) -> list[str]:
     """The keys of the files read (opened and hashed) by ingest."""
-    seen: list[str] = []
-    real = ingest_module.read_inbox_file
-
-    def counting(inbox, path, key, max_bytes, *folders):
-        seen.append(key)
-        return real(inbox, path, key, max_bytes, *folders)
-
-    monkeypatch.setattr(ingest_module, "read_inbox_file", counting)
-    return seen
+    return count_reads(monkeypatch)
 
 
 def test_unchanged_files_are_not_read_again(settings, store, inbox, reads):

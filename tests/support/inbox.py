@@ -50,3 +50,18 @@ def stored_output(store) -> list[dict]:
              "published": a.published.isoformat(), "content_hash": a.content_hash,
              "paragraphs": list(a.paragraphs), "body_html": a.body_html}
             for a in reversed(store.articles.latest(1000))]
+
+
+def count_reads(monkeypatch) -> list[str]:
+    """The keys of the files ingest reads (opens and hashes) from now on, in order."""
+    from publisher.ingest import inbox as ingest_module
+
+    seen: list[str] = []
+    real = ingest_module.read_inbox_file
+
+    def counting(inbox, path, key, max_bytes, *folders):
+        seen.append(key)
+        return real(inbox, path, key, max_bytes, *folders)
+
+    monkeypatch.setattr(ingest_module, "read_inbox_file", counting)
+    return seen
