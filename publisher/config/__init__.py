@@ -73,7 +73,7 @@ class IngestSettings:
         262_144, "Larger Markdown files are quarantined: rendering Markdown costs up to "
         "100 microseconds a byte on hostile input.", "positive")
     recheck_per_pass: int = setting(
-        2000, "Inbox files each full pass stats again in case they were edited in place "
+        1000, "Inbox files each full pass stats again in case they were edited in place "
         "(a folder's unchanged listing is not read); an inbox of up to this many files is "
         "checked whole on every pass, a bigger one within ceil(files / this) passes; "
         "0: only `publisher ingest --rescan`.", "non_negative")
