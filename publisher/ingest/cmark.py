@@ -9,9 +9,12 @@ shown to give the same sanitised HTML and paragraph texts (tests/test_markdown_e
 runs both over every seed paragraph and over generated Markdown). Anything outside it
 returns None and markdown.py uses markdown-it as before:
 
-- a body containing any of ``< | % ! ~ [`` followed later by ``]:`` (raw HTML and
-  autolinks, tables, percent escapes, images, ~~, reference definitions) or a non-ASCII
-  character next to ``*`` or ``_`` (emphasis rules differ on Unicode punctuation);
+- a body with raw HTML or an autolink (``<``), a table (``|``, ``:-``), an image
+  (``![``), a reference definition (``]:``), two backticks in a row (fences and
+  double-backtick code), four ``*``/``_`` in a row, a ``*``/``_`` run with ASCII
+  punctuation on both sides or a non-ASCII character beside it (the flanking rules
+  part there: spec 0.29 against 0.31), a Unicode space, a tab at a line's end or in the
+  indent before a block marker, a backslash before a line end (the UNSURE_* rules below);
 - a backtick string cmark-gfm leaves as text (it remembers having looked for a closing
   string to the end, and then refuses a later code span that markdown-it makes);
 - a link whose URL is not plain printable ASCII (markdown-it punycodes hosts and
