@@ -30,6 +30,7 @@ from publisher.web.admin import operators
 from tests.support import NOW, PG_URL, SEED, servers
 from tests.support import console as console_support
 from tests.support.daemon import DaemonProcess
+from tests.support.inbox import count_reads
 from tests.support.web import CHROMIUM, FLAGS, TestClient
 
 
@@ -111,6 +112,21 @@ def store(settings):
     store = open_store(settings.database_url)
     yield store
     store.close()
+
+
+@pytest.fixture
+def inbox(settings):
+    """The instance's inbox, emptied of the welcome article."""
+    folder = settings.path(settings.ingest.inbox)
+    shutil.rmtree(folder)
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
+def reads(monkeypatch) -> list[str]:
+    """The keys of the files ingest reads (opens and hashes), in order."""
+    return count_reads(monkeypatch)
 
 
 @pytest.fixture

@@ -19,41 +19,27 @@ from publisher.ingest import inbox as ingest_module
 from publisher.ingest.inbox import ingest
 from publisher.ingest.scan import InboxScan
 from tests.support import NOW
-from tests.support.inbox import count_reads, settle
-
-
-def md(title: str, body: str = "Body text.") -> str:
-    return f"---\ntitle: {title}\ndate: 2026-11-20\n---\n{body}\n"
-
-
-def write(inbox: Path, name: str, text: str) -> Path:
-    path = inbox / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return path
+from tests.support.inbox import md, settle
+from tests.support.inbox import write_under as write
 
 
 def everything(inbox: Path) -> list[Path]:
     return [inbox, *inbox.rglob("*")]
 
 
+def settled_twice(settings, store, inbox: Path) -> int:
+    """Ingest, settle, and ingest again (the marker file the first pass made moved the
+    top folder): the inbox read and recorded. The first pass's new articles."""
+    settle(inbox, *everything(inbox))
+    new = ingest(settings, store, NOW).new
+    settle(inbox, *everything(inbox))
+    ingest(settings, store, NOW)
+    return new
+
+
 def with_recheck(settings, count: int):
     return dataclasses.replace(settings, ingest=dataclasses.replace(
         settings.ingest, recheck_per_pass=count))
-
-
-@pytest.fixture
-def inbox(settings):
-    folder = settings.path(settings.ingest.inbox)
-    shutil.rmtree(folder)
-    folder.mkdir()
-    return folder
-
-
-@pytest.fixture
-def reads(monkeypatch) -> list[str]:
-    """The keys of the files read (opened and hashed) by ingest."""
-    return count_reads(monkeypatch)
 
 
 @pytest.fixture
@@ -78,10 +64,7 @@ def site(settings, store, inbox, reads, listed):
         for n in range(2):
             write(inbox, f"{section}/{n}.md", md(f"{section} {n}"))
     quiet = with_recheck(settings, 0)
-    settle(inbox, *everything(inbox))
-    assert ingest(quiet, store, NOW).new == 6
-    settle(inbox, *everything(inbox))
-    ingest(quiet, store, NOW)  # the marker file, made by the first pass, moved the top
+    assert settled_twice(quiet, store, inbox) == 6
     reads.clear()
     listed.clear()
     return quiet
@@ -173,10 +156,7 @@ def test_an_edit_in_place_is_found_by_the_recheck_within_its_bound(settings, sto
     change: found within ceil(files / N) passes, never listing the folder."""
     paths = [write(inbox, f"world/{n}.md", md(f"Story {n}")) for n in range(7)]
     every = with_recheck(settings, 2)
-    settle(inbox, *everything(inbox))
-    ingest(every, store, NOW)
-    settle(inbox, *everything(inbox))
-    ingest(every, store, NOW)
+    settled_twice(every, store, inbox)
     target = paths[3]
     before = target.stat()
     with target.open("r+b") as handle:
@@ -200,10 +180,7 @@ def test_an_edit_in_place_is_found_by_the_recheck_within_its_bound(settings, sto
 def test_rescan_finds_an_edit_in_place_at_once(settings, store, inbox, reads):
     paths = [write(inbox, f"world/{n}.md", md(f"Story {n}")) for n in range(5)]
     quiet = with_recheck(settings, 0)
-    settle(inbox, *everything(inbox))
-    ingest(quiet, store, NOW)
-    settle(inbox, *everything(inbox))
-    ingest(quiet, store, NOW)
+    settled_twice(quiet, store, inbox)
     with paths[4].open("ab") as handle:  # `>>`: in place
         handle.write(b"\nA last paragraph.\n")
     assert ingest(quiet, store, NOW).updated == 0  # no re-check: not seen

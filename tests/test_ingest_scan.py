@@ -8,40 +8,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from pathlib import Path
-
-import pytest
 
 from publisher.ingest import inbox as ingest_module
 from publisher.ingest.inbox import ingest
 from publisher.ingest.scan import MARKER, scan_clock
 from tests.support import NOW
-from tests.support.inbox import GOLDEN, count_reads, settle, stored_output
-
-
-def md(title: str, body: str = "Body text.") -> str:
-    return f"---\ntitle: {title}\ndate: 2026-11-20\n---\n{body}\n"
-
-
-def write(inbox: Path, name: str, text: str) -> Path:
-    path = inbox / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-@pytest.fixture
-def inbox(settings):
-    folder = settings.path(settings.ingest.inbox)
-    shutil.rmtree(folder)
-    folder.mkdir()
-    return folder
-
-
-@pytest.fixture
-def reads(monkeypatch) -> list[str]:
-    """The keys of the files read (opened and hashed) by ingest."""
-    return count_reads(monkeypatch)
+from tests.support.inbox import GOLDEN, md, settle, stored_output
+from tests.support.inbox import write_under as write
 
 
 def test_unchanged_files_are_not_read_again(settings, store, inbox, reads):

@@ -65,3 +65,16 @@ def count_reads(monkeypatch) -> list[str]:
 
     monkeypatch.setattr(ingest_module, "read_inbox_file", counting)
     return seen
+
+
+def md(title: str, body: str = "Body text.") -> str:
+    """A small Markdown article, dated."""
+    return f"---\ntitle: {title}\ndate: 2026-11-20\n---\n{body}\n"
+
+
+def write_under(inbox: Path, name: str, text: str) -> Path:
+    """A file at inbox/name, its folders made."""
+    path = inbox / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
