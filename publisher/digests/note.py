@@ -29,7 +29,7 @@ import nh3
 
 from publisher.config import Settings
 from publisher.errors import InputError
-from publisher.ingest.front_matter import parse_yaml
+from publisher.ingest.front_matter import load_mapping
 from publisher.ingest.markdown import FRONT_MATTER, markdown, paragraph_texts, read_date
 from publisher.ingest.scraped import decode
 
@@ -80,13 +80,8 @@ def read_note(path: Path, source: str, tz: ZoneInfo) -> Note:
     if not match:
         raise InputError(source, "no front matter: start the file with '---', then a line "
                                  "'until: 2026-12-24 18:00', then '---'")
-    meta = parse_yaml(match["meta"], source)
-    if not isinstance(meta, dict):
-        raise InputError(source, "front matter must be 'key: value' lines")
-    unknown = sorted(str(key) for key in meta if key not in KEYS)
-    if unknown:
-        raise InputError(source, f"unknown front matter key {unknown[0][:60]!r}: a note "
-                                 "takes only 'until'")
+    meta = load_mapping(match["meta"], source, KEYS, "its until",
+                        "a note takes only 'until'")
     until = read_until(meta.get("until"), source, tz)
     tokens = markdown.parse(match["body"] or "")
     paragraphs = paragraph_texts(tokens)

@@ -29,7 +29,7 @@ import nh3
 
 from publisher.errors import Gone, InputError, item_errors
 from publisher.ingest.files import read_inbox_file
-from publisher.ingest.front_matter import MAX_BYTES, parse_yaml
+from publisher.ingest.front_matter import load_mapping
 from publisher.ingest.markdown import FRONT_MATTER, markdown, read_date
 from publisher.ingest.scraped import decode
 
@@ -128,19 +128,7 @@ def parse_edition(data: bytes, slug: str, source: str, tz: ZoneInfo) -> EditionF
 
 
 def front_matter(text: str, source: str) -> dict:
-    if len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
-        raise InputError(source, f"front matter is over {MAX_BYTES:,} bytes")
-    # A date such as 2026-13-45 or an offset of +99:00 makes PyYAML's builders raise.
-    with item_errors(source, "front matter has a value that cannot be read (check its "
-                             "send_at)"):
-        meta = parse_yaml(text, source)
-    if not isinstance(meta, dict):
-        raise InputError(source, "front matter must be 'key: value' lines")
-    unknown = sorted(str(key) for key in meta if key not in KEYS)
-    if unknown:
-        raise InputError(source, f"unknown front matter key {unknown[0][:60]!r}: use "
-                                 f"{', '.join(KEYS)}")
-    return meta
+    return load_mapping(text, source, KEYS, "its send_at")
 
 
 def subject_of(value: object, source: str) -> str:

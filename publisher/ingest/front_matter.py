@@ -19,6 +19,7 @@ way; tests/test_front_matter_loaders.py checks that both build the same values.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 import yaml
@@ -88,23 +89,32 @@ class BoundedLoader(yaml.SafeLoader):
 
 def load_front_matter(text: str, source: str) -> dict[str, Any]:
     """The front matter as a dict of known keys; InputError for anything else."""
+    meta = load_mapping(text, source, sorted(KNOWN_KEYS), "its date")
+    for key in ("title", "author", "summary", "image", "id", "slug"):
+        if isinstance(meta.get(key), list | dict | set | bytes):
+            raise InputError(source, f"front matter {key} must be text, not a "
+                                     f"{type(meta[key]).__name__}")
+    return meta
+
+
+def load_mapping(text: str, source: str, keys: Sequence[str], check: str,
+                 hint: str = "") -> dict[str, Any]:
+    """Front matter text (an article's, an edition's, a note's) as a mapping of only
+    these keys, within the limits; InputError says what is wrong. `check`: the value to
+    look at when one cannot be read; `hint`: what to say of an unknown key."""
     size = len(text.encode("utf-8", "surrogatepass"))
     if size > MAX_BYTES:
         raise InputError(source, f"front matter is {size:,} bytes, over the limit of "
                                  f"{MAX_BYTES:,}: keep the body below the second '---'")
     # A date such as 2026-13-45 or an offset of +99:00 makes PyYAML's builders raise.
-    with item_errors(source, "front matter has a value that cannot be read (check its date)"):
+    with item_errors(source, f"front matter has a value that cannot be read (check {check})"):
         meta = parse_yaml(text, source)
     if not isinstance(meta, dict):
         raise InputError(source, "front matter must be 'key: value' lines")
-    unknown = sorted(str(key) for key in meta if key not in KNOWN_KEYS)
+    unknown = sorted(str(key) for key in meta if key not in keys)
     if unknown:
         raise InputError(source, f"unknown front matter key {unknown[0][:100]!r}: "
-                                 f"use {', '.join(sorted(KNOWN_KEYS))}")
-    for key in ("title", "author", "summary", "image", "id", "slug"):
-        if isinstance(meta.get(key), list | dict | set | bytes):
-            raise InputError(source, f"front matter {key} must be text, not a "
-                                     f"{type(meta[key]).__name__}")
+                                 f"{hint or 'use ' + ', '.join(keys)}")
     return meta
 
 
