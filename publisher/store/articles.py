@@ -23,6 +23,7 @@ from sqlalchemy import (
 )
 
 from publisher.article import Article, StoredArticle
+from publisher.store.bulk import BulkInsert
 from publisher.store.inbox_files import FileStat, record_files
 from publisher.store.schema import article_sections, articles, schema_version
 
@@ -322,23 +323,32 @@ def insert_articles(conn: Connection, new: list[Article], now: datetime,
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ARTICLES_LOCK_KEY})
     slugs = unique_slugs(conn, [a.slug for a in new])
-    conn.execute(insert(articles), [new_row(article, slug, now) | {"changed": change}
-                                    for article, slug in zip(new, slugs, strict=True)])
+    NEW_ARTICLES.execute(conn, [new_row(article, slug, now, change)
+                                for article, slug in zip(new, slugs, strict=True)])
     seqs = {}
     for part in chunks([a.id for a in new]):
         seqs.update(conn.execute(select(articles.c.id, articles.c.seq)
                                  .where(articles.c.id.in_(part))).all())
-    section_rows = [{"article_seq": seqs[a.id], "section": s, "published": a.published or now}
-                    for a in new for s in a.sections]
-    if section_rows:
-        conn.execute(insert(article_sections), section_rows)
+    NEW_SECTIONS.execute(conn, [(seqs[a.id], s, a.published or now)
+                                for a in new for s in a.sections])
 
 
-def new_row(article: Article, slug: str, now: datetime) -> dict:
-    row = article_columns(article)
-    row.update(id=article.id, slug=slug, stored_at=now, updated=now,
-               published=article.published or now)
-    return row
+# The columns of a new article's row, in the table's order (bulk.py): its values are
+# handed to the driver as they are, without SQLAlchemy's per-row processing.
+NEW_ARTICLES = BulkInsert(articles, (
+    "id", "slug", "title", "summary", "paragraphs", "body_html", "captions", "credit",
+    "author", "sections", "image", "link", "source", "source_index", "published",
+    "updated", "stored_at", "content_hash", "changed"))
+NEW_SECTIONS = BulkInsert(article_sections, ("article_seq", "section", "published"))
+
+
+def new_row(article: Article, slug: str, now: datetime, change: int) -> tuple:
+    """A NEW_ARTICLES row: stored and updated now, published now unless it says when."""
+    return (article.id, slug, article.title, article.summary, article.paragraphs,
+            article.body_html, article.captions, article.credit, article.author,
+            article.sections, article.image, article.link, article.source,
+            article.source_index, article.published or now, now, now,
+            article.content_hash, change)
 
 
 def article_columns(article: Article) -> dict:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 
+from publisher.store.bulk import BulkInsert
 from publisher.store.schema import inbox_files, inbox_folders, inbox_scan
 
 if TYPE_CHECKING:
@@ -175,19 +176,17 @@ def record_files(conn: Connection, plans: Sequence[FilePlan], now: datetime) -> 
         conn.execute(delete(inbox_files).where(chunk))
     conn.execute(update(inbox_scan).values(
         articles=inbox_scan.c.articles + sum(plan.count for plan in plans) - before))
-    conn.execute(insert(inbox_files), [
-        {"path": plan.path, "sha256": plan.sha256, "articles": plan.count, "seen_at": now,
-         "size": None, "mtime_ns": None, "ctime_ns": None, "inode": None}
-        | stat_column_values(plan.stat) for plan in plans])
+    FILE_ROWS.execute(conn, [(plan.path, plan.sha256, plan.count, now,
+                              *(plan.stat or NO_STAT)) for plan in plans])
+
+
+# A file's row as it is recorded, handed to the driver as it is (bulk.py).
+FILE_ROWS = BulkInsert(inbox_files, ("path", "sha256", "articles", "seen_at", "size",
+                                     "mtime_ns", "ctime_ns", "inode"))
+NO_STAT = (None, None, None, None)
 
 
 def stat_values(stat: FileStat | None) -> dict:
     size, mtime, ctime, inode = stat or (None, None, None, None)
     return {"s": size, "m": mtime, "c": ctime, "i": inode}
 
-
-def stat_column_values(stat: FileStat | None) -> dict:
-    if stat is None:
-        return {}
-    size, mtime, ctime, inode = stat
-    return {"size": size, "mtime_ns": mtime, "ctime_ns": ctime, "inode": inode}
