@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import JSON, Text, insert, select, type_coerce
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.dialects.postgresql import psycopg
@@ -14,7 +16,14 @@ from sqlalchemy.dialects.postgresql import psycopg
 from publisher.article import make_article
 from publisher.store import compact_json
 from publisher.store.articles import FilePlan
-from publisher.store.bulk import BulkInsert, converter, sqlite_time, utc_time
+from publisher.store.bulk import (
+    BulkInsert,
+    among,
+    compact_strings,
+    converter,
+    sqlite_time,
+    utc_time,
+)
 from publisher.store.schema import UTCDateTime, article_sections, articles, inbox_files
 
 NOW = datetime(2026, 3, 29, 1, 30, 15, 250_001, tzinfo=UTC)
@@ -177,3 +186,38 @@ def test_inbox_files_read_back_as_sqlalchemy_wrote_them(store):
     assert store.inbox_files.seen(["a/one.md", "a/two.md"]) == {
         "a/one.md": ("cd" * 32, 2, (1, 2, 3, (1 << 63) - 1)), "a/two.md": ("ef" * 32, 0, None)}
     assert store.inbox_files.articles_total() == 2
+
+
+@settings(deadline=None)
+@given(st.lists(st.text()) | st.tuples(st.text(), st.text()) |
+       st.lists(st.one_of(st.text(), st.integers(), st.none(), st.floats(allow_nan=False))))
+def test_lists_of_strings_are_joined_as_compact_json_writes_them(value):
+    assert compact_strings(value) == compact_json(value)
+
+
+KEYS = ["plain.md", 'with "quotes".md', "back\\slash.md", "مرحبا/ملف.md", "emoji \U0001F600.md",
+        "new\nline.md", "control\x01.md", "a/b/c.md", "%s and ?.md", "[1,2].md"]
+
+
+def test_among_finds_what_in_finds(store):
+    """Keys bound as one parameter (a JSON array on SQLite, an array on PostgreSQL) find
+    exactly the rows an IN list finds, whatever characters the keys hold."""
+    store.articles.save_files([FilePlan(key, "ab" * 32, 1) for key in [*KEYS, "other.md"]],
+                              NOW)
+    wanted = [*KEYS, "missing.md", "PLAIN.md", KEYS[0]]
+    column = inbox_files.c.path
+    with store.reading() as conn:
+        found = set(conn.execute(select(column).where(
+            among(store.dialect, column, wanted))).scalars())
+        listed = set(conn.execute(select(column).where(column.in_(wanted))).scalars())
+        assert conn.execute(select(column).where(among(store.dialect, column, []))).all() == []
+    assert found == listed == set(KEYS)
+    assert set(store.inbox_files.seen(wanted)) == set(KEYS)
+
+
+def test_many_keys_are_found_in_chunks(store):
+    keys = [f"s/{n:05d}.md" for n in range(6000)]
+    store.articles.save_files([FilePlan(key, "ab" * 32, 0) for key in keys], NOW)
+    assert set(store.inbox_files.seen([*keys[::2], "s/none.md"])) == set(keys[::2])
+    assert store.articles.refs_for_files({key: [] for key in keys[:3]}) == \
+        {key: [] for key in keys[:3]}

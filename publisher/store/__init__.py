@@ -8,7 +8,6 @@ queue behind the busy timeout instead of failing on a lock upgrade.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,6 +24,7 @@ from publisher.store.archive_entries import ArchiveEntryStore
 from publisher.store.articles import ArticleStore
 from publisher.store.bounces import BounceStore
 from publisher.store.browse import BrowseStore
+from publisher.store.bulk import compact_json
 from publisher.store.challenges import ChallengeStore
 from publisher.store.dashboard import DashboardStore
 from publisher.store.editions import EditionStore
@@ -109,10 +109,6 @@ def open_store(url: str, announce: Callable[[str], None] | None = None,
         raise StoreError(f"cannot open the database {safe_url(url)}: "
                          f"{str(exc.orig or exc).splitlines()[0]}") from exc
     return Store(engine)
-
-
-# Compact JSON, and text kept as UTF-8 rather than \u escapes: smaller rows, faster writes.
-compact_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def make_engine(url: str) -> Engine:

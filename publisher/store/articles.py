@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 
 from publisher.article import Article, StoredArticle
-from publisher.store.bulk import BulkInsert
+from publisher.store.bulk import BulkInsert, among
 from publisher.store.inbox_files import FileStat, record_files
 from publisher.store.schema import article_sections, articles, schema_version
 
@@ -115,19 +115,23 @@ class ArticleStore:
         by_source: dict[str, dict[str, StoredRef]] = {}
         by_id: dict[str, StoredRef] = {}
         ids = list({article_id for wanted in files.values() for article_id in wanted})
+        dialect = self.store.dialect
         with self.store.reading() as conn:
             for part in chunks(list(files)):
                 for *ref, source in conn.execute(
-                        select(*columns).where(articles.c.source.in_(part))):
+                        select(*columns).where(among(dialect, articles.c.source, part))):
                     by_source.setdefault(source, {})[ref[0]] = StoredRef(*ref)
             for part in chunks(ids):
                 for *ref, _source in conn.execute(
-                        select(*columns).where(articles.c.id.in_(part))):
+                        select(*columns).where(among(dialect, articles.c.id, part))):
                     by_id[ref[0]] = StoredRef(*ref)
         refs = {}
         for source, wanted in files.items():
-            found = dict(by_source.get(source, {}))
-            found.update((i, by_id[i]) for i in wanted if i in by_id)
+            found = by_source.get(source, {})
+            moved = [i for i in wanted if i in by_id]
+            if moved:  # (most files in a pass are new: nothing stored under either)
+                found = dict(found)
+                found.update((i, by_id[i]) for i in moved)
             refs[source] = list(found.values())
         return refs
 
@@ -328,7 +332,7 @@ def insert_articles(conn: Connection, new: list[Article], now: datetime,
     seqs = {}
     for part in chunks([a.id for a in new]):
         seqs.update(conn.execute(select(articles.c.id, articles.c.seq)
-                                 .where(articles.c.id.in_(part))).all())
+                                 .where(among(conn.dialect.name, articles.c.id, part))).all())
     NEW_SECTIONS.execute(conn, [(seqs[a.id], s, a.published or now)
                                 for a in new for s in a.sections])
 
@@ -383,7 +387,8 @@ def unique_slugs(conn: Connection, wanted: list[str]) -> list[str]:
     taken: set[str] = set()
     for part in chunks(sorted(set(wanted))):
         taken.update(conn.execute(select(articles.c.slug)
-                                  .where(articles.c.slug.in_(part))).scalars())
+                                  .where(among(conn.dialect.name, articles.c.slug, part)))
+                     .scalars())
     result = []
     for slug in wanted:
         candidate, n = slug, 1

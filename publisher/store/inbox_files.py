@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 
-from publisher.store.bulk import BulkInsert
+from publisher.store.bulk import BulkInsert, among
 from publisher.store.schema import inbox_files, inbox_folders, inbox_scan
 
 if TYPE_CHECKING:
@@ -42,16 +42,17 @@ class InboxFileStore:
                 return seen_rows(conn.execute(SEEN).all())
             paths = storable(paths)
             return seen_rows([row for start in range(0, len(paths), CHUNK)
-                              for row in conn.execute(SEEN.where(
-                                  inbox_files.c.path.in_(list(paths[start:start + CHUNK]))))])
+                              for row in conn.execute(SEEN.where(among(
+                                  conn.dialect.name, inbox_files.c.path,
+                                  paths[start:start + CHUNK])))])
 
     def stats(self, paths: Sequence[str]) -> dict[str, FileStat | None]:
         """The recorded stat of the files at `paths` (None: read it again)."""
         paths = storable(paths)
         with self.store.reading() as conn:
             return {row[0]: stat_of_row(row) for start in range(0, len(paths), CHUNK)
-                    for row in conn.execute(STATS.where(
-                        inbox_files.c.path.in_(list(paths[start:start + CHUNK]))))}
+                    for row in conn.execute(STATS.where(among(
+                        conn.dialect.name, inbox_files.c.path, paths[start:start + CHUNK])))}
 
     def stats_in(self, folder: str, names: Sequence[str]) -> dict[str, FileStat | None]:
         """The recorded stat of the files `names` right in `folder` ("": the inbox
@@ -170,7 +171,7 @@ def record_files(conn: Connection, plans: Sequence[FilePlan], now: datetime) -> 
     paths = [plan.path for plan in plans]
     before = 0  # the articles the files had, for inbox_scan's total
     for start in range(0, len(paths), CHUNK):
-        chunk = inbox_files.c.path.in_(paths[start:start + CHUNK])
+        chunk = among(conn.dialect.name, inbox_files.c.path, paths[start:start + CHUNK])
         before += conn.execute(select(func.coalesce(func.sum(inbox_files.c.articles), 0))
                                .where(chunk)).scalar()
         conn.execute(delete(inbox_files).where(chunk))
