@@ -8,10 +8,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from pathlib import Path
 
 from publisher.ingest import inbox as ingest_module
 from publisher.ingest.inbox import ingest
-from publisher.ingest.scan import MARKER, scan_clock
+from publisher.ingest.scan import MARKER, changed_entries, scan_clock
 from tests.support import NOW
 from tests.support.inbox import GOLDEN, md, settle, stored_output
 from tests.support.inbox import write_under as write
@@ -233,3 +234,14 @@ def test_version_9_adds_the_stat_columns_to_an_older_store(tmp_path):
         assert store.inbox_files.seen()["a.md"].stat is None
     finally:
         store.close()
+
+
+def test_files_are_read_in_the_order_of_their_paths(tmp_path):
+    """changed_entries sorts by the keys' parts as strings: the order sorted Paths have,
+    where a plain string sort would differ ("a-b/c" before "a/b": "-" sorts before "/")."""
+    keys = ["a/b.md", "a-b/c.md", "a.b/x.md", "a b/y.md", "a/b/c.md", "a/a.md", "b.md",
+            "a0/z.md", "A/b.md", "ä/b.md", "a/b.md.txt"]
+    entries = [(key, str(tmp_path / key), None) for key in keys]
+    paths, unchanged = changed_entries(entries, {})
+    assert paths == sorted(Path(path) for _key, path, _info in entries)
+    assert unchanged == 0

@@ -83,7 +83,7 @@ def check_entry(path: Path, key: str) -> None:
         raise InputError(printable(key), "the file name is not valid UTF-8: rename it "
                                          "(the name is part of its articles' ids)") from None
     try:
-        mode = path.lstat().st_mode
+        mode = os.lstat(path).st_mode
     except FileNotFoundError as exc:
         raise Vanished(key) from exc
     if stat.S_ISLNK(mode):
@@ -110,7 +110,7 @@ def read_inbox_file(inbox: Path, path: Path, key: str, max_bytes: int,
         if not path.is_file():
             raise InputError(key, NOT_REGULAR) from exc
         raise InputError(key, f"cannot be opened ({exc.strerror})") from exc
-    with os.fdopen(fd, "rb") as handle:
+    try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise InputError(key, NOT_REGULAR)
@@ -119,11 +119,25 @@ def read_inbox_file(inbox: Path, path: Path, key: str, max_bytes: int,
                                   "inbox: copy it in instead of linking it")
         # As many bytes as it has (one more shows it grew): asking for max_bytes + 1
         # allocates that much for every file, which cost more than the read.
+        # Read by os.read: a buffered file object per file cost more than the read.
         size = min(info.st_size, max_bytes) + 1
-        data = handle.read(size)
+        data = os.read(fd, size)
+        if len(data) < size - 1:  # short of its size: it shrank, or the read was cut
+            data = read_on(fd, data, size)
         if len(data) == size and size <= max_bytes:  # it grew since: read on to the limit
-            data += handle.read(max_bytes + 1 - size)
+            data = read_on(fd, data, max_bytes + 1)
         return checked_bytes(data, key, max_bytes), info
+    finally:
+        os.close(fd)
+
+
+def read_on(fd: int, data: bytes, size: int) -> bytes:
+    """`data` and what follows it, up to `size` bytes in all or the end of the file."""
+    parts, got = [data], len(data)
+    while got < size and (more := os.read(fd, size - got)):
+        parts.append(more)
+        got += len(more)
+    return b"".join(parts)
 
 
 FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY

@@ -77,8 +77,11 @@ def changed_entries(entries: Iterable[Entry],
                 S_ISREG(info.st_mode) and stat_of(info) == record.stat:
             unchanged += record.articles
             continue
-        wanted.append(Path(path))
-    return sorted(wanted), unchanged
+        wanted.append((key.split("/"), path))
+    # In the order of the Paths (by their parts; every path is the inbox's and its
+    # key), sorted as strings: comparing 100,000 Paths cost more than reading a file.
+    wanted.sort()
+    return [Path(path) for _parts, path in wanted], unchanged
 
 
 def skipped(name: str, top: bool) -> bool:
