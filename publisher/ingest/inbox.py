@@ -236,6 +236,9 @@ def suffix_of(key: str) -> str:
 
 def reconcile(plan: FilePlan, parsed: list[Article], refs: list[StoredRef]) -> FilePlan:
     """Sort parsed articles into the plan's new, edited (under the stored id) and moved."""
+    if not refs:  # a new file, the usual case in a big pass: all of its articles are new
+        plan.new.extend(parsed)
+        return plan
     by_id = {ref.id: ref for ref in refs}
     parsed_ids = {article.id for article in parsed}
     # A stored article whose id is gone from the file had its title edited if a new

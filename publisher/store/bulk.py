@@ -143,13 +143,22 @@ def utc_time(value: datetime | None) -> datetime | None:
 def sqlite_time(value: datetime | None) -> str | None:
     """UTCDateTime's value for SQLite: the naive UTC text SQLAlchemy's DATETIME writes
     ("YYYY-MM-DD HH:MM:SS.ffffff", microseconds always)."""
+    global last_time
     if value is None:
         return None
+    if value is last_time[0]:  # a pass's `now`: four times in each new file's rows
+        return last_time[1]
     if value.tzinfo is UTC:  # the usual case: the text without its "+00:00"
-        return value.isoformat(" ", "microseconds")[:-6]
-    if value.tzinfo is None:
+        text = value.isoformat(" ", "microseconds")[:-6]
+    elif value.tzinfo is None:
         raise ValueError(f"naive datetime {value!r}: pass aware UTC")
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    else:
+        text = value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    last_time = (value, text)  # one assignment: safe across threads
+    return text
+
+
+last_time: tuple[datetime | None, str | None] = (None, None)
 
 
 def compact_strings(value: Any) -> str:
