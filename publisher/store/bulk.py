@@ -146,8 +146,9 @@ def sqlite_time(value: datetime | None) -> str | None:
     global last_time
     if value is None:
         return None
-    if value is last_time[0]:  # a pass's `now`: four times in each new file's rows
-        return last_time[1]
+    cached = last_time  # read once: another thread may replace it meanwhile
+    if value is cached[0]:  # a pass's `now`: four times in each new file's rows
+        return cached[1]
     if value.tzinfo is UTC:  # the usual case: the text without its "+00:00"
         text = value.isoformat(" ", "microseconds")[:-6]
     elif value.tzinfo is None:
