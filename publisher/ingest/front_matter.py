@@ -32,6 +32,7 @@ from yaml.events import (
 )
 
 from publisher.errors import InputError, item_errors
+from publisher.ingest.flat_yaml import load_flat
 
 MAX_BYTES = 64 * 1024      # front matter is a dozen short lines; this is generous
 MAX_DEPTH = 16             # the top mapping, a list of sections: depth 3
@@ -119,7 +120,12 @@ def load_mapping(text: str, source: str, keys: Sequence[str], check: str,
 
 
 def parse_yaml(text: str, source: str, fast: bool = True) -> Any:
-    """The YAML's one document; `fast` takes libyaml's way when it is there."""
+    """The YAML's one document; `fast`: flat `key: value` lines are read without a
+    parser (flat_yaml.py), other text takes libyaml's way when it is there."""
+    if fast:
+        meta = load_flat(text)
+        if meta is not None:
+            return meta
     if fast and CLoader is not None:
         try:
             if not FLAT.match(text):
