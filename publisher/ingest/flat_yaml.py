@@ -33,6 +33,7 @@ full of YAML's special cases.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 
 from yaml.constructor import SafeConstructor
@@ -40,7 +41,7 @@ from yaml.nodes import ScalarNode
 from yaml.resolver import Resolver
 
 LINE = re.compile(r"([A-Za-z_][A-Za-z0-9_-]{0,127}):"
-                  r"(?: +([^-?:,\[\]{}#&*!|>'\"%@` ].*?))? *")
+                  r"(?: +([^-?:,\[\]{}#&*!|>'\"%@` ](?:.*[^ ])?))? *")
 # What both parsers read inside a plain scalar as the character itself ("\n" ends lines).
 NOT_PLAIN = re.compile("[^\n\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd"
                        "\U00010000-\U0010ffff]")
@@ -62,7 +63,7 @@ def load_flat(text: str) -> dict[str, Any] | None:
         if match is None:
             return None
         key, value = match[1], match[2] or ""
-        if key in meta or resolve(key) != STR or ": " in value or " #" in value \
+        if key in meta or not plain_key(key) or ": " in value or " #" in value \
                 or value.endswith(":"):
             return None
         tag = resolve(value)
@@ -77,6 +78,12 @@ def load_flat(text: str) -> dict[str, Any] | None:
         except Exception:  # a value PyYAML cannot build: the loaders say why
             return None
     return meta
+
+
+@lru_cache(maxsize=1024)
+def plain_key(key: str) -> bool:
+    """Whether the resolvers read key as a string (a dozen keys, over and over)."""
+    return resolve(key) == STR
 
 
 def resolve(value: str) -> str:
