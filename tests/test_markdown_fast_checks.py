@@ -14,6 +14,7 @@ from html import unescape
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from publisher.article import image_url_problem
 from publisher.ingest import cmark
 
 EXAMPLES = int(os.environ.get("PUBLISHER_FUZZ_EXAMPLES", "300"))
@@ -87,3 +88,13 @@ def test_html_texts_cuts_and_measures_as_its_plain_form(html):
     walk_only = depth_plain(html) > cmark.MAX_DEPTH or "<blockquote>\n</blockquote>" in html
     expected = None if walk_only else texts_plain(html)
     assert cmark.html_texts(html, "") == expected
+
+
+@BOUNDED
+@given(st.text(max_size=12))
+@example("http://x/\x7f.png")
+@example("http://x/\x20.png")
+@example("http://x/\x21.png")
+def test_image_url_spaces_and_controls_found_as_before(url):
+    plain = any(ord(char) <= 0x20 or ord(char) == 0x7F for char in url)
+    assert (image_url_problem(url) == "has spaces or control characters in it") == plain
