@@ -117,8 +117,7 @@ def timed_ingest(folder: Path, expected: int, serial: bool = False) -> Rate:
     workers_cpu = []
 
     def counted_stop(self):  # the workers' CPU time, read before they exit
-        if self.pool is not None:
-            workers_cpu.extend(cpu_seconds(pid) for pid in list(self.pool._processes or ()))
+        workers_cpu.extend(cpu_seconds(pid) for pid in self.pids())
         stop(self)
 
     parallel.Parsing.stop = counted_stop
@@ -159,8 +158,10 @@ from publisher.ingest.parse import ParseOptions
 started = time.perf_counter()
 with parallel.Parsing(ParseOptions(256 * 1024, "UTC"), 10**9, None) as parsing:
     parsing.start_once()
-    for _ in range(parsing.workers):
-        parsing.pool.submit(parallel.parse_chunk, []).result()
+    for worker in parsing.live:
+        worker.send([])
+    for worker in parsing.live:
+        worker.answer()
 print(time.perf_counter() - started)
 """
 

@@ -130,8 +130,7 @@ def timed_with_workers(work) -> float:
     stop, workers = parallel.Parsing.stop, []
 
     def counted_stop(self):
-        if self.pool is not None:
-            workers.extend(process_cpu(pid) for pid in list(self.pool._processes or ()))
+        workers.extend(process_cpu(pid) for pid in self.pids())
         stop(self)
 
     parallel.Parsing.stop = counted_stop

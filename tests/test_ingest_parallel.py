@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import threading
 from contextlib import contextmanager
 
@@ -65,16 +66,16 @@ def many(monkeypatch):
 
 @pytest.fixture
 def pools(monkeypatch):
-    """The worker pools the passes start."""
+    """The worker processes the passes start (parallel.Worker), in order."""
     started = []
-    real = parallel.Parsing.start
+    real = parallel.Parsing.spawn
 
-    def start(self):
-        pool = real(self)
-        started.append(pool)
-        return pool
+    def spawn(self):
+        worker = real(self)
+        started.append(worker)
+        return worker
 
-    monkeypatch.setattr(parallel.Parsing, "start", start)
+    monkeypatch.setattr(parallel.Parsing, "spawn", spawn)
     return started
 
 
@@ -121,8 +122,32 @@ def test_a_worker_that_dies_costs_no_file(settings, store, many, pools, tmp_path
     monkeypatch.setattr(parallel, "CRASH_ON", "story-010.md")
     with caplog.at_level(logging.ERROR, logger=parallel.__name__):
         report = ingest(settings, store, NOW)
-    assert "worker died" in caplog.text
-    assert len(pools) == 2  # the pool that broke, and the one that took the next chunks
+    assert caplog.text.count("worker died") == 1
+    # The workers, and the one that took the place of the one that died.
+    assert len(pools) == parallel.worker_count() + 1
+    assert (report.new, report.quarantined) == counts
+    assert outcome(settings, store) == expected
+
+
+def test_a_worker_killed_between_chunks_costs_no_file(settings, store, many, pools,
+                                                      tmp_path, monkeypatch, caplog):
+    """As the OOM killer would: the worker is gone before its chunk is sent to it."""
+    counts, expected = serial_outcome(tmp_path)
+    fill(settings)
+    spawn = parallel.Parsing.spawn
+
+    def spawn_one_killed(self):
+        worker = spawn(self)
+        if len(pools) == 1:
+            os.kill(worker.process.pid, signal.SIGKILL)
+            worker.process.join()
+        return worker
+
+    monkeypatch.setattr(parallel.Parsing, "spawn", spawn_one_killed)
+    with caplog.at_level(logging.ERROR, logger=parallel.__name__):
+        report = ingest(settings, store, NOW)
+    assert caplog.text.count("worker died") == 1
+    assert len(pools) == parallel.worker_count() + 1
     assert (report.new, report.quarantined) == counts
     assert outcome(settings, store) == expected
 
@@ -134,7 +159,8 @@ def test_workers_that_keep_dying_leave_the_pass_to_this_process(settings, store,
     fill(settings)
     monkeypatch.setattr(parallel, "CRASH_ON", "story-")  # every chunk kills its worker
     report = ingest(settings, store, NOW)
-    assert len(pools) == 1 + parallel.MAX_RESTARTS
+    assert len(pools) == parallel.worker_count() + parallel.MAX_RESTARTS
+    assert all(not worker.process.is_alive() for worker in pools)
     assert (report.new, report.quarantined) == counts
     assert outcome(settings, store) == expected
 
@@ -168,7 +194,8 @@ def test_a_chunk_whose_answer_fails_is_parsed_here(settings, store, many, pools,
     fill(settings)
     monkeypatch.setattr(parallel, "parse_chunk", failing_chunk)
     report = ingest(settings, store, NOW)
-    assert "came back from a worker broken" in caplog.text and len(pools) == 1
+    assert "came back from a worker broken" in caplog.text
+    assert len(pools) == parallel.worker_count()  # a failed answer is not a death
     assert (report.new, report.quarantined) == counts
     assert outcome(settings, store) == expected
 
@@ -176,7 +203,7 @@ def test_a_chunk_whose_answer_fails_is_parsed_here(settings, store, many, pools,
 def test_files_touched_not_changed_start_no_workers(settings, store, many, pools):
     fill(settings)
     first = ingest(settings, store, NOW)
-    assert len(pools) == 1
+    assert len(pools) == parallel.worker_count()
     for path in settings.path("articles").rglob("story-*.md"):
         os.utime(path, ns=(1_700_000_000_000_000_000, 1_700_000_000_000_000_000))
     pools.clear()
@@ -207,10 +234,8 @@ def test_the_workers_are_stopped_however_the_pass_ends(settings, store, many, po
     monkeypatch.setattr(inbox_module, "read_file", read_file)
     with pytest.raises(failure):
         ingest(settings, store, NOW)
-    [pool] = pools
-    processes = list(pool._processes.values()) if pool._processes else []
-    assert all(not process.is_alive() for process in processes)
-    assert pool._shutdown_thread
+    assert len(pools) == parallel.worker_count()
+    assert all(not worker.process.is_alive() for worker in pools)
 
 
 def test_the_c_engine_failing_in_a_worker_is_the_files_error(settings, monkeypatch):
