@@ -11,11 +11,13 @@ import re
 import string
 from html import unescape
 
+import nh3
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from publisher.article import image_url_problem
 from publisher.ingest import cmark
+from publisher.ingest.markdown import sanitize
 
 EXAMPLES = int(os.environ.get("PUBLISHER_FUZZ_EXAMPLES", "300"))
 BOUNDED = settings(max_examples=EXAMPLES, deadline=None, derandomize=EXAMPLES <= 300,
@@ -98,3 +100,12 @@ def test_html_texts_cuts_and_measures_as_its_plain_form(html):
 def test_image_url_spaces_and_controls_found_as_before(url):
     plain = any(ord(char) <= 0x20 or ord(char) == 0x7F for char in url)
     assert (image_url_problem(url) == "has spaces or control characters in it") == plain
+
+
+@BOUNDED
+@given(st.lists(HTML_PIECES | st.sampled_from([
+    "<script>x</script>", '<a href="javascript:x">', '<img src="data:x" onerror="y">',
+    "<!-- c -->", "<table><tr><td>", '<p style="color:red">', "<iframe>", "&lt;", "<b>"]),
+    max_size=30).map("".join))
+def test_the_sanitiser_built_once_cleans_as_nh3_clean(html):
+    assert sanitize(html) == nh3.clean(html)
