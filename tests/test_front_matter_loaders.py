@@ -43,6 +43,8 @@ CASES = [
     "title: [unclosed",
     "\ttitle: tab",
     "title: !!binary aGk=",
+    "title: !",  # libyaml: '' (not plain), PyYAML: None (found by the generated texts)
+    "title: T\nsummary: ! x\nauthor: !",
     "title: !!python/object:os.system x",
     "- a list\n- not a mapping",
 ]

@@ -45,6 +45,10 @@ class TooCostly(Exception):
     """The front matter would cost more than its limits allow."""
 
 
+class LibyamlDiffers(Exception):
+    """Text libyaml reads otherwise than PyYAML's pure loader: read the pure way."""
+
+
 CLoader = getattr(yaml, "CSafeLoader", None)  # None: PyYAML built without libyaml
 # Front matter as nearly every file has it: one `key: value` line per key, no value
 # starting a collection, an anchor, an alias, a tag, a block or quoted scalar. Such text
@@ -158,7 +162,8 @@ def check_events(events) -> None:
     events as its composer counts nodes: depth, and expanded size with every alias
     counted in full; an alias to a node still open is recursive. Where the composer
     itself would fail (an unknown or repeated anchor, a second document), the walk
-    stops and leaves the error to the load that follows."""
+    stops and leaves the error to the load that follows. LibyamlDiffers where libyaml
+    would read a value otherwise than the pure loader (an empty value tagged '!')."""
     expanded = 0
     open_nodes: list[tuple[int, str | None]] = []  # (expanded at its start, its anchor)
     sizes: dict[str, int] = {}  # anchor -> expanded size of its complete node
@@ -170,6 +175,10 @@ def check_events(events) -> None:
             if event.anchor not in sizes:
                 return
             expanded += sizes[event.anchor]
+        elif isinstance(event, ScalarEvent) and event.tag == "!" and not event.value:
+            # `key: !`: libyaml marks the empty value not plain (so ''), PyYAML plain
+            # (so None). The pure loader reads it, as it would without libyaml.
+            raise LibyamlDiffers("an empty value tagged '!'")
         elif isinstance(event, ScalarEvent | CollectionStartEvent):
             if len(open_nodes) + 1 > MAX_DEPTH:
                 raise TooCostly(f"values are nested more than {MAX_DEPTH} deep")
