@@ -29,7 +29,8 @@ class Trickler:
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/feed.xml"
         self.stop = threading.Event()
-        threading.Thread(target=self.serve, daemon=True).start()
+        self.server = threading.Thread(target=self.serve, daemon=True)
+        self.server.start()
 
     def serve(self) -> None:
         self.listener.settimeout(0.1)
@@ -58,6 +59,7 @@ class Trickler:
 
     def close(self) -> None:
         self.stop.set()
+        self.server.join()  # out of accept() first: closing under it raises EBADF there
         self.listener.close()
 
 
