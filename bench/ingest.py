@@ -18,7 +18,8 @@ Prints, each a median of --repeat runs in fresh SQLite stores:
 The machine is shared: the load average is printed beside the figures, and each rate
 is given twice: by wall time, and by this process's CPU time (articles per CPU-second,
 which waiting for a busy machine's cores does not lower; the workers' CPU time is
-counted in, read from /proc as the pool stops).
+counted in, read from /proc as the pool stops). The CPU a Markdown file costs is also
+split: in the workers (parse), in this process (read, hash, store).
 """
 
 from __future__ import annotations
@@ -131,7 +132,12 @@ def timed_ingest(folder: Path, expected: int, serial: bool = False) -> Rate:
         parallel.PARALLEL_FILES, parallel.Parsing.stop = saved, stop
         store.close()
     assert report.new == expected and report.quarantined == 0, report.line()
+    if workers_cpu:  # ms of CPU per file: in the workers, in this process
+        CPU_SPLIT.append((sum(workers_cpu) * 1000 / expected, cpu * 1000 / expected))
     return expected / elapsed, expected / (cpu + sum(workers_cpu))
+
+
+CPU_SPLIT: list[tuple[float, float]] = []  # each worker pass's (workers', this process's)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -259,6 +265,10 @@ def ingest_rates(args: argparse.Namespace) -> None:
           f"{md[0] / base[0]:.2f}x | {md[1] / base[1]:.2f}x")
     saved = 1 / base[0] - 1 / md[0]  # wall seconds a file costs less with the workers
     crossover = f"{start / saved:,.0f} files" if saved > 0 else "never (no gain here)"
+    workers_ms, here_ms = (statistics.median(split[i] for split in CPU_SPLIT) for i in (0, 1))
+    print(f"  CPU per file, workers {workers_ms:.3f} ms + this process {here_ms:.3f} ms; "
+          f"baseline, serial markdown-it: {1000 / base[1]:.3f} ms; ratio "
+          f"{1000 / base[1] / (workers_ms + here_ms):.2f}x")
     print(f"  workers' start: {start * 1000:.0f} ms; they pay for it from {crossover} "
           f"(threshold PARALLEL_FILES = {parallel.PARALLEL_FILES})")
     print(f"scraped, {args.scraped:,} in files of {args.per_file}: {dump[0]:8,.0f} | "

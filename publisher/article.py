@@ -22,6 +22,7 @@ MAX_TITLE_CHARS = 1000  # a longer first line is a paragraph, not a title
 FIRST_YEAR, LAST_YEAR = 1900, 8999
 IMAGE_SCHEMES = {"", "http", "https"}  # "": a path under [site] url
 NOT_IN_SECTION_NAME = re.compile(r"[^a-z0-9]+")
+SPACE_OR_CONTROL = re.compile(r"[\x00-\x20\x7f]")  # in C (a Python loop: ~3% of a parse)
 
 
 @dataclass(frozen=True)
@@ -156,7 +157,7 @@ def published_utc(moment: datetime, source: str) -> datetime:
 def image_url_problem(url: str) -> str | None:
     """Why an image URL from a stranger cannot be used; None when it can. Only http(s)
     and paths under the site: never javascript:, data:, file: and the like."""
-    if any(ord(char) <= 0x20 or ord(char) == 0x7F for char in url):
+    if SPACE_OR_CONTROL.search(url):
         return "has spaces or control characters in it"
     try:
         scheme = urlsplit(url).scheme.lower()

@@ -43,6 +43,10 @@ CASES = [
     "title: [unclosed",
     "\ttitle: tab",
     "title: !!binary aGk=",
+    "title: !",  # libyaml: '' (not plain), PyYAML: None (found by the generated texts)
+    "title: T\nsummary: ! x\nauthor: !",
+    "title: >#",  # libyaml: '', PyYAML: not valid YAML (found by the generated texts)
+    "title: T\nsummary: |-2#\n  x",
     "title: !!python/object:os.system x",
     "- a list\n- not a mapping",
 ]

@@ -32,6 +32,7 @@ from yaml.events import (
 )
 
 from publisher.errors import InputError, item_errors
+from publisher.ingest.flat_yaml import load_flat
 
 MAX_BYTES = 64 * 1024      # front matter is a dozen short lines; this is generous
 MAX_DEPTH = 16             # the top mapping, a list of sections: depth 3
@@ -44,6 +45,10 @@ class TooCostly(Exception):
     """The front matter would cost more than its limits allow."""
 
 
+class LibyamlDiffers(Exception):
+    """Text libyaml reads otherwise than PyYAML's pure loader: read the pure way."""
+
+
 CLoader = getattr(yaml, "CSafeLoader", None)  # None: PyYAML built without libyaml
 # Front matter as nearly every file has it: one `key: value` line per key, no value
 # starting a collection, an anchor, an alias, a tag, a block or quoted scalar. Such text
@@ -51,6 +56,11 @@ CLoader = getattr(yaml, "CSafeLoader", None)  # None: PyYAML built without libya
 # of its events is skipped (the load after it still refuses what is not valid YAML).
 FLAT = re.compile(r"(?:[A-Za-z_][A-Za-z0-9_-]*:(?:[ \t]+[^\s&*\[\]{}!|>?'\"%@`#,-][^\n]*"
                   r"|[ \t]*)(?:\n|\Z))*\Z")  # one way to match a line: linear time
+
+
+# `key: >#`, `key: |-#`: libyaml reads an empty block scalar, PyYAML refuses the text.
+# (It over-matches, "a|#b" in a plain value: such text is read the pure way, no less right.)
+GLUED_COMMENT = re.compile(r"[|>][-+0-9]*#")
 
 
 class BoundedLoader(yaml.SafeLoader):
@@ -119,10 +129,17 @@ def load_mapping(text: str, source: str, keys: Sequence[str], check: str,
 
 
 def parse_yaml(text: str, source: str, fast: bool = True) -> Any:
-    """The YAML's one document; `fast` takes libyaml's way when it is there."""
+    """The YAML's one document; `fast`: flat `key: value` lines are read without a
+    parser (flat_yaml.py), other text takes libyaml's way when it is there."""
+    if fast:
+        meta = load_flat(text)
+        if meta is not None:
+            return meta
     if fast and CLoader is not None:
         try:
             if not FLAT.match(text):
+                if GLUED_COMMENT.search(text):
+                    raise LibyamlDiffers("a block scalar header with '#' glued to it")
                 check_events(yaml.parse(text, Loader=CLoader))
             return yaml.load(text, Loader=CLoader) or {}
         except Exception:  # the pure loader below says what is wrong
@@ -152,7 +169,8 @@ def check_events(events) -> None:
     events as its composer counts nodes: depth, and expanded size with every alias
     counted in full; an alias to a node still open is recursive. Where the composer
     itself would fail (an unknown or repeated anchor, a second document), the walk
-    stops and leaves the error to the load that follows."""
+    stops and leaves the error to the load that follows. LibyamlDiffers where libyaml
+    would read a value otherwise than the pure loader (an empty value tagged '!')."""
     expanded = 0
     open_nodes: list[tuple[int, str | None]] = []  # (expanded at its start, its anchor)
     sizes: dict[str, int] = {}  # anchor -> expanded size of its complete node
@@ -164,6 +182,10 @@ def check_events(events) -> None:
             if event.anchor not in sizes:
                 return
             expanded += sizes[event.anchor]
+        elif isinstance(event, ScalarEvent) and event.tag == "!" and not event.value:
+            # `key: !`: libyaml marks the empty value not plain (so ''), PyYAML plain
+            # (so None). The pure loader reads it, as it would without libyaml.
+            raise LibyamlDiffers("an empty value tagged '!'")
         elif isinstance(event, ScalarEvent | CollectionStartEvent):
             if len(open_nodes) + 1 > MAX_DEPTH:
                 raise TooCostly(f"values are nested more than {MAX_DEPTH} deep")
