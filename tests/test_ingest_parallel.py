@@ -120,13 +120,7 @@ def test_a_worker_that_dies_costs_no_file(settings, store, many, pools, tmp_path
     counts, expected = serial_outcome(tmp_path)
     fill(settings)
     monkeypatch.setattr(parallel, "CRASH_ON", "story-010.md")
-    with caplog.at_level(logging.ERROR, logger=parallel.__name__):
-        report = ingest(settings, store, NOW)
-    assert caplog.text.count("worker died") == 1
-    # The workers, and the one that took the place of the one that died.
-    assert len(pools) == parallel.worker_count() + 1
-    assert (report.new, report.quarantined) == counts
-    assert outcome(settings, store) == expected
+    assert_one_death_costs_no_file(settings, store, pools, caplog, counts, expected)
 
 
 def test_a_worker_killed_between_chunks_costs_no_file(settings, store, many, pools,
@@ -144,9 +138,16 @@ def test_a_worker_killed_between_chunks_costs_no_file(settings, store, many, poo
         return worker
 
     monkeypatch.setattr(parallel.Parsing, "spawn", spawn_one_killed)
+    assert_one_death_costs_no_file(settings, store, pools, caplog, counts, expected)
+
+
+def assert_one_death_costs_no_file(settings, store, pools, caplog, counts, expected):
+    """A pass in which one worker dies: seen once, one worker started in its place, and
+    the store and quarantine a serial pass leaves."""
     with caplog.at_level(logging.ERROR, logger=parallel.__name__):
         report = ingest(settings, store, NOW)
     assert caplog.text.count("worker died") == 1
+    # The workers, and the one that took the place of the one that died.
     assert len(pools) == parallel.worker_count() + 1
     assert (report.new, report.quarantined) == counts
     assert outcome(settings, store) == expected
