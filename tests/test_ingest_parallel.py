@@ -134,7 +134,7 @@ def test_a_worker_killed_between_chunks_costs_no_file(settings, store, many, poo
         worker = spawn(self)
         if len(pools) == 1:
             os.kill(worker.process.pid, signal.SIGKILL)
-            worker.process.join()
+            worker.process.wait()
         return worker
 
     monkeypatch.setattr(parallel.Parsing, "spawn", spawn_one_killed)
@@ -161,7 +161,7 @@ def test_workers_that_keep_dying_leave_the_pass_to_this_process(settings, store,
     monkeypatch.setattr(parallel, "CRASH_ON", "story-")  # every chunk kills its worker
     report = ingest(settings, store, NOW)
     assert len(pools) == parallel.worker_count() + parallel.MAX_RESTARTS
-    assert all(not worker.process.is_alive() for worker in pools)
+    assert all(worker.process.poll() is not None for worker in pools)
     assert (report.new, report.quarantined) == counts
     assert outcome(settings, store) == expected
 
@@ -236,7 +236,7 @@ def test_the_workers_are_stopped_however_the_pass_ends(settings, store, many, po
     with pytest.raises(failure):
         ingest(settings, store, NOW)
     assert len(pools) == parallel.worker_count()
-    assert all(not worker.process.is_alive() for worker in pools)
+    assert all(worker.process.poll() is not None for worker in pools)
 
 
 def test_the_c_engine_failing_in_a_worker_is_the_files_error(settings, monkeypatch):

@@ -64,7 +64,7 @@ class IngestReport:
 # Files are stored in batches: one transaction per batch keeps ingest fast, and a batch
 # holds its files' records too, so a crash leaves each file either done or not started.
 # The stored articles a batch's files may touch are looked up once for the whole batch.
-BATCH_ARTICLES = 2000
+BATCH_ARTICLES = 1000
 
 
 def ingest(settings: Settings, store: Store, now: datetime,
@@ -97,8 +97,11 @@ def ingest(settings: Settings, store: Store, now: datetime,
     folders = Folders(inbox)
     reads = (read_file(path, inbox, settings, seen, report, folders) for path in paths)
     # Parsed here, or by worker processes when there are many (parallel.py); in order.
+    # Their size by the stats listed (bytes of files that turn out unchanged included).
+    size = sum(info.st_size for _key, _path, info in entries if info is not None)
     with folders, Parsing(options_of(settings), len(paths),
-                          lambda data, key: parse_bytes(data, key, settings)) as parsing:
+                          lambda data, key: parse_bytes(data, key, settings),
+                          size) as parsing:
         for read in parsing.run(reads):
             batch.add(settled(read, inbox, now, report))
     batch.flush()

@@ -1,36 +1,46 @@
-"""Parse stage, on every core: a pass with many files to parse sends their bytes to
-worker processes in chunks and takes back each file's Articles (or why it cannot become
-any), in the files' order. Reading (files.py's checks), hashing, reconciling, storing and
+"""Parse stage, on every core: a pass with much to parse sends the files' bytes to worker
+processes in chunks and takes back each file's Articles (or why it cannot become any),
+in the files' order. Reading (files.py's checks), hashing, reconciling, storing and
 quarantining stay in this process, so a parallel pass stores what a serial one does.
 
 - Engines: workers render Markdown with cmark-gfm where it agrees with markdown-it
   (cmark.py); this process parses with markdown-it alone (pure Python: it raises, it
   cannot crash). So C code only ever runs where its crash is contained.
-- Only a pass with at least PARALLEL_FILES files to parse starts workers: starting them
-  costs more than parsing a few files here (bench/ingest.py measures the crossover), and
-  a cron pass with one new file must not pay it.
-- Workers are started by `forkserver` (`spawn` where there is none), never `fork`: the
-  daemon has threads, and forking a process that has threads is unsafe.
-- Each worker has a pipe of its own and one chunk at a time, and this process waits on
-  the pipe and the process's exit at once: a worker that dies (a crash in C code, the
-  OOM killer) is seen at once, its chunk is parsed again here, file by file, by
-  markdown-it, and a new worker takes its place (MAX_RESTARTS in a pass). A crash costs
-  time, never the pass and never a file. Not concurrent.futures' ProcessPoolExecutor:
-  in Python 3.11 a chunk submitted while the pool marks itself broken can be left
-  unanswered, and the pass waited on it forever (seen in CI, a worker dying each chunk).
+- Only a pass with at least PARALLEL_FILES files, or PARALLEL_BYTES bytes, to parse
+  starts workers: starting them costs more than parsing a little here (bench/ingest.py
+  measures the crossover), and a cron pass with one new file must not pay it.
+- A worker is a fresh interpreter (subprocess, `python -c BOOT`), given this process's
+  sys.path: never `fork` (the daemon has threads), and not multiprocessing's spawn or
+  forkserver either, whose children import the main module again: under the `publisher`
+  command that is the whole CLI and web app, about a second per worker before its first
+  file (and a script without `if __name__ == "__main__":` would run again in each).
+- Each worker has two pipes of its own. It holds up to DEPTH chunks: it reads its pipe
+  and sends its answers from threads of its own, so it parses on while this process
+  stores (a flush of thousands of rows) and is never left waiting for the next chunk.
+- A worker that dies (a crash in C code, the OOM killer) ends its answer pipe, and that
+  is seen at once: its chunks are parsed again here, file by file, by markdown-it, and
+  a new worker takes its place (MAX_RESTARTS in a pass). A crash costs time, never the
+  pass and never a file. Not concurrent.futures' ProcessPoolExecutor: in Python 3.11 a
+  chunk submitted while the pool marks itself broken can be left unanswered, and the
+  pass waited on it forever (seen in CI, a worker dying each chunk).
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import gc
 import logging
-import multiprocessing
 import os
+import queue
 import signal
+import subprocess
+import sys
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
-from multiprocessing.connection import Connection, wait
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from typing import Protocol
 
 from publisher.article import Article
@@ -40,12 +50,25 @@ from publisher.ingest.parse import ParseOptions, parse_with
 log = logging.getLogger(__name__)
 
 PARALLEL_FILES = 400  # files to parse in a pass before workers pay for their start
-CHUNK_FILES = 40  # files a worker parses per round trip
+PARALLEL_BYTES = 2 * 1024 * 1024  # ... or bytes: a few big page-text dumps
+CHUNK_FILES = 40  # files a worker parses per round trip, at most
+CHUNK_BYTES = 256 * 1024  # ... and bytes, at most (but always one file)
+DEPTH = 8  # chunks a worker holds: enough to parse on through a flush (inbox.py's batch)
+PIPE_BYTES = 1024 * 1024  # Linux's default pipe-max-size
 MAX_RESTARTS = 2  # workers started again in a pass, after others died
 CRASH_ON: str | None = None  # tests only: a worker dies (os._exit) on a file named so...
 
 Outcome = list[Article] | str  # a file's Articles, or the reason it cannot become any
 DIED, FAILED = "died", "failed"  # a chunk's answer when there is none
+
+# A worker's first lines: its pipes from argv, then sys.path from the first message, so
+# `publisher` is imported from where this process has it (a checkout, a venv).
+BOOT = ("import sys\n"
+        "from multiprocessing.connection import Connection\n"
+        "chunks = Connection(int(sys.argv[1]), writable=False)\n"
+        "sys.path[:] = chunks.recv()\n"
+        "from publisher.ingest.parallel import serve\n"
+        "serve(chunks, Connection(int(sys.argv[2]), readable=False))\n")
 
 
 class Job(Protocol):
@@ -65,59 +88,85 @@ def worker_count() -> int:
 
 
 class Worker:
-    """One worker process and the pipe to it; it parses one chunk at a time."""
+    """One worker process and the pipes to it; `chunks`, those it holds, in order."""
 
-    def __init__(self, context, options: ParseOptions) -> None:
-        self.pipe, theirs = context.Pipe()
-        # parse_chunk as this module has it now: a test may put another in its place.
-        self.process = context.Process(target=serve, daemon=True, name="publisher-parse",
-                                       args=(theirs, options, CRASH_ON, parse_chunk))
-        self.process.start()
-        theirs.close()  # only the worker holds its end: its exit ends the pipe
-        self.busy = False
-
-    def send(self, files: list[tuple[str, bytes]]) -> bool:
-        """Hands the worker a chunk (it is idle, reading its pipe); False if it is gone."""
+    def __init__(self, options: ParseOptions) -> None:
+        theirs_in, ours_out = os.pipe()
+        ours_in, theirs_out = os.pipe()
+        widen(ours_out)
+        widen(ours_in)
         try:
-            self.pipe.send(files)
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", BOOT, str(theirs_in), str(theirs_out)],
+                pass_fds=(theirs_in, theirs_out), stdin=subprocess.DEVNULL)
+        except BaseException:
+            os.close(ours_out)
+            os.close(ours_in)
+            raise
+        finally:  # only the worker holds its ends: its exit ends the answers' pipe
+            os.close(theirs_in)
+            os.close(theirs_out)
+        self.out = Connection(ours_out, readable=False)
+        self.answers = Connection(ours_in, writable=False)
+        self.chunks: deque[Chunk] = deque()
+        # parse_chunk as this module has it now: a test may put another in its place.
+        self.alive = self.send_raw(sys.path) and self.send_raw((options, CRASH_ON,
+                                                                 parse_chunk))
+
+    def send_raw(self, message: object) -> bool:
+        try:
+            self.out.send(message)
         except (OSError, ValueError):  # BrokenPipeError: it died since its last answer
             return False
-        self.busy = True
         return True
 
+    def send(self, files: list[tuple[str, bytes]]) -> bool:
+        """Hands the worker a chunk (its threads read it at once); False if it is gone."""
+        return self.alive and self.send_raw(files)
+
     def answer(self) -> list[Outcome] | str:
-        """The chunk's outcomes; DIED if the worker exited first, FAILED if the chunk or
-        its answer did not cross."""
-        self.busy = False
-        wait([self.pipe, self.process.sentinel])  # whichever comes first: both end it
+        """The oldest chunk's outcomes; DIED if the worker exited first, FAILED if the
+        chunk or its answer did not cross."""
         try:
-            if self.pipe.poll():
-                return self.pipe.recv()
+            return self.answers.recv()
         except (EOFError, OSError):  # it died before or while writing its answer
             return DIED
         except Exception:  # an answer that cannot be unpickled here
             return FAILED
-        return DIED
 
     def stop(self) -> None:
-        if self.busy:  # mid-chunk (the pass failed): its answer is not wanted
+        if self.chunks:  # mid-chunk (the pass failed): its answers are not wanted
             self.process.terminate()
-        self.pipe.close()  # an idle worker reads the end of its pipe, and exits
-        self.process.join(timeout=5)
-        if self.process.is_alive():
+        self.out.close()  # an idle worker reads the end of its pipe, and exits
+        self.answers.close()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
             self.process.kill()
-            self.process.join()
+            self.process.wait()
+
+
+def widen(pipe: int) -> None:
+    """A chunk or an answer (a few hundred KB) in one write, not 64 KB at a time, each
+    waiting for the other side's thread to be scheduled (Linux; elsewhere as it is)."""
+    # Not Linux (no F_SETPIPE_SZ), or over /proc/sys/fs/pipe-max-size: as it is.
+    with contextlib.suppress(AttributeError, OSError):
+        fcntl.fcntl(pipe, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
 
 
 @dataclass
 class Chunk:
-    """Jobs in order; `sent`, those with bytes to parse; `worker`, whoever parses them
-    (None: this process, when the chunk is settled)."""
+    """Jobs in order; `sent`, those with bytes to parse (`size` of them); `worker`,
+    whoever parses them (None: answered, or this process's, when the chunk is settled)."""
 
-    jobs: list
-    sent: list
+    jobs: list = field(default_factory=list)
+    sent: list = field(default_factory=list)
+    size: int = 0
     worker: Worker | None = None
     outcomes: list[Outcome] | str | None = None
+
+    def full(self) -> bool:
+        return len(self.sent) >= CHUNK_FILES or self.size >= CHUNK_BYTES
 
 
 class Parsing:
@@ -125,11 +174,12 @@ class Parsing:
     A context manager: the workers are stopped however the pass ends."""
 
     def __init__(self, options: ParseOptions, files: int,
-                 parse_here: Callable[[bytes, str], list[Article]]):
+                 parse_here: Callable[[bytes, str], list[Article]], size: int = 0):
         self.options = options
         self.parse_here = parse_here  # markdown-it, in this process
         workers = worker_count()
-        self.workers = workers if files >= PARALLEL_FILES and workers > 1 else 0
+        many = files >= PARALLEL_FILES or size >= PARALLEL_BYTES
+        self.workers = workers if many and workers > 1 else 0
         self.live: list[Worker] = []
         self.started = False
         self.restarts = 0  # workers started again after others died
@@ -146,19 +196,17 @@ class Parsing:
         if not self.started:
             self.started = True
             log.info("parsing in %d worker processes", self.workers)
-            self.start()
+            try:
+                self.start()
+            except OSError as exc:  # no interpreter to start (an embedded Python)
+                log.warning("cannot start parsing workers (%s); parsing here", exc)
 
     def start(self) -> None:
-        methods = multiprocessing.get_all_start_methods()
-        self.context = multiprocessing.get_context(
-            "forkserver" if "forkserver" in methods else "spawn")
-        if self.context.get_start_method() == "forkserver":
-            # Forked from a server that has the parsers imported: a worker starts in ms.
-            self.context.set_forkserver_preload([__name__])
-        self.live = [self.spawn() for _ in range(self.workers)]
+        for _ in range(self.workers):
+            self.live.append(self.spawn())
 
     def spawn(self) -> Worker:
-        return Worker(self.context, self.options)
+        return Worker(self.options)
 
     def pids(self) -> list[int]:
         return [worker.process.pid for worker in self.live]
@@ -176,16 +224,17 @@ class Parsing:
                 yield job
             return
         pending: deque[Chunk] = deque()
-        chunk = Chunk([], [])
+        chunk = Chunk()
         for job in jobs:
             chunk.jobs.append(job)
             if job is not None and job.data is not None:
                 chunk.sent.append(job)
-                if len(chunk.sent) >= CHUNK_FILES:
+                chunk.size += len(job.data)
+                if chunk.full():
                     self.start_once()
                     self.dispatch(chunk, pending)
                     pending.append(chunk)
-                    chunk = Chunk([], [])
+                    chunk = Chunk()
                     # Chunks answered, in order: stored while the workers parse the next.
                     while pending and pending[0].worker is None:
                         yield from self.settle(pending.popleft())
@@ -196,31 +245,41 @@ class Parsing:
             yield from self.settle(pending.popleft())
 
     def dispatch(self, chunk: Chunk, pending: deque[Chunk]) -> None:
-        """To an idle worker, once the oldest chunk out has been answered if none is."""
+        """To the worker holding fewest chunks; when each holds DEPTH, once the oldest
+        chunk out has been answered."""
         while self.live:
-            idle = [worker for worker in self.live if not worker.busy]
-            if not idle:
+            worker = min(self.live, key=lambda worker: len(worker.chunks))
+            if len(worker.chunks) >= DEPTH:
                 self.collect(next(c for c in pending if c.worker is not None))
                 continue
-            if idle[0].send([(job.key, job.data) for job in chunk.sent]):
-                chunk.worker = idle[0]
+            if worker.send([(job.key, job.data) for job in chunk.sent]):
+                chunk.worker = worker
+                worker.chunks.append(chunk)
                 return
-            self.died(idle[0])
+            self.died(worker)
         # No worker left: this process parses the chunk as it settles it.
 
     def collect(self, chunk: Chunk) -> None:
-        worker, chunk.worker = chunk.worker, None
-        chunk.outcomes = worker.answer()
-        if chunk.outcomes == DIED:
+        """The answer to a chunk: a worker answers its chunks in the order it got them,
+        and the oldest chunk out is always its worker's oldest."""
+        worker = chunk.worker
+        outcomes = worker.answer()
+        if outcomes == DIED:
             self.died(worker)
-        elif chunk.outcomes == FAILED:
+            return
+        worker.chunks.popleft()
+        chunk.worker, chunk.outcomes = None, outcomes
+        if outcomes == FAILED:
             log.error("a chunk of files came back from a worker broken; they are parsed "
                       "here")
 
     def died(self, worker: Worker) -> None:
-        """Its chunk goes to markdown-it here (settle); a new worker takes its place."""
+        """Its chunks go to markdown-it here (settle); a new worker takes its place."""
         log.error("a Markdown parsing worker died (a crash in the C parser?); its files "
                   "are parsed again by markdown-it")
+        for chunk in worker.chunks:
+            chunk.worker, chunk.outcomes = None, DIED
+        worker.chunks.clear()
         self.live.remove(worker)
         worker.stop()
         if self.restarts < MAX_RESTARTS:
@@ -248,30 +307,49 @@ class Parsing:
                 job.parsed = self.parse_here(job.data, job.key)
         except InputError as exc:
             job.error = exc
-        job.data = None
 
 
-def serve(pipe: Connection, options: ParseOptions, crash_on: str | None,
-          parse: Callable[[list[tuple[str, bytes]]], list[Outcome]]) -> None:
-    """A worker's life: chunks from its pipe, answers back, until the pipe ends."""
+def serve(chunks: Connection, answers: Connection) -> None:
+    """A worker's life (after BOOT): chunks from its pipe, answers back, until the pipe
+    ends. A thread reads the chunks and another sends the answers, so parsing never
+    waits on either pipe while there is a chunk to parse."""
+    options, crash_on, parse = chunks.recv()
     start_worker(options, crash_on)
-    while True:
+    inbox: queue.SimpleQueue = queue.SimpleQueue()
+    outbox: queue.SimpleQueue = queue.SimpleQueue()
+    threading.Thread(target=receive, args=(chunks, inbox), daemon=True).start()
+    sender = threading.Thread(target=deliver, args=(answers, outbox))
+    sender.start()
+    while (files := inbox.get()) is not None:
         try:
-            files = pipe.recv()
-        except (EOFError, OSError):  # the pass is over (or gone)
-            return
-        try:
-            answer = parse(files)
+            outbox.put(parse(files))
         except Exception:  # not one file's error (those are in the outcomes): the chunk's
             log.exception("a parsing worker could not answer a chunk")
-            answer = FAILED
+            outbox.put(FAILED)
+    outbox.put(None)
+    sender.join()
+
+
+def receive(chunks: Connection, inbox: queue.SimpleQueue) -> None:
+    try:
+        while True:
+            inbox.put(chunks.recv())
+    except (EOFError, OSError):  # the pass is over (or gone)
+        pass
+    except Exception:  # a chunk that does not unpickle: the pipe cannot be trusted on
+        log.exception("a parsing worker could not read a chunk")
+    inbox.put(None)
+
+
+def deliver(answers: Connection, outbox: queue.SimpleQueue) -> None:
+    while (answer := outbox.get()) is not None:
         try:
-            pipe.send(answer)
-        except (OSError, ValueError):
+            answers.send(answer)
+        except (OSError, ValueError):  # the pass is gone
             return
         except Exception:  # an answer that does not pickle: the chunk goes back whole
             log.exception("a parsing worker could not send its answer")
-            pipe.send(FAILED)
+            answers.send(FAILED)
 
 
 def start_worker(options: ParseOptions, crash_on: str | None) -> None:
@@ -279,7 +357,7 @@ def start_worker(options: ParseOptions, crash_on: str | None) -> None:
     # Ctrl-C reaches the whole process group: the pass's process decides, and stops us.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     OPTIONS, CRASH_ON = options, crash_on
-    # What the server had imported stays: the collector need not walk it again and again.
+    # What is imported now stays: the collector need not walk it again and again.
     gc.freeze()
 
 
