@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import PurePosixPath
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from publisher.article import Article, section_names
-from publisher.config import Settings
 from publisher.errors import InputError
 from publisher.ingest.markdown import parse_markdown
 from publisher.ingest.scraped import parse_scraped
+
+if TYPE_CHECKING:  # not imported for its own sake: the parsing workers start without it
+    from publisher.config import Settings
 
 PARSERS = {".txt": "scraped", ".md": "markdown", ".markdown": "markdown"}
 
