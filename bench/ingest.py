@@ -7,7 +7,7 @@ Prints, each a median of --repeat runs in fresh SQLite stores:
   `ingest` (worker processes parsing, cmark-gfm where it agrees: ingest/parallel.py),
   beside the baseline measured in the same run: the serial pass, every file parsed in
   this process by markdown-it (what a pass below the workers' threshold does).
-  Target >= 2,000/s. Then the workers' start (in a fresh process, forkserver included)
+  Target >= 2,000/s. Then the workers' start (in a fresh process: fresh interpreters)
   and the pass size from which they pay for it.
 - Scraped dumps: N articles in files of --per-file; articles/s. Target >= 10,000/s.
 - The no-op inbox scan (a pass with nothing new) at --scan-sizes files: its time, beside
@@ -173,7 +173,7 @@ print(time.perf_counter() - started)
 
 
 def workers_start() -> float:
-    """Seconds to start the workers in a fresh process (its forkserver too) and have each
+    """Seconds to start the workers from a fresh process and have each
     answer once: what a pass that uses them pays before its first file."""
     out = subprocess.run([sys.executable, "-c", WORKERS_START], check=True, text=True,
                          capture_output=True, cwd=Path(__file__).resolve().parent.parent)

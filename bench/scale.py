@@ -107,7 +107,8 @@ def generate(inbox: Path, start: int, count: int, seed: int = 1,
 
 
 def cpu_seconds() -> float:
-    """CPU time of this process and its finished children (a full build's forked shares):
+    """CPU time of this process and its finished children (a full build's forked shares,
+    a big ingest's parsing workers):
     on a shared machine far steadier than wall time, which counts other people's work."""
     # process_time: this process to the nanosecond (os.times counts in 10 ms ticks, as
     # coarse as the no-op pass itself); os.times for the children, whose passes are long.
@@ -119,25 +120,6 @@ def timed(work) -> float:
     started = cpu_seconds()
     work()
     return cpu_seconds() - started
-
-
-def timed_with_workers(work) -> float:
-    """timed, plus the CPU of the parsing workers a big ingest starts (forkserver's
-    children, not ours: read from /proc as the pool stops, as bench/ingest.py does)."""
-    from bench.ingest import cpu_seconds as process_cpu
-    from publisher.ingest import parallel
-
-    stop, workers = parallel.Parsing.stop, []
-
-    def counted_stop(self):
-        workers.extend(process_cpu(pid) for pid in self.pids())
-        stop(self)
-
-    parallel.Parsing.stop = counted_stop
-    try:
-        return timed(work) + sum(workers)
-    finally:
-        parallel.Parsing.stop = stop
 
 
 def archive_bytes(database: Path) -> tuple[int, int]:
@@ -169,7 +151,7 @@ def measure(size: int, repeat: int, root: Path, ingest_sample: int) -> dict:
     if size > sample:
         generate(inbox, 0, size - sample, store=store)
     generate(inbox, size - sample, sample)
-    figures["ingest_rate"] = sample / timed_with_workers(lambda: ingest(settings, store, NOW))
+    figures["ingest_rate"] = sample / timed(lambda: ingest(settings, store, NOW))
     print(f"[{size:,}] full build", file=sys.stderr, flush=True)
     figures["full_build"] = timed(lambda: build_feeds(settings, store, NOW))
     run_once(settings, store, transport, fixed(NOW))  # the rest of a first pass
