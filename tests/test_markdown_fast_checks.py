@@ -1,7 +1,8 @@
 """cmark.py's checks written for speed (issue 18) decide what their plain forms decided:
 `unsure` (one scan for the unsure characters and pairs, one-character tests before
 two-character ones) and html_texts' block texts (whitespace collapsed once over the
-whole text, nesting depth summed by itertools.accumulate). The plain forms are kept
+whole text, by translate and replace when it is ASCII; nesting depth summed by
+itertools.accumulate). The plain forms are kept
 here as the reference; generated Markdown full of the characters they look at."""
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ HTML_PIECES = st.sampled_from([
     "</em>", "<strong>", "</strong>", '<a href="/x">', "</a>", "<h2>", "</h2>",
     "<blockquote>", "</blockquote>", "<pre><code>", "</code></pre>", "<hr />", "<br />",
     "\n", " ", "  ", "\t", "\u00a0", "\u2028", "\x1c", "\x85", "word", "&amp;", "&nbsp;",
-    "&#32;", "&#x2003;", "é"])
+    "&#32;", "&#x2003;", "é", "\r", "\x0b", "\x0c", "\x1f", "&#13;", "&#x0c;", "   "])
 
 
 @BOUNDED

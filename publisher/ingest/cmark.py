@@ -116,6 +116,8 @@ CONTAINER = re.compile(r"</?(?:li|blockquote|ul|ol|p|h[1-6]|em|strong|a)[ >]")
 # not in a Python loop over every tag (two fifths of html_texts' time).
 DEPTH_STEP = {f"<{close}{name}{end}": (-1 if close else 1) * (2 if name == "li" else 1)
               for name in CONTAINERS for close in ("", "/") for end in (" ", ">")}
+# The ASCII characters str.split() splits on, to a space.
+ASCII_SPACES = str.maketrans(dict.fromkeys("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f", " "))
 LEAVES = {"text", "code", "softbreak", "linebreak", "html_inline", "code_block", "html_block",
           "thematic_break"}  # cmark's iterator enters them but never exits
 
@@ -219,9 +221,15 @@ def html_texts(html: str, body: str) -> list[str] | None:
     text = unescape(INLINE_TAG.sub("", BLOCK_TAG.sub("\x00", html)))
     # Whitespace runs collapsed once over the whole text, not block by block: NUL (a
     # block's end) is not whitespace, so no run crosses it, and each block is then its
-    # words joined by one space, as " ".join(block.split()) gives.
-    return [line for line in (part.strip(" ") for part in " ".join(text.split()).split("\x00"))
-            if line]
+    # words joined by one space, as " ".join(block.split()) gives. ASCII text (the most)
+    # by translate and replace, in C: split and join made a string of every word.
+    if text.isascii():
+        text = text.translate(ASCII_SPACES)
+        while "  " in text:
+            text = text.replace("  ", " ")
+    else:
+        text = " ".join(text.split())
+    return [line for line in (part.strip(" ") for part in text.split("\x00")) if line]
 
 
 def walk(ffi, lib, root) -> list[str] | None:
