@@ -275,13 +275,13 @@ class Parsing:
 
     def died(self, worker: Worker) -> None:
         """Its chunks go to markdown-it here (settle); a new worker takes its place."""
-        log.error("a Markdown parsing worker died (a crash in the C parser?); its files "
-                  "are parsed again by markdown-it")
         for chunk in worker.chunks:
             chunk.worker, chunk.outcomes = None, DIED
         worker.chunks.clear()
         self.live.remove(worker)
         worker.stop()
+        log.error("a Markdown parsing worker died (exit status %s: a crash in the C parser?); "
+                  "its files are parsed again by markdown-it", worker.process.returncode)
         if self.restarts < MAX_RESTARTS:
             self.restarts += 1
             self.live.append(self.spawn())
