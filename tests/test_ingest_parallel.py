@@ -8,8 +8,11 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import subprocess
+import sys
 import threading
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -255,3 +258,47 @@ def test_the_c_engine_failing_in_a_worker_is_the_files_error(settings, monkeypat
                                      ("b.md", markdown(2).encode())])
     assert "cmark could not allocate" in outcomes[0]
     assert [article.title for article in outcomes[1]] == ["Story 2"]
+
+
+SCRIPT = """
+import sys
+from pathlib import Path
+from publisher.config import load_settings
+from publisher.ingest import parallel
+from publisher.ingest.inbox import ingest
+from publisher.store import open_store
+from tests.support import NOW
+
+# No `if __name__ == "__main__":` on purpose: a worker that ran this module again
+# would count itself here (and start a pass of its own).
+with open(sys.argv[2], "a") as runs:
+    runs.write("ran\\n")
+parallel.PARALLEL_FILES, parallel.CHUNK_FILES = 2, 3
+started = []
+spawn = parallel.Parsing.spawn
+parallel.Parsing.spawn = lambda self: started.append(1) or spawn(self)
+settings = load_settings(Path(sys.argv[1]), environ={})
+store = open_store(settings.database_url)
+report = ingest(settings, store, NOW)
+print(report.new, report.quarantined, len(started))
+"""
+
+
+def test_the_workers_do_not_run_the_main_module_again(tmp_path):
+    """Under the `publisher` command the main module is the whole CLI: a worker that
+    imported it again (multiprocessing's spawn and forkserver do) paid a second before
+    its first file; a script without a __main__ guard ran again in every worker."""
+    init_instance(tmp_path / "site")
+    settings = load_settings(tmp_path / "site", environ={})  # the script's SQLite store
+    fill(settings)
+    script, runs = tmp_path / "script.py", tmp_path / "runs.txt"
+    script.write_text(SCRIPT, encoding="utf-8")
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run([sys.executable, str(script), str(settings.instance), str(runs)],
+                         cwd=root, env={**os.environ, "PYTHONPATH": str(root)},
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    new, quarantined, workers = map(int, out.stdout.split())
+    assert (new, quarantined) == (62, len(BAD)) and workers == parallel.worker_count()
+    assert runs.read_text().splitlines() == ["ran"]
+    assert "worker died" not in out.stderr
