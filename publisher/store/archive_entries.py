@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from publisher.store.articles import chunks
+from publisher.store.bulk import chunks
 from publisher.store.schema import archive_entries
 
 if TYPE_CHECKING:

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from json.encoder import encode_basestring
 from typing import Any
@@ -182,3 +182,9 @@ def among(dialect: str, column: ColumnElement, keys: Sequence[str]) -> ColumnEle
     if dialect == "postgresql":
         return column == any_(bindparam(None, list(keys), type_=ARRAY(Text)))
     return column.in_(list(keys))
+
+
+def chunks(items: Sequence, size: int = 5000) -> Iterable[Sequence]:
+    """Keeps IN (...) lists under SQLite's bound-parameter limit."""
+    for start in range(0, len(items), size):
+        yield items[start:start + size]

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Text, cast, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from publisher.store.articles import chunks
+from publisher.store.bulk import chunks
 from publisher.store.schema import articles, editions, outbox, subscribers
 
 if TYPE_CHECKING:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Connection, and_, delete, func, insert, literal, select, update
 
 from publisher.store.api_schema import events, webhook_cursors, webhook_deliveries
-from publisher.store.articles import chunks
+from publisher.store.bulk import chunks
 from publisher.store.schema import UTCDateTime, digests, outbox, subscribers
 
 if TYPE_CHECKING:

@@ -33,7 +33,8 @@ from sqlalchemy import (
 )
 
 from publisher.article import StoredArticle
-from publisher.store.articles import chunks, to_article
+from publisher.store.articles import to_article
+from publisher.store.bulk import chunks
 from publisher.store.events import record_digests_sent, record_subscriber_events
 from publisher.store.notes import prune_notes
 from publisher.store.queueing import (

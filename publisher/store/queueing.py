@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import JSON, Connection, String, cast, func, insert, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from publisher.store.articles import chunks
+from publisher.store.bulk import chunks
 from publisher.store.schema import (
     UTCDateTime,
     article_sections,

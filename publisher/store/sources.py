@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Connection, func, insert, select, update
 
 from publisher.article import Article
-from publisher.store.articles import chunks, edit_article, insert_articles
+from publisher.store.article_writes import edit_article, insert_articles
+from publisher.store.bulk import chunks
 from publisher.store.schema import articles, sources
 
 if TYPE_CHECKING:

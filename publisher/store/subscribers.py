@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from publisher.errors import AddressError
 from publisher.store.api_schema import events
-from publisher.store.articles import chunks
+from publisher.store.bulk import chunks
 from publisher.store.events import STATUS_EVENTS, record_subscriber_events
 from publisher.store.schema import (
     article_sections,
