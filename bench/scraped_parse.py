@@ -42,15 +42,18 @@ def seeds(folder: Path, copies: int) -> list[tuple[str, bytes]]:
     return [(f"{n}/{name}", data) for n in range(copies) for name, data in files]
 
 
-def cpu_ms_per_article(parse: Callable, files: list[tuple[str, bytes]], repeat: int) -> float:
-    articles = sum(len(parse(data, name)) for name, data in files)
-    runs = []
+def cpu_ms_per_article(parsers: list[Callable], files: list[tuple[str, bytes]],
+                       repeat: int) -> list[float]:
+    """Each parser's median, their runs taken in turn so a busy spell costs all alike."""
+    articles = sum(len(parsers[0](data, name)) for name, data in files)
+    runs: list[list[float]] = [[] for _ in parsers]
     for _ in range(repeat):
-        started = time.process_time()
-        for name, data in files:
-            parse(data, name)
-        runs.append(time.process_time() - started)
-    return statistics.median(runs) * 1000 / articles
+        for parse, times in zip(parsers, runs, strict=True):
+            started = time.process_time()
+            for name, data in files:
+                parse(data, name)
+            times.append(time.process_time() - started)
+    return [statistics.median(times) * 1000 / articles for times in runs]
 
 
 def make_article_calls(module, files: list[tuple[str, bytes]]) -> list[dict]:
@@ -70,14 +73,15 @@ def make_article_calls(module, files: list[tuple[str, bytes]]) -> list[dict]:
     return calls
 
 
-def make_article_ms(make: Callable, calls: list[dict], repeat: int) -> float:
-    runs = []
+def make_article_ms(makers: list[Callable], calls: list[dict], repeat: int) -> list[float]:
+    runs: list[list[float]] = [[] for _ in makers]
     for _ in range(repeat):
-        started = time.process_time()
-        for fields in calls:
-            make(**dict(fields))
-        runs.append(time.process_time() - started)
-    return statistics.median(runs) * 1000 / len(calls)
+        for make, times in zip(makers, runs, strict=True):
+            started = time.process_time()
+            for fields in calls:
+                make(**dict(fields))
+            times.append(time.process_time() - started)
+    return [statistics.median(times) * 1000 / len(calls) for times in runs]
 
 
 def row(name: str, before: float, after: float) -> None:
@@ -96,15 +100,12 @@ def main() -> None:
         corpora["seeds"] = seeds(args.seeds, 2000)
     print(f"CPU µs per article, median of {args.repeat}: before (reference), now, ratio")
     for name, files in corpora.items():
-        row(f"parse_scraped, {name}", cpu_ms_per_article(reference.parse_scraped, files,
-                                                         args.repeat),
-            cpu_ms_per_article(scraped.parse_scraped, files, args.repeat))
+        row(f"parse_scraped, {name}", *cpu_ms_per_article(
+            [reference.parse_scraped, scraped.parse_scraped], files, args.repeat))
         # The reference parse calls its own make_article: the same fields, recorded once.
         calls = make_article_calls(reference, files)
-        row(f"  of which make_article, {name}", make_article_ms(reference.make_article, calls,
-                                                                args.repeat),
-            make_article_ms(article_module.make_article, calls, args.repeat))
-
+        row(f"  of which make_article, {name}", *make_article_ms(
+            [reference.make_article, article_module.make_article], calls, args.repeat))
 
 if __name__ == "__main__":
     main()

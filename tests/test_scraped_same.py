@@ -85,6 +85,10 @@ def test_generated_corpus():
     b"Title\n(AP)\n\nBody\n", b"Title\nTT\n20\n\nBody\n", b"T\n\nTT\n\nT\n\nBody\n",
     b"T\n\nCap (AP)\n\nT\n\nOther (AP)\n\nBody\n", b"T\nBody one\nBody two\n\nT\nThree\n",
     b"A" * 1001 + b"\n\nBody\n", b"T\n\nB\n\n\nT\n\nB\n\n\nT\n\nC\n",
+    b"T1\n\nBody 1\r\xef\xbb\xbf\n\nT2\n\nBody 2\n",  # a BOM line between CR and LF
+    # Control characters near the limit, in text of more bytes than characters.
+    *(("T\n\n" + "é" * 1000 + "\x01" * n + "\n").encode(enc)
+      for n in (10, 11, 12) for enc in ("utf-8", "cp1252", "utf-16")),
 ])
 def test_edge_inputs(data):
     assert_same_parse(data)
