@@ -21,7 +21,8 @@ MAX_ID_CHARS, MAX_SLUG_CHARS, MAX_SOURCE_BYTES = 64, 200, 1000  # the store's co
 MAX_TITLE_CHARS = 1000  # a longer first line is a paragraph, not a title
 FIRST_YEAR, LAST_YEAR = 1900, 8999
 IMAGE_SCHEMES = {"", "http", "https"}  # "": a path under [site] url
-NOT_IN_SECTION_NAME = re.compile(r"[^a-z0-9]+")
+NOT_IN_SECTION_NAME = NOT_IN_SLUG = re.compile(r"[^a-z0-9]+")
+NOT_A_LETTER = re.compile(r"[^a-z]")
 SPACE_OR_CONTROL = re.compile(r"[\x00-\x20\x7f]")  # in C (a Python loop: ~3% of a parse)
 
 
@@ -63,30 +64,51 @@ def make_article(**fields) -> Article:
     """Build an Article, deriving the summary, HTML, slug and hash where not given."""
     paragraphs = tuple(fields.pop("paragraphs", ()))
     check_bounds(fields)
-    fields.setdefault("summary", summarize(paragraphs))
-    fields.setdefault("body_html", "".join(f"<p>{escape(p, quote=False)}</p>\n"
-                                           for p in paragraphs))
-    fields.setdefault("slug", slugify(fields["title"], fields["id"]))
+    # Derived only when missing: the Markdown parser gives its own HTML and summary.
+    if "summary" not in fields:
+        fields["summary"] = summarize(paragraphs)
+    if "body_html" not in fields:
+        fields["body_html"] = paragraphs_html(paragraphs)
+    if "slug" not in fields:
+        fields["slug"] = slugify(fields["title"], fields["id"])
     fields["content_hash"] = content_hash(paragraphs=paragraphs, **fields)
     return Article(paragraphs=paragraphs, **fields)
 
 
+def paragraphs_html(paragraphs: tuple[str, ...]) -> str:
+    """Each paragraph escaped, in its own <p>."""
+    if not paragraphs:
+        return ""
+    joined = "\n".join(paragraphs)
+    if joined.count("\n") != len(paragraphs) - 1:  # a line break inside a paragraph
+        return "".join([f"<p>{escape(p, quote=False)}</p>\n" for p in paragraphs])
+    # Escaping replaces characters one by one, so the whole escaped at once is the parts
+    # escaped, and the line breaks still mark where each paragraph ends: no call each.
+    return "<p>" + escape(joined, quote=False).replace("\n", "</p>\n<p>") + "</p>\n"
+
+
 HASHED = ("title", "paragraphs", "body_html", "summary", "captions", "credit", "author",
           "sections", "image", "link", "published")
+# Each field as "name<US>value<US>", its value filled in by str.format (as an f-string
+# would, so a value of another type hashes as it always did).
+HASHED_LAYOUT = "".join(f"{name}\x1f{{}}\x1f" for name in HASHED)
 
 
 def content_hash(**fields) -> str:
     """Hash of everything a reader sees; a changed hash means the article was edited."""
-    parts = []
-    for name in HASHED:
-        value = fields.get(name)
-        if isinstance(value, (tuple, list)):
-            value = "\x1e".join(value)  # record separator: cannot occur in a line of text
-        elif isinstance(value, datetime):
-            value = value.isoformat()
-        parts.append(f"{name}\x1f{'' if value is None else value}\x1f")
+    text = HASHED_LAYOUT.format(*map(hashed_text, map(fields.get, HASHED)))
     # One update of the whole: the same bytes, so the same hash as one update a field.
-    return hashlib.sha256("".join(parts).encode()).hexdigest()
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def hashed_text(value: object) -> object:
+    if value is None:
+        return ""
+    if isinstance(value, (tuple, list)):
+        return "\x1e".join(value)  # record separator: cannot occur in a line of text
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
 
 
 def stable_id(*parts: str) -> str:
@@ -95,11 +117,14 @@ def stable_id(*parts: str) -> str:
 
 def slugify(title: str, article_id: str, limit: int = 80) -> str:
     """ASCII slug for file names and URLs; titles in other scripts fall back to the id."""
-    ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
-    slug = re.sub(r"[^a-z0-9]+", "-", ascii_title.lower()).strip("-")
+    if title.isascii():  # NFKD leaves ASCII as it is
+        ascii_title = title
+    else:
+        ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
+    slug = NOT_IN_SLUG.sub("-", ascii_title.lower()).strip("-")
     if len(slug) > limit:
         slug = slug[:limit].rsplit("-", 1)[0]
-    if len(re.sub(r"[^a-z]", "", slug)) < 3:
+    if len(NOT_A_LETTER.sub("", slug)) < 3:
         slug = f"article-{article_id[:8]}" + (f"-{slug}" if slug else "")
     return slug
 

@@ -25,6 +25,7 @@ HIGH_BYTES = bytes(range(0x80, 0x100))
 MAX_HIGH_SHARE = 0.3  # even Icelandic or Portuguese text has well under a third
 FURNITURE_WORDS = {"share", "print", "email", "tweet", "comments", "listen", "save",
                    "font size", "text size", "a a", "aa", "advertisement"}
+LONGEST_FURNITURE = max(map(len, FURNITURE_WORDS))
 
 
 def decode(data: bytes, source: str) -> str:
@@ -123,6 +124,7 @@ def parse_chunk(chunk: str, source: str, index: int,
     blocks = [block.split("\n") for block in head]
     title, *after_title = blocks[0]
     header, taken = take_header(after_title, blocks[1:], known=())
+    captions = captions_of(header)
     # Lines right under the title that are not captions are the body, written tight.
     leading_body = after_title if after_title and not header else []
     remaining = blocks[1 + taken:]
@@ -130,15 +132,15 @@ def parse_chunk(chunk: str, source: str, index: int,
     # repeat is dropped, so a body paragraph equal to the title further down is kept.
     if remaining and remaining[0][0] == title:
         repeat_tail = remaining[0][1:]
-        again, taken = take_header(repeat_tail, remaining[1:], known=captions_of(header))
+        again, taken = take_header(repeat_tail, remaining[1:], known=captions)
         if repeat_tail and not again:
             leading_body += repeat_tail
-        header = header or again
+        if not header:  # the captions are the first header's, else the repeat's
+            captions = captions_of(again)
         remaining = remaining[1 + taken:]
     paragraphs = leading_body + [line for block in remaining for line in block] + body_lines
     if not paragraphs:
         raise ValueError(f"{title[:60]!r} has a title but no body paragraphs")
-    captions = captions_of(header)
     article_id = stable_id(source, title)
     if article_id in used_ids:  # the same title twice in one file
         article_id = stable_id(source, title, str(index))
@@ -185,7 +187,10 @@ def credited(line: str) -> bool:
 
 
 def is_furniture(line: str) -> bool:
-    return len(line) <= 3 or line.isdigit() or line.lower() in FURNITURE_WORDS
+    # Lower-casing never shortens a string, so a line longer than every furniture word
+    # is none of them: a caption is not copied in lower case to find that out.
+    return (len(line) <= 3 or line.isdigit()
+            or (len(line) <= LONGEST_FURNITURE and line.lower() in FURNITURE_WORDS))
 
 
 def captions_of(header: list[str]) -> tuple[str, ...]:
