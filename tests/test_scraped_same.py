@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bench.ingest import generate_scraped
-from publisher.article import make_article
+from publisher.article import make_article, slugify
 from publisher.errors import InputError
 from publisher.ingest.scraped import parse_scraped
 from tests.support import scraped_reference as reference
@@ -168,3 +168,19 @@ def article_fields(draw) -> dict:
 def test_make_article_as_before(fields):
     assert outcome(make_article, **dict(fields)) == \
         outcome(reference.make_article, **dict(fields))
+
+
+@FUZZ
+@given(st.text(max_size=120) | st.text(alphabet="aZ09 -_é'&ﬁ", max_size=120),
+       st.integers(1, 100))
+def test_slugs_as_before(title, limit):
+    assert slugify(title, "0123456789abcdef", limit) == \
+        reference.slugify(title, "0123456789abcdef", limit)
+
+
+@FUZZ
+@given(st.lists(st.text(alphabet="ab &<>\"'\n\r", max_size=12), max_size=5))
+def test_paragraph_html_as_before(paragraphs):
+    new = make_article(id="a", title="T", source="s", paragraphs=paragraphs)
+    old = reference.make_article(id="a", title="T", source="s", paragraphs=paragraphs)
+    assert (new.body_html, new.content_hash) == (old.body_html, old.content_hash)
