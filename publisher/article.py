@@ -76,8 +76,9 @@ def make_article(**fields) -> Article:
         fields["body_html"] = paragraphs_html(paragraphs)
     if "slug" not in fields:
         fields["slug"] = slugify(fields["title"], fields["id"])
-    fields["content_hash"] = content_hash(paragraphs=paragraphs, **fields)
-    return Article(paragraphs=paragraphs, **fields)
+    fields["paragraphs"] = paragraphs
+    fields["content_hash"] = hash_of(fields)
+    return Article(**fields)
 
 
 def paragraphs_html(paragraphs: tuple[str, ...]) -> str:
@@ -101,7 +102,15 @@ HASHED_LAYOUT = "".join(f"{name}\x1f{{}}\x1f" for name in HASHED)
 
 def content_hash(**fields) -> str:
     """Hash of everything a reader sees; a changed hash means the article was edited."""
-    text = HASHED_LAYOUT.format(*map(hashed_text, map(fields.get, HASHED)))
+    return hash_of(fields)
+
+
+def hash_of(fields: dict) -> str:
+    """content_hash of a dict of fields, which make_article has at hand (no copy)."""
+    # Most values are text or None: those skip the call that converts the rest.
+    text = HASHED_LAYOUT.format(*[
+        value if value.__class__ is str else "" if value is None else hashed_text(value)
+        for value in map(fields.get, HASHED)])
     # One update of the whole: the same bytes, so the same hash as one update a field.
     return hashlib.sha256(text.encode()).hexdigest()
 
