@@ -97,6 +97,9 @@ def test_edge_inputs(data):
 def test_long_source_and_many_sections():
     data = b"Title\n\nBody.\n"
     assert_same_parse(data, "x/" + "d" * 1100 + ".txt")
+    for source in ("é" * 498 + ".txt", "é" * 499 + ".txt", "\udcff" * 333 + ".t",
+                   "\udcff" * 334 + ".t", "d" * 250, "d" * 1000, "d" * 1001):
+        assert_same_parse(data, source)  # near the limit on the path's bytes
     assert_same_parse(data, "x.txt", tuple(f"s{i}" for i in range(33)))
     assert_same_parse(data, "x.txt", ("s" * 65,))
 
