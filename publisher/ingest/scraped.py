@@ -57,8 +57,8 @@ def decode(data: bytes, source: str) -> str:
 
 
 def text_only(text: str, source: str, controls: int | None = None) -> str:
-    """The text, unless it has more control characters (given, or counted here) than
-    text has."""
+    """The text, unless it has more control characters than page text ever has (the
+    count given by the caller, or counted here)."""
     if controls is None:
         controls = len(CONTROL.findall(text))
     if controls > max(8, len(text) // 100):
@@ -170,7 +170,10 @@ def is_meta(lines: list[str], known: tuple[str, ...]) -> bool:
     if not lines:
         return False
     seen = set(known)
-    counts = None  # counted only when a line is none of the cheaper kinds
+    # A line is meta when it is a known caption, furniture, credited, or repeated in the
+    # block (so a block of one line must be one of the first three). Lines are counted
+    # only when one is none of the cheaper kinds.
+    counts = None
     for line in lines:
         if line in seen or is_furniture(line) or credited(line):
             continue
