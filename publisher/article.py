@@ -8,6 +8,7 @@ import unicodedata
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from html import escape
+from string import ascii_letters, ascii_lowercase, digits
 from urllib.parse import urlsplit
 
 from publisher.errors import InputError
@@ -22,6 +23,11 @@ MAX_TITLE_CHARS = 1000  # a longer first line is a paragraph, not a title
 FIRST_YEAR, LAST_YEAR = 1900, 8999
 IMAGE_SCHEMES = {"", "http", "https"}  # "": a path under [site] url
 NOT_IN_SECTION_NAME = re.compile(r"[^a-z0-9]+")
+# For slugs: ASCII letters lower-cased, digits kept, every other byte a space; and the
+# bytes that are not lower-case letters.
+SLUG_BYTES = bytes(ord(chr(c).lower()) if chr(c) in ascii_letters + digits else 0x20
+                   for c in range(256))
+NOT_A_LETTER = bytes(c for c in range(256) if chr(c) not in ascii_lowercase)
 SPACE_OR_CONTROL = re.compile(r"[\x00-\x20\x7f]")  # in C (a Python loop: ~3% of a parse)
 
 
@@ -63,30 +69,60 @@ def make_article(**fields) -> Article:
     """Build an Article, deriving the summary, HTML, slug and hash where not given."""
     paragraphs = tuple(fields.pop("paragraphs", ()))
     check_bounds(fields)
-    fields.setdefault("summary", summarize(paragraphs))
-    fields.setdefault("body_html", "".join(f"<p>{escape(p, quote=False)}</p>\n"
-                                           for p in paragraphs))
-    fields.setdefault("slug", slugify(fields["title"], fields["id"]))
-    fields["content_hash"] = content_hash(paragraphs=paragraphs, **fields)
-    return Article(paragraphs=paragraphs, **fields)
+    # Derived only when missing: the Markdown parser gives its own HTML and summary.
+    if "summary" not in fields:
+        fields["summary"] = summarize(paragraphs)
+    if "body_html" not in fields:
+        fields["body_html"] = paragraphs_html(paragraphs)
+    if "slug" not in fields:
+        fields["slug"] = slugify(fields["title"], fields["id"])
+    fields["paragraphs"] = paragraphs
+    fields["content_hash"] = hash_of(fields)
+    return Article(**fields)
+
+
+def paragraphs_html(paragraphs: tuple[str, ...]) -> str:
+    """Each paragraph escaped, in its own <p>."""
+    if not paragraphs:
+        return ""
+    # Most text has nothing to escape, and finding that out is a fast scan each for
+    # "&", "<" and ">" (str.replace is not: it counts character by character).
+    text = "".join(paragraphs)
+    if "&" in text or "<" in text or ">" in text:
+        return "".join([f"<p>{escape(p, quote=False)}</p>\n" for p in paragraphs])
+    return "<p>" + "</p>\n<p>".join(paragraphs) + "</p>\n"
 
 
 HASHED = ("title", "paragraphs", "body_html", "summary", "captions", "credit", "author",
           "sections", "image", "link", "published")
+# Each field as "name<US>value<US>", its value filled in by str.format (as an f-string
+# would, so a value of another type hashes as it always did).
+HASHED_LAYOUT = "".join(f"{name}\x1f{{}}\x1f" for name in HASHED)
 
 
 def content_hash(**fields) -> str:
     """Hash of everything a reader sees; a changed hash means the article was edited."""
-    parts = []
-    for name in HASHED:
-        value = fields.get(name)
-        if isinstance(value, (tuple, list)):
-            value = "\x1e".join(value)  # record separator: cannot occur in a line of text
-        elif isinstance(value, datetime):
-            value = value.isoformat()
-        parts.append(f"{name}\x1f{'' if value is None else value}\x1f")
+    return hash_of(fields)
+
+
+def hash_of(fields: dict) -> str:
+    """content_hash of a dict of fields, which make_article has at hand (no copy)."""
+    # Most values are text or None: those skip the call that converts the rest.
+    text = HASHED_LAYOUT.format(*[
+        value if value.__class__ is str else "" if value is None else hashed_text(value)
+        for value in map(fields.get, HASHED)])
     # One update of the whole: the same bytes, so the same hash as one update a field.
-    return hashlib.sha256("".join(parts).encode()).hexdigest()
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def hashed_text(value: object) -> object:
+    if value is None:
+        return ""
+    if isinstance(value, (tuple, list)):
+        return "\x1e".join(value)  # record separator: cannot occur in a line of text
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
 
 
 def stable_id(*parts: str) -> str:
@@ -95,11 +131,16 @@ def stable_id(*parts: str) -> str:
 
 def slugify(title: str, article_id: str, limit: int = 80) -> str:
     """ASCII slug for file names and URLs; titles in other scripts fall back to the id."""
-    ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
-    slug = re.sub(r"[^a-z0-9]+", "-", ascii_title.lower()).strip("-")
+    if title.isascii():  # NFKD leaves ASCII as it is
+        ascii_title = title.encode("ascii")
+    else:
+        ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore")
+    # Lower-case letters and digits, each run of anything else one "-" (none at the
+    # ends): one byte table, then split and join, in place of a regex substitution.
+    slug = "-".join(ascii_title.translate(SLUG_BYTES).decode("ascii").split())
     if len(slug) > limit:
         slug = slug[:limit].rsplit("-", 1)[0]
-    if len(re.sub(r"[^a-z]", "", slug)) < 3:
+    if len(slug.encode("ascii").translate(None, NOT_A_LETTER)) < 3:
         slug = f"article-{article_id[:8]}" + (f"-{slug}" if slug else "")
     return slug
 
@@ -133,7 +174,9 @@ def check_bounds(fields: dict) -> None:
     for name, limit in (("id", MAX_ID_CHARS), ("slug", MAX_SLUG_CHARS)):
         if len(fields.get(name) or "") > limit:
             raise InputError(source, f"{name} is longer than {limit} characters")
-    if len(source.encode("utf-8", "surrogateescape")) > MAX_SOURCE_BYTES:
+    # UTF-8 takes at most 4 bytes a character: most paths need no encoding to know.
+    if (len(source) * 4 > MAX_SOURCE_BYTES
+            and len(source.encode("utf-8", "surrogateescape")) > MAX_SOURCE_BYTES):
         raise InputError(source[:80] + "...", f"the file's path is over {MAX_SOURCE_BYTES} "
                                               "bytes: move it nearer the inbox")
     if len(sections) > MAX_SECTIONS:
