@@ -99,12 +99,12 @@ def serial_outcome(tmp_path) -> tuple:
 
 @contextmanager
 def parallel_off():
-    saved = parallel.PARALLEL_FILES
-    parallel.PARALLEL_FILES = 10**9
+    saved = parallel.PARALLEL_FILES, parallel.PARALLEL_BYTES
+    parallel.PARALLEL_FILES = parallel.PARALLEL_BYTES = 10**12
     try:
         yield
     finally:
-        parallel.PARALLEL_FILES = saved
+        parallel.PARALLEL_FILES, parallel.PARALLEL_BYTES = saved
 
 
 def test_a_parallel_pass_stores_what_a_serial_pass_stores(settings, store, many, pools,
