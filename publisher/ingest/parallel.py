@@ -16,7 +16,7 @@ quarantining stay in this process, so a parallel pass stores what a serial one d
   file (and a script without `if __name__ == "__main__":` would run again in each).
 - Each worker has two pipes of its own. It holds up to DEPTH chunks: it reads its pipe
   and sends its answers from threads of its own, so it parses on while this process
-  stores (a flush of thousands of rows) and is never left waiting for the next chunk.
+  stores (a batch of a thousand articles) and is never left waiting for its next chunk.
 - A worker that dies (a crash in C code, the OOM killer) ends its answer pipe, and that
   is seen at once: its chunks are parsed again here, file by file, by markdown-it, and
   a new worker takes its place (MAX_RESTARTS in a pass). A crash costs time, never the
